@@ -1,0 +1,1 @@
+"""Application layer: the eventsourcing Application (load -> call -> save), projections, jobs."""

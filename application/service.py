@@ -1,0 +1,277 @@
+"""The contracts Application: every command is load -> call -> save, atomically.
+
+A refused command raises before ``save`` and so stores nothing. A concurrent writer
+surfaces as ``ConcurrencyConflict``; ``expected_version`` gives callers If-Match semantics.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, Transcoder
+
+from application.transcodings import register_all
+from domain.calendar import BusinessCalendar, Month, jst_date, require_aware
+from domain.catalog import Catalog
+from domain.contract import BillingCycle, Contract
+from domain.errors import ConcurrencyConflict, InvalidInput, NotFound, RuleViolation
+from domain.policy import Policy
+from domain.service_events import Outage, ServiceDiscontinuation, TermsChange
+from domain.sla import ClaimAssessment, OutageCause, Remedy
+
+A = TypeVar("A", bound=Aggregate)
+CLAIM_NAMESPACE = uuid.UUID("4c0e9d7b-7a55-4f61-8d2e-91b3a6c5e803")
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a command did: the aggregate, its new version and the last notification position."""
+
+    aggregate_id: uuid.UUID
+    version: int
+    position: int | None  # notification id of the last stored event, None if nothing stored
+    events: int
+
+
+class ContractsApplication(Application[uuid.UUID]):
+    name = "contracts"
+
+    def __init__(self, env: Mapping[str, str] | None, catalog: Catalog, policy: Policy,
+                 calendar: BusinessCalendar) -> None:
+        super().__init__(env=env)
+        self.catalog, self.policy, self.calendar = catalog, policy, calendar
+
+    def register_transcodings(self, transcoder: Transcoder) -> None:
+        super().register_transcodings(transcoder)  # type: ignore[arg-type]
+        register_all(transcoder)
+
+    # -- plumbing --------------------------------------------------------------------------------
+    def _load(self, cls: type[A], aggregate_id: uuid.UUID, what: str) -> A:
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound("spec 3", f"no {what} {aggregate_id}", f"{what}_id") from None
+        if not isinstance(aggregate, cls):
+            raise NotFound("spec 3", f"no {what} {aggregate_id}", f"{what}_id")
+        return aggregate
+
+    def _commit(self, *aggregates: Aggregate) -> CommandResult:
+        try:
+            recordings = self.save(*aggregates)
+        except IntegrityError:
+            raise ConcurrencyConflict("spec 3", "the aggregate was changed concurrently; reload and retry",
+                                      None) from None
+        last = aggregates[0]
+        position = recordings[-1].notification.id if recordings else None
+        return CommandResult(last.id, last.version, position, len(recordings))
+
+    def _contract_command(self, contract_id: uuid.UUID, expected_version: int | None,
+                          action: Callable[[Contract], Any]) -> CommandResult:
+        contract = self.get_contract(contract_id)
+        if expected_version is not None and expected_version != contract.version:
+            raise ConcurrencyConflict("spec 3", f"contract is at version {contract.version}, "
+                                      f"not {expected_version}", "If-Match")
+        action(contract)
+        return self._commit(contract)
+
+    # -- queries ---------------------------------------------------------------------------------
+    def get_contract(self, contract_id: uuid.UUID, version: int | None = None) -> Contract:
+        if version is None:
+            return self._load(Contract, contract_id, "contract")
+        try:
+            contract = self.repository.get(contract_id, version=version)
+        except AggregateNotFoundError:
+            raise NotFound("spec 3", f"no contract {contract_id}", "contract_id") from None
+        if not isinstance(contract, Contract):
+            raise NotFound("spec 3", f"no contract {contract_id}", "contract_id")
+        return contract
+
+    def get_outage(self, outage_id: uuid.UUID) -> Outage:
+        return self._load(Outage, outage_id, "outage")
+
+    def contract_events(self, contract_id: uuid.UUID) -> list[Any]:
+        self.get_contract(contract_id)
+        return list(self.events.get(contract_id))
+
+    def iter_aggregate_ids(self, topic_suffix: str) -> Iterator[uuid.UUID]:
+        """Ids of aggregates whose creation event topic ends with ``topic_suffix``.
+
+        Reads the whole notification log: a slow path for small stores and tests; the
+        projections keep indexed lists for production use.
+        """
+        start = 1
+        while True:
+            batch = self.recorder.select_notifications(start=start, limit=500)
+            if not batch:
+                return
+            for n in batch:
+                if n.originator_version == 1 and n.topic.endswith(topic_suffix):
+                    yield uuid.UUID(str(n.originator_id))
+            start = batch[-1].id + 1
+
+    # -- application, review, trial (Art. 2, 5) ---------------------------------------------------
+    def open_contract(self, customer_number: str, service: str, grade: str, users: int,
+                      contractor: dict[str, str], at: datetime, *, trial: bool = False,
+                      cycle: BillingCycle | None = None, reference: str = "") -> CommandResult:
+        require_aware(at)
+        plan = self.catalog.plan(service, grade)
+        contract = Contract.open(customer_number, service, reference)
+        if trial:
+            contract.start_trial(plan, users, contractor, at)
+        else:
+            if cycle is None:
+                raise InvalidInput("Art. 8", "billing_cycle (monthly or annual) is required", "billing_cycle")
+            contract.apply(plan, cycle, users, contractor, at)
+        try:
+            return self._commit(contract)
+        except ConcurrencyConflict:
+            raise RuleViolation("Art. 2.1", f"customer {customer_number} already has a contract for "
+                                f"{service} (reference {reference!r})") from None
+
+    def apply_from_trial(self, contract_id: uuid.UUID, grade: str, users: int, cycle: BillingCycle,
+                         contractor: dict[str, str] | None, at: datetime,
+                         expected_version: int | None = None) -> CommandResult:
+        def act(c: Contract) -> None:
+            c.apply(self.catalog.plan(c.service, grade), cycle, users, contractor, at)
+        return self._contract_command(contract_id, expected_version, act)
+
+    def approve(self, contract_id: uuid.UUID, at: datetime, expected_version: int | None = None) -> CommandResult:
+        return self._contract_command(contract_id, expected_version, lambda c: c.approve(at))
+
+    def reject(self, contract_id: uuid.UUID, article: str, at: datetime,
+               expected_version: int | None = None) -> CommandResult:
+        return self._contract_command(contract_id, expected_version, lambda c: c.reject(article, at, self.policy))
+
+    def expire_trial(self, contract_id: uuid.UUID, on: date) -> CommandResult:
+        return self._contract_command(contract_id, None, lambda c: c.expire_trial(on, self.policy))
+
+    # -- periods and changes (Art. 8, 10) ---------------------------------------------------------
+    def advance(self, contract_id: uuid.UUID, month: Month) -> CommandResult:
+        """Run the contract's month starts up to ``month`` (idempotent; catches up in order)."""
+        return self._contract_command(contract_id, None, lambda c: c.advance_to(month, self.policy))
+
+    def request_change(self, contract_id: uuid.UUID, grade: str | None, users: int | None,
+                       requested_month: Month | None, at: datetime,
+                       expected_version: int | None = None) -> CommandResult:
+        if grade is None and users is None:
+            raise InvalidInput("Art. 10.1", "give a new grade, a new user count, or both", "grade")
+
+        def act(c: Contract) -> None:
+            plan = self.catalog.plan(c.service, grade) if grade is not None else None
+            c.request_change(plan, users, requested_month, at, self.calendar)
+        return self._contract_command(contract_id, expected_version, act)
+
+    def notice_termination(self, contract_id: uuid.UUID, requested_month: Month | None, at: datetime,
+                           expected_version: int | None = None) -> CommandResult:
+        return self._contract_command(
+            contract_id, expected_version, lambda c: c.notice_termination(requested_month, at, self.calendar))
+
+    # -- payments (Art. 9) ------------------------------------------------------------------------
+    def record_payment(self, contract_id: uuid.UUID, invoice_id: uuid.UUID, amount: int, paid_on: date,
+                       at: datetime, expected_version: int | None = None) -> CommandResult:
+        return self._contract_command(
+            contract_id, expected_version, lambda c: c.receive_payment(invoice_id, amount, paid_on, at))
+
+    def mark_overdue(self, contract_id: uuid.UUID, invoice_id: uuid.UUID, on: date) -> CommandResult:
+        return self._contract_command(contract_id, None, lambda c: c.mark_overdue(invoice_id, on))
+
+    def notice_suspension(self, contract_id: uuid.UUID, on: date) -> CommandResult:
+        return self._contract_command(contract_id, None, lambda c: c.notice_suspension(on, self.policy))
+
+    def stop_for_non_payment(self, contract_id: uuid.UUID, on: date) -> CommandResult:
+        return self._contract_command(contract_id, None, lambda c: c.stop_for_non_payment(on, self.policy))
+
+    # -- termination (Art. 18, 23, 24, 28) ----------------------------------------------------------
+    def terminate_for_cause(self, contract_id: uuid.UUID, article: str, at: datetime,
+                            expected_version: int | None = None) -> CommandResult:
+        return self._contract_command(
+            contract_id, expected_version, lambda c: c.terminate_for_cause(article, at, self.policy))
+
+    def announce_discontinuation(self, service: str, discontinue_on: date, at: datetime) -> CommandResult:
+        self.catalog_service(service)
+        item = ServiceDiscontinuation.announce(service, discontinue_on, at, self.policy.discontinuation_notice_months)
+        try:
+            return self._commit(item)
+        except ConcurrencyConflict:
+            raise RuleViolation("Art. 18", f"discontinuation of {service} already announced") from None
+
+    def terminate_for_discontinuation(self, contract_id: uuid.UUID, service: str) -> CommandResult:
+        item = self._load(ServiceDiscontinuation, ServiceDiscontinuation.create_id(service), "discontinuation")
+        return self._contract_command(
+            contract_id, None, lambda c: c.terminate_for_discontinuation(item.discontinue_on, self.policy))
+
+    def complete_discontinuation(self, service: str, on: date) -> CommandResult:
+        item = self._load(ServiceDiscontinuation, ServiceDiscontinuation.create_id(service), "discontinuation")
+        item.complete(on)
+        return self._commit(item)
+
+    def announce_terms_change(self, version: str, effective_on: date, summary: str, at: datetime) -> CommandResult:
+        item = TermsChange.announce(version, effective_on, summary, at)
+        try:
+            return self._commit(item)
+        except ConcurrencyConflict:
+            raise RuleViolation("Art. 28", f"terms version {version} already announced") from None
+
+    def terms_change_takes_effect(self, version: str, on: date) -> CommandResult:
+        item = self._load(TermsChange, TermsChange.create_id(version), "terms_change")
+        item.take_effect(on)
+        return self._commit(item)
+
+    def terminate_for_terms_change(self, contract_id: uuid.UUID, version: str, at: datetime,
+                                   expected_version: int | None = None) -> CommandResult:
+        change = self._load(TermsChange, TermsChange.create_id(version), "terms_change")
+        return self._contract_command(
+            contract_id, expected_version,
+            lambda c: c.terminate_for_terms_change(change.effective_on, at, self.policy))
+
+    # -- SLA (Art. 20) -------------------------------------------------------------------------------
+    def record_outage(self, service: str, started_at: datetime, ended_at: datetime, cause: OutageCause,
+                      at: datetime) -> CommandResult:
+        self.catalog_service(service)
+        outage = Outage.record(service, started_at, ended_at, cause, at)
+        try:
+            return self._commit(outage)
+        except ConcurrencyConflict:
+            raise RuleViolation("spec 8", "this outage is already recorded (recorded once per service "
+                                "and start)") from None
+
+    @staticmethod
+    def claim_id(contract_id: uuid.UUID, outage_id: uuid.UUID) -> uuid.UUID:
+        return uuid.uuid5(CLAIM_NAMESPACE, f"{contract_id}\x1f{outage_id}")
+
+    def claim_sla(self, contract_id: uuid.UUID, outage_id: uuid.UUID, at: datetime, proof_of_payment: bool,
+                  proof_of_breach: bool, evidence: str = "",
+                  expected_version: int | None = None) -> tuple[CommandResult, ClaimAssessment]:
+        outage = self.get_outage(outage_id)
+        claim_id = self.claim_id(contract_id, outage_id)
+        assessed: list[ClaimAssessment] = []
+        result = self._contract_command(contract_id, expected_version, lambda c: assessed.append(
+            c.claim_sla(claim_id, outage.facts, at, proof_of_payment, proof_of_breach, evidence, self.policy)))
+        return result, assessed[0]
+
+    def decide_claim(self, contract_id: uuid.UUID, claim_id: uuid.UUID, remedy: Remedy | None,
+                     amount: int | None, at: datetime, expected_version: int | None = None) -> CommandResult:
+        return self._contract_command(
+            contract_id, expected_version, lambda c: c.decide_claim(claim_id, remedy, amount, at, self.policy))
+
+    # -- contractor information and data (Art. 12, 15) ----------------------------------------------
+    def change_contractor(self, contract_id: uuid.UUID, contractor: dict[str, str], at: datetime,
+                          expected_version: int | None = None) -> CommandResult:
+        return self._contract_command(contract_id, expected_version, lambda c: c.change_contractor(contractor, at))
+
+    def delete_data(self, contract_id: uuid.UUID, on: date) -> CommandResult:
+        return self._contract_command(contract_id, None, lambda c: c.delete_data(on))
+
+    def catalog_service(self, service: str) -> None:
+        if service not in self.catalog.services():
+            raise InvalidInput("spec 2", f"unknown service {service!r}", "service")
+
+    @staticmethod
+    def today(at: datetime) -> date:
+        return jst_date(at)

@@ -1,0 +1,67 @@
+"""Catalog value objects (spec 2). Prices are integer yen per user.
+
+A ``PricePlan`` is the snapshot of a grade's prices that events carry, so that
+replaying history never depends on today's catalog file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from domain.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """Art. 9.2: campaign prices for the first ``months`` service months, normal price after.
+
+    Monthly contracts pay ``monthly_price`` per user in each campaign month. Annual
+    contracts pay ``annual_price`` per user for a term that starts within the campaign
+    months (when ``annual_price`` is set).
+    """
+
+    monthly_price: int
+    months: int
+    annual_price: int | None = None
+
+
+@dataclass(frozen=True)
+class PricePlan:
+    service: str
+    grade: str
+    rank: int
+    monthly_price: int
+    annual_price: int
+    min_users: int
+    trial_days: int
+    initial_fee: int
+    beta: bool
+    sla_eligible: bool
+    store: bool = False
+    campaign: Campaign | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PricePlan:
+        data = dict(data)
+        campaign = data.pop("campaign", None)
+        return cls(**data, campaign=Campaign(**campaign) if campaign else None)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    plans: dict[tuple[str, str], PricePlan] = field(default_factory=dict)
+
+    def plan(self, service: str, grade: str) -> PricePlan:
+        try:
+            return self.plans[(service, grade)]
+        except KeyError:
+            if not any(s == service for s, _ in self.plans):
+                raise InvalidInput("spec 2", f"unknown service {service!r}", "service") from None
+            raise InvalidInput("spec 2", f"unknown grade {grade!r} of service {service!r}", "grade") from None
+
+    def services(self) -> list[str]:
+        return sorted({s for s, _ in self.plans})

@@ -1,0 +1,615 @@
+"""The Contract aggregate (spec 3-10). Public methods check, private ``@event`` methods mutate.
+
+Every command takes the business time (``at`` instant or ``on`` JST date) as an argument,
+and every derived value that policy could later change (tax rate, due date, stop date,
+retention deadline, upgrade charge) is recorded in the event, so replays are exact.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.billing import Ledger, due_date
+from domain.calendar import BusinessCalendar, Month, jst_date, require_aware
+from domain.catalog import PricePlan
+from domain.errors import InvalidInput, RuleViolation
+from domain.policy import Policy
+from domain.sla import ClaimAssessment, Coverage, OutageCause, OutageFacts, Remedy, assess_claim
+
+CONTRACT_NAMESPACE = uuid.UUID("0b8f6a3e-2d53-4f0a-9c55-3b1f7e2a9d41")
+
+
+class State(Enum):
+    OPENED = "opened"
+    TRIAL = "trial"
+    APPLIED = "applied"
+    CONCLUDED = "concluded"
+    ACTIVE = "active"
+    SUSPENSION_NOTICED = "suspension_noticed"
+    TERMINATED = "terminated"
+    TRIAL_EXPIRED = "trial_expired"
+    REJECTED = "rejected"
+
+
+class BillingCycle(Enum):
+    MONTHLY = "monthly"
+    ANNUAL = "annual"
+
+
+class TerminationReason(Enum):
+    NOTICE = "notice"  # Art. 10
+    TERM_EXPIRED = "term_expired"  # annual term not renewed (POLICY annual_auto_renew off)
+    NON_PAYMENT = "non_payment"  # Art. 9.5
+    FOR_CAUSE = "for_cause"  # Art. 2.4, 23, 24
+    DISCONTINUATION = "discontinuation"  # Art. 18
+    TERMS_CHANGE = "terms_change"  # Art. 28
+
+
+REJECTION_ARTICLES = {
+    "Art. 2.4.1": "false statements in the application",
+    "Art. 2.4.2": "past or expected failure to meet contractual duties",
+    "Art. 2.4.3": "continued provision is reasonably difficult",
+    "Art. 2.4.4": "significant obstacle to the provider's business",
+}
+
+FOR_CAUSE_ARTICLES = {
+    **REJECTION_ARTICLES,  # Art. 2.4 also allows cancelling a concluded contract
+    "Art. 23.1.1": "breach of the terms",
+    "Art. 23.1.2": "false or missing statements in the application",
+    "Art. 23.1.3": "harm to the provider's business or service system",
+    "Art. 23.1.4": "bankruptcy, corporate reorganisation or civil rehabilitation",
+    "Art. 23.1.5": "provisional seizure, compulsory execution or tax delinquency",
+    "Art. 23.1.6": "unreachable for a long period",
+    "Art. 24.2": "anti-social forces (either party)",
+}
+
+IN_SERVICE = (State.CONCLUDED, State.ACTIVE, State.SUSPENSION_NOTICED)
+ENDED = (State.TERMINATED, State.TRIAL_EXPIRED, State.REJECTED)
+
+
+@dataclass(frozen=True)
+class PendingChange:
+    change_id: uuid.UUID
+    effective_month: Month
+    plan: PricePlan
+    users: int
+    upgrade_charge: int
+    remaining_months: int
+
+
+@dataclass
+class Claim:
+    claim_id: uuid.UUID
+    outage: OutageFacts
+    received_on: date
+    proof_of_payment: bool
+    proof_of_breach: bool
+    decided: str | None = None  # "granted" | "rejected"
+
+
+def _require_positive_int(value: int, field: str, article: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidInput(article, f"{field} must be a positive whole number", field)
+
+
+class Contract(Aggregate):
+    """One cloud service contract of one customer (本サービス契約, Art. 2.1)."""
+
+    class Event(Aggregate.Event):
+        def mutate(self, aggregate: Any) -> Any:
+            """Fold billing first, so the aggregate's own mutators see the updated ledger."""
+            if aggregate is not None:
+                aggregate.ledger.apply(self)
+            return super().mutate(aggregate)
+
+    @staticmethod
+    def create_id(customer_number: str, service: str, reference: str = "") -> uuid.UUID:
+        return uuid.uuid5(CONTRACT_NAMESPACE, f"{customer_number}\x1f{service}\x1f{reference}")
+
+    # -- creation ------------------------------------------------------------------------------
+    @event("Opened")
+    def __init__(self, customer_number: str, service: str, reference: str = "") -> None:
+        self.customer_number = customer_number
+        self.service = service
+        self.reference = reference
+        self.state = State.OPENED
+        self.plan: PricePlan | None = None
+        self.cycle: BillingCycle | None = None
+        self.users = 0
+        self.contractor: dict[str, str] = {}
+        self.trial_started_on: date | None = None
+        self.trial_ends_on: date | None = None
+        self.concluded_on: date | None = None
+        self.first_month: Month | None = None
+        self.period_start: Month | None = None
+        self.period_end: Month | None = None
+        self.pending_changes: list[PendingChange] = []
+        self.termination_month: Month | None = None
+        self.overdue: set[uuid.UUID] = set()
+        self.suspension_stop_on: date | None = None
+        self.ended_on: date | None = None
+        self.termination_reason: TerminationReason | None = None
+        self.termination_article: str | None = None
+        self.retention_until: date | None = None
+        self.extension_days = 0
+        self.claims: dict[uuid.UUID, Claim] = {}
+        self.data_deleted = False
+        self.ledger = Ledger(self.id)
+
+    @classmethod
+    def open(cls, customer_number: str, service: str, reference: str = "") -> Contract:
+        if not customer_number or len(customer_number) > 64:
+            raise InvalidInput("Art. 2.2", "customer_number is required (at most 64 characters)",
+                               "customer_number")
+        return cls(customer_number=customer_number, service=service, reference=reference)
+
+    # -- trial (Art. 5) --------------------------------------------------------------------------
+    def start_trial(self, plan: PricePlan, users: int, contractor: dict[str, str], at: datetime) -> None:
+        self._require_state("Art. 5.1", State.OPENED)
+        self._check_plan(plan)
+        if plan.store:
+            raise RuleViolation("Art. 4.3", "the store service is free and has no trial")
+        if plan.trial_days <= 0:
+            raise RuleViolation("Art. 5.2", f"grade {plan.grade} offers no trial period")
+        self._check_users(plan, users)
+        started = jst_date(at)
+        self._trial_started(plan=plan, users=users, contractor=dict(contractor), started_on=started,
+                            trial_ends_on=started + timedelta(days=plan.trial_days), at=at)
+
+    @event("TrialStarted")
+    def _trial_started(self, plan: PricePlan, users: int, contractor: dict[str, str], started_on: date,
+                       trial_ends_on: date, at: datetime) -> None:
+        self.state, self.plan, self.users, self.contractor = State.TRIAL, plan, users, contractor
+        self.trial_started_on, self.trial_ends_on = started_on, trial_ends_on
+
+    def expire_trial(self, on: date, policy: Policy) -> None:
+        """TrialExpired on the trial's end date (Art. 5.2); data kept ``retention_days`` (Art. 15.5)."""
+        self._require_state("Art. 5.2", State.TRIAL)
+        assert self.trial_ends_on is not None
+        if on < self.trial_ends_on:
+            raise RuleViolation("Art. 5.2", f"the trial runs until {self.trial_ends_on}")
+        self._trial_expired(expired_on=on, retention_until=on + timedelta(days=policy.retention_days))
+
+    @event("TrialExpired")
+    def _trial_expired(self, expired_on: date, retention_until: date) -> None:
+        self.state, self.ended_on, self.retention_until = State.TRIAL_EXPIRED, expired_on, retention_until
+
+    # -- application and review (Art. 2) ----------------------------------------------------------
+    def apply(self, plan: PricePlan, cycle: BillingCycle, users: int, contractor: dict[str, str] | None,
+              at: datetime) -> None:
+        require_aware(at)
+        self._require_state("Art. 2.2", State.OPENED, State.TRIAL)
+        self._check_plan(plan)
+        self._check_users(plan, users)
+        info = dict(contractor) if contractor is not None else self.contractor
+        if not info.get("name"):
+            raise InvalidInput("Art. 2.2", "contractor.name is required for a paid application",
+                               "contractor.name")
+        self._applied(plan=plan, cycle=cycle, users=users, contractor=info, at=at)
+
+    @event("Applied")
+    def _applied(self, plan: PricePlan, cycle: BillingCycle, users: int, contractor: dict[str, str],
+                 at: datetime) -> None:
+        self.state, self.plan, self.cycle, self.users, self.contractor = State.APPLIED, plan, cycle, users, contractor
+
+    def approve(self, at: datetime) -> None:
+        """Approval concludes the contract; service starts on the 1st of the next JST month (Art. 8)."""
+        self._require_state("Art. 2.3", State.APPLIED)
+        concluded = jst_date(at)
+        self._approved(concluded_on=concluded, first_month=Month.of(concluded).plus(1), at=at)
+
+    @event("Approved")
+    def _approved(self, concluded_on: date, first_month: Month, at: datetime) -> None:
+        self.state, self.concluded_on, self.first_month = State.CONCLUDED, concluded_on, first_month
+
+    def reject(self, article: str, at: datetime, policy: Policy) -> None:
+        self._require_state("Art. 2.4", State.APPLIED)
+        if article not in REJECTION_ARTICLES:
+            raise InvalidInput("Art. 2.4", f"reason must be one of {', '.join(REJECTION_ARTICLES)}", "article")
+        on = jst_date(at)
+        resumes_trial = self.trial_ends_on is not None
+        self._rejected(article=article, rejected_on=on, resumes_trial=resumes_trial,
+                       retention_until=None if resumes_trial else on + timedelta(days=policy.retention_days),
+                       at=at)
+
+    @event("Rejected")
+    def _rejected(self, article: str, rejected_on: date, resumes_trial: bool, retention_until: date | None,
+                  at: datetime) -> None:
+        """A rejected trial customer keeps the trial until its end (then TrialExpired)."""
+        if resumes_trial:
+            self.state, self.cycle = State.TRIAL, None
+        else:
+            self.state, self.ended_on, self.retention_until = State.REJECTED, rejected_on, retention_until
+        self.termination_article = article
+
+    # -- service periods and renewal (Art. 8) ------------------------------------------------------
+    def advance_to(self, month: Month, policy: Policy) -> None:
+        """Run every month start up to ``month`` in order: changes taking effect, the first
+        period, renewals and the end of a noticed term. Months already run are no-ops."""
+        while self.state in IN_SERVICE:
+            next_start = self.next_month_start()
+            if next_start is None or next_start > month:
+                return
+            self._begin_month(next_start, policy)
+
+    def next_month_start(self) -> Month | None:
+        """The next month whose first day needs action (period start, renewal, change, end)."""
+        if self.state is State.CONCLUDED:
+            return self.first_month
+        if self.state not in IN_SERVICE or self.period_end is None:
+            return None
+        return min([self.period_end.plus(1), *(c.effective_month for c in self.pending_changes)])
+
+    def _begin_month(self, month: Month, policy: Policy) -> None:
+        assert self.first_month is not None and self.cycle is not None
+        if self.termination_month is not None and month > self.termination_month:
+            ended = self.termination_month.last_day + timedelta(days=self.extension_days)
+            self._terminated(reason=TerminationReason.NOTICE, article="Art. 10.1", ended_on=ended,
+                             retention_until=ended + timedelta(days=policy.retention_days), at=None)
+            return
+        annual = self.cycle is BillingCycle.ANNUAL
+        new_period = self.period_end is None or month > self.period_end
+        if annual and new_period and self.period_end is not None and not policy.annual_auto_renew:
+            ended = self.period_end.last_day + timedelta(days=self.extension_days)
+            self._terminated(reason=TerminationReason.TERM_EXPIRED, article="Art. 8.2", ended_on=ended,
+                             retention_until=ended + timedelta(days=policy.retention_days), at=None)
+            return
+        for change in [c for c in self.pending_changes if c.effective_month <= month]:
+            self._apply_change(change, month, policy)
+        if not new_period:
+            return
+        due = due_date(month, policy.due_months_after)
+        end = month.plus(11) if annual else month
+        if self.state is State.CONCLUDED:
+            self._period_started(month=month, period_end=end, tax_rate=policy.tax_rate, due_on=due)
+        else:
+            self._renewed(month=month, period_end=end, tax_rate=policy.tax_rate, due_on=due)
+
+    @event("ServicePeriodStarted")
+    def _period_started(self, month: Month, period_end: Month, tax_rate: Decimal, due_on: date) -> None:
+        self.state, self.period_start, self.period_end = State.ACTIVE, month, period_end
+
+    @event("Renewed")
+    def _renewed(self, month: Month, period_end: Month, tax_rate: Decimal, due_on: date) -> None:
+        self.period_start, self.period_end = month, period_end
+
+    # -- changes (Art. 10) -------------------------------------------------------------------------
+    def request_change(self, plan: PricePlan | None, users: int | None, requested_month: Month | None,
+                       at: datetime, calendar: BusinessCalendar) -> PendingChange:
+        self._require_state("Art. 10.1", *IN_SERVICE)
+        assert self.plan is not None and self.first_month is not None and self.cycle is not None
+        received = jst_date(at)
+        effective = calendar.effective_month(received, requested_month)
+        effective = max(effective, self.first_month) if self.state is State.CONCLUDED else effective
+        if self.termination_month is not None and effective > self.termination_month:
+            raise RuleViolation("Art. 10.1", f"the contract ends after {self.termination_month}; "
+                                f"a change effective {effective} comes too late")
+        old_plan, old_users = self.terms_in_force(effective.plus(-1))
+        new_plan = plan if plan is not None else old_plan
+        new_users = users if users is not None else old_users
+        if plan is not None:
+            self._check_plan(plan)
+            if plan.service != self.service:
+                raise InvalidInput("Art. 10.1", "a change keeps the contract's service", "grade")
+        if users is not None:
+            _require_positive_int(users, "users", "Art. 10.1")
+        self._check_users(new_plan, new_users)
+        if new_plan.grade == old_plan.grade and new_users == old_users:
+            raise RuleViolation("Art. 10.1", f"grade and users already in force from {effective}")
+        charge, remaining = 0, 0
+        if self.cycle is BillingCycle.ANNUAL and not self._is_term_start(effective):
+            if new_plan.rank < old_plan.rank:
+                raise RuleViolation("Art. 10.1.2", "no downgrade during an annual term "
+                                    "(allowed to take effect at renewal)")
+            if new_users < old_users:
+                raise RuleViolation("Art. 10.1.2", "no user decrease during an annual term "
+                                    "(allowed to take effect at renewal)")
+            term_end = self._term_end_for(effective)
+            remaining = term_end.minus(effective) + 1
+            diff = new_plan.annual_price * new_users - old_plan.annual_price * old_users
+            charge = max(0, diff * remaining // 12)
+        change = PendingChange(uuid.uuid5(self.id, f"change:{self.version}"), effective, new_plan, new_users,
+                               charge, remaining)
+        self._change_requested(change_id=change.change_id, requested_month=requested_month,
+                               effective_month=effective, received_on=received, plan=new_plan,
+                               users=new_users, upgrade_charge=charge, remaining_months=remaining, at=at)
+        return change
+
+    @event("ChangeRequested")
+    def _change_requested(self, change_id: uuid.UUID, requested_month: Month | None, effective_month: Month,
+                          received_on: date, plan: PricePlan, users: int, upgrade_charge: int,
+                          remaining_months: int, at: datetime) -> None:
+        """A later request for the same month supersedes the earlier one."""
+        self.pending_changes = [c for c in self.pending_changes if c.effective_month != effective_month]
+        self.pending_changes.append(PendingChange(change_id, effective_month, plan, users, upgrade_charge,
+                                                  remaining_months))
+        self.pending_changes.sort(key=lambda c: c.effective_month)
+
+    def terms_in_force(self, month: Month) -> tuple[PricePlan, int]:
+        """Grade and users in force in ``month``, counting pending changes effective by then."""
+        assert self.plan is not None
+        plan, users = self.plan, self.users
+        for change in self.pending_changes:
+            if change.effective_month <= month:
+                plan, users = change.plan, change.users
+        return plan, users
+
+    def _apply_change(self, change: PendingChange, month: Month, policy: Policy) -> None:
+        assert self.plan is not None
+        common: dict[str, Any] = dict(change_id=change.change_id, effective_month=change.effective_month,
+                                      users=change.users, upgrade_charge=change.upgrade_charge,
+                                      remaining_months=change.remaining_months, tax_rate=policy.tax_rate,
+                                      due_on=due_date(month, policy.due_months_after))
+        if change.plan.grade != self.plan.grade:
+            self._grade_changed(plan=change.plan, **common)
+        else:
+            self._users_changed(**common)
+
+    @event("GradeChanged")
+    def _grade_changed(self, change_id: uuid.UUID, plan: PricePlan, effective_month: Month, users: int,
+                       upgrade_charge: int, remaining_months: int, tax_rate: Decimal, due_on: date) -> None:
+        self.plan, self.users = plan, users
+        self.pending_changes = [c for c in self.pending_changes if c.change_id != change_id]
+
+    @event("UsersChanged")
+    def _users_changed(self, change_id: uuid.UUID, effective_month: Month, users: int, upgrade_charge: int,
+                       remaining_months: int, tax_rate: Decimal, due_on: date) -> None:
+        self.users = users
+        self.pending_changes = [c for c in self.pending_changes if c.change_id != change_id]
+
+    def _term_starts(self) -> Month:
+        assert self.first_month is not None
+        return self.first_month
+
+    def _is_term_start(self, month: Month) -> bool:
+        length = 12 if self.cycle is BillingCycle.ANNUAL else 1
+        return month.minus(self._term_starts()) % length == 0 and month >= self._term_starts()
+
+    def _term_end_for(self, month: Month) -> Month:
+        """Last month of the (possibly future, auto-renewed) term containing ``month``."""
+        offset = month.minus(self._term_starts())
+        return self._term_starts().plus((offset // 12) * 12 + 11)
+
+    # -- termination notice (Art. 8.3, 10) ---------------------------------------------------------
+    def notice_termination(self, requested_month: Month | None, at: datetime,
+                           calendar: BusinessCalendar) -> Month:
+        self._require_state("Art. 10.1", *IN_SERVICE)
+        assert self.first_month is not None
+        if self.termination_month is not None:
+            raise RuleViolation("Art. 10.1", f"termination already noticed for {self.termination_month}")
+        received = jst_date(at)
+        earliest = max(calendar.effective_month(received, requested_month), self.first_month)
+        if self.cycle is BillingCycle.ANNUAL:
+            last = self._term_end_for(earliest)  # Art. 8.3: no ending in the middle of a term
+        else:
+            last = earliest
+        self._termination_noticed(requested_month=requested_month, effective_month=last,
+                                  received_on=received, at=at)
+        return last
+
+    @event("TerminationNoticed")
+    def _termination_noticed(self, requested_month: Month | None, effective_month: Month, received_on: date,
+                             at: datetime) -> None:
+        self.termination_month = effective_month
+
+    # -- payments and non-payment (Art. 9) -----------------------------------------------------------
+    def receive_payment(self, invoice_id: uuid.UUID, amount: int, paid_on: date, at: datetime) -> None:
+        _require_positive_int(amount, "amount", "Art. 9.3")
+        invoice = self.ledger.invoices.get(invoice_id)
+        if invoice is None:
+            raise InvalidInput("Art. 9.3", f"no invoice {invoice_id} on this contract", "invoice_id")
+        if paid_on < invoice.issued_on or paid_on > jst_date(at):
+            raise InvalidInput("Art. 9.3", f"paid_on must lie between {invoice.issued_on} and today", "paid_on")
+        if amount > invoice.outstanding:
+            raise RuleViolation("Art. 9.5", f"amount {amount} exceeds the outstanding {invoice.outstanding} "
+                                "(no overpayment: paid fees are never refunded)")
+        self._payment_received(invoice_id=invoice_id, amount=amount, paid_on=paid_on, at=at)
+        if (self.state is State.SUSPENSION_NOTICED and self.suspension_stop_on is not None
+                and paid_on < self.suspension_stop_on and not self._overdue_principal()):
+            self._suspension_lifted(lifted_on=paid_on)
+
+    @event("PaymentReceived")
+    def _payment_received(self, invoice_id: uuid.UUID, amount: int, paid_on: date, at: datetime) -> None:
+        if self.ledger.invoices[invoice_id].outstanding <= 0:
+            self.overdue.discard(invoice_id)
+
+    def _overdue_principal(self) -> int:
+        return sum(self.ledger.invoices[i].outstanding for i in self.overdue)
+
+    def mark_overdue(self, invoice_id: uuid.UUID, on: date) -> None:
+        invoice = self.ledger.invoices.get(invoice_id)
+        if invoice is None:
+            raise InvalidInput("Art. 9.5", f"no invoice {invoice_id} on this contract", "invoice_id")
+        if on <= invoice.due_on:
+            raise RuleViolation("Art. 9.5", f"invoice is due on {invoice.due_on}; not overdue on {on}")
+        unpaid = invoice.outstanding_on(invoice.due_on)
+        if invoice.outstanding <= 0 or unpaid <= 0 or invoice_id in self.overdue:
+            raise RuleViolation("Art. 9.5", "invoice is paid or already overdue")
+        self._payment_overdue(invoice_id=invoice_id, due_on=invoice.due_on, unpaid=invoice.outstanding,
+                              overdue_on=on)
+
+    @event("PaymentOverdue")
+    def _payment_overdue(self, invoice_id: uuid.UUID, due_on: date, unpaid: int, overdue_on: date) -> None:
+        self.overdue.add(invoice_id)
+
+    def notice_suspension(self, on: date, policy: Policy) -> date:
+        self._require_state("Art. 9.5", State.ACTIVE)
+        late = sorted(i for i in self.overdue
+                      if on >= self.ledger.invoices[i].due_on + timedelta(days=policy.suspension_notice_after_days))
+        if not late:
+            raise RuleViolation("Art. 9.5", f"nothing is {policy.suspension_notice_after_days} days overdue on {on}")
+        stop = on + timedelta(days=policy.suspension_grace_days)
+        reason = "non-payment of invoices " + ", ".join(str(i) for i in late)
+        self._suspension_noticed(invoice_ids=late, reason=reason, noticed_on=on, stop_on=stop)
+        return stop
+
+    @event("SuspensionNoticed")
+    def _suspension_noticed(self, invoice_ids: list[uuid.UUID], reason: str, noticed_on: date,
+                            stop_on: date) -> None:
+        self.state, self.suspension_stop_on = State.SUSPENSION_NOTICED, stop_on
+
+    @event("SuspensionLifted")
+    def _suspension_lifted(self, lifted_on: date) -> None:
+        self.state, self.suspension_stop_on = State.ACTIVE, None
+
+    def stop_for_non_payment(self, on: date, policy: Policy) -> None:
+        self._require_state("Art. 9.5", State.SUSPENSION_NOTICED)
+        assert self.suspension_stop_on is not None
+        if on < self.suspension_stop_on:
+            raise RuleViolation("Art. 9.5", f"the stop date is {self.suspension_stop_on}")
+        self._terminated(reason=TerminationReason.NON_PAYMENT, article="Art. 9.5", ended_on=on,
+                         retention_until=on + timedelta(days=policy.retention_days), at=None)
+
+    # -- termination for cause, discontinuation, terms change (Art. 18, 23, 24, 28) -------------------
+    def terminate_for_cause(self, article: str, at: datetime, policy: Policy) -> None:
+        self._require_state(article if article in FOR_CAUSE_ARTICLES else "Art. 23.1", *IN_SERVICE)
+        if article not in FOR_CAUSE_ARTICLES:
+            raise InvalidInput("Art. 23.1", f"article must be one of {', '.join(FOR_CAUSE_ARTICLES)}", "article")
+        on = jst_date(at)
+        self._terminated(reason=TerminationReason.FOR_CAUSE, article=article, ended_on=on,
+                         retention_until=on + timedelta(days=policy.retention_days), at=at)
+
+    def terminate_for_discontinuation(self, discontinued_on: date, policy: Policy) -> None:
+        """Art. 18: every contract of the service ends on the discontinuation date."""
+        self._require_state("Art. 18", State.TRIAL, State.APPLIED, *IN_SERVICE)
+        self._terminated(reason=TerminationReason.DISCONTINUATION, article="Art. 18", ended_on=discontinued_on,
+                         retention_until=discontinued_on + timedelta(days=policy.retention_days), at=None)
+
+    def terminate_for_terms_change(self, effective_on: date, at: datetime, policy: Policy) -> None:
+        """Art. 28: a customer who objects may end the contract before the change takes effect."""
+        self._require_state("Art. 28", *IN_SERVICE)
+        on = jst_date(at)
+        if on >= effective_on:
+            raise RuleViolation("Art. 28", f"the terms change took effect on {effective_on}; too late to object")
+        self._terminated(reason=TerminationReason.TERMS_CHANGE, article="Art. 28", ended_on=on,
+                         retention_until=on + timedelta(days=policy.retention_days), at=at)
+
+    @event("Terminated")
+    def _terminated(self, reason: TerminationReason, article: str, ended_on: date, retention_until: date,
+                    at: datetime | None) -> None:
+        self.state, self.termination_reason, self.termination_article = State.TERMINATED, reason, article
+        self.ended_on, self.retention_until, self.suspension_stop_on = ended_on, retention_until, None
+
+    # -- SLA (Art. 20, 21) ---------------------------------------------------------------------------
+    def claim_sla(self, claim_id: uuid.UUID, outage: OutageFacts, at: datetime, proof_of_payment: bool,
+                  proof_of_breach: bool, evidence: str, policy: Policy) -> ClaimAssessment:
+        if outage.service != self.service:
+            raise RuleViolation("Art. 20.1", f"the outage concerns {outage.service}, not {self.service}")
+        if claim_id in self.claims or any(c.outage.outage_id == outage.outage_id for c in self.claims.values()):
+            raise RuleViolation("Art. 20.3", "this outage has already been claimed for this contract")
+        if self.state in (State.OPENED, State.REJECTED) or self.data_deleted:
+            raise RuleViolation("Art. 20.3", f"a contract in state {self.state.value} cannot claim")
+        if len(evidence) > 10_000:
+            raise InvalidInput("Art. 20.3", "evidence is limited to 10,000 characters", "evidence")
+        received = jst_date(at)
+        self._sla_claimed(claim_id=claim_id, outage_id=outage.outage_id, service=outage.service,
+                          started_at=outage.started_at, ended_at=outage.ended_at, cause=outage.cause,
+                          received_on=received, proof_of_payment=proof_of_payment,
+                          proof_of_breach=proof_of_breach, evidence=evidence, at=at)
+        return self.assess(claim_id, policy)
+
+    @event("SlaBreachClaimed")
+    def _sla_claimed(self, claim_id: uuid.UUID, outage_id: uuid.UUID, service: str, started_at: datetime,
+                     ended_at: datetime, cause: OutageCause, received_on: date, proof_of_payment: bool,
+                     proof_of_breach: bool, evidence: str, at: datetime) -> None:
+        facts = OutageFacts(outage_id, service, started_at, ended_at, cause)
+        self.claims[claim_id] = Claim(claim_id, facts, received_on, proof_of_payment, proof_of_breach)
+
+    def coverage_for(self, month: Month) -> Coverage:
+        assert self.plan is not None
+        fee = self.ledger.monthly_fee(month)
+        trial = fee is None and self.trial_started_on is not None
+        return Coverage(trial=trial, beta=self.plan.beta, store=self.plan.store,
+                        sla_eligible=self.plan.sla_eligible, monthly_fee=fee)
+
+    def assess(self, claim_id: uuid.UUID, policy: Policy) -> ClaimAssessment:
+        claim = self.claims[claim_id]
+        month = Month.of(claim.outage.breach_date)
+        return assess_claim(claim.outage, claim.received_on, claim.proof_of_payment, claim.proof_of_breach,
+                            self.coverage_for(month), policy.sla_claim_window_days)
+
+    def decide_claim(self, claim_id: uuid.UUID, remedy: Remedy | None, amount: int | None, at: datetime,
+                     policy: Policy) -> None:
+        """The provider chooses remedy and amount (Art. 20.1); default: minimum as fee reduction."""
+        claim = self.claims.get(claim_id)
+        if claim is None:
+            raise InvalidInput("Art. 20.3", f"no claim {claim_id} on this contract", "claim_id")
+        if claim.decided is not None:
+            raise RuleViolation("Art. 20.1", f"claim already {claim.decided}")
+        result = self.assess(claim_id, policy)
+        if not result.eligible:
+            if remedy is not None or amount is not None:
+                raise RuleViolation(result.reason.split(":")[0] if result.reason else "Art. 20",
+                                    f"claim is not eligible: {result.reason}")
+            self._credit_rejected(claim_id=claim_id, reason=result.reason or "", at=at)
+            return
+        chosen = remedy or Remedy.FEE_REDUCTION
+        value = result.minimum if amount is None else amount
+        if isinstance(value, bool) or not isinstance(value, int) or not result.minimum <= value <= result.maximum:
+            raise InvalidInput("Art. 20.1", f"amount must lie between {result.minimum} and {result.maximum}",
+                               "amount")
+        assert result.breach_month is not None
+        self._credit_granted(claim_id=claim_id, remedy=chosen.value, amount=value, credit_days=result.credit_days,
+                             breach_month=result.breach_month, at=at)
+
+    @event("CreditGranted")
+    def _credit_granted(self, claim_id: uuid.UUID, remedy: str, amount: int, credit_days: int,
+                        breach_month: Month, at: datetime) -> None:
+        self.claims[claim_id].decided = "granted"
+        if remedy == Remedy.EXTENSION.value:
+            self.extension_days += credit_days
+
+    @event("CreditRejected")
+    def _credit_rejected(self, claim_id: uuid.UUID, reason: str, at: datetime) -> None:
+        self.claims[claim_id].decided = "rejected"
+
+    # -- contractor information and data (Art. 12, 15) -----------------------------------------------
+    def change_contractor(self, contractor: dict[str, str], at: datetime) -> None:
+        if self.data_deleted or self.state is State.OPENED:
+            raise RuleViolation("Art. 12.1", "no contractor information to change")
+        if not contractor.get("name"):
+            raise InvalidInput("Art. 12.1", "contractor.name is required", "contractor.name")
+        self._contractor_changed(contractor=dict(contractor), at=at)
+
+    @event("ContractorInfoChanged")
+    def _contractor_changed(self, contractor: dict[str, str], at: datetime) -> None:
+        self.contractor = contractor
+
+    def delete_data(self, on: date) -> None:
+        """Art. 15.3 / 15.5: stored data is deleted once the retention period has passed."""
+        self._require_state("Art. 15.3", *ENDED)
+        assert self.retention_until is not None
+        if self.data_deleted:
+            raise RuleViolation("Art. 15.3", "data already deleted")
+        if on < self.retention_until:
+            raise RuleViolation("Art. 15.3", f"data is retained until {self.retention_until}")
+        self._data_deleted(deleted_on=on)
+
+    @event("DataDeleted")
+    def _data_deleted(self, deleted_on: date) -> None:
+        self.data_deleted, self.contractor = True, {}
+
+    # -- helpers ---------------------------------------------------------------------------------------
+    def _require_state(self, article: str, *allowed: State) -> None:
+        if self.state not in allowed:
+            names = ", ".join(s.value for s in allowed)
+            raise RuleViolation(article, f"not allowed in state {self.state.value} (allowed: {names})")
+
+    def _check_plan(self, plan: PricePlan) -> None:
+        if plan.service != self.service:
+            raise InvalidInput("spec 2", f"grade {plan.grade} belongs to {plan.service}, not {self.service}", "grade")
+
+    @staticmethod
+    def _check_users(plan: PricePlan, users: int) -> None:
+        _require_positive_int(users, "users", "Art. 3.1")
+        if users < plan.min_users:
+            raise RuleViolation("Art. 10.1", f"grade {plan.grade} needs at least {plan.min_users} users", )
+        if users > 100_000:
+            raise InvalidInput("Art. 3.1", "users must be at most 100000", "users")

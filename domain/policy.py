@@ -1,0 +1,22 @@
+"""POLICY values of the spec: settings, never constants in code. Defaults match the spec."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from domain.calendar import YearEndBreak
+
+
+@dataclass(frozen=True)
+class Policy:
+    tax_rate: Decimal = Decimal("0.10")  # spec 1
+    late_interest_rate: Decimal = Decimal("0.145")  # Art. 9.4 (fixed by the terms)
+    due_months_after: int = 1  # spec 6: due on the last day of the month after the invoice's
+    suspension_notice_after_days: int = 14  # spec 7
+    suspension_grace_days: int = 14  # spec 7
+    retention_days: int = 60  # spec 10, Art. 15.3
+    annual_auto_renew: bool = True  # spec 4
+    sla_claim_window_days: int = 60  # Art. 20.3 (fixed by the terms)
+    discontinuation_notice_months: int = 3  # Art. 18 (fixed by the terms)
+    year_end_break: YearEndBreak = YearEndBreak()

@@ -1,0 +1,1 @@
+"""Adapters around the domain: settings, holiday data, catalog files, persistence helpers, CLI."""

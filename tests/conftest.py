@@ -1,0 +1,64 @@
+"""Shared pytest fixtures. Sections: PostgreSQL; (add others below in their own section)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from infrastructure.postgres_testing import (
+    SkipReason,
+    create_scratch_database,
+    drop_database,
+    eventsourcing_env,
+    find_postgres,
+)
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+@pytest.fixture(scope="session")
+def pg_dsn() -> Iterator[str]:
+    """DSN of a fresh scratch database on a PostgreSQL server, dropped at the end of the session.
+
+    Mark tests that use it (or ``pg_env`` / ``fresh_pg_env``) with ``@pytest.mark.postgres``.
+    No server: skipped with the reason (see the ``-ra`` summary), but with ``CI=true`` it fails.
+    """
+    target = find_postgres()
+    if isinstance(target, SkipReason):
+        if os.environ.get("CI") == "true":
+            pytest.fail(
+                f"CI=true but no PostgreSQL server could be reached or started: {target}", pytrace=False
+            )
+        pytest.skip(f"PostgreSQL not available: {target}")
+    dsn = create_scratch_database(target.dsn)
+    yield dsn
+    drop_database(target.dsn, dsn)
+
+
+@pytest.fixture
+def pg_env(pg_dsn: str) -> dict[str, str]:
+    """eventsourcing settings (``PERSISTENCE_MODULE`` = postgres, schema ``public``) for the session database.
+
+    Shared by all tests of the session: use ``fresh_pg_env`` when a test needs empty tables.
+    Mark the test ``@pytest.mark.postgres``.
+    """
+    return eventsourcing_env(pg_dsn)
+
+
+@pytest.fixture
+def fresh_pg_env(pg_dsn: str) -> Iterator[dict[str, str]]:
+    """Like ``pg_env`` but in a new empty schema ``test_<uuid>``, dropped (cascade) after the test.
+
+    Mark the test ``@pytest.mark.postgres``.
+    """
+    schema = f"test_{uuid.uuid4().hex}"
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    yield eventsourcing_env(pg_dsn, schema=schema)
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))

@@ -1,0 +1,97 @@
+"""Settings: POLICY defaults equal the spec's values; overrides; errors name the field."""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from domain.calendar import YearEndBreak
+from infrastructure.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("CONTRACTS_"):
+            monkeypatch.delenv(key)
+
+
+def test_defaults_are_the_spec_policy_values() -> None:
+    settings = Settings()
+    policy = settings.policy()
+    assert policy.tax_rate == Decimal("0.10")  # spec 1
+    assert policy.late_interest_rate == Decimal("0.145")  # Art. 9.4
+    assert policy.due_months_after == 1  # spec 6
+    assert policy.suspension_notice_after_days == 14  # spec 7
+    assert policy.suspension_grace_days == 14  # spec 7
+    assert policy.retention_days == 60  # spec 10, Art. 15.3
+    assert policy.annual_auto_renew is True  # spec 4
+    assert policy.sla_claim_window_days == 60  # Art. 20.3
+    assert policy.discontinuation_notice_months == 3  # Art. 18
+    assert policy.year_end_break == YearEndBreak(12, 29, 1, 3)  # spec 1
+    assert settings.mode == "production"
+    assert settings.database_url is None and not settings.uses_postgres
+    assert settings.sqlite_path == Path("contracts.sqlite")
+    assert settings.catalog_path is None
+    assert settings.log_level == "INFO"
+
+
+def test_explicit_values_override_defaults() -> None:
+    values: dict[str, Any] = {"tax_rate": "0.08", "retention_days": "90", "year_end_break": "12-30..01-02"}
+    settings = Settings(**values)
+    policy = settings.policy()
+    assert policy.tax_rate == Decimal("0.08")
+    assert policy.retention_days == 90
+    assert policy.year_end_break == YearEndBreak(12, 30, 1, 2)
+
+
+def test_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONTRACTS_ANNUAL_AUTO_RENEW", "false")
+    monkeypatch.setenv("CONTRACTS_MODE", "sandbox")
+    settings = Settings()
+    assert settings.policy().annual_auto_renew is False
+    assert settings.mode == "sandbox"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("tax_rate", "ten percent"),
+        ("retention_days", "-1"),
+        ("year_end_break", "late December"),
+        ("mode", "staging"),
+        ("database_url", "mysql://u:pw@host/db"),
+        ("log_level", "LOUD"),
+    ],
+)
+def test_a_bad_value_names_the_field(field: str, value: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        values: dict[str, Any] = {field: value}
+        Settings(**values)
+    assert [e["loc"] for e in err.value.errors()] == [(field,)]
+
+
+def test_a_bad_environment_value_names_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONTRACTS_SUSPENSION_GRACE_DAYS", "two weeks")
+    with pytest.raises(ValidationError) as err:
+        Settings()
+    assert "suspension_grace_days" in str(err.value)
+
+
+def test_database_label_never_shows_the_password() -> None:
+    settings = Settings(database_url="postgresql://billing:s3cr3t@db.example:5433/contracts?password=s3cr3t")
+    assert settings.uses_postgres
+    assert settings.database_label() == "postgresql://billing@db.example:5433/contracts"
+    assert "s3cr3t" not in settings.database_label()
+    assert Settings(sqlite_path=Path("x.sqlite")).database_label() == "sqlite:x.sqlite"
+
+
+def test_validation_error_does_not_echo_a_url_password() -> None:
+    with pytest.raises(ValidationError) as err:
+        Settings(database_url="mysql://u:s3cr3t@host/db")
+    assert "s3cr3t" not in str(err.value)
