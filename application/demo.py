@@ -5,7 +5,7 @@ the contract's own events."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from application.service import ContractsApplication
 from domain.calendar import JST, Month
@@ -14,7 +14,7 @@ from domain.sla import OutageCause
 
 
 def _jst(y: int, m: int, d: int, h: int = 10) -> datetime:
-    return datetime(y, m, d, h, tzinfo=JST).astimezone(timezone.utc)
+    return datetime(y, m, d, h, tzinfo=JST).astimezone(UTC)
 
 
 def run_demo(app: ContractsApplication) -> Iterator[str]:
@@ -55,7 +55,7 @@ def run_demo(app: ContractsApplication) -> Iterator[str]:
     app.advance(cid, Month(2026, 7))
     c = app.get_contract(cid)
     july = next(i for i in c.ledger.invoices.values() if i.period == "2026-07")
-    yield f"invoice 2026-07 with SLA credit: " + ", ".join(f"{line.kind}={line.amount}" for line in july.lines)
+    yield "invoice 2026-07 with SLA credit: " + ", ".join(f"{line.kind}={line.amount}" for line in july.lines)
     app.notice_termination(cid, None, _jst(2026, 7, 10))
     c = app.get_contract(cid)
     yield f"2026-07-10 termination noticed: last month of service {c.termination_month}"
