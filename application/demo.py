@@ -29,7 +29,7 @@ def run_demo(app: ContractsApplication) -> Iterator[str]:
     c = app.get_contract(cid)
     yield f"2026-03-24 approved: concluded {c.concluded_on}, service starts {c.first_month} (Art. 8.1)"
     app.advance(cid, Month(2026, 4))
-    r2 = app.request_change(cid, "premium", 12, None, _jst(2026, 4, 22))
+    app.request_change(cid, "premium", 12, None, _jst(2026, 4, 22))
     c = app.get_contract(cid)
     change = c.pending_changes[0]
     yield f"2026-04-22 change to premium x12 requested: effective {change.effective_month} (Art. 10.1, deadline 04-22)"
