@@ -44,7 +44,7 @@ def run_demo(app: ContractsApplication) -> Iterator[str]:
     app.record_payment(cid, april.invoice_id, april.total, date(2026, 7, 1), _jst(2026, 7, 1))
     c = app.get_contract(cid)
     interest = c.ledger.invoices[april.invoice_id].late_interest(date(2026, 7, 1), app.policy.late_interest_rate)
-    yield f"2026-07-01 April invoice due 05-31 paid 07-01 (30 days of interest): late interest {interest} yen (Art. 9.4)"
+    yield f"2026-07-01 April invoice due 05-31 paid 07-01 (30 days): late interest {interest} yen (Art. 9.4)"
     outage = app.record_outage("kintone", _jst(2026, 6, 10, 9), _jst(2026, 6, 12, 11),
                                OutageCause.PROVIDER_NETWORK, _jst(2026, 6, 12, 12))
     _, assessment = app.claim_sla(cid, outage.aggregate_id, _jst(2026, 6, 20), True, True, "outage ticket #1")

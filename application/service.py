@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, Transcoder
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
 from application.transcodings import register_all
 from domain.calendar import BusinessCalendar, Month, jst_date, require_aware
@@ -47,14 +47,14 @@ class ContractsApplication(Application[uuid.UUID]):
         super().__init__(env=env)
         self.catalog, self.policy, self.calendar = catalog, policy, calendar
 
-    def register_transcodings(self, transcoder: Transcoder) -> None:
-        super().register_transcodings(transcoder)  # type: ignore[arg-type]
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
         register_all(transcoder)
 
     # -- plumbing --------------------------------------------------------------------------------
     def _load(self, cls: type[A], aggregate_id: uuid.UUID, what: str) -> A:
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise NotFound("spec 3", f"no {what} {aggregate_id}", f"{what}_id") from None
         if not isinstance(aggregate, cls):
@@ -85,7 +85,7 @@ class ContractsApplication(Application[uuid.UUID]):
         if version is None:
             return self._load(Contract, contract_id, "contract")
         try:
-            contract = self.repository.get(contract_id, version=version)
+            contract: Aggregate = self.repository.get(contract_id, version=version)
         except AggregateNotFoundError:
             raise NotFound("spec 3", f"no contract {contract_id}", "contract_id") from None
         if not isinstance(contract, Contract):

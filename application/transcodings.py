@@ -6,7 +6,7 @@ from datetime import date
 from enum import Enum
 from typing import Any
 
-from eventsourcing.persistence import Transcoder, Transcoding
+from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from domain.calendar import Month
 from domain.catalog import PricePlan
@@ -70,7 +70,7 @@ ENUMS: tuple[tuple[type[Enum], str], ...] = (
 )
 
 
-def register_all(transcoder: Transcoder) -> None:
+def register_all(transcoder: JSONTranscoder) -> None:
     transcoder.register(DateAsISO())
     transcoder.register(MonthAsText())
     transcoder.register(PricePlanAsDict())

@@ -91,12 +91,13 @@ class TermsChange(Aggregate):
             raise InvalidInput("Art. 28", "version is required (at most 64 characters)", "version")
         if effective_on <= announced:
             raise RuleViolation("Art. 28", "a terms change must be announced before its effective date")
-        return cls(version=version, effective_on=effective_on, summary=summary, announced_on=announced, at=at)
+        return cls(terms_version=version, effective_on=effective_on, summary=summary, announced_on=announced, at=at)
 
     @event("TermsChangeAnnounced")
-    def __init__(self, version: str, effective_on: date, summary: str, announced_on: date, at: datetime) -> None:
-        self.version, self.effective_on, self.summary, self.announced_on = version, effective_on, summary, announced_on
-        self.in_effect = False
+    def __init__(self, terms_version: str, effective_on: date, summary: str, announced_on: date,
+                 at: datetime) -> None:
+        self.terms_version, self.effective_on, self.summary = terms_version, effective_on, summary
+        self.announced_on, self.in_effect = announced_on, False
 
     def take_effect(self, on: date) -> None:
         if self.in_effect:
