@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 COMMAND_MODULES = (
     "infrastructure.cli_demo",
+    "infrastructure.cli_projections",
+    "infrastructure.cli_audit",
 )
 
 

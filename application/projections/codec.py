@@ -1,0 +1,140 @@
+"""JSON encodings of folded state: the billing Ledger (without its invoices) and invoices.
+
+The Ledger is encoded field by field from ``dataclasses.fields`` with tagged values, so a
+field added to ``domain.billing.Ledger`` is carried along (an unknown value type fails loudly
+instead of being dropped). Invoices live in their own read table, not in the state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from domain.billing import Invoice, InvoiceLine, Ledger, Payment
+from domain.calendar import Month
+from domain.catalog import Campaign, PricePlan
+
+_LINE_FIELDS = tuple(f.name for f in dataclasses.fields(InvoiceLine))
+
+
+def dumps(data: Any) -> str:
+    """Canonical JSON: equal states give equal strings (rebuild == incremental)."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def encode(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, Month):
+        return {"$m": str(value)}
+    if isinstance(value, date):
+        return {"$d": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"$dec": str(value)}
+    if isinstance(value, uuid.UUID):
+        return {"$u": str(value)}
+    if isinstance(value, PricePlan):
+        return {"$plan": value.to_dict()}
+    if isinstance(value, Campaign):
+        return {"$camp": dataclasses.asdict(value)}
+    if isinstance(value, tuple):
+        return {"$t": [encode(v) for v in value]}
+    if isinstance(value, list):
+        return [encode(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return {"$set": sorted((encode(v) for v in value), key=dumps)}
+    if isinstance(value, dict):
+        if value and all(isinstance(k, Month) for k in value) and all(type(v) is int for v in value.values()):
+            return {"$mrl": _month_runs(value)}
+        return {"$map": [[encode(k), encode(v)] for k, v in value.items()]}
+    raise TypeError(f"projection state cannot encode {type(value).__name__}: teach application.projections.codec")
+
+
+def decode(data: Any) -> Any:
+    if data is None or isinstance(data, bool | int | str):
+        return data
+    if isinstance(data, list):
+        return [decode(v) for v in data]
+    if not isinstance(data, dict) or len(data) != 1:
+        raise TypeError(f"not an encoded value: {data!r}")
+    (tag, raw), = data.items()
+    if tag == "$m":
+        return Month.parse(raw)
+    if tag == "$d":
+        return date.fromisoformat(raw)
+    if tag == "$dec":
+        return Decimal(raw)
+    if tag == "$u":
+        return uuid.UUID(raw)
+    if tag == "$plan":
+        return PricePlan.from_dict(raw)
+    if tag == "$camp":
+        return Campaign(**raw)
+    if tag == "$t":
+        return tuple(decode(v) for v in raw)
+    if tag == "$set":
+        return {decode(v) for v in raw}
+    if tag == "$mrl":
+        out: dict[Month, int] = {}
+        for start, count, fee in raw:
+            first = Month.parse(start)
+            for i in range(count):
+                out[first.plus(i)] = fee
+        return out
+    if tag == "$map":
+        return {decode(k): decode(v) for k, v in raw}
+    raise TypeError(f"unknown tag {tag!r}")
+
+
+def _month_runs(fees: dict[Month, int]) -> list[list[Any]]:
+    """{2026-04: 100, 2026-05: 100, 2026-07: 90} -> [["2026-04", 2, 100], ["2026-07", 1, 90]] (key order kept)."""
+    runs: list[list[Any]] = []
+    previous: Month | None = None
+    for month, fee in fees.items():
+        if runs and previous is not None and month == previous.plus(1) and runs[-1][2] == fee:
+            runs[-1][1] += 1
+        else:
+            runs.append([str(month), 1, fee])
+        previous = month
+    return runs
+
+
+def encode_ledger(ledger: Ledger) -> dict[str, Any]:
+    """Every Ledger field except ``invoices`` (stored as rows of the invoice table)."""
+    return {f.name: encode(getattr(ledger, f.name)) for f in dataclasses.fields(Ledger) if f.name != "invoices"}
+
+
+def decode_ledger(data: dict[str, Any]) -> Ledger:
+    return Ledger(**{name: decode(value) for name, value in data.items()})
+
+
+def encode_lines(lines: list[InvoiceLine]) -> str:
+    return dumps([line.to_dict() | dataclasses.asdict(line) for line in lines])
+
+
+def decode_lines(text: str) -> list[InvoiceLine]:
+    return [InvoiceLine(**{k: d[k] for k in _LINE_FIELDS if k in d}) for d in json.loads(text)]
+
+
+def invoice_from_row(row: dict[str, Any], payments: list[Payment]) -> Invoice:
+    """Rebuild a domain Invoice from its read-table row (see ``InvoiceRow``) and its payments."""
+    return Invoice(
+        invoice_id=uuid.UUID(str(row["invoice_id"])),
+        contract_id=uuid.UUID(str(row["contract_id"])),
+        kind=row["kind"],
+        period=row["period"],
+        month=Month.parse(row["month"]),
+        issued_on=_as_date(row["issued_on"]),
+        due_on=_as_date(row["due_on"]),
+        lines=decode_lines(row["lines"]),
+        payments=list(payments),  # in the order they were recorded (event order)
+        refunded=int(row["refunded"]),
+    )
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))

@@ -1,0 +1,150 @@
+"""Rows of the read tables and the store the projections write to (SQLite or PostgreSQL).
+
+Tables (same shape on both stores; ``infrastructure.read_store``):
+
+- ``rm_invoices``: one row per invoice (lines as JSON); ``rm_payments``: one row per payment.
+- ``rm_claims``: one row per SLA claim (the assessment as a JSON document).
+- ``rm_deadlines``: open deadlines, indexed by ``(due_on, kind, aggregate_id, ref)``.
+- ``rm_contracts``: the folded per-contract projection state (JSON) and its version/position.
+- ``rm_event_times``: (position, originator, version, recorded_at) for as-of queries.
+- the library's tracking table: the last notification id applied (same transaction).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from domain.billing import Invoice
+
+
+class StalePosition(Exception):
+    """The stored tracking position is not the one this batch was computed from (another runner
+    advanced it, or a rebuild reset it): the batch is rolled back and recomputed."""
+
+
+@dataclass(frozen=True)
+class InvoiceRow:
+    invoice_id: uuid.UUID
+    contract_id: uuid.UUID
+    kind: str
+    period: str
+    month: str
+    issued_on: date
+    due_on: date
+    total: int
+    paid: int
+    outstanding: int
+    refunded: int
+    lines: str  # JSON list of InvoiceLine dicts
+
+
+@dataclass(frozen=True)
+class PaymentRow:
+    position: int  # notification id of the PaymentReceived event
+    invoice_id: uuid.UUID
+    contract_id: uuid.UUID
+    paid_on: date
+    amount: int
+
+
+@dataclass(frozen=True)
+class ClaimRow:
+    claim_id: uuid.UUID
+    contract_id: uuid.UUID
+    status: str  # pending | granted | rejected
+    doc: str  # JSON: the claim with its assessment
+
+
+@dataclass(frozen=True)
+class DeadlineRow:
+    due_on: date
+    kind: str
+    aggregate_id: uuid.UUID
+    ref: str
+
+
+@dataclass(frozen=True)
+class StateRow:
+    contract_id: uuid.UUID
+    service: str
+    state: str
+    version: int
+    position: int
+    doc: str  # JSON: application.projections.state.ContractProjection
+
+
+@dataclass(frozen=True)
+class EventTimeRow:
+    position: int
+    originator_id: uuid.UUID
+    version: int
+    recorded_at: datetime
+
+
+@dataclass
+class Changes:
+    """Everything one batch of events changes, written in one transaction with the position."""
+
+    invoices: list[InvoiceRow] = field(default_factory=list)  # upsert
+    payments: list[PaymentRow] = field(default_factory=list)  # insert
+    claims: list[ClaimRow] = field(default_factory=list)  # upsert
+    deadlines_removed: list[tuple[uuid.UUID, str, str]] = field(default_factory=list)  # (aggregate, kind, ref)
+    deadlines_added: list[DeadlineRow] = field(default_factory=list)  # upsert, after the removals
+    deadlines_cleared: list[tuple[uuid.UUID, str]] = field(default_factory=list)  # (aggregate, kind)
+    states: list[StateRow] = field(default_factory=list)  # upsert
+    event_times: list[EventTimeRow] = field(default_factory=list)  # insert
+
+    def __len__(self) -> int:
+        return (len(self.invoices) + len(self.payments) + len(self.claims) + len(self.deadlines_removed)
+                + len(self.deadlines_added) + len(self.deadlines_cleared) + len(self.states)
+                + len(self.event_times))
+
+
+class StateSource(Protocol):
+    """What the projector reads back: committed state of contracts and invoices."""
+
+    def load_states(self, contract_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]: ...
+
+    def load_invoices(self, invoice_ids: Sequence[uuid.UUID]) -> list[Invoice]:
+        """Invoices with their payments (in recorded order)."""
+
+    def load_contract_invoices(self, contract_ids: Sequence[uuid.UUID]) -> list[Invoice]: ...
+
+
+class ReadStore(StateSource, Protocol):
+    """A read store: tables, tracking position, one-transaction commits and queries."""
+
+    def position(self) -> int:
+        """Last notification id applied (0 when empty)."""
+
+    def commit(self, changes: Changes, previous: int, position: int) -> None:
+        """Write ``changes`` and move the tracking position from ``previous`` to ``position`` in one
+        transaction; raise ``StalePosition`` (and write nothing) if the stored position is not
+        ``previous``."""
+
+    def reset(self) -> None:
+        """Empty every read table and set the position to 0 (one transaction)."""
+
+    def invoices_of(self, contract_id: uuid.UUID) -> list[Invoice]: ...
+
+    def invoices_in_month(self, month: str) -> list[Invoice]: ...
+
+    def claims_of(self, contract_id: uuid.UUID) -> list[str]: ...
+
+    def deadlines_until(self, until: date, limit: int | None) -> list[DeadlineRow]: ...
+
+    def state_doc(self, contract_id: uuid.UUID) -> str | None: ...
+
+    def claim_contract(self, claim_id: uuid.UUID) -> uuid.UUID | None: ...
+
+    def contract_ids(self, service: str | None, states: Sequence[str]) -> list[uuid.UUID]: ...
+
+    def version_at(self, aggregate_id: uuid.UUID, at: datetime | None, position: int | None) -> int | None:
+        """Last version of ``aggregate_id`` recorded by instant ``at`` / by notification ``position``."""
+
+    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every read table's rows, normalised and sorted (tests, rebuild checks)."""

@@ -1,0 +1,223 @@
+"""The projection: a batch of (notification id, domain event) -> row changes of every read table.
+
+One pass folds each contract's events through its ``ContractProjection`` (billing ``Ledger``,
+deadline ``Timeline``, undecided claims) and diffs what the batch changed. States are cached
+in memory (LRU, bounded) between batches; the store's tracking check guarantees the cache is
+only trusted while this projector is the one advancing the position, and ``reset()`` must be
+called after any failed batch.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+from application.projections.claims import claim_doc
+from application.projections.codec import encode_lines
+from application.projections.ports import (
+    Changes,
+    ClaimRow,
+    DeadlineRow,
+    EventTimeRow,
+    InvoiceRow,
+    PaymentRow,
+    StalePosition,
+    StateRow,
+    StateSource,
+)
+from application.projections.state import ContractProjection, PendingClaim
+from domain.billing import Invoice
+from domain.deadlines import DueAction, contract_deadlines
+from domain.policy import Policy
+from domain.sla import OutageFacts
+
+CONTRACT = "Contract"
+SERVICE_DEADLINES = {
+    # event class -> (deadline kind, attribute with the date, attribute with the ref) or None to clear
+    "DiscontinuationAnnounced": ("discontinuation", "discontinue_on", "service"),
+    "DiscontinuationCompleted": ("discontinuation", None, None),
+    "TermsChangeAnnounced": ("terms_change_effective", "effective_on", "terms_version"),
+    "TermsChangeTookEffect": ("terms_change_effective", None, None),
+}
+
+
+class Projector:
+    def __init__(self, policy: Policy, cache_size: int = 20_000) -> None:
+        self.policy = policy
+        self.cache_size = cache_size
+        self._cache: OrderedDict[uuid.UUID, ContractProjection] = OrderedDict()
+
+    def reset(self) -> None:
+        """Forget cached states (after a failed batch, a rebuild or another runner's progress)."""
+        self._cache.clear()
+
+    # -- one batch -------------------------------------------------------------------------------
+    def process(self, batch: Sequence[tuple[int, Any]], source: StateSource) -> Changes:
+        changes = Changes()
+        by_contract: OrderedDict[uuid.UUID, list[tuple[int, Any]]] = OrderedDict()
+        service: dict[tuple[uuid.UUID, str], DeadlineRow | None] = {}
+        for position, event in batch:
+            aggregate_id = event.originator_id
+            changes.event_times.append(EventTimeRow(position, aggregate_id, event.originator_version,
+                                                    event.timestamp))
+            owner = type(event).__qualname__.split(".")[0]
+            if owner == CONTRACT:
+                by_contract.setdefault(aggregate_id, []).append((position, event))
+            else:
+                rule = SERVICE_DEADLINES.get(type(event).__name__)
+                if rule is not None:
+                    kind, date_attr, ref_attr = rule
+                    service[(aggregate_id, kind)] = None if date_attr is None or ref_attr is None else DeadlineRow(
+                        getattr(event, date_attr), kind, aggregate_id, str(getattr(event, ref_attr)))
+        for (aggregate_id, kind), row in service.items():
+            changes.deadlines_cleared.append((aggregate_id, kind))
+            if row is not None:
+                changes.deadlines_added.append(row)
+        if by_contract:
+            self._process_contracts(by_contract, source, changes)
+        return changes
+
+    def _process_contracts(self, by_contract: OrderedDict[uuid.UUID, list[tuple[int, Any]]],
+                           source: StateSource, changes: Changes) -> None:
+        states = self._states(by_contract, source)
+        self._preload_invoices(by_contract, states, source)
+        for contract_id, events in by_contract.items():
+            p = states[contract_id]
+            before = set(contract_deadlines(p.timeline, self.policy)) if p.version else set()
+            before_claims = {k: claim_doc(p, c, self.policy) for k, c in p.claims.items()}
+            dirty: dict[uuid.UUID, None] = {}
+            for position, event in events:
+                self._fold(p, position, event, dirty, changes)
+            after = set(contract_deadlines(p.timeline, self.policy))
+            self._deadline_diff(contract_id, before, after, changes)
+            for key, claim in sorted(p.claims.items()):
+                doc = claim_doc(p, claim, self.policy)
+                if before_claims.get(key) != doc:
+                    changes.claims.append(ClaimRow(claim.claim_id, contract_id, "pending", doc))
+            for invoice_id in dirty:
+                changes.invoices.append(invoice_row(p.ledger.invoices[invoice_id]))
+            changes.states.append(StateRow(contract_id, p.timeline.service, p.timeline.state, p.version,
+                                           p.position, p.to_json()))
+            p.ledger.invoices.clear()  # persisted as rows; loaded back when an event needs them
+            self._remember(p)
+
+    def _states(self, by_contract: OrderedDict[uuid.UUID, list[tuple[int, Any]]],
+                source: StateSource) -> dict[uuid.UUID, ContractProjection]:
+        states: dict[uuid.UUID, ContractProjection] = {}
+        missing: list[uuid.UUID] = []
+        for contract_id in by_contract:
+            cached = self._cache.get(contract_id)
+            if cached is None:
+                missing.append(contract_id)
+            else:
+                states[contract_id] = cached
+        loaded = source.load_states(missing) if missing else {}
+        for contract_id in missing:
+            doc = loaded.get(contract_id)
+            states[contract_id] = (ContractProjection.from_json(doc) if doc is not None
+                                   else ContractProjection.new(contract_id))
+        for contract_id, events in by_contract.items():
+            first_version = events[0][1].originator_version
+            if states[contract_id].version != first_version - 1:
+                self.reset()
+                raise StalePosition(f"contract {contract_id}: state at version {states[contract_id].version}, "
+                                    f"next event is version {first_version}")
+        return states
+
+    @staticmethod
+    def _preload_invoices(by_contract: OrderedDict[uuid.UUID, list[tuple[int, Any]]],
+                          states: dict[uuid.UUID, ContractProjection], source: StateSource) -> None:
+        """Invoices issued in earlier batches that this batch's payments and refunds touch."""
+        wanted: list[uuid.UUID] = []
+        whole: list[uuid.UUID] = []
+        for contract_id, events in by_contract.items():
+            for _, event in events:
+                name = type(event).__name__
+                if name == "PaymentReceived":
+                    wanted.append(event.invoice_id)
+                elif name == "CreditGranted" and event.remedy == "refund":
+                    whole.append(contract_id)
+        found: list[Invoice] = []
+        if whole:
+            found.extend(source.load_contract_invoices(whole))
+        if wanted:
+            found.extend(source.load_invoices(wanted))
+        for invoice in found:
+            ledger = states[invoice.contract_id].ledger
+            ledger.invoices.setdefault(invoice.invoice_id, invoice)
+
+    def _fold(self, p: ContractProjection, position: int, event: Any, dirty: dict[uuid.UUID, None],
+              changes: Changes) -> None:
+        if event.originator_version != p.version + 1:
+            raise StalePosition(f"contract {p.contract_id}: event version {event.originator_version} "
+                                f"after state version {p.version}")
+        name = type(event).__name__
+        ledger = p.ledger
+        issued_before = len(ledger.invoices)
+        ledger.apply(event)
+        p.timeline.apply(event)
+        touched: list[uuid.UUID] = []
+        if len(ledger.invoices) > issued_before:
+            touched.extend(list(ledger.invoices)[issued_before:])
+        if name == "PaymentReceived":
+            touched.append(event.invoice_id)
+            changes.payments.append(PaymentRow(position, event.invoice_id, p.contract_id, event.paid_on,
+                                               event.amount))
+        elif name == "CreditGranted" and event.remedy == "refund":
+            target = ledger.invoice_for_month(event.breach_month)
+            if target is not None:
+                touched.append(target.invoice_id)
+        for invoice_id in touched:
+            invoice = ledger.invoices[invoice_id]
+            p.timeline.invoice_changed(str(invoice_id), invoice.due_on, invoice.outstanding)
+            dirty[invoice_id] = None
+        if name == "SlaBreachClaimed":
+            outage = OutageFacts(event.outage_id, event.service, event.started_at, event.ended_at, event.cause)
+            p.claims[str(event.claim_id)] = PendingClaim(event.claim_id, outage, event.received_on,
+                                                         event.proof_of_payment, event.proof_of_breach, event.at)
+        elif name in ("CreditGranted", "CreditRejected"):
+            claim = p.claims.pop(str(event.claim_id), None)
+            if claim is not None:
+                if name == "CreditGranted":
+                    status = "granted"
+                    decision = {"status": status, "remedy": event.remedy, "amount": event.amount,
+                                "credit_days": event.credit_days, "decided_at": event.at.isoformat()}
+                else:
+                    status = "rejected"
+                    decision = {"status": status, "reason": event.reason, "decided_at": event.at.isoformat()}
+                changes.claims.append(ClaimRow(claim.claim_id, p.contract_id, status,
+                                               claim_doc(p, claim, self.policy, status, decision)))
+        p.version, p.position = event.originator_version, position
+
+    @staticmethod
+    def _deadline_diff(contract_id: uuid.UUID, before: set[DueAction], after: set[DueAction],
+                       changes: Changes) -> None:
+        for gone in sorted(before - after):
+            changes.deadlines_removed.append((contract_id, gone.kind, gone.ref))
+        for new in sorted(after - before):
+            changes.deadlines_added.append(DeadlineRow(new.due_on, new.kind, contract_id, new.ref))
+
+    def _remember(self, p: ContractProjection) -> None:
+        self._cache[p.contract_id] = p
+        self._cache.move_to_end(p.contract_id)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+
+
+def invoice_row(invoice: Invoice) -> InvoiceRow:
+    return InvoiceRow(
+        invoice_id=invoice.invoice_id,
+        contract_id=invoice.contract_id,
+        kind=invoice.kind,
+        period=invoice.period,
+        month=str(invoice.month),
+        issued_on=invoice.issued_on,
+        due_on=invoice.due_on,
+        total=invoice.total,
+        paid=invoice.paid,
+        outstanding=invoice.outstanding,
+        refunded=invoice.refunded,
+        lines=encode_lines(invoice.lines),
+    )

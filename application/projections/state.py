@@ -1,0 +1,98 @@
+"""Per-contract projection state: a small, serialisable fold of one contract's events.
+
+It holds the billing ``Ledger`` without its invoices (those are rows of the invoice table,
+loaded back only when an event needs them), the deadline ``Timeline`` and the undecided
+SLA claims. Stored as one JSON document per contract next to the read rows it explains.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from application.projections.codec import decode_ledger, dumps, encode_ledger
+from domain.billing import Ledger
+from domain.calendar import Month
+from domain.deadlines import Timeline
+from domain.sla import Coverage, OutageCause, OutageFacts
+
+
+@dataclass
+class PendingClaim:
+    """An SLA claim as recorded by ``SlaBreachClaimed`` (Art. 20.3), not yet decided."""
+
+    claim_id: uuid.UUID
+    outage: OutageFacts
+    received_on: date
+    proof_of_payment: bool
+    proof_of_breach: bool
+    claimed_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        o = self.outage
+        return {
+            "claim_id": str(self.claim_id), "outage_id": str(o.outage_id), "service": o.service,
+            "started_at": o.started_at.isoformat(), "ended_at": o.ended_at.isoformat(), "cause": o.cause.value,
+            "received_on": self.received_on.isoformat(), "proof_of_payment": self.proof_of_payment,
+            "proof_of_breach": self.proof_of_breach, "claimed_at": self.claimed_at.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PendingClaim:
+        outage = OutageFacts(uuid.UUID(d["outage_id"]), d["service"], datetime.fromisoformat(d["started_at"]),
+                             datetime.fromisoformat(d["ended_at"]), OutageCause(d["cause"]))
+        return cls(uuid.UUID(d["claim_id"]), outage, date.fromisoformat(d["received_on"]), d["proof_of_payment"],
+                   d["proof_of_breach"], datetime.fromisoformat(d["claimed_at"]))
+
+
+@dataclass
+class ContractProjection:
+    contract_id: uuid.UUID
+    version: int = 0
+    position: int = 0
+    ledger: Ledger = field(default_factory=lambda: Ledger(uuid.UUID(int=0)))
+    timeline: Timeline = field(default_factory=Timeline)
+    claims: dict[str, PendingClaim] = field(default_factory=dict)
+
+    @classmethod
+    def new(cls, contract_id: uuid.UUID) -> ContractProjection:
+        return cls(contract_id, ledger=Ledger(contract_id))
+
+    def coverage(self, month: Month) -> Coverage:
+        """Same rule as ``Contract.coverage_for``: the fee in force that month, trial and beta flags."""
+        fee = self.ledger.monthly_fee(month)
+        t = self.timeline
+        trial = fee is None and t.trial_started_on is not None
+        return Coverage(trial=trial, beta=t.beta, store=t.store, sla_eligible=t.sla_eligible, monthly_fee=fee)
+
+    def liability_cap(self, month: Month) -> int:
+        """Art. 21.1: one month's fee of the month the damage occurred; zero for trials and beta
+        (the rule of ``domain.sla.assess_claim``)."""
+        c = self.coverage(month)
+        not_covered = c.trial or c.beta or c.store or not c.sla_eligible
+        return 0 if not_covered else (c.monthly_fee or 0)
+
+    def to_json(self) -> str:
+        return dumps({
+            "contract_id": str(self.contract_id),
+            "version": self.version,
+            "position": self.position,
+            "ledger": encode_ledger(self.ledger),
+            "timeline": self.timeline.to_dict(),
+            "claims": {k: c.to_dict() for k, c in sorted(self.claims.items())},
+        })
+
+    @classmethod
+    def from_json(cls, text: str) -> ContractProjection:
+        d = json.loads(text)
+        return cls(
+            contract_id=uuid.UUID(d["contract_id"]),
+            version=d["version"],
+            position=d["position"],
+            ledger=decode_ledger(d["ledger"]),
+            timeline=Timeline.from_dict(d["timeline"]),
+            claims={k: PendingClaim.from_dict(c) for k, c in d["claims"].items()},
+        )

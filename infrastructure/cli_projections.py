@@ -1,0 +1,87 @@
+"""``contracts projections {run,rebuild,status}``: the read-model projections (spec 11).
+
+Settings come from ``CONTRACTS_*`` environment variables (``infrastructure.settings.Settings``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+import time
+from types import FrameType
+
+from infrastructure.composition import build_services
+from infrastructure.read_side import build_read_models
+from infrastructure.settings import Settings
+
+log = logging.getLogger("contracts.projections")
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("projections", help="read-model projections: billing, outage credits, deadlines")
+    cmds = p.add_subparsers(dest="projections_command", required=True)
+
+    run = cmds.add_parser("run", help="follow the event stream and keep the read models up to date (until stopped)")
+    run.add_argument("--batch-size", type=int, default=500, help="events per transaction (default 500)")
+    run.add_argument("--poll-interval", type=float, default=0.2, help="seconds between polls when idle")
+    run.set_defaults(func=_run)
+
+    rebuild = cmds.add_parser("rebuild", help="recompute every read model from the event stream")
+    rebuild.add_argument("--batch-size", type=int, default=2000, help="events per transaction (default 2000)")
+    rebuild.add_argument("--no-progress", action="store_true", help="no progress bar")
+    rebuild.set_defaults(func=_rebuild)
+
+    status = cmds.add_parser("status", help="print the projections' position and the log's last position")
+    status.set_defaults(func=_status)
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = Settings()
+    services = build_services(settings)
+    models = build_read_models(services, batch_size=args.batch_size, poll_interval=args.poll_interval)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %s: stopping after the current batch", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info("projections following %s from position %d", settings.database_label(), models.runner.position())
+    try:
+        models.runner.run_forever(stop)
+    finally:
+        services.close()
+    return 0
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    settings = Settings()
+    services = build_services(settings)
+    try:
+        models = build_read_models(services)
+        started = time.perf_counter()
+        applied = models.runner.rebuild(progress=not args.no_progress, batch_size=args.batch_size)
+        elapsed = time.perf_counter() - started
+        rate = applied / elapsed if elapsed > 0 else 0.0
+        print(f"rebuilt read models from {applied} events in {elapsed:.1f}s ({rate:,.0f} events/s); "
+              f"position {models.position()}")
+    finally:
+        services.close()
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    settings = Settings()
+    services = build_services(settings)
+    try:
+        models = build_read_models(services)
+        last = services.app.recorder.max_notification_id() or 0
+        position = models.position()
+        print(f"read models at position {position} of {last} ({last - position} behind) in "
+              f"{settings.database_label()}")
+    finally:
+        services.close()
+    return 0

@@ -1,0 +1,307 @@
+"""The read side: projection runner and the ``ReadModels`` implementation over the read store.
+
+``build_read_models(services)`` gives a ``ReadModelsImpl`` whose ``runner`` follows the
+application's notification log by polling ``select_notifications`` (works on SQLite, which has
+no subscriptions, and on PostgreSQL). Each batch's rows and tracking position are committed in
+one transaction, so a crash (even ``kill -9``) never double-counts or loses an event: a
+restarted runner resumes from the stored position. Database errors (a lost connection, a
+locked SQLite file) are retried with backoff, forever, without a manual restart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError
+
+from application.clock import Clock, SystemClock
+from application.projections.ports import ReadStore, StalePosition
+from application.projections.projector import Projector
+from application.read_models import Deadline
+from application.service import ContractsApplication
+from domain.billing import Invoice
+from domain.calendar import Month, jst_date
+from domain.contract import Contract
+from infrastructure.composition import Services
+from infrastructure.read_store import open_read_store
+
+log = logging.getLogger("contracts.projections")
+
+TRANSIENT = (OperationalError, InterfaceError, PersistenceError, psycopg.OperationalError, psycopg.InterfaceError,
+             sqlite3.OperationalError, StalePosition)
+
+
+class ProjectionRunner:
+    """Applies the notification log to the read store, batch by batch, exactly once."""
+
+    def __init__(self, app: ContractsApplication, store: ReadStore, projector: Projector, *,
+                 batch_size: int = 500, poll_interval: float = 0.2, max_backoff: float = 5.0) -> None:
+        self.app, self.store, self.projector = app, store, projector
+        self.batch_size, self.poll_interval, self.max_backoff = batch_size, poll_interval, max_backoff
+        self._position: int | None = None  # committed position as far as this runner knows
+        self._lock = threading.RLock()  # one batch at a time in this process
+        self._progress = threading.Condition()
+        self._kick = threading.Event()
+        self._thread: RunnerThread | None = None
+
+    # -- one batch ---------------------------------------------------------------------------------
+    def run_once(self, limit: int | None = None) -> int:
+        """Apply the next batch (up to ``limit`` events); return how many events it had."""
+        with self._lock:
+            if self._position is None:
+                self._position = self.store.position()
+            start = self._position
+            notifications = self.app.recorder.select_notifications(start=start + 1, limit=limit or self.batch_size)
+            if not notifications:
+                return 0
+            try:
+                batch = [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
+                changes = self.projector.process(batch, self.store)
+                self.store.commit(changes, start, notifications[-1].id)
+            except BaseException:
+                self.projector.reset()  # cached states may be ahead of what was committed
+                self._position = None
+                raise
+            self._position = notifications[-1].id
+        with self._progress:
+            self._progress.notify_all()
+        return len(notifications)
+
+    def catch_up(self) -> int:
+        """Apply every event recorded so far (tests, CLI)."""
+        total = 0
+        while n := self.run_once():
+            total += n
+        return total
+
+    def position(self) -> int:
+        with self._lock:
+            if self._position is None:
+                self._position = self.store.position()
+            return self._position
+
+    def kick(self) -> None:
+        """Poll now instead of at the end of the current interval (read-your-writes)."""
+        self._kick.set()
+
+    def wait_progress(self, timeout: float) -> None:
+        with self._progress:
+            self._progress.wait(timeout)
+
+    # -- forever -----------------------------------------------------------------------------------
+    def run_forever(self, stop: threading.Event) -> None:
+        """Poll until ``stop`` is set; survive database outages with exponential backoff."""
+        backoff = 0.1
+        while not stop.is_set():
+            try:
+                n = self.run_once()
+            except TRANSIENT as exc:
+                log.warning("projection batch failed (%s: %s); retrying in %.1fs", type(exc).__name__, exc, backoff)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+                continue
+            except Exception:
+                log.exception("projection batch failed; retrying in %.1fs", backoff)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+                continue
+            backoff = 0.1
+            if n == 0:
+                self._kick.wait(self.poll_interval)
+                self._kick.clear()
+
+    def start_in_thread(self) -> RunnerThread:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = RunnerThread(self)
+            self._thread.start()
+        return self._thread
+
+    @property
+    def running_in_thread(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop_thread(self, timeout: float = 10.0) -> None:
+        if self._thread is not None:
+            self._thread.stop(timeout)
+            self._thread = None
+
+    # -- rebuild -----------------------------------------------------------------------------------
+    def rebuild(self, progress: bool = True, batch_size: int = 2000) -> int:
+        """Empty every read table and replay the whole notification log (tqdm progress bar)."""
+        from tqdm import tqdm
+
+        with self._lock:
+            self.store.reset()
+            self.projector.reset()
+            self._position = 0
+        last = self.app.recorder.max_notification_id() or 0
+        applied = 0
+        with tqdm(total=last, disable=not progress, unit="ev", desc="rebuild read models", smoothing=0.1) as bar:
+            while True:
+                before = self.position()
+                n = self.run_once(limit=batch_size)
+                if n == 0:
+                    break
+                applied += n
+                after = self.position()
+                bar.update(min(after, last) - min(before, last))
+        return applied
+
+
+class RunnerThread(threading.Thread):
+    def __init__(self, runner: ProjectionRunner) -> None:
+        super().__init__(name="projection-runner", daemon=True)
+        self.runner = runner
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        self.runner.run_forever(self.stop_event)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stop_event.set()
+        self.runner.kick()
+        self.join(timeout)
+
+
+@dataclass
+class ReadModelsImpl:
+    """``application.read_models.ReadModels`` over the read store, plus as-of queries."""
+
+    app: ContractsApplication
+    store: ReadStore
+    runner: ProjectionRunner
+    clock: Clock
+    in_process: bool = True  # run the projections in this process on ``start()`` (embedded default)
+
+    # -- progress ----------------------------------------------------------------------------------
+    def position(self) -> int:
+        return self.store.position()
+
+    def wait_for(self, position: int, timeout: float = 5.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.store.position() >= position:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if self.runner.running_in_thread:
+                self.runner.kick()
+                self.runner.wait_progress(min(remaining, 0.05))
+            else:
+                time.sleep(min(remaining, 0.02))
+
+    def start_runner(self) -> RunnerThread:
+        """Run the projections in a thread of this process."""
+        return self.runner.start_in_thread()
+
+    def start(self) -> None:
+        """Background work of an API process: the runner thread when ``in_process`` (SQLite by
+        default; with PostgreSQL run ``contracts projections run`` as its own process)."""
+        if self.in_process:
+            self.start_runner()
+
+    def stop(self) -> None:
+        self.runner.stop_thread()
+
+    close = stop
+
+    # -- billing (spec 6, Art. 9) --------------------------------------------------------------------
+    def invoices(self, contract_id: uuid.UUID, as_of: datetime | None = None, *,
+                 interest_on: date | None = None) -> list[dict[str, Any]]:
+        """Invoices with lines, payments, outstanding and late interest. ``as_of``: as recorded by
+        that instant, interest as of its JST date; ``interest_on`` overrides the interest date."""
+        if as_of is not None:
+            return self.invoices_as_of(contract_id, at=as_of, interest_on=interest_on or jst_date(as_of))
+        return self._render(self.store.invoices_of(contract_id), interest_on)
+
+    def invoices_for_month(self, month: Month, *, interest_on: date | None = None) -> list[dict[str, Any]]:
+        return self._render(self.store.invoices_in_month(str(month)), interest_on)
+
+    def _render(self, invoices: list[Invoice], interest_on: date | None) -> list[dict[str, Any]]:
+        day = interest_on or jst_date(self.clock.now())
+        rate = self.app.policy.late_interest_rate
+        return [invoice.to_dict() | {"late_interest": invoice.late_interest(day, rate),
+                                     "interest_as_of": day.isoformat()} for invoice in invoices]
+
+    def outstanding(self, contract_id: uuid.UUID) -> int:
+        return sum(i.outstanding for i in self.store.invoices_of(contract_id))
+
+    # -- outage credits (spec 8, Art. 20, 21) -----------------------------------------------------------
+    def claims(self, contract_id: uuid.UUID) -> list[dict[str, Any]]:
+        docs = [json.loads(doc) for doc in self.store.claims_of(contract_id)]
+        return sorted(docs, key=lambda d: (d["received_on"], d["claim_id"]))
+
+    def liability_cap(self, contract_id: uuid.UUID, month: Month) -> int:
+        """Art. 21.1: one month's fee of ``month`` (annual: total / 12); zero for trials and beta."""
+        from application.projections.state import ContractProjection
+
+        doc = self.store.state_doc(contract_id)
+        return 0 if doc is None else ContractProjection.from_json(doc).liability_cap(month)
+
+    # -- deadlines -------------------------------------------------------------------------------------
+    def deadlines_until(self, until: date, limit: int | None = None) -> list[Deadline]:
+        return [Deadline(r.due_on, r.kind, r.aggregate_id, r.ref) for r in self.store.deadlines_until(until, limit)]
+
+    def contract_ids(self, service: str | None = None, states: tuple[str, ...] = ()) -> list[uuid.UUID]:
+        """Contracts known to the read side, optionally of one service and in given states."""
+        return self.store.contract_ids(service, states)
+
+    def claim_contract(self, claim_id: uuid.UUID) -> uuid.UUID | None:
+        """The contract an SLA claim belongs to (None if the read side does not know the claim)."""
+        return self.store.claim_contract(claim_id)
+
+    # -- as of a past moment (auditors) ------------------------------------------------------------------
+    def version_at(self, aggregate_id: uuid.UUID, at: datetime | None = None, position: int | None = None) -> int:
+        """Last version of the aggregate recorded by instant ``at`` (event timestamps) or by
+        notification ``position``; 0 if it did not exist yet (as far as the projection has read)."""
+        if at is None and position is None:
+            raise ValueError("give at or position")
+        return self.store.version_at(aggregate_id, at, position) or 0
+
+    def contract_as_of(self, contract_id: uuid.UUID, at: datetime | None = None,
+                       position: int | None = None) -> Contract | None:
+        """The contract as it stood at instant ``at`` (by recorded time) or as known at notification
+        ``position``; ``None`` if it did not exist yet. Without either: the current state."""
+        if at is None and position is None:
+            return self.app.get_contract(contract_id)
+        version = self.version_at(contract_id, at, position)
+        return None if version == 0 else self.app.get_contract(contract_id, version=version)
+
+    def invoices_as_of(self, contract_id: uuid.UUID, at: datetime | None = None, position: int | None = None,
+                       interest_on: date | None = None) -> list[dict[str, Any]]:
+        contract = self.contract_as_of(contract_id, at, position)
+        if contract is None:
+            return []
+        invoices = sorted(contract.ledger.invoices.values(), key=lambda i: (i.month, i.kind, i.period))
+        day = interest_on or (jst_date(at) if at is not None else None)
+        return self._render(invoices, day)
+
+
+def build_read_models(services: Services, *, clock: Clock | None = None, in_process: bool | None = None,
+                      start_runner: bool = False, batch_size: int = 500, poll_interval: float = 0.2
+                      ) -> ReadModelsImpl:
+    """Read models over ``services.app``'s database (tables created if missing).
+
+    ``in_process`` (default: True on SQLite, False on PostgreSQL) makes ``start()`` run the
+    projections in a thread of this process; on PostgreSQL run ``contracts projections run``.
+    ``start_runner=True`` starts that thread now. Nothing else runs until asked.
+    """
+    store = open_read_store(services.app)
+    runner = ProjectionRunner(services.app, store, Projector(services.policy), batch_size=batch_size,
+                              poll_interval=poll_interval)
+    if in_process is None:
+        in_process = not type(store).__name__.startswith("Postgres")
+    models = ReadModelsImpl(services.app, store, runner, clock or SystemClock(), in_process)
+    if start_runner:
+        models.start_runner()
+    return models

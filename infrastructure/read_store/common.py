@@ -1,0 +1,273 @@
+"""SQL shared by both read stores; the dialects supply placeholders, types and transactions."""
+
+from __future__ import annotations
+
+import uuid
+from abc import abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, date, datetime
+from typing import Any
+
+from application.projections.codec import invoice_from_row
+from application.projections.ports import Changes, DeadlineRow
+from domain.billing import Invoice, Payment
+
+TRACKING_NAME = "contracts.read_models"  # key of the tracking row (distinct from process applications)
+TABLES = ("rm_invoices", "rm_payments", "rm_claims", "rm_deadlines", "rm_contracts", "rm_event_times")
+INVOICE_COLUMNS = ("invoice_id", "contract_id", "kind", "period", "month", "issued_on", "due_on", "total", "paid",
+                   "outstanding", "refunded", "lines")
+ORDER = {  # primary keys: the order of dumps
+    "rm_invoices": "invoice_id",
+    "rm_payments": "position",
+    "rm_claims": "claim_id",
+    "rm_deadlines": "aggregate_id, kind, ref",
+    "rm_contracts": "contract_id",
+    "rm_event_times": "position",
+}
+CHUNK = 500
+
+
+def ddl(t: dict[str, str]) -> list[str]:
+    """CREATE statements; ``t`` maps logical types (uuid, date, ts, big, tbl_*) to the dialect's."""
+    u, d, ts, big = t["uuid"], t["date"], t["ts"], t["big"]
+    n = t["prefix"]
+    return [
+        f"CREATE TABLE IF NOT EXISTS {n}rm_invoices (invoice_id {u} PRIMARY KEY, contract_id {u} NOT NULL, "
+        f"kind TEXT NOT NULL, period TEXT NOT NULL, month TEXT NOT NULL, issued_on {d} NOT NULL, "
+        f"due_on {d} NOT NULL, total {big} NOT NULL, paid {big} NOT NULL, outstanding {big} NOT NULL, "
+        f"refunded {big} NOT NULL, lines TEXT NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS rm_invoices_contract ON {n}rm_invoices (contract_id, month)",
+        f"CREATE INDEX IF NOT EXISTS rm_invoices_month ON {n}rm_invoices (month)",
+        f"CREATE TABLE IF NOT EXISTS {n}rm_payments (position {big} PRIMARY KEY, invoice_id {u} NOT NULL, "
+        f"contract_id {u} NOT NULL, paid_on {d} NOT NULL, amount {big} NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS rm_payments_invoice ON {n}rm_payments (invoice_id, position)",
+        f"CREATE INDEX IF NOT EXISTS rm_payments_contract ON {n}rm_payments (contract_id, position)",
+        f"CREATE TABLE IF NOT EXISTS {n}rm_claims (claim_id {u} PRIMARY KEY, contract_id {u} NOT NULL, "
+        f"status TEXT NOT NULL, doc TEXT NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS rm_claims_contract ON {n}rm_claims (contract_id)",
+        f"CREATE TABLE IF NOT EXISTS {n}rm_deadlines (aggregate_id {u} NOT NULL, kind TEXT NOT NULL, "
+        f"ref TEXT NOT NULL, due_on {d} NOT NULL, PRIMARY KEY (aggregate_id, kind, ref))",
+        f"CREATE INDEX IF NOT EXISTS rm_deadlines_due ON {n}rm_deadlines (due_on, kind, aggregate_id, ref)",
+        f"CREATE TABLE IF NOT EXISTS {n}rm_contracts (contract_id {u} PRIMARY KEY, service TEXT NOT NULL, "
+        f"state TEXT NOT NULL, version {big} NOT NULL, position {big} NOT NULL, doc TEXT NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS rm_contracts_service ON {n}rm_contracts (service, state)",
+        f"CREATE TABLE IF NOT EXISTS {n}rm_event_times (position {big} PRIMARY KEY, originator_id {u} NOT NULL, "
+        f"version {big} NOT NULL, recorded_at {ts} NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS rm_event_times_originator ON {n}rm_event_times (originator_id, version)",
+    ]
+
+
+class ReadTables:
+    """Queries and batch writes over the read tables, parameterised by the dialect hooks below."""
+
+    P = "?"  # placeholder
+    prefix = ""  # schema qualification of table names
+
+    # -- dialect hooks ---------------------------------------------------------------------------
+    @abstractmethod
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    @abstractmethod
+    def _write(self, previous: int, position: int | None) -> AbstractContextManager[Any]:
+        """A write transaction; checks the tracking position is ``previous`` and sets it to
+        ``position`` at the end (``None``: reset to 0)."""
+
+    @abstractmethod
+    def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]: ...
+
+    def db(self, value: Any) -> Any:
+        """Python value -> parameter (SQLite stores text)."""
+        return value
+
+    def py_uuid(self, value: Any) -> uuid.UUID:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+    def py_date(self, value: Any) -> date:
+        return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+    # -- writes ----------------------------------------------------------------------------------
+    def commit(self, changes: Changes, previous: int, position: int) -> None:
+        n, p, db = self.prefix, self.P, self.db
+        with self._write(previous, position) as cur:
+            if changes.invoices:
+                cols = ", ".join(INVOICE_COLUMNS)
+                marks = ", ".join([p] * len(INVOICE_COLUMNS))
+                updates = ", ".join(f"{c} = excluded.{c}" for c in INVOICE_COLUMNS[1:])
+                cur.executemany(
+                    f"INSERT INTO {n}rm_invoices ({cols}) VALUES ({marks}) "
+                    f"ON CONFLICT (invoice_id) DO UPDATE SET {updates}",
+                    [tuple(db(getattr(r, c)) for c in INVOICE_COLUMNS) for r in changes.invoices])
+            if changes.payments:
+                cur.executemany(
+                    f"INSERT INTO {n}rm_payments (position, invoice_id, contract_id, paid_on, amount) "
+                    f"VALUES ({p}, {p}, {p}, {p}, {p})",
+                    [(r.position, db(r.invoice_id), db(r.contract_id), db(r.paid_on), r.amount)
+                     for r in changes.payments])
+            if changes.claims:
+                cur.executemany(
+                    f"INSERT INTO {n}rm_claims (claim_id, contract_id, status, doc) VALUES ({p}, {p}, {p}, {p}) "
+                    "ON CONFLICT (claim_id) DO UPDATE SET contract_id = excluded.contract_id, "
+                    "status = excluded.status, doc = excluded.doc",
+                    [(db(r.claim_id), db(r.contract_id), r.status, r.doc) for r in changes.claims])
+            if changes.deadlines_cleared:
+                cur.executemany(f"DELETE FROM {n}rm_deadlines WHERE aggregate_id = {p} AND kind = {p}",
+                                [(db(a), k) for a, k in changes.deadlines_cleared])
+            if changes.deadlines_removed:
+                cur.executemany(
+                    f"DELETE FROM {n}rm_deadlines WHERE aggregate_id = {p} AND kind = {p} AND ref = {p}",
+                    [(db(a), k, r) for a, k, r in changes.deadlines_removed])
+            if changes.deadlines_added:
+                cur.executemany(
+                    f"INSERT INTO {n}rm_deadlines (aggregate_id, kind, ref, due_on) VALUES ({p}, {p}, {p}, {p}) "
+                    "ON CONFLICT (aggregate_id, kind, ref) DO UPDATE SET due_on = excluded.due_on",
+                    [(db(r.aggregate_id), r.kind, r.ref, db(r.due_on)) for r in changes.deadlines_added])
+            if changes.states:
+                cur.executemany(
+                    f"INSERT INTO {n}rm_contracts (contract_id, service, state, version, position, doc) "
+                    f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (contract_id) DO UPDATE SET "
+                    "service = excluded.service, state = excluded.state, version = excluded.version, "
+                    "position = excluded.position, doc = excluded.doc",
+                    [(db(r.contract_id), r.service, r.state, r.version, r.position, r.doc) for r in changes.states])
+            if changes.event_times:
+                cur.executemany(
+                    f"INSERT INTO {n}rm_event_times (position, originator_id, version, recorded_at) "
+                    f"VALUES ({p}, {p}, {p}, {p})",
+                    [(r.position, db(r.originator_id), r.version, db(r.recorded_at)) for r in changes.event_times])
+
+    def reset(self) -> None:
+        with self._write(-1, None) as cur:
+            for table in TABLES:
+                cur.execute(f"DELETE FROM {self.prefix}{table}")
+
+    # -- reads for the projector ------------------------------------------------------------------
+    def load_states(self, contract_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+        out: dict[uuid.UUID, str] = {}
+        for chunk in _chunks(contract_ids):
+            where, params = self._in("contract_id", [self.db(c) for c in chunk])
+            for cid, doc in self._rows(f"SELECT contract_id, doc FROM {self.prefix}rm_contracts WHERE {where}",
+                                       params):
+                out[self.py_uuid(cid)] = doc
+        return out
+
+    def load_invoices(self, invoice_ids: Sequence[uuid.UUID]) -> list[Invoice]:
+        return self._invoices("invoice_id", list(invoice_ids))
+
+    def load_contract_invoices(self, contract_ids: Sequence[uuid.UUID]) -> list[Invoice]:
+        return self._invoices("contract_id", list(contract_ids))
+
+    def _invoices(self, column: str, keys: Sequence[Any], order: str = "contract_id, month, kind, period"
+                  ) -> list[Invoice]:
+        out: list[Invoice] = []
+        cols = ", ".join(INVOICE_COLUMNS)
+        for chunk in _chunks(keys):
+            where, params = self._in(column, [self.db(k) for k in chunk])
+            rows = self._rows(f"SELECT {cols} FROM {self.prefix}rm_invoices WHERE {where} ORDER BY {order}", params)
+            out.extend(self._assemble(rows))
+        return out
+
+    def _assemble(self, rows: list[tuple[Any, ...]]) -> list[Invoice]:
+        if not rows:
+            return []
+        payments: dict[uuid.UUID, list[Payment]] = {}
+        ids = [row[0] for row in rows]
+        for chunk in _chunks(ids):
+            where, params = self._in("invoice_id", list(chunk))
+            for iid, paid_on, amount in self._rows(
+                    f"SELECT invoice_id, paid_on, amount FROM {self.prefix}rm_payments WHERE {where} "
+                    "ORDER BY position", params):
+                payments.setdefault(self.py_uuid(iid), []).append(Payment(self.py_date(paid_on), int(amount)))
+        out = []
+        for row in rows:
+            record = dict(zip(INVOICE_COLUMNS, row, strict=True))
+            out.append(invoice_from_row(record, payments.get(self.py_uuid(record["invoice_id"]), [])))
+        return out
+
+    # -- queries -----------------------------------------------------------------------------------
+    def invoices_of(self, contract_id: uuid.UUID) -> list[Invoice]:
+        return self._invoices("contract_id", [contract_id], order="month, kind, period")
+
+    def invoices_in_month(self, month: str) -> list[Invoice]:
+        cols = ", ".join(INVOICE_COLUMNS)
+        rows = self._rows(f"SELECT {cols} FROM {self.prefix}rm_invoices WHERE month = {self.P} "
+                          "ORDER BY contract_id, kind, period", (month,))
+        return self._assemble(rows)
+
+    def claims_of(self, contract_id: uuid.UUID) -> list[str]:
+        return [doc for (doc,) in self._rows(
+            f"SELECT doc FROM {self.prefix}rm_claims WHERE contract_id = {self.P} ORDER BY claim_id",
+            (self.db(contract_id),))]
+
+    def deadlines_until(self, until: date, limit: int | None) -> list[DeadlineRow]:
+        sql = (f"SELECT due_on, kind, aggregate_id, ref FROM {self.prefix}rm_deadlines WHERE due_on <= {self.P} "
+               "ORDER BY due_on, kind, aggregate_id, ref")
+        params: list[Any] = [self.db(until)]
+        if limit is not None:
+            sql += f" LIMIT {self.P}"
+            params.append(limit)
+        return [DeadlineRow(self.py_date(d), k, self.py_uuid(a), r) for d, k, a, r in self._rows(sql, params)]
+
+    def claim_contract(self, claim_id: uuid.UUID) -> uuid.UUID | None:
+        rows = self._rows(f"SELECT contract_id FROM {self.prefix}rm_claims WHERE claim_id = {self.P}",
+                          (self.db(claim_id),))
+        return self.py_uuid(rows[0][0]) if rows else None
+
+    def state_doc(self, contract_id: uuid.UUID) -> str | None:
+        rows = self._rows(f"SELECT doc FROM {self.prefix}rm_contracts WHERE contract_id = {self.P}",
+                          (self.db(contract_id),))
+        return rows[0][0] if rows else None
+
+    def contract_ids(self, service: str | None = None, states: Sequence[str] = ()) -> list[uuid.UUID]:
+        sql, params = f"SELECT contract_id FROM {self.prefix}rm_contracts WHERE 1 = 1", []
+        if service is not None:
+            sql += f" AND service = {self.P}"
+            params.append(service)
+        if states:
+            where, more = self._in("state", list(states))
+            sql += f" AND {where}"
+            params.extend(more)
+        return [self.py_uuid(c) for (c,) in self._rows(sql + " ORDER BY contract_id", params)]
+
+    def version_at(self, aggregate_id: uuid.UUID, at: datetime | None, position: int | None) -> int | None:
+        n, p, oid = self.prefix, self.P, self.db(aggregate_id)
+        if position is not None:
+            rows = self._rows(f"SELECT MAX(version) FROM {n}rm_event_times WHERE originator_id = {p} "
+                              f"AND position <= {p}", (oid, position))
+            version = rows[0][0] if rows else None
+        else:
+            assert at is not None
+            first_after = self._rows(f"SELECT MIN(version) FROM {n}rm_event_times WHERE originator_id = {p} "
+                                     f"AND recorded_at > {p}", (oid, self.db(at)))[0][0]
+            if first_after is not None:
+                version = int(first_after) - 1
+            else:
+                version = self._rows(f"SELECT MAX(version) FROM {n}rm_event_times WHERE originator_id = {p}",
+                                     (oid,))[0][0]
+        return int(version) if version else None
+
+    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        out = {table: [tuple(_norm(v) for v in row) for row in self._rows(
+            f"SELECT * FROM {self.prefix}{table} ORDER BY {ORDER[table]}")] for table in TABLES}
+        out["tracking"] = [(self.position(),)]
+        return out
+
+    def counts(self) -> dict[str, int]:
+        return {table: int(self._rows(f"SELECT COUNT(*) FROM {self.prefix}{table}")[0][0]) for table in TABLES}
+
+    @abstractmethod
+    def position(self) -> int: ...
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(values), CHUNK):
+        yield values[i:i + CHUNK]
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value

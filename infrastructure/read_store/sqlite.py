@@ -1,0 +1,88 @@
+"""Read tables in the application's SQLite file (the embedded default)."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, OperationalError, Tracking
+from eventsourcing.sqlite import SQLiteCursor, SQLiteTrackingRecorder
+
+from application.projections.ports import StalePosition
+from infrastructure.read_store.common import TRACKING_NAME, ReadTables, ddl
+
+TYPES = {"uuid": "TEXT", "date": "TEXT", "ts": "TEXT", "big": "INTEGER", "prefix": ""}
+
+
+class SQLiteReadStore(ReadTables, SQLiteTrackingRecorder):
+    P = "?"
+    prefix = ""
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), *ddl(TYPES)]
+
+    def _create_table(self, c: SQLiteCursor) -> None:
+        super()._create_table(c)
+        c.execute("INSERT OR IGNORE INTO tracking (application_name, notification_id) VALUES (?, 0)",
+                  (TRACKING_NAME,))
+
+    def db(self, value: Any) -> Any:
+        if isinstance(value, uuid.UUID):
+            return str(value)
+        if isinstance(value, datetime):
+            return value.astimezone(UTC).isoformat(timespec="microseconds")
+        if isinstance(value, date):
+            return value.isoformat()
+        return value
+
+    def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        return f"{column} IN ({', '.join('?' * len(values))})", list(values)
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(sql, list(params))
+            return [tuple(row) for row in c.fetchall()]
+
+    def position(self) -> int:
+        return self.max_tracking_id(TRACKING_NAME) or 0
+
+    @contextmanager
+    def _write(self, previous: int, position: int | None) -> Iterator[Any]:
+        with self.datastore.get_connection(commit=True) as conn:
+            cursor = conn.cursor()
+            try:
+                cursor.execute("BEGIN IMMEDIATE")  # take the write lock before reading the position
+                cursor.execute("SELECT notification_id FROM tracking WHERE application_name = ?", (TRACKING_NAME,))
+                row = cursor.fetchone()
+                current = int(row[0]) if row is not None and row[0] is not None else 0
+                if previous >= 0 and current != previous:
+                    raise StalePosition(f"read models are at {current}, batch starts after {previous}")
+                yield cursor
+                if position is None:
+                    cursor.execute("INSERT INTO tracking (application_name, notification_id) VALUES (?, 0) "
+                                   "ON CONFLICT (application_name) DO UPDATE SET notification_id = 0",
+                                   (TRACKING_NAME,))
+                else:
+                    self._insert_tracking(cursor, Tracking(TRACKING_NAME, position))
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+            finally:
+                cursor.sqlite_cursor.close()
+
+    def close(self) -> None:  # the datastore belongs to the application
+        pass
+
+
+def translate(exc: BaseException) -> BaseException:
+    """sqlite3 errors raised outside the library's wrappers, as the library's error classes."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return OperationalError(str(exc))
+    if isinstance(exc, sqlite3.IntegrityError):
+        return IntegrityError(str(exc))
+    return exc
