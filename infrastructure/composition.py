@@ -16,12 +16,17 @@ from infrastructure.catalog_loader import load_catalog
 from infrastructure.japanese_holidays import business_calendar
 from infrastructure.settings import Settings
 
+SQLITE_MODULE = "infrastructure.persistence.sqlite_factory"
+POSTGRES_MODULE = "infrastructure.persistence.postgres_factory"
+_AUDITED = {"eventsourcing.sqlite": SQLITE_MODULE, "eventsourcing.postgres": POSTGRES_MODULE}
+
 
 def persistence_env(settings: Settings) -> dict[str, str]:
-    """eventsourcing settings for the configured store (SQLite file by default)."""
+    """eventsourcing settings for the configured store (SQLite file by default): the library's
+    recorders plus the hash chain and per-contract keys (``infrastructure.persistence``)."""
     if settings.database_url is None:
         return {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "PERSISTENCE_MODULE": SQLITE_MODULE,
             "SQLITE_DBNAME": str(settings.sqlite_path),
             "SQLITE_LOCK_TIMEOUT": "10",
         }
@@ -31,7 +36,7 @@ def persistence_env(settings: Settings) -> dict[str, str]:
 def postgres_env(url: str, schema: str = "public") -> dict[str, str]:
     parts = urlsplit(url)
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": POSTGRES_MODULE,
         "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
         "POSTGRES_HOST": parts.hostname or "127.0.0.1",
         "POSTGRES_PORT": str(parts.port or 5432),
@@ -42,6 +47,13 @@ def postgres_env(url: str, schema: str = "public") -> dict[str, str]:
         "POSTGRES_POOL_SIZE": "8",
         "POSTGRES_MAX_OVERFLOW": "8",
     }
+
+
+def audited(env: dict[str, str]) -> dict[str, str]:
+    """The library's stock SQLite / PostgreSQL modules (as in the test fixtures) replaced by
+    ours, so personal data is never stored in clear and every event is chained."""
+    module = env.get("PERSISTENCE_MODULE", "")
+    return {**env, "PERSISTENCE_MODULE": _AUDITED[module]} if module in _AUDITED else env
 
 
 @dataclass
@@ -63,5 +75,6 @@ def build_services(settings: Settings, env: dict[str, str] | None = None) -> Ser
     catalog = load_catalog(settings.catalog_path)
     policy = settings.policy()
     calendar = business_calendar(policy)
-    app = ContractsApplication(env if env is not None else persistence_env(settings), catalog, policy, calendar)
+    app = ContractsApplication(audited(env) if env is not None else persistence_env(settings), catalog, policy,
+                               calendar)
     return Services(settings, catalog, policy, calendar, app)

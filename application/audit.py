@@ -1,0 +1,537 @@
+"""Personal data and audit (spec 10, issue 6): what is personal, the hash chain, verify,
+export, offline replay and the disclosure document.
+
+Everything here is storage-neutral. The storage side (per-contract keys, the mapper that
+seals personal fields, the recorders that write the chain) lives in
+``infrastructure.personal_data`` and ``infrastructure.persistence``; it imports the
+definitions below so that the writer, the verifier and an auditor's offline replay share
+one definition of "personal field" and one hash function.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import IO, Any, Protocol, runtime_checkable
+
+from eventsourcing.persistence import (
+    DatetimeAsISO,
+    DecimalAsStr,
+    JSONTranscoder,
+    Mapper,
+    StoredEvent,
+    Transcoding,
+    UUIDAsHex,
+)
+
+from application.service import ContractsApplication
+from application.transcodings import register_all
+from domain.calendar import jst_date
+from domain.contract import Contract
+from domain.errors import InvalidInput, NotFound
+
+logger = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------- personal fields
+
+
+def _contract_topic(event_name: str) -> str:
+    return f"{Contract.__module__}:{Contract.__qualname__}.{event_name}"
+
+
+PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
+    _contract_topic("TrialStarted"): ("contractor",),
+    _contract_topic("Applied"): ("contractor",),
+    _contract_topic("ContractorInfoChanged"): ("contractor",),
+    _contract_topic("SlaBreachClaimed"): ("evidence",),
+}
+"""Event topic -> attributes holding personal data (契約者情報 and claim evidence text).
+They are stored sealed with the contract's key; the rest of each event stays in clear."""
+
+SHRED_TOPIC = _contract_topic("DataDeleted")
+"""Storing this event destroys the contract's key in the same transaction."""
+
+OPENED_TOPIC = _contract_topic("Opened")
+
+ERASED: dict[str, Any] = {"contractor": {"erased": "true"}, "evidence": "[erased]"}
+"""What a personal field reads as once its key is destroyed."""
+
+REDACTED: dict[str, Any] = {"contractor": {"redacted": "true"}, "evidence": "[redacted]"}
+"""What a personal field reads as in an export made with ``redact=True``."""
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """A personal field as stored: AES-GCM ciphertext under the contract's key ``kid``.
+    ``data`` is base64 of nonce (12 bytes) + ciphertext + tag."""
+
+    kid: str
+    data: str
+
+
+class SealedAsDict(Transcoding):
+    type = Sealed
+    name = "sealed"
+
+    def encode(self, obj: Sealed) -> dict[str, str]:
+        return {"kid": obj.kid, "enc": obj.data}
+
+    def decode(self, data: dict[str, str]) -> Sealed:
+        return Sealed(data["kid"], data["enc"])
+
+
+def offline_transcoder() -> JSONTranscoder:
+    """The application's transcoder, built without an application (for offline replay)."""
+    transcoder = JSONTranscoder()
+    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO(), SealedAsDict()):
+        transcoder.register(transcoding)
+    register_all(transcoder)
+    return transcoder
+
+
+# --------------------------------------------------------------------------- hash chain
+
+GENESIS = bytes(32)
+
+
+def chain_hash(prev: bytes, originator_id: uuid.UUID | str, version: int, topic: str, state: bytes) -> bytes:
+    """sha256(prev || len+id || version || len+topic || stored state) over the stored (sealed)
+    bytes, so destroying a key never breaks the chain. Length prefixes keep it unambiguous."""
+    oid = str(originator_id).encode()
+    top = topic.encode()
+    h = hashlib.sha256(prev)
+    h.update(len(oid).to_bytes(2, "big"))
+    h.update(oid)
+    h.update(version.to_bytes(8, "big"))
+    h.update(len(top).to_bytes(4, "big"))
+    h.update(top)
+    h.update(state)
+    return h.digest()
+
+
+@dataclass(frozen=True)
+class ChainRow:
+    """One stored event with its recorded chain hash (``None`` if none was recorded)."""
+
+    position: int
+    originator_id: uuid.UUID
+    version: int
+    topic: str
+    state: bytes
+    hash: bytes | None
+
+    def stored_event(self) -> StoredEvent:
+        return StoredEvent(originator_id=self.originator_id, originator_version=self.version,
+                           topic=self.topic, state=self.state)
+
+
+@runtime_checkable
+class ChainStore(Protocol):
+    """What the chained recorders (``infrastructure.persistence``) offer the audit."""
+
+    def chain_rows(self, originator_id: uuid.UUID | None, after: tuple[uuid.UUID, int] | None,
+                   limit: int) -> Sequence[ChainRow]:
+        """Events with their hashes ordered by (aggregate, version), after the key ``after``."""
+
+    def log_rows(self, after_position: int, limit: int) -> Sequence[ChainRow]:
+        """Events with their hashes in notification order, after ``after_position``."""
+
+    def orphan_hashes(self, originator_id: uuid.UUID | None, limit: int) -> Sequence[tuple[uuid.UUID, int]]:
+        """(aggregate, version) of hashes whose event row is gone."""
+
+
+@dataclass(frozen=True)
+class Break:
+    aggregate_id: uuid.UUID
+    version: int
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"aggregate_id": str(self.aggregate_id), "version": self.version, "reason": self.reason}
+
+
+@dataclass
+class VerifyReport:
+    """``first_broken`` names the first broken link (aggregate, version, reason); ``broken``
+    lists the first broken link of each broken aggregate. ``head`` is the last hash of the
+    chain (one aggregate) or a digest of every chain head (whole store): record it
+    elsewhere to detect a later rewrite of the whole chain or a truncated tail."""
+
+    ok: bool
+    checked: int
+    aggregates: int
+    first_broken: Break | None = None
+    broken: list[Break] = field(default_factory=list)
+    head: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "aggregates": self.aggregates,
+            "first_broken": self.first_broken.to_dict() if self.first_broken else None,
+            "broken": [b.to_dict() for b in self.broken],
+            "head": self.head,
+        }
+
+
+_PAGE = 1000
+
+
+def _chain_store(app: ContractsApplication) -> ChainStore:
+    recorder = app.recorder
+    if not isinstance(recorder, ChainStore):
+        raise InvalidInput("spec 10", f"the store ({type(recorder).__name__}) keeps no hash chain; "
+                           "build the application through infrastructure.composition", None)
+    return recorder
+
+
+def verify_chain(app: ContractsApplication, contract_id: uuid.UUID | None = None,
+                 max_breaks: int = 100) -> VerifyReport:
+    """Recompute every hash from the stored rows (one aggregate, or the whole store)."""
+    store = _chain_store(app)
+
+    def rows() -> Iterator[ChainRow]:
+        after: tuple[uuid.UUID, int] | None = None
+        while True:
+            page = store.chain_rows(contract_id, after, _PAGE)
+            yield from page
+            if len(page) < _PAGE:
+                return
+            after = (page[-1].originator_id, page[-1].version)
+
+    report = VerifyReport(ok=True, checked=0, aggregates=0)
+    heads = hashlib.sha256()
+    current: uuid.UUID | None = None
+    prev, expected, broken_here = GENESIS, 1, False
+
+    def close_chain() -> None:
+        if current is not None:
+            heads.update(f"{current}:{expected - 1}:".encode() + prev)
+
+    for row in rows():
+        if row.originator_id != current:
+            close_chain()
+            current, prev, expected, broken_here = row.originator_id, GENESIS, 1, False
+            report.aggregates += 1
+        if broken_here:
+            continue
+        report.checked += 1
+        reason = None
+        if row.version != expected:
+            reason, version = f"version {expected} is missing (next stored version is {row.version})", expected
+        else:
+            version = row.version
+            computed = chain_hash(prev, row.originator_id, row.version, row.topic, row.state)
+            if row.hash is None:
+                reason = "no chain hash recorded for this event"
+            elif row.hash != computed:
+                reason = "stored event does not match its chain hash (event or hash altered)"
+            prev, expected = computed, expected + 1
+        if reason is not None:
+            broken_here = True
+            if len(report.broken) < max_breaks:
+                report.broken.append(Break(row.originator_id, version, reason))
+    close_chain()
+    seen = {b.aggregate_id for b in report.broken}
+    for oid, version in store.orphan_hashes(contract_id, max_breaks):
+        if oid not in seen and len(report.broken) < max_breaks:
+            seen.add(oid)
+            report.broken.append(Break(oid, version, "a chain hash is recorded for an event that is no "
+                                                     "longer stored (event deleted)"))
+    if contract_id is not None and report.aggregates == 0 and not report.broken:
+        raise NotFound("spec 3", f"no contract {contract_id}", "contract_id")
+    report.ok = not report.broken
+    report.first_broken = report.broken[0] if report.broken else None
+    report.head = prev.hex() if contract_id is not None else heads.hexdigest()
+    scope = f"contract {contract_id}" if contract_id is not None else "store"
+    if report.first_broken is None:
+        logger.info("hash chain of %s verified: %d events in %d chains", scope, report.checked, report.aggregates)
+    else:
+        b = report.first_broken
+        logger.warning("hash chain of %s BROKEN at %s version %d: %s (%d broken chains)", scope, b.aggregate_id,
+                       b.version, b.reason, len(report.broken))
+    return report
+
+
+# --------------------------------------------------------------------------- export
+
+
+def plain(data: Any) -> Any:
+    """The transcoder's JSON with its typed wrappers ({"_type_", "_data_"}) unwrapped:
+    dates, datetimes, Decimals, months and UUIDs as strings, enums as values."""
+    if isinstance(data, dict):
+        if len(data) == 2 and "_type_" in data and "_data_" in data:
+            return plain(data["_data_"])
+        return {k: plain(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [plain(v) for v in data]
+    return data
+
+
+def _event_state(event: object) -> dict[str, Any]:
+    state = dict(vars(event))
+    state.pop("originator_id", None)
+    state.pop("originator_version", None)
+    return state
+
+
+def export_record(app: ContractsApplication, row: ChainRow, redact: bool = False) -> dict[str, Any]:
+    """One JSON Lines record: the event as read (personal fields decrypted, erased or redacted)
+    in ``payload``, and the exact stored bytes in ``stored`` for the chain and for replay."""
+    transcoder = app.mapper.transcoder
+    sealed = ([k for k, v in transcoder.decode(row.state).items() if isinstance(v, Sealed)]
+              if row.topic in PERSONAL_FIELDS else [])
+    state = _event_state(app.mapper.to_domain_event(row.stored_event()))
+    for name in sealed:
+        if redact:
+            state[name] = REDACTED.get(name, "[redacted]")
+    payload = plain(json.loads(transcoder.encode(state)))
+    return {
+        "position": row.position,
+        "aggregate_id": str(row.originator_id),
+        "version": row.version,
+        "event": row.topic.rsplit(".", 1)[-1],
+        "topic": row.topic,
+        "recorded_at": payload.get("timestamp"),
+        "payload": payload,
+        "sealed": sealed,
+        "stored": row.state.decode("utf-8"),
+        "hash": row.hash.hex() if row.hash is not None else None,
+    }
+
+
+def export_records(app: ContractsApplication, contract_id: uuid.UUID | None = None,
+                   redact: bool = False) -> Iterator[dict[str, Any]]:
+    """One contract's history (by version) or the whole store's (by position)."""
+    store = _chain_store(app)
+    if contract_id is not None:
+        app.get_contract(contract_id)  # NotFound if there is no such contract
+        after: tuple[uuid.UUID, int] | None = None
+        while True:
+            page = store.chain_rows(contract_id, after, _PAGE)
+            for row in page:
+                yield export_record(app, row, redact)
+            if len(page) < _PAGE:
+                return
+            after = (page[-1].originator_id, page[-1].version)
+    position = 0
+    while True:
+        page = store.log_rows(position, _PAGE)
+        for row in page:
+            yield export_record(app, row, redact)
+        if len(page) < _PAGE:
+            return
+        position = page[-1].position
+
+
+def write_jsonl(records: Iterable[Mapping[str, Any]], out: IO[str]) -> int:
+    count = 0
+    for record in records:
+        out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+        count += 1
+    return count
+
+
+# --------------------------------------------------------------------------- offline replay
+
+
+@dataclass
+class _Replayed:
+    aggregate: Any = None
+    events: int = 0
+    first_version: int = 0
+    prev: bytes = GENESIS
+    chain_ok: bool = True
+    chain_problem: str | None = None
+    credits: list[dict[str, Any]] = field(default_factory=list)
+    topic: str = ""
+
+
+def replay(lines: Iterable[str], as_of: date, late_interest_rate: Decimal,
+           contract_id: uuid.UUID | None = None) -> dict[str, Any]:
+    """Rebuild state, invoices and SLA credits from an export alone (no database).
+
+    The chain is recomputed over the exported stored bytes and the events are rebuilt
+    from those same bytes (personal fields from ``payload``), so the figures come from
+    exactly what the chain covers. Each aggregate's chain is checked from version 1; an
+    export that starts later can only be checked from its first line on.
+    """
+    transcoder = offline_transcoder()
+    mapper: Mapper[uuid.UUID] = Mapper(transcoder)
+    seen: dict[uuid.UUID, _Replayed] = {}
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            oid = uuid.UUID(record["aggregate_id"])
+            version, topic, stored = int(record["version"]), str(record["topic"]), record["stored"].encode()
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise InvalidInput("spec 10", f"line {number} is not an audit export record ({type(exc).__name__})",
+                               "file") from None
+        if contract_id is not None and oid != contract_id:
+            continue
+        item = seen.setdefault(oid, _Replayed(first_version=version, topic=topic))
+        recorded = bytes.fromhex(record["hash"]) if record.get("hash") else None
+        if item.events == 0 and version != 1:
+            # a partial export: the first line cannot be checked, the rest chain from its hash
+            item.chain_problem = f"export starts at version {version}: chain checked from there on"
+            item.prev = recorded or GENESIS
+        else:
+            computed = chain_hash(item.prev, oid, version, topic, stored)
+            expected = item.first_version + item.events
+            problem = (f"version {expected} missing (found {version})" if version != expected
+                       else f"version {version}: no hash" if recorded is None
+                       else f"version {version}: stored bytes do not match the hash" if recorded != computed
+                       else None)
+            if problem is not None and item.chain_ok:
+                item.chain_ok, item.chain_problem = False, problem
+            if version != expected:  # a gap: the state cannot be folded any further
+                continue
+            item.prev = computed
+        state = transcoder.decode(stored)
+        payload = record.get("payload") or {}
+        for name, value in list(state.items()):
+            if isinstance(value, Sealed):
+                state[name] = payload.get(name, ERASED.get(name))
+        event = mapper.to_domain_event(StoredEvent(oid, version, topic, transcoder.encode(state)))
+        item.aggregate = event.mutate(item.aggregate)  # type: ignore[attr-defined]
+        item.events += 1
+        name = type(event).__name__
+        if name in ("CreditGranted", "CreditRejected"):
+            item.credits.append(_credit(event, name))
+    return {
+        "as_of": as_of.isoformat(),
+        "late_interest_rate": str(late_interest_rate),
+        "contracts": [_contract_summary(oid, item, as_of, late_interest_rate)
+                      for oid, item in seen.items() if isinstance(item.aggregate, Contract)],
+        "other_aggregates": sorted({item.topic.split(":")[-1].split(".")[0] for item in seen.values()
+                                    if not isinstance(item.aggregate, Contract)}),
+        "chains_ok": all(item.chain_ok for item in seen.values()),
+    }
+
+
+def _credit(event: Any, name: str) -> dict[str, Any]:
+    if name == "CreditGranted":
+        return {"claim_id": str(event.claim_id), "decision": "granted", "remedy": event.remedy,
+                "amount": event.amount, "credit_days": event.credit_days,
+                "breach_month": str(event.breach_month)}
+    return {"claim_id": str(event.claim_id), "decision": "rejected", "reason": event.reason}
+
+
+def invoice_documents(contract: Contract, as_of: date, late_interest_rate: Decimal) -> list[dict[str, Any]]:
+    """Invoices as ``Invoice.to_dict`` plus late interest as of ``as_of`` (Art. 9.4)."""
+    return [{**inv.to_dict(), "late_interest": inv.late_interest(as_of, late_interest_rate)}
+            for inv in sorted(contract.ledger.invoices.values(), key=lambda i: (i.issued_on, i.period))]
+
+
+def _contract_summary(oid: uuid.UUID, item: _Replayed, as_of: date, rate: Decimal) -> dict[str, Any]:
+    c: Contract = item.aggregate
+    invoices = invoice_documents(c, as_of, rate)
+    return {
+        "contract_id": str(oid),
+        "customer_number": c.customer_number,
+        "service": c.service,
+        "version": c.version,
+        "state": c.state.value,
+        "grade": c.plan.grade if c.plan else None,
+        "cycle": c.cycle.value if c.cycle else None,
+        "users": c.users,
+        "first_month": str(c.first_month) if c.first_month else None,
+        "ended_on": c.ended_on.isoformat() if c.ended_on else None,
+        "retention_until": c.retention_until.isoformat() if c.retention_until else None,
+        "data_deleted": c.data_deleted,
+        "contractor": c.contractor,
+        "invoices": invoices,
+        "totals": {
+            "invoiced": sum(i["total"] for i in invoices),
+            "paid": sum(i["paid"] for i in invoices),
+            "outstanding": sum(i["outstanding"] for i in invoices),
+            "refunded": sum(i["refunded"] for i in invoices),
+            "late_interest": sum(i["late_interest"] for i in invoices),
+        },
+        "sla_credits": item.credits,
+        "pending_fee_reductions": [{"claim_id": k, "amount": a} for k, a in c.ledger.pending_credits],
+        "chain": {"ok": item.chain_ok, "problem": item.chain_problem, "events": item.events,
+                  "from_version": item.first_version},
+    }
+
+
+# --------------------------------------------------------------------------- disclosure
+
+
+def contracts_of_customer(app: ContractsApplication, customer_number: str) -> list[uuid.UUID]:
+    """Contracts opened for ``customer_number`` (scans the creation events: an operator tool)."""
+    found: list[uuid.UUID] = []
+    start = 1
+    while True:
+        page = app.recorder.select_notifications(start=start, limit=500, topics=[OPENED_TOPIC])
+        for n in page:
+            if getattr(app.mapper.to_domain_event(n), "customer_number", None) == customer_number:
+                found.append(uuid.UUID(str(n.originator_id)))
+        if len(page) < 500:
+            return found
+        start = page[-1].id + 1
+
+
+def disclosure(app: ContractsApplication, *, contract_id: uuid.UUID | None = None,
+               customer_number: str | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """Everything held about one contractor as one document (開示等の請求). Once a
+    contract's data is deleted the document says so (``erased``, ``erased_on``) and shows
+    what remains: amounts and dates with the personal fields reading as erased."""
+    if (contract_id is None) == (customer_number is None):
+        raise InvalidInput("spec 10", "give exactly one of contract_id and customer_number", "customer_number")
+    ids = [contract_id] if contract_id is not None else contracts_of_customer(app, customer_number or "")
+    if not ids:
+        raise NotFound("spec 10", "no contract for this customer number", "customer_number")
+    now = now or datetime.now(UTC)
+    as_of = jst_date(now)
+    contracts = [_disclose_contract(app, cid, as_of) for cid in ids if cid is not None]
+    return {
+        "document": "disclosure of personal data held (privacy policy: 開示等の請求)",
+        "customer_number": contracts[0]["customer_number"],
+        "generated_at": now.isoformat(),
+        "erased": all(c["erased"] for c in contracts),
+        "contracts": contracts,
+    }
+
+
+def _disclose_contract(app: ContractsApplication, contract_id: uuid.UUID, as_of: date) -> dict[str, Any]:
+    contract = app.get_contract(contract_id)
+    records = list(export_records(app, contract_id))
+    erased_on = next((r["payload"].get("deleted_on") for r in records if r["topic"] == SHRED_TOPIC), None)
+    personal: list[dict[str, Any]] = [
+        {"version": r["version"], "event": r["event"], "recorded_at": r["recorded_at"],
+         **{name: r["payload"].get(name) for name in r["sealed"]}}
+        for r in records if r["sealed"]
+    ]
+    document: dict[str, Any] = {
+        "contract_id": str(contract_id),
+        "customer_number": contract.customer_number,
+        "service": contract.service,
+        "state": contract.state.value,
+        "erased": contract.data_deleted,
+        "erased_on": erased_on,
+    }
+    if contract.data_deleted:
+        document["statement"] = (
+            f"The personal data of this contract (contractor information and claim evidence) was erased "
+            f"on {erased_on} (Art. 15.3): its key was destroyed and it can no longer be read. "
+            "The records below hold no personal data; amounts and dates are kept.")
+        document["current_contractor"] = None
+        document["personal_data"] = []
+    else:
+        document["current_contractor"] = dict(contract.contractor)
+        document["personal_data"] = personal
+    document["invoices"] = invoice_documents(contract, as_of, app.policy.late_interest_rate)
+    document["events"] = [{k: r[k] for k in ("position", "version", "event", "recorded_at", "payload")}
+                          for r in records]
+    return document
+

@@ -1,0 +1,143 @@
+"""``PERSISTENCE_MODULE=infrastructure.persistence.sqlite_factory``: the library's SQLite
+store with the hash chain, per-contract keys and the personal-data mapper.
+
+Tables: ``stored_events`` (the library's), ``event_hashes`` (one chain hash per event,
+written in the insert's transaction) and ``contract_keys``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import eventsourcing.sqlite as es_sqlite
+from eventsourcing.persistence import ApplicationRecorder, Mapper, StoredEvent, Transcoder
+from eventsourcing.utils import Environment, EnvType
+
+from application.audit import SHRED_TOPIC, ChainRow
+from infrastructure.persistence.chain import ChainLinker, Link
+from infrastructure.personal_data import (
+    PersonalDataMapper,
+    SQLiteKeyStore,
+    cache_seconds_from_env,
+    iter_contract_ids,
+    master_key_from_env,
+)
+
+
+class ChainedSQLiteApplicationRecorder(es_sqlite.SQLiteApplicationRecorder):
+    def __init__(self, datastore: es_sqlite.SQLiteDatastore, events_table_name: str = "stored_events",
+                 keys: SQLiteKeyStore | None = None) -> None:
+        self.hashes_table_name = "event_hashes" if events_table_name == "stored_events" \
+            else f"{events_table_name}_hashes"
+        super().__init__(datastore, events_table_name)
+        self.keys = keys
+        self.linker = ChainLinker()
+        e, h = self.events_table_name, self.hashes_table_name
+        self.insert_hashes_statement = f"INSERT INTO {h} (originator_id, originator_version, hash) VALUES (?,?,?)"
+        self.select_hash_statement = f"SELECT hash FROM {h} WHERE originator_id=? AND originator_version=?"
+        self.rows_statement = (
+            f"SELECT e.rowid AS position, e.originator_id, e.originator_version, e.topic, e.state, h.hash "
+            f"FROM {e} e LEFT JOIN {h} h "
+            "ON h.originator_id = e.originator_id AND h.originator_version = e.originator_version ")
+        self.orphans_statement = (
+            f"SELECT h.originator_id, h.originator_version FROM {h} h LEFT JOIN {e} e "
+            "ON h.originator_id = e.originator_id AND h.originator_version = e.originator_version "
+            "WHERE e.originator_id IS NULL ")
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(),
+                f"CREATE TABLE IF NOT EXISTS {self.hashes_table_name} (originator_id TEXT, "
+                "originator_version INTEGER, hash BLOB NOT NULL, "
+                "PRIMARY KEY (originator_id, originator_version)) WITHOUT ROWID"]
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        shred = list(iter_contract_ids(stored_events, SHRED_TOPIC)) if self.keys is not None else []
+        with self.datastore.transaction(commit=True) as c:
+            ids = self._insert_events(c, stored_events, **kwargs)
+            links = self.linker.link(stored_events, lambda need: self._prev_hashes(c, need))
+            c.executemany(self.insert_hashes_statement, [(oid.hex, v, h) for oid, v, h in links])
+            if shred and self.keys is not None:
+                self.keys.destroy_in(c, shred)
+        self._committed(links, shred)
+        return ids
+
+    def _committed(self, links: list[Link], shred: list[uuid.UUID]) -> None:
+        self.linker.remember(links)
+        if shred and self.keys is not None:
+            self.keys.forget(shred)
+            self.keys.after_destroy()
+
+    def _prev_hashes(self, c: es_sqlite.SQLiteCursor,
+                     need: list[tuple[uuid.UUID, int]]) -> dict[tuple[uuid.UUID, int], bytes]:
+        found = {}
+        for oid, version in need:
+            c.execute(self.select_hash_statement, (oid.hex, version))
+            row = c.fetchone()
+            if row is not None:
+                found[(oid, version)] = bytes(row["hash"])
+        return found
+
+    # -- application.audit.ChainStore --------------------------------------------------------
+    def chain_rows(self, originator_id: uuid.UUID | None, after: tuple[uuid.UUID, int] | None,
+                   limit: int) -> Sequence[ChainRow]:
+        where: list[str] = []
+        params: list[Any] = []
+        if originator_id is not None:
+            where.append("e.originator_id = ?")
+            params.append(originator_id.hex)
+        if after is not None:
+            where.append("(e.originator_id, e.originator_version) > (?, ?)")
+            params += [after[0].hex, after[1]]
+        sql = self.rows_statement + (f"WHERE {' AND '.join(where)} " if where else "")
+        return self._rows(sql + "ORDER BY e.originator_id, e.originator_version LIMIT ?", [*params, limit])
+
+    def log_rows(self, after_position: int, limit: int) -> Sequence[ChainRow]:
+        return self._rows(self.rows_statement + "WHERE e.rowid > ? ORDER BY e.rowid LIMIT ?",
+                          [after_position, limit])
+
+    def orphan_hashes(self, originator_id: uuid.UUID | None, limit: int) -> Sequence[tuple[uuid.UUID, int]]:
+        sql, params = self.orphans_statement, []
+        if originator_id is not None:
+            sql += "AND h.originator_id = ? "
+            params.append(originator_id.hex)
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(sql + "ORDER BY 1, 2 LIMIT ?", [*params, limit])
+            return [(uuid.UUID(r[0]), r[1]) for r in c.fetchall()]
+
+    def _rows(self, sql: str, params: list[Any]) -> list[ChainRow]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(sql, params)
+            return [ChainRow(r["position"], uuid.UUID(r["originator_id"]), r["originator_version"], r["topic"],
+                             _blob(r["state"]), _blob(r["hash"]) if r["hash"] is not None else None)
+                    for r in c.fetchall()]
+
+
+def _blob(value: Any) -> bytes:
+    """SQLite is dynamically typed: an edited row may hold TEXT where a BLOB was written."""
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
+class Factory(es_sqlite.SQLiteFactory):
+    """The one factory class of this module (``InfrastructureFactory.construct`` finds it)."""
+
+    application_recorder_class = ChainedSQLiteApplicationRecorder
+
+    def __init__(self, env: Environment | EnvType | None) -> None:
+        super().__init__(env)
+        if self.is_snapshotting_enabled():
+            raise OSError("snapshots would store personal data in clear: IS_SNAPSHOTTING_ENABLED is not supported")
+        self.keys = SQLiteKeyStore(self.datastore, master_key_from_env(self.env), cache_seconds_from_env(self.env))
+        if self.env_create_table():
+            self.keys.create_table()
+
+    def mapper(self, transcoder: Transcoder | None = None,
+               mapper_class: type[Mapper[Any]] | None = None) -> Mapper[Any]:
+        return PersonalDataMapper(transcoder or self.transcoder(), self.compressor(), self.cipher(), keys=self.keys)
+
+    def application_recorder(self) -> ApplicationRecorder:
+        recorder = ChainedSQLiteApplicationRecorder(self.datastore, keys=self.keys)
+        if self.env_create_table():
+            recorder.create_table()
+        return recorder

@@ -1,0 +1,315 @@
+"""Crypto-shredding (spec 10): personal fields are sealed with a key per contract.
+
+* ``KeyStore`` keeps one random 256-bit AES key per contract in its own table
+  ``contract_keys`` next to the events (SQLite or PostgreSQL). With ``CONTRACTS_MASTER_KEY``
+  set (base64 of 32 bytes) the keys are stored wrapped by it (AES-GCM), so a copy of the
+  database alone reveals nothing. Destroying a key sets it to NULL and stamps
+  ``destroyed_at``; the row stays as a tombstone, so a destroyed key is never re-created.
+* ``PersonalDataMapper`` (an eventsourcing ``Mapper``) replaces the fields named in
+  ``application.audit.PERSONAL_FIELDS`` by a ``Sealed`` envelope
+  ``{"_type_":"sealed","_data_":{"kid":..., "enc": base64(nonce+ciphertext)}}`` when
+  storing, and opens it when reading. The AES-GCM associated data binds each ciphertext to
+  its event (aggregate, version, field). Once the key is destroyed the fields read as
+  ``application.audit.ERASED`` while every other attribute (amounts, dates) replays as before.
+* The key is destroyed by the recorder, in the transaction that stores ``DataDeleted``
+  (see ``infrastructure.persistence``), so "deleted" and "unreadable" can never disagree.
+
+Keys are cached in memory for ``KEY_CACHE_SECONDS`` (env ``CONTRACTS_KEY_CACHE_SECONDS``,
+default 30): a key destroyed by *another* process stops decrypting here within that time;
+a key destroyed by this process stops at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import replace
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from eventsourcing.persistence import (
+    Cipher,
+    Compressor,
+    JSONTranscoder,
+    Mapper,
+    MapperDeserialisationError,
+    PersistenceError,
+    StoredEvent,
+    Transcoder,
+)
+from eventsourcing.utils import get_topic
+
+from application.audit import ERASED, PERSONAL_FIELDS, Sealed, SealedAsDict
+
+KEYS_TABLE = "contract_keys"
+logger = logging.getLogger(__name__)
+
+
+class ContractKeyError(PersistenceError):
+    """A contract key is missing, destroyed (when writing) or cannot be unwrapped."""
+
+
+def parse_master_key(text: str | None) -> bytes | None:
+    """``CONTRACTS_MASTER_KEY``: base64 (standard or URL-safe) of exactly 32 bytes."""
+    if not text or not text.strip():
+        return None
+    try:
+        raw = base64.b64decode(text.strip().replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("CONTRACTS_MASTER_KEY must be base64 of 32 random bytes") from None
+    if len(raw) != 32:
+        raise ValueError("CONTRACTS_MASTER_KEY must be base64 of 32 random bytes")
+    return raw
+
+
+class KeyStore:
+    """Per-contract data keys in ``contract_keys`` (dialect-specific SQL in subclasses)."""
+
+    placeholder = "?"
+
+    def __init__(self, datastore: Any, master_key: bytes | None = None, cache_seconds: float = 30.0) -> None:
+        self.datastore = datastore
+        self._master = AESGCM(master_key) if master_key else None
+        self._kek_id = hashlib.sha256(master_key).hexdigest()[:16] if master_key else None
+        self._cache: dict[uuid.UUID, tuple[bytes | None, float]] = {}
+        self._lock = threading.Lock()
+        self.cache_seconds = cache_seconds
+        self.table = self.qualified(KEYS_TABLE)
+        p = self.placeholder
+        self.select_sql = f"SELECT key, kek, destroyed_at FROM {self.table} WHERE contract_id = {p}"
+        self.insert_sql = (f"INSERT INTO {self.table} (contract_id, key, kek, created_at) "
+                           f"VALUES ({p}, {p}, {p}, CURRENT_TIMESTAMP) ON CONFLICT (contract_id) DO NOTHING")
+        self.destroy_sql = (f"INSERT INTO {self.table} (contract_id, key, kek, created_at, destroyed_at) "
+                            f"VALUES ({p}, NULL, NULL, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) "
+                            "ON CONFLICT (contract_id) DO UPDATE SET key = NULL, kek = NULL, "
+                            "destroyed_at = CURRENT_TIMESTAMP")
+
+    # -- dialect ------------------------------------------------------------------------------
+    def qualified(self, name: str) -> str:
+        return name
+
+    def create_table_sql(self) -> list[str]:
+        raise NotImplementedError
+
+    def db_id(self, contract_id: uuid.UUID) -> Any:
+        return contract_id
+
+    def transaction(self, commit: bool) -> AbstractContextManager[Any]:
+        return self.datastore.transaction(commit=commit)  # type: ignore[no-any-return]
+
+    def create_table(self) -> None:
+        with self.transaction(commit=True) as c:
+            for statement in self.create_table_sql():
+                c.execute(statement)
+
+    # -- keys ---------------------------------------------------------------------------------
+    def key_for_writing(self, contract_id: uuid.UUID) -> bytes:
+        """The contract's key, created on first use. Refuses a destroyed key."""
+        key = self._cached(contract_id)
+        if key is not None:
+            return key
+        found, row = self._read(contract_id)
+        if not found:
+            new = AESGCM.generate_key(bit_length=256)
+            with self.transaction(commit=True) as c:
+                c.execute(self.insert_sql, (self.db_id(contract_id), self._wrap(contract_id, new), self._kek_id))
+                c.execute(self.select_sql, (self.db_id(contract_id),))
+                row = c.fetchone()
+        key = self._unwrap(contract_id, row)
+        if key is None:
+            raise ContractKeyError(f"the key of contract {contract_id} was destroyed: no personal data can be stored")
+        self._remember(contract_id, key)
+        return key
+
+    def key_for_reading(self, contract_id: uuid.UUID) -> bytes | None:
+        """The contract's key, or ``None`` once destroyed."""
+        with self._lock:
+            hit = self._cache.get(contract_id)
+        if hit is not None and hit[1] > time.monotonic():
+            return hit[0]
+        found, row = self._read(contract_id)
+        if not found:
+            raise ContractKeyError(f"no key is recorded for contract {contract_id} (key table lost or not restored?)")
+        key = self._unwrap(contract_id, row)
+        self._remember(contract_id, key)
+        return key
+
+    def destroy_in(self, cursor: Any, contract_ids: Sequence[uuid.UUID]) -> None:
+        """Destroy keys inside the caller's transaction (the one storing ``DataDeleted``)."""
+        for cid in contract_ids:
+            cursor.execute(self.destroy_sql, (self.db_id(cid),))
+
+    def forget(self, contract_ids: Sequence[uuid.UUID]) -> None:
+        """After the destroying transaction committed: this process reads them as destroyed."""
+        with self._lock:
+            for cid in contract_ids:
+                self._cache[cid] = (None, time.monotonic() + 3600 * 24 * 365)
+        for cid in contract_ids:
+            logger.info("contract %s: personal data key destroyed; its personal fields now read as erased", cid)
+
+    def after_destroy(self) -> None:
+        """Hook for the dialect to scrub physical remnants (best effort)."""
+
+    def destroy(self, contract_ids: Sequence[uuid.UUID]) -> None:
+        with self.transaction(commit=True) as c:
+            self.destroy_in(c, contract_ids)
+        self.forget(contract_ids)
+        self.after_destroy()
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _cached(self, contract_id: uuid.UUID) -> bytes | None:
+        with self._lock:
+            hit = self._cache.get(contract_id)
+        return hit[0] if hit is not None and hit[1] > time.monotonic() else None
+
+    def _remember(self, contract_id: uuid.UUID, key: bytes | None) -> None:
+        with self._lock:
+            if len(self._cache) > 50_000:
+                self._cache.clear()
+            self._cache[contract_id] = (key, time.monotonic() + self.cache_seconds)
+
+    def _read(self, contract_id: uuid.UUID) -> tuple[bool, Any]:
+        with self.transaction(commit=False) as c:
+            c.execute(self.select_sql, (self.db_id(contract_id),))
+            row = c.fetchone()
+        return row is not None, row
+
+    def _wrap(self, contract_id: uuid.UUID, key: bytes) -> bytes:
+        if self._master is None:
+            return key
+        nonce = os.urandom(12)
+        return nonce + self._master.encrypt(nonce, key, b"contract-key:" + contract_id.bytes)
+
+    def _unwrap(self, contract_id: uuid.UUID, row: Any) -> bytes | None:
+        stored, kek = row["key"], row["kek"]
+        if stored is None:
+            return None
+        stored = bytes(stored)
+        if kek is None:
+            return stored
+        if self._master is None or kek != self._kek_id:
+            raise ContractKeyError(f"the key of contract {contract_id} is wrapped by master key {kek}; "
+                            "CONTRACTS_MASTER_KEY is missing or different")
+        try:
+            return self._master.decrypt(stored[:12], stored[12:], b"contract-key:" + contract_id.bytes)
+        except InvalidTag:
+            raise ContractKeyError(f"the key of contract {contract_id} does not unwrap (altered key row)") from None
+
+
+class SQLiteKeyStore(KeyStore):
+    def db_id(self, contract_id: uuid.UUID) -> Any:
+        return contract_id.hex
+
+    def create_table_sql(self) -> list[str]:
+        return [f"CREATE TABLE IF NOT EXISTS {self.table} (contract_id TEXT PRIMARY KEY, key BLOB, kek TEXT, "
+                "created_at TEXT NOT NULL, destroyed_at TEXT)"]
+
+    def destroy_in(self, cursor: Any, contract_ids: Sequence[uuid.UUID]) -> None:
+        cursor.execute("PRAGMA secure_delete = ON")  # overwrite the freed key bytes in the page
+        super().destroy_in(cursor, contract_ids)
+
+    def after_destroy(self) -> None:
+        """Fold the WAL (which still holds the page written when the key was created) back into
+        the database file and truncate it. Best effort: readers may keep some frames alive."""
+        try:
+            with self.datastore.get_connection(commit=True) as conn:
+                conn.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except Exception as exc:  # the key is already destroyed; scrubbing must not fail the command
+            logger.warning("WAL checkpoint after key destruction failed: %s", type(exc).__name__)
+
+
+class PostgresKeyStore(KeyStore):
+    placeholder = "%s"
+
+    def qualified(self, name: str) -> str:
+        schema = self.datastore.schema.replace('"', '""')
+        return f'"{schema}"."{name}"'
+
+    def create_table_sql(self) -> list[str]:
+        return [f"CREATE TABLE IF NOT EXISTS {self.table} (contract_id uuid PRIMARY KEY, key bytea, kek text, "
+                "created_at timestamptz NOT NULL, destroyed_at timestamptz)"]
+
+
+# --------------------------------------------------------------------------- mapper
+
+
+class PersonalDataMapper(Mapper[uuid.UUID]):
+    """Seals ``PERSONAL_FIELDS`` with the contract's key; reads them back or as erased."""
+
+    def __init__(self, transcoder: Transcoder, compressor: Compressor | None = None,
+                 cipher: Cipher | None = None, *, keys: KeyStore) -> None:
+        if compressor is not None or cipher is not None:
+            raise ValueError("COMPRESSOR_TOPIC / CIPHER_KEY are not supported with per-contract encryption")
+        super().__init__(transcoder)
+        if isinstance(transcoder, JSONTranscoder):
+            transcoder.register(SealedAsDict())
+        self.keys = keys
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        fields = PERSONAL_FIELDS.get(get_topic(type(domain_event)))
+        if not fields:
+            return super().to_stored_event(domain_event)
+        oid: uuid.UUID = domain_event.originator_id
+        version: int = domain_event.originator_version
+        aead = AESGCM(self.keys.key_for_writing(oid))
+        state = dict(vars(domain_event))
+        for name in fields:
+            if name in state:
+                nonce = os.urandom(12)
+                sealed = aead.encrypt(nonce, self.transcoder.encode(state[name]), _aad(oid, version, name))
+                state[name] = Sealed(oid.hex, base64.b64encode(nonce + sealed).decode())
+        clone = object.__new__(type(domain_event))
+        object.__setattr__(clone, "__dict__", state)
+        return super().to_stored_event(clone)
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        if stored_event.topic not in PERSONAL_FIELDS:
+            return super().to_domain_event(stored_event)
+        state: dict[str, Any] = self.transcoder.decode(stored_event.state)
+        sealed = [name for name, value in state.items() if isinstance(value, Sealed)]
+        if not sealed:
+            return super().to_domain_event(stored_event)
+        oid = uuid.UUID(str(stored_event.originator_id))
+        key = self.keys.key_for_reading(oid)
+        for name in sealed:
+            state[name] = ERASED.get(name, "[erased]") if key is None else self._open(
+                key, state[name], oid, stored_event.originator_version, name, stored_event.topic)
+        return super().to_domain_event(replace(stored_event, state=self.transcoder.encode(state)))
+
+    def _open(self, key: bytes, sealed: Sealed, oid: uuid.UUID, version: int, name: str, topic: str) -> Any:
+        try:
+            raw = base64.b64decode(sealed.data)
+            return self.transcoder.decode(AESGCM(key).decrypt(raw[:12], raw[12:], _aad(oid, version, name)))
+        except (InvalidTag, ValueError, binascii.Error):
+            raise MapperDeserialisationError(
+                f"personal field {name!r} of {topic} {oid} version {version} does not decrypt "
+                "(altered ciphertext or wrong key)") from None
+
+
+def _aad(oid: uuid.UUID, version: int, name: str) -> bytes:
+    return f"{oid}|{version}|{name}".encode()
+
+
+def master_key_from_env(env: Any) -> bytes | None:
+    """``MASTER_KEY`` from an eventsourcing ``Environment`` (looked up as ``CONTRACTS_MASTER_KEY``)."""
+    return parse_master_key(env.get("MASTER_KEY"))
+
+
+def cache_seconds_from_env(env: Any) -> float:
+    text = env.get("KEY_CACHE_SECONDS")
+    return float(text) if text else 30.0
+
+
+def iter_contract_ids(stored_events: Sequence[StoredEvent], topic: str) -> Iterator[uuid.UUID]:
+    for e in stored_events:
+        if e.topic == topic:
+            yield uuid.UUID(str(e.originator_id))

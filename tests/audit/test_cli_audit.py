@@ -1,0 +1,79 @@
+"""``contracts audit verify | export | replay | disclose`` on the embedded SQLite store."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from pathlib import Path
+
+import pytest
+from audit_kit import CHANGED, CUSTOMER, delete_data, leaked, run_lifecycle
+
+from infrastructure.cli import main
+from infrastructure.composition import build_services
+from infrastructure.settings import Settings
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> tuple[Path, str]:
+    path = tmp_path / "cli.sqlite"
+    services = build_services(Settings(sqlite_path=path, database_url=None))
+    try:
+        run = run_lifecycle(services.app)
+    finally:
+        services.close()
+    return path, str(run.contract_id)
+
+
+def test_cli_verify_ok_then_names_the_edited_row(db: tuple[Path, str], capsys: pytest.CaptureFixture[str]) -> None:
+    path, cid = db
+    assert main(["audit", "verify", "--db", str(path)]) == 0
+    assert "ok" in capsys.readouterr().out
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE stored_events SET state = replace(state, 'standard', 'premium') "
+                     "WHERE originator_id = ? AND originator_version = 3", (cid.replace("-", ""),))
+    assert main(["audit", "verify", "--db", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert f"broken: {cid} version 3" in out
+    assert main(["audit", "verify", "--db", str(path), "--contract", cid, "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["first_broken"] == {"aggregate_id": cid, "version": 3, "reason": report["first_broken"]["reason"]}
+
+
+def test_cli_export_then_replay_offline(db: tuple[Path, str], tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    path, cid = db
+    out = tmp_path / "history.jsonl"
+    assert main(["audit", "export", "--db", str(path), "--contract", cid, "--out", str(out)]) == 0
+    services = build_services(Settings(sqlite_path=path, database_url=None))
+    try:
+        contract = services.app.get_contract(uuid.UUID(cid))
+        expected = {str(i.invoice_id): i.total for i in contract.ledger.invoices.values()}
+    finally:
+        services.close()
+    path.unlink()  # replay needs the file only
+    capsys.readouterr()
+    assert main(["audit", "replay", str(out), "--as-of", "2026-11-01"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    [c] = result["contracts"]
+    assert {i["invoice_id"]: i["total"] for i in c["invoices"]} == expected
+    assert c["contractor"] == CHANGED
+
+
+def test_cli_disclose(db: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path, cid = db
+    assert main(["audit", "disclose", "--db", str(path), "--customer", CUSTOMER]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["contracts"][0]["current_contractor"] == CHANGED
+    services = build_services(Settings(sqlite_path=path, database_url=None))
+    try:
+        delete_data(services.app, uuid.UUID(cid))
+    finally:
+        services.close()
+    out = tmp_path / "disclosure.json"
+    assert main(["audit", "disclose", "--db", str(path), "--contract", cid, "--out", str(out)]) == 0
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert doc["erased"] is True and doc["contracts"][0]["erased_on"] == "2026-10-30"
+    assert leaked(out.read_bytes()) == []
+    assert main(["audit", "disclose", "--db", str(path), "--customer", "NOBODY"]) == 2
