@@ -12,6 +12,8 @@ from collections.abc import Sequence
 COMMAND_MODULES = (
     "infrastructure.cli_demo",
     "infrastructure.cli_projections",
+    "infrastructure.cli_serve",
+    "infrastructure.cli_keys",
     "infrastructure.cli_audit",
 )
 

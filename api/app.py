@@ -1,0 +1,49 @@
+"""``create_app``: the FastAPI application over already-built services (no side effects at import).
+
+The composition root (``infrastructure.cli_serve``, or a test) builds the services, read
+models, clock and API store and passes them in.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import FastAPI
+
+from api.auth import AuthMiddleware
+from api.context import ApiContext
+from api.errors import install_error_handlers
+from api.routes import contracts, feeds, sla, system
+from application.clock import Clock
+from application.read_models import ReadModels
+from infrastructure.api_store import ApiStore
+from infrastructure.composition import Services
+
+DESCRIPTION = """
+Contract lifecycle service: billing systems drive contracts and read invoices; auditors read history.
+
+* **Auth**: `X-API-Key: <key>` or `Authorization: Bearer <key>`; roles `billing` (commands and reads),
+  `auditor` (reads, no personal data), `operator` (everything). Each operation lists its roles in `x-roles`.
+* **Idempotency-Key** on any POST: a retry with the same key and body replays the first response.
+* **Concurrency**: `ETag` is the contract version; send `If-Match` on commands (412 when stale).
+* **Errors**: RFC 9457 `application/problem+json` with the article of the refused rule.
+* Money is integer yen; dates `YYYY-MM-DD`; instants ISO 8601 with offset; months `YYYY-MM`.
+"""
+
+
+def create_app(services: Services, read_models: ReadModels, clock: Clock, store: ApiStore, *,
+               mode: str | None = None, wait_timeout: float = 5.0,
+               idempotency_retention: timedelta = timedelta(hours=24)) -> FastAPI:
+    app = FastAPI(title="Contract lifecycle API", version="1", description=DESCRIPTION)
+    app.state.ctx = ApiContext(services=services, read_models=read_models, clock=clock, store=store,
+                               mode=mode or services.settings.mode, wait_timeout=wait_timeout,
+                               idempotency_retention=idempotency_retention)
+    install_error_handlers(app)
+    routers = [module.router for module in (system, contracts, sla, feeds)]
+    for router in routers:
+        app.include_router(router)
+    public = {"/healthz", "/readyz", app.openapi_url or "", app.docs_url or "", app.redoc_url or "",
+              app.swagger_ui_oauth2_redirect_url or ""} - {""}
+    app.add_middleware(AuthMiddleware, routes=[r for router in routers for r in router.routes], store=store,
+                       public_paths=public)
+    return app

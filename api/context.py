@@ -1,0 +1,63 @@
+"""What the routes need, built once by ``create_app`` and reached through ``Depends(context)``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import Request
+
+from application.clock import Clock
+from application.read_models import ReadModels
+from application.service import ContractsApplication
+from domain.calendar import jst_date
+from infrastructure.api_store import ApiStore
+from infrastructure.composition import Services
+
+log = logging.getLogger("api")
+
+
+@dataclass
+class ApiContext:
+    services: Services
+    read_models: ReadModels
+    clock: Clock
+    store: ApiStore
+    mode: str = "production"
+    wait_timeout: float = 5.0  # read-your-writes bound (seconds)
+    idempotency_retention: timedelta = timedelta(hours=24)
+    idempotency_stale_after: timedelta = timedelta(minutes=2)
+    last_purge: datetime | None = None  # of expired idempotency keys, by this process
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def app(self) -> ContractsApplication:
+        return self.services.app
+
+    @property
+    def sandbox(self) -> bool:
+        return self.mode == "sandbox"
+
+    def now(self) -> datetime:
+        """Business time for the next command: the service clock (settable in sandbox mode)."""
+        return self.clock.now()
+
+    def today(self) -> Any:
+        return jst_date(self.now())
+
+    def settle(self, position: int | None) -> bool:
+        """Read-your-writes: wait (bounded) until the read models have processed ``position``."""
+        if position is None:
+            return True
+        caught_up = bool(self.read_models.wait_for(position, timeout=self.wait_timeout))
+        if not caught_up:
+            log.warning("read models did not reach position %s within %.1fs", position, self.wait_timeout)
+        return caught_up
+
+
+def context(request: Request) -> ApiContext:
+    ctx: ApiContext = request.app.state.ctx
+    return ctx

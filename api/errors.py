@@ -1,0 +1,151 @@
+"""The one set of exception handlers: every error leaves as RFC 9457 ``application/problem+json``.
+
+Body: ``{type, title, status, detail, article, field, instance}``; ``article`` names the rule a
+refused business command breaks (``Art. 10.1.2``, ``spec 8``), ``field`` the offending input.
+Validation errors add ``errors: [{field, message}]``; a 500 adds ``incident``, an id that is
+also in the log next to the stack trace, which the response never contains. Submitted values
+are never echoed back (they may be personal data).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from domain.errors import ConcurrencyConflict, DomainError, InvalidInput, NotFound, RuleViolation
+
+log = logging.getLogger("api")
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_PREFIX = "urn:contracts:problem:"
+
+_TITLES = {
+    400: "Bad request",
+    401: "Authentication required",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    409: "Conflict",
+    412: "Precondition failed",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+class ApiProblem(Exception):
+    """An API-level refusal (authentication, roles, idempotency, sandbox) as a problem."""
+
+    def __init__(self, status: int, kind: str, detail: str, *, title: str | None = None,
+                 article: str | None = None, field: str | None = None,
+                 headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.kind, self.detail, self.title = status, kind, detail, title
+        self.article, self.field, self.headers = article, field, dict(headers or {})
+
+
+def problem_body(status: int, kind: str, detail: str, *, title: str | None = None, article: str | None = None,
+                 field: str | None = None, instance: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": TYPE_PREFIX + kind,
+        "title": title or _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "article": article,
+        "field": field,
+        "instance": instance,
+        **extra,
+    }
+
+
+def problem_response(status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False), status_code=status, media_type=PROBLEM_JSON,
+                    headers=dict(headers or {}))
+
+
+def domain_status(exc: DomainError) -> int:
+    if isinstance(exc, ConcurrencyConflict):
+        return 412 if exc.field == "If-Match" else 409
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, InvalidInput):
+        return 422
+    if isinstance(exc, RuleViolation):
+        return 409
+    return 400
+
+
+def domain_problem(exc: DomainError, instance: str | None = None) -> tuple[int, dict[str, Any]]:
+    status = domain_status(exc)
+    kind = "precondition-failed" if status == 412 else exc.kind
+    title = {"rule-violation": "Refused by a business rule", "invalid-input": "Invalid input",
+             "not-found": "Not found", "conflict": "Conflict",
+             "precondition-failed": "Precondition failed"}.get(kind)
+    return status, problem_body(status, kind, exc.message, title=title, article=exc.article, field=exc.field,
+                                instance=instance)
+
+
+def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        where, parts = parts[0], parts[1:]
+        if where == "body" and (not parts or parts[0].isdigit()):
+            return "body"  # the JSON document itself (e.g. malformed JSON)
+    return ".".join(parts) or "body"
+
+
+def _message_of(error: Mapping[str, Any]) -> str:
+    message = str(error.get("msg", "invalid"))
+    return message.removeprefix("Value error, ")
+
+
+def validation_problem(exc: RequestValidationError, instance: str | None) -> dict[str, Any]:
+    errors = [{"field": _field_of(e.get("loc", ())), "message": _message_of(e)} for e in exc.errors()]
+    first = errors[0] if errors else {"field": "body", "message": "invalid request"}
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+    return problem_body(422, "invalid-request", detail or first["message"], title="Invalid request",
+                        field=first["field"], instance=instance, errors=errors)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        status, body = domain_problem(exc, request.url.path)
+        return problem_response(status, body)
+
+    @app.exception_handler(ApiProblem)
+    async def _api(request: Request, exc: ApiProblem) -> Response:
+        body = problem_body(exc.status, exc.kind, exc.detail, title=exc.title, article=exc.article,
+                            field=exc.field, instance=request.url.path)
+        return problem_response(exc.status, body, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        return problem_response(422, validation_problem(exc, request.url.path))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
+        kind = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        return problem_response(exc.status_code, problem_body(exc.status_code, kind, detail,
+                                                              instance=request.url.path), exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        incident = uuid.uuid4().hex
+        log.error("incident %s: unhandled error on %s %s", incident, request.method, request.url.path,
+                  exc_info=(type(exc), exc, exc.__traceback__))
+        body = problem_body(500, "internal-error", "The server failed to handle the request; the incident id "
+                            "identifies it in the service log.", instance=request.url.path, incident=incident)
+        return problem_response(500, body)

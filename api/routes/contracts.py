@@ -1,0 +1,249 @@
+"""Contracts: application and review, changes, notices, payments, termination; contract reads."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import JSONResponse, Response
+
+from api.auth import OPERATORS, READERS, WRITERS, Principal, current_principal, roles
+from api.context import ApiContext, context
+from api.idempotency import Outcome, etag, parse_if_match, run_command
+from api.schemas import (
+    PROBLEM_RESPONSES,
+    AdvanceIn,
+    ApplicationIn,
+    ApplyIn,
+    ChangeIn,
+    CommandOut,
+    ContractorIn,
+    Instant,
+    PaymentIn,
+    RejectIn,
+    TerminateIn,
+    TerminationNoticeIn,
+)
+from api.views import contract_view, event_view, jsonable
+from application.audit import disclosure as disclosure_document
+from application.service import CommandResult
+from domain.calendar import Month
+from domain.contract import BillingCycle, Contract
+from domain.errors import NotFound, RuleViolation
+
+log = logging.getLogger("api")
+router = APIRouter(prefix="/v1/contracts", tags=["contracts"], responses=PROBLEM_RESPONSES)
+
+Ctx = Annotated[ApiContext, Depends(context)]
+Who = Annotated[Principal, Depends(current_principal)]
+AsOf = Annotated[Instant | None, Query(description="ISO 8601 instant: as recorded by then")]
+
+
+def command_outcome(result: CommandResult, status: int = 200, **extra: Any) -> Outcome:
+    body = {"contract_id": str(result.aggregate_id), "aggregate_id": str(result.aggregate_id),
+            "version": result.version, "position": result.position, "events": result.events, **extra}
+    return Outcome(body=body, status=status, position=result.position, headers={"ETag": etag(result.version)})
+
+
+def last_event(ctx: ApiContext, aggregate_id: uuid.UUID, version: int) -> Any:
+    return next(iter(ctx.app.events.get(aggregate_id, gt=version - 1, lte=version)))
+
+
+def contract_as_of(ctx: ApiContext, contract_id: uuid.UUID, as_of: Any) -> Contract:
+    """The contract as it stood at instant ``as_of``, by the events' *recorded* times (what the
+    service knew then), from the read side's timestamp index when it has one."""
+    if as_of is None:
+        return ctx.app.get_contract(contract_id)
+    from_read_side = getattr(ctx.read_models, "contract_as_of", None)
+    if from_read_side is not None:
+        contract: Contract | None = from_read_side(contract_id, as_of)
+    else:
+        version = 0
+        for event in ctx.app.events.get(contract_id):
+            if getattr(event, "timestamp") > as_of:  # noqa: B009 (not in the event protocol's type)
+                break
+            version = event.originator_version
+        contract = ctx.app.get_contract(contract_id, version=version) if version else None
+    if contract is None:
+        ctx.app.get_contract(contract_id)  # 404 if there is no such contract at all
+        raise NotFound("spec 11", f"contract {contract_id} did not exist yet at {as_of.isoformat()}", "as_of")
+    return contract
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@router.post("", status_code=201, summary="Apply for a contract (or start a trial)", response_model=CommandOut,
+             **roles(*WRITERS))
+def apply(body: ApplyIn, request: Request, ctx: Ctx, who: Who) -> Response:
+    def act() -> Outcome:
+        cycle = BillingCycle(body.billing_cycle) if body.billing_cycle else None
+        result = ctx.app.open_contract(body.customer_number, body.service, body.grade, body.users,
+                                       body.contractor.as_dict(), ctx.now(), trial=body.trial, cycle=cycle,
+                                       reference=body.reference)
+        outcome = command_outcome(result, 201, state="trial" if body.trial else "applied")
+        outcome.headers["Location"] = f"/v1/contracts/{result.aggregate_id}"
+        return outcome
+    return run_command(ctx, request, who, body, act)
+
+
+@router.post("/{contract_id}/application", summary="Paid application of a contract in trial",
+             response_model=CommandOut, **roles(*WRITERS))
+def apply_from_trial(contract_id: uuid.UUID, body: ApplicationIn, request: Request, ctx: Ctx, who: Who) -> Response:
+    expected = parse_if_match(request)
+
+    def act() -> Outcome:
+        contractor = body.contractor.as_dict() if body.contractor is not None else None
+        return command_outcome(ctx.app.apply_from_trial(contract_id, body.grade, body.users,
+                                                        BillingCycle(body.billing_cycle), contractor, ctx.now(),
+                                                        expected))
+    return run_command(ctx, request, who, body, act)
+
+
+@router.post("/{contract_id}/approve", summary="Approve the application (concludes the contract, Art. 2.3)",
+             response_model=CommandOut, **roles(*WRITERS))
+def approve(contract_id: uuid.UUID, request: Request, ctx: Ctx, who: Who) -> Response:
+    expected = parse_if_match(request)
+
+    def act() -> Outcome:
+        result = ctx.app.approve(contract_id, ctx.now(), expected)
+        contract = ctx.app.get_contract(contract_id, version=result.version)
+        return command_outcome(result, concluded_on=jsonable(contract.concluded_on),
+                               first_month=jsonable(contract.first_month))
+    return run_command(ctx, request, who, None, act)
+
+
+@router.post("/{contract_id}/reject", summary="Reject the application (Art. 2.4)", response_model=CommandOut,
+             **roles(*WRITERS))
+def reject(contract_id: uuid.UUID, body: RejectIn, request: Request, ctx: Ctx, who: Who) -> Response:
+    expected = parse_if_match(request)
+    return run_command(ctx, request, who, body, lambda: command_outcome(
+        ctx.app.reject(contract_id, body.article, ctx.now(), expected)))
+
+
+@router.post("/{contract_id}/changes", summary="Request a grade and/or user-count change (Art. 10)",
+             response_model=CommandOut, **roles(*WRITERS))
+def request_change(contract_id: uuid.UUID, body: ChangeIn, request: Request, ctx: Ctx, who: Who) -> Response:
+    expected = parse_if_match(request)
+
+    def act() -> Outcome:
+        result = ctx.app.request_change(contract_id, body.grade, body.users, body.requested_month, ctx.now(),
+                                        expected)
+        e = last_event(ctx, contract_id, result.version)
+        return command_outcome(result, change_id=str(e.change_id), requested_month=jsonable(e.requested_month),
+                               effective_month=str(e.effective_month), received_on=jsonable(e.received_on),
+                               grade=e.plan.grade, users=e.users, upgrade_charge=e.upgrade_charge,
+                               remaining_months=e.remaining_months)
+    return run_command(ctx, request, who, body, act)
+
+
+@router.post("/{contract_id}/termination-notice", summary="Notice of termination (Art. 10)",
+             response_model=CommandOut, **roles(*WRITERS))
+def notice_termination(contract_id: uuid.UUID, body: TerminationNoticeIn, request: Request, ctx: Ctx,
+                       who: Who) -> Response:
+    expected = parse_if_match(request)
+
+    def act() -> Outcome:
+        result = ctx.app.notice_termination(contract_id, body.requested_month, ctx.now(), expected)
+        e = last_event(ctx, contract_id, result.version)
+        return command_outcome(result, requested_month=jsonable(e.requested_month),
+                               effective_month=str(e.effective_month), received_on=jsonable(e.received_on),
+                               last_month_of_service=str(e.effective_month))
+    return run_command(ctx, request, who, body, act)
+
+
+@router.post("/{contract_id}/terminate", summary="Terminate for cause (Art. 2.4, 23, 24), operator only",
+             response_model=CommandOut, **roles(*OPERATORS))
+def terminate(contract_id: uuid.UUID, body: TerminateIn, request: Request, ctx: Ctx, who: Who) -> Response:
+    expected = parse_if_match(request)
+
+    def act() -> Outcome:
+        result = ctx.app.terminate_for_cause(contract_id, body.article, ctx.now(), expected)
+        log.info("contract %s terminated for cause (%s) by %s", contract_id, body.article, who.name)
+        return command_outcome(result)
+    return run_command(ctx, request, who, body, act)
+
+
+@router.post("/{contract_id}/payments", summary="Record a payment of one invoice (Art. 9)",
+             response_model=CommandOut, **roles(*WRITERS))
+def record_payment(contract_id: uuid.UUID, body: PaymentIn, request: Request, ctx: Ctx, who: Who) -> Response:
+    expected = parse_if_match(request)
+
+    def act() -> Outcome:
+        result = ctx.app.record_payment(contract_id, body.invoice_id, body.amount, body.paid_on, ctx.now(), expected)
+        invoice = ctx.app.get_contract(contract_id, version=result.version).ledger.invoices[body.invoice_id]
+        return command_outcome(result, invoice_id=str(body.invoice_id), outstanding=invoice.outstanding)
+    return run_command(ctx, request, who, body, act)
+
+
+@router.post("/{contract_id}/contractor", summary="Change contractor information (Art. 12)",
+             response_model=CommandOut, **roles(*WRITERS))
+def change_contractor(contract_id: uuid.UUID, body: ContractorIn, request: Request, ctx: Ctx,
+                      who: Who) -> Response:
+    expected = parse_if_match(request)
+    return run_command(ctx, request, who, body, lambda: command_outcome(
+        ctx.app.change_contractor(contract_id, body.contractor.as_dict(), ctx.now(), expected)))
+
+
+@router.post("/{contract_id}/advance", summary="Run the contract's month starts up to a month (operator)",
+             description="Period starts, renewals, changes taking effect and noticed ends, up to `month` "
+                         "(default: the service clock's JST month; never a month that has not begun). "
+                         "The scheduler does this on the 1st of every month; this operation lets an operator "
+                         "(or a sandbox client) run it on demand. Idempotent: months already run store nothing.",
+             response_model=CommandOut, **roles(*OPERATORS))
+def advance(contract_id: uuid.UUID, request: Request, ctx: Ctx, who: Who,
+            body: AdvanceIn | None = None) -> Response:
+    def act() -> Outcome:
+        current = Month.of(ctx.today())
+        month = body.month if body is not None and body.month is not None else current
+        if month > current:
+            raise RuleViolation("Art. 8", f"{month} has not begun (the service clock is in {current})", "month")
+        result = ctx.app.advance(contract_id, month)
+        contract = ctx.app.get_contract(contract_id, version=result.version)
+        return command_outcome(result, month=str(month), state=contract.state.value)
+    return run_command(ctx, request, who, body, act)
+
+
+# --------------------------------------------------------------------------- reads
+
+
+@router.get("/{contract_id}", summary="Contract state (ETag = version; as_of for a past instant)",
+            **roles(*READERS))
+def get_contract(contract_id: uuid.UUID, ctx: Ctx, who: Who, as_of: AsOf = None) -> Response:
+    contract = contract_as_of(ctx, contract_id, as_of)
+    body = contract_view(contract, who)
+    body["as_of"] = jsonable(as_of)
+    return JSONResponse(body, headers={"ETag": etag(contract.version)})
+
+
+@router.get("/{contract_id}/events", summary="The contract's events, oldest first", **roles(*READERS))
+def contract_events(contract_id: uuid.UUID, ctx: Ctx, who: Who) -> dict[str, Any]:
+    events = ctx.app.contract_events(contract_id)
+    return {"contract_id": str(contract_id), "events": [event_view(e, who) for e in events]}
+
+
+@router.get("/{contract_id}/invoices", summary="Invoices with lines, payments, outstanding and late interest",
+            **roles(*READERS))
+def contract_invoices(contract_id: uuid.UUID, ctx: Ctx, who: Who, as_of: AsOf = None) -> dict[str, Any]:
+    ctx.app.get_contract(contract_id)
+    invoices = ctx.read_models.invoices(contract_id, as_of)
+    return {"contract_id": str(contract_id), "as_of": jsonable(as_of), "invoices": jsonable(invoices)}
+
+
+@router.get("/{contract_id}/sla-claims", summary="SLA claims with eligibility, credit range and decision",
+            **roles(*READERS))
+def contract_claims(contract_id: uuid.UUID, ctx: Ctx, who: Who) -> dict[str, Any]:
+    ctx.app.get_contract(contract_id)
+    return {"contract_id": str(contract_id), "claims": jsonable(ctx.read_models.claims(contract_id))}
+
+
+@router.get("/{contract_id}/disclosure", summary="Disclosure export: everything held about the contractor "
+            "of this contract, as one document (operator)", **roles(*OPERATORS))
+def disclosure(contract_id: uuid.UUID, ctx: Ctx, who: Who) -> Response:
+    document = disclosure_document(ctx.app, contract_id=contract_id, now=ctx.now())
+    log.info("disclosure export of contract %s by %s", contract_id, who.name)
+    return JSONResponse(jsonable(document), headers={
+        "Content-Disposition": f'attachment; filename="disclosure-{contract_id}.json"',
+        "Cache-Control": "no-store"})

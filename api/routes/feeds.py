@@ -1,0 +1,49 @@
+"""Service-wide reads: the global event feed, invoices of a month, deadlines."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from api.auth import READERS, Principal, current_principal, roles
+from api.context import ApiContext, context
+from api.schemas import MONTH_PATTERN, PROBLEM_RESPONSES, IsoDate
+from api.views import event_view, jsonable
+from domain.calendar import Month
+
+router = APIRouter(prefix="/v1", tags=["feeds"], responses=PROBLEM_RESPONSES)
+Ctx = Annotated[ApiContext, Depends(context)]
+Who = Annotated[Principal, Depends(current_principal)]
+MAX_PAGE = 1000
+
+
+@router.get("/events", summary="Global event feed, ordered by position (cursor: after)",
+            description="Returns events with position > `after`, oldest first, at most `limit`. Follow the feed "
+                        "by passing the returned `next_after` as `after`. Positions increase monotonically and "
+                        "a committed event never appears behind one already returned.",
+            **roles(*READERS))
+def events(ctx: Ctx, who: Who, after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+           limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100) -> dict[str, Any]:
+    notifications = ctx.app.recorder.select_notifications(start=after + 1, limit=limit)
+    items = [event_view(ctx.app.mapper.to_domain_event(n), who, position=n.id, topic=n.topic)
+             for n in notifications]
+    return {"events": items, "next_after": notifications[-1].id if notifications else after,
+            "has_more": len(notifications) == limit}
+
+
+@router.get("/invoices", summary="Every invoice of a month (YYYY-MM)", **roles(*READERS))
+def invoices(ctx: Ctx, who: Who,
+             month: Annotated[str, Query(pattern=MONTH_PATTERN, description="YYYY-MM")]) -> dict[str, Any]:
+    found = ctx.read_models.invoices_for_month(Month.parse(month))
+    return {"month": month, "invoices": jsonable(found)}
+
+
+@router.get("/deadlines", summary="Open deadlines due on or before a date", **roles(*READERS))
+def deadlines(ctx: Ctx, who: Who, until: Annotated[IsoDate, Query(description="YYYY-MM-DD")],
+              limit: Annotated[int | None, Query(ge=1, le=10_000)] = None) -> dict[str, Any]:
+    found = ctx.read_models.deadlines_until(until, limit)
+    return {"until": until.isoformat(), "deadlines": [
+        {"due_on": d.due_on.isoformat(), "kind": d.kind, "aggregate_id": str(d.aggregate_id), "ref": d.ref}
+        for d in found]}
+

@@ -1,0 +1,97 @@
+"""SLA (Art. 20): outages, claims and the provider's decision."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from api.auth import OPERATORS, WRITERS, Principal, current_principal, roles
+from api.context import ApiContext, context
+from api.idempotency import Outcome, etag, parse_if_match, run_command
+from api.routes.contracts import command_outcome, last_event
+from api.schemas import PROBLEM_RESPONSES, ClaimIn, CommandOut, DecisionIn, OutageIn
+from api.views import jsonable
+from domain.errors import NotFound
+from domain.sla import OutageCause, Remedy
+
+router = APIRouter(tags=["sla"], responses=PROBLEM_RESPONSES)
+Ctx = Annotated[ApiContext, Depends(context)]
+Who = Annotated[Principal, Depends(current_principal)]
+
+
+@router.post("/v1/outages", status_code=201, summary="Record an outage of a service, once (spec 8)",
+             response_model=CommandOut, **roles(*WRITERS))
+def record_outage(body: OutageIn, request: Request, ctx: Ctx, who: Who) -> Response:
+    def act() -> Outcome:
+        result = ctx.app.record_outage(body.service, body.started_at, body.ended_at, OutageCause(body.cause),
+                                       ctx.now())
+        outage = ctx.app.get_outage(result.aggregate_id).facts
+        body_out = {"outage_id": str(result.aggregate_id), "aggregate_id": str(result.aggregate_id),
+                    "version": result.version, "position": result.position, "events": result.events,
+                    "service": outage.service, "breaches": outage.breaches,
+                    "breach_date": jsonable(outage.breach_date) if outage.breaches else None,
+                    "credit_days": outage.credit_days if outage.breaches else 0}
+        return Outcome(body_out, 201, result.position, {"ETag": etag(result.version)})
+    return run_command(ctx, request, who, body, act)
+
+
+@router.post("/v1/contracts/{contract_id}/sla-claims", status_code=201,
+             summary="Claim an SLA credit for an outage (Art. 20.3)", response_model=CommandOut,
+             **roles(*WRITERS))
+def claim(contract_id: uuid.UUID, body: ClaimIn, request: Request, ctx: Ctx, who: Who) -> Response:
+    expected = parse_if_match(request)
+
+    def act() -> Outcome:
+        result, assessment = ctx.app.claim_sla(contract_id, body.outage_id, ctx.now(), body.proof_of_payment,
+                                               body.proof_of_breach, body.evidence, expected)
+        claim_id = ctx.app.claim_id(contract_id, body.outage_id)
+        return command_outcome(result, 201, claim_id=str(claim_id), assessment=jsonable(assessment))
+    return run_command(ctx, request, who, body, act)
+
+
+def claim_contract(ctx: ApiContext, claim_id: uuid.UUID) -> uuid.UUID:
+    """The contract a claim belongs to (claim ids are derived from contract and outage)."""
+    lookup = getattr(ctx.read_models, "claim_contract", None)
+    if lookup is not None:
+        found: uuid.UUID | None = lookup(claim_id)
+        if found is None:
+            raise NotFound("Art. 20.3", f"no SLA claim {claim_id}", "claim_id")
+        return found
+    # Fallback without an index: scan the notification log for the claim (rare operator action).
+    start = 1
+    while True:
+        batch = ctx.app.recorder.select_notifications(start=start, limit=500)
+        if not batch:
+            raise NotFound("Art. 20.3", f"no SLA claim {claim_id}", "claim_id")
+        for n in batch:
+            if n.topic.endswith(".SlaBreachClaimed"):
+                event: Any = ctx.app.mapper.to_domain_event(n)
+                if event.claim_id == claim_id:
+                    return uuid.UUID(str(event.originator_id))
+        start = batch[-1].id + 1
+
+
+@router.post("/v1/sla-claims/{claim_id}/decision", summary="Decide a claim: remedy and amount (operator)",
+             description="Remedy `fee_reduction` (credit on the next invoice), `extension` (service period "
+                         "extended by the credit days) or `refund`, and an amount between the claim's minimum "
+                         "and maximum (Art. 20.1). Omit both for the POLICY default. An ineligible claim can "
+                         "only be rejected (omit both).",
+             response_model=CommandOut, **roles(*OPERATORS))
+def decide(claim_id: uuid.UUID, body: DecisionIn, request: Request, ctx: Ctx, who: Who) -> Response:
+    expected = parse_if_match(request)
+
+    def act() -> Outcome:
+        contract_id = claim_contract(ctx, claim_id)
+        remedy = Remedy(body.remedy) if body.remedy is not None else None
+        result = ctx.app.decide_claim(contract_id, claim_id, remedy, body.amount, ctx.now(), expected)
+        e = last_event(ctx, contract_id, result.version)
+        decision = {"decision": "granted" if type(e).__name__ == "CreditGranted" else "rejected",
+                    "remedy": getattr(e, "remedy", None), "amount": getattr(e, "amount", None),
+                    "reason": getattr(e, "reason", None)}
+        outcome = command_outcome(result, claim_id=str(claim_id))
+        outcome.body.update(decision)
+        return outcome
+    return run_command(ctx, request, who, body, act)

@@ -1,0 +1,219 @@
+"""Request bodies and documented response shapes.
+
+Every request model forbids unknown fields; numbers and booleans are strict (``"5"`` is not
+5, ``1`` is not ``true``); money is integer yen within sane bounds; dates are ISO 8601
+``YYYY-MM-DD``; instants ISO 8601 with an offset (``2026-04-01T00:00:00+09:00`` or ``...Z``);
+months ``YYYY-MM``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    WithJsonSchema,
+)
+
+from domain.calendar import Month
+from domain.contract import FOR_CAUSE_ARTICLES, REJECTION_ARTICLES
+from domain.errors import InvalidInput
+from domain.sla import OutageCause, Remedy
+
+MAX_YEN = 10**12  # a trillion yen: far above any real invoice, far below integer trouble
+MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def _month(value: Any) -> Month:
+    if isinstance(value, Month):
+        return value
+    if not isinstance(value, str) or not re.match(MONTH_PATTERN, value):
+        raise ValueError("must be a month written YYYY-MM")
+    try:
+        return Month.parse(value)
+    except InvalidInput as exc:
+        raise ValueError(exc.message) from None
+
+
+def _date_text(value: Any) -> Any:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _DATE.match(value):
+        raise ValueError("must be an ISO 8601 date YYYY-MM-DD")
+    return value
+
+
+def _instant_text(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _INSTANT.match(value):
+        raise ValueError("must be an ISO 8601 instant with an offset, e.g. 2026-04-01T09:00:00+09:00")
+    return value
+
+
+MonthValue = Annotated[Month, BeforeValidator(_month), PlainSerializer(str, return_type=str),
+                       WithJsonSchema({"type": "string", "pattern": MONTH_PATTERN, "examples": ["2026-05"]})]
+IsoDate = Annotated[date, BeforeValidator(_date_text)]
+Instant = Annotated[AwareDatetime, BeforeValidator(_instant_text)]
+Yen = Annotated[StrictInt, Field(ge=1, le=MAX_YEN, description="integer yen")]
+NonNegativeYen = Annotated[StrictInt, Field(ge=0, le=MAX_YEN, description="integer yen")]
+Users = Annotated[StrictInt, Field(ge=1, le=100_000)]
+Code = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+ShortText = Annotated[StrictStr, Field(max_length=500)]
+
+RejectionArticle = Literal[tuple(REJECTION_ARTICLES)]  # type: ignore[valid-type]
+ForCauseArticle = Literal[tuple(FOR_CAUSE_ARTICLES)]  # type: ignore[valid-type]
+Cycle = Literal["monthly", "annual"]
+CauseName = Literal[tuple(c.value for c in OutageCause)]  # type: ignore[valid-type]
+RemedyName = Literal[tuple(r.value for r in Remedy)]  # type: ignore[valid-type]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Contractor(Body):
+    """Contractor information (personal data, Art. 12): names, addresses, contacts."""
+
+    name: ShortText | None = None
+    address: ShortText | None = None
+    contact_name: ShortText | None = None
+    contact_email: ShortText | None = None
+    contact_phone: ShortText | None = None
+    store_administrator: ShortText | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class ApplyIn(Body):
+    """Paid application (Art. 2.2), or ``trial: true`` to start a free trial (Art. 5)."""
+
+    customer_number: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    service: Code
+    grade: Code
+    users: Users
+    contractor: Contractor
+    trial: StrictBool = False
+    billing_cycle: Cycle | None = Field(default=None, description="required unless trial is true")
+    reference: Annotated[StrictStr, Field(max_length=64)] = ""
+
+
+class ApplicationIn(Body):
+    """Paid application of a contract in trial (Art. 2.2, 5)."""
+
+    grade: Code
+    users: Users
+    billing_cycle: Cycle
+    contractor: Contractor | None = Field(default=None, description="default: the trial's contractor information")
+
+
+class ArticleIn(Body):
+    article: StrictStr = Field(description="the article the decision rests on")
+
+
+class RejectIn(Body):
+    article: RejectionArticle  # type: ignore[valid-type]
+
+
+class TerminateIn(Body):
+    article: ForCauseArticle  # type: ignore[valid-type]
+
+
+class ChangeIn(Body):
+    grade: Code | None = None
+    users: Users | None = None
+    requested_month: MonthValue | None = Field(default=None, description="YYYY-MM; default: the earliest")
+
+
+class TerminationNoticeIn(Body):
+    requested_month: MonthValue | None = Field(default=None, description="YYYY-MM; default: the earliest")
+
+
+class PaymentIn(Body):
+    invoice_id: uuid.UUID
+    amount: Yen
+    paid_on: IsoDate
+
+
+class ContractorIn(Body):
+    contractor: Contractor
+
+
+class AdvanceIn(Body):
+    month: MonthValue | None = Field(default=None, description="YYYY-MM; default: the service clock's JST month")
+
+
+class OutageIn(Body):
+    service: Code
+    started_at: Instant
+    ended_at: Instant
+    cause: CauseName  # type: ignore[valid-type]
+
+
+class ClaimIn(Body):
+    outage_id: uuid.UUID
+    proof_of_payment: StrictBool
+    proof_of_breach: StrictBool
+    evidence: Annotated[StrictStr, Field(max_length=10_000)] = ""
+
+
+class DecisionIn(Body):
+    """The provider's decision (Art. 20.1). Omit both for the POLICY default (the minimum as a
+    fee reduction; an ineligible claim is rejected with its reason)."""
+
+    remedy: RemedyName | None = None  # type: ignore[valid-type]
+    amount: NonNegativeYen | None = None
+
+
+class ClockIn(Body):
+    now: Instant
+
+
+# --------------------------------------------------------------------------- documented responses
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    article: str | None = None
+    field: str | None = None
+    instance: str | None = None
+
+
+class CommandOut(BaseModel):
+    contract_id: uuid.UUID | None = None
+    aggregate_id: uuid.UUID
+    version: int
+    position: int | None
+    events: int = Field(description="events stored by this command")
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {"application/problem+json": {}}, "description": text}
+    for status, text in (
+        (401, "no or unknown API key"),
+        (403, "the key's role may not call this operation"),
+        (404, "no such resource"),
+        (409, "refused by a business rule (names the article), or a concurrent duplicate"),
+        (412, "If-Match names a stale version"),
+        (422, "malformed input, or the same Idempotency-Key with another body"),
+    )
+}

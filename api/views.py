@@ -1,0 +1,120 @@
+"""JSON representations of aggregates and events (integer yen, ISO 8601, months ``YYYY-MM``).
+
+Personal data (contractor information) is shown to the billing and operator roles only;
+auditors read amounts, dates and decisions, with contractor fields redacted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from api.auth import Principal
+from application.audit import PERSONAL_FIELDS as AUDIT_PERSONAL_FIELDS
+from domain.calendar import Month
+from domain.catalog import PricePlan
+from domain.contract import Contract
+
+REDACTED = "[redacted]"
+# Event attributes holding personal data (spec 10): the audit module's one definition.
+PERSONAL_FIELDS = frozenset(name for names in AUDIT_PERSONAL_FIELDS.values() for name in names)
+_EVENT_META = ("originator_id", "originator_version", "timestamp", "originator_topic")
+
+
+def jsonable(value: Any) -> Any:
+    """Domain values to JSON values: UUID and Decimal as strings (no floats), dates ISO 8601."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, (date, uuid.UUID, Month, Decimal)):
+        return value.isoformat() if isinstance(value, date) else str(value)
+    if isinstance(value, Enum):
+        return jsonable(value.value)
+    if isinstance(value, PricePlan):
+        return jsonable(value.to_dict())
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(jsonable(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, float):
+        raise TypeError("floats have no place in money or dates")
+    return str(value)
+
+
+def redact(data: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    if principal.sees_personal_data:
+        return data
+    return {k: (REDACTED if k in PERSONAL_FIELDS and v else v) for k, v in data.items()}
+
+
+def event_view(event: Any, principal: Principal, *, position: int | None = None,
+               topic: str | None = None) -> dict[str, Any]:
+    qualname = (topic.partition(":")[2] if topic else type(event).__qualname__) or type(event).__qualname__
+    aggregate_type, _, name = qualname.rpartition(".")
+    data = {k: v for k, v in vars(event).items() if k not in _EVENT_META}
+    view: dict[str, Any] = {}
+    if position is not None:
+        view["position"] = position
+    view.update({
+        "aggregate_type": aggregate_type,
+        "aggregate_id": jsonable(event.originator_id),
+        "version": event.originator_version,
+        "type": name,
+        "recorded_at": jsonable(event.timestamp),
+        "data": redact(jsonable(data), principal),
+    })
+    return view
+
+
+def contract_view(contract: Contract, principal: Principal) -> dict[str, Any]:
+    plan = contract.plan
+    view: dict[str, Any] = {
+        "contract_id": str(contract.id),
+        "version": contract.version,
+        "customer_number": contract.customer_number,
+        "service": contract.service,
+        "reference": contract.reference,
+        "state": contract.state.value,
+        "grade": plan.grade if plan else None,
+        "users": contract.users,
+        "billing_cycle": contract.cycle.value if contract.cycle else None,
+        "prices": jsonable({"monthly_price": plan.monthly_price, "annual_price": plan.annual_price,
+                            "initial_fee": plan.initial_fee, "min_users": plan.min_users,
+                            "campaign": plan.campaign}) if plan else None,
+        "trial": {"started_on": jsonable(contract.trial_started_on),
+                  "ends_on": jsonable(contract.trial_ends_on)} if contract.trial_started_on else None,
+        "concluded_on": jsonable(contract.concluded_on),
+        "first_month": jsonable(contract.first_month),
+        "period": {"start": jsonable(contract.period_start), "end": jsonable(contract.period_end)}
+        if contract.period_start else None,
+        "next_month_start": jsonable(contract.next_month_start()),
+        "pending_changes": [
+            {"change_id": str(c.change_id), "effective_month": str(c.effective_month), "grade": c.plan.grade,
+             "users": c.users, "upgrade_charge": c.upgrade_charge, "remaining_months": c.remaining_months}
+            for c in contract.pending_changes
+        ],
+        "termination_month": jsonable(contract.termination_month),
+        "overdue_invoices": sorted(str(i) for i in contract.overdue),
+        "outstanding": contract.ledger.outstanding(),
+        "suspension_stop_on": jsonable(contract.suspension_stop_on),
+        "ended_on": jsonable(contract.ended_on),
+        "termination_reason": jsonable(contract.termination_reason),
+        "termination_article": contract.termination_article,
+        "retention_until": jsonable(contract.retention_until),
+        "extension_days": contract.extension_days,
+        "data_deleted": contract.data_deleted,
+        "contractor": dict(contract.contractor) if contract.contractor else None,
+    }
+    if not principal.sees_personal_data:
+        view["contractor"] = REDACTED if contract.contractor else None
+    return view
