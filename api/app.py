@@ -11,11 +11,10 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from api.auth import AuthMiddleware
-from api.context import ApiContext
+from api.context import ApiContext, ApiReadModels
 from api.errors import install_error_handlers
 from api.routes import contracts, feeds, sla, system
 from application.clock import Clock
-from application.read_models import ReadModels
 from infrastructure.api_store import ApiStore
 from infrastructure.composition import Services
 
@@ -31,7 +30,7 @@ Contract lifecycle service: billing systems drive contracts and read invoices; a
 """
 
 
-def create_app(services: Services, read_models: ReadModels, clock: Clock, store: ApiStore, *,
+def create_app(services: Services, read_models: ApiReadModels, clock: Clock, store: ApiStore, *,
                mode: str | None = None, wait_timeout: float = 5.0,
                idempotency_retention: timedelta = timedelta(hours=24)) -> FastAPI:
     app = FastAPI(title="Contract lifecycle API", version="1", description=DESCRIPTION)

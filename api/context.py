@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Protocol
 
 from fastapi import Request
 
@@ -14,16 +15,26 @@ from application.clock import Clock
 from application.read_models import ReadModels
 from application.service import ContractsApplication
 from domain.calendar import jst_date
+from domain.contract import Contract
 from infrastructure.api_store import ApiStore
 from infrastructure.composition import Services
 
 log = logging.getLogger("api")
 
 
+class ApiReadModels(ReadModels, Protocol):
+    """The read side as the API uses it: the protocol plus as-of and claim lookups
+    (``infrastructure.read_side.ReadModelsImpl``)."""
+
+    def contract_as_of(self, contract_id: uuid.UUID, at: datetime | None = None) -> Contract | None: ...
+
+    def claim_contract(self, claim_id: uuid.UUID) -> uuid.UUID | None: ...
+
+
 @dataclass
 class ApiContext:
     services: Services
-    read_models: ReadModels
+    read_models: ApiReadModels
     clock: Clock
     store: ApiStore
     mode: str = "production"
@@ -45,7 +56,7 @@ class ApiContext:
         """Business time for the next command: the service clock (settable in sandbox mode)."""
         return self.clock.now()
 
-    def today(self) -> Any:
+    def today(self) -> date:
         return jst_date(self.now())
 
     def settle(self, position: int | None) -> bool:

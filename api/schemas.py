@@ -121,10 +121,6 @@ class ApplicationIn(Body):
     contractor: Contractor | None = Field(default=None, description="default: the trial's contractor information")
 
 
-class ArticleIn(Body):
-    article: StrictStr = Field(description="the article the decision rests on")
-
-
 class RejectIn(Body):
     article: RejectionArticle  # type: ignore[valid-type]
 
@@ -199,8 +195,10 @@ class Problem(BaseModel):
 
 
 class CommandOut(BaseModel):
-    contract_id: uuid.UUID | None = None
-    aggregate_id: uuid.UUID
+    """What a command answers (operations add their own fields, e.g. ``effective_month``);
+    headers: ``ETag`` (the new version), ``X-Position``."""
+
+    contract_id: uuid.UUID
     version: int
     position: int | None
     events: int = Field(description="events stored by this command")

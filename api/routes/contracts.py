@@ -42,8 +42,8 @@ AsOf = Annotated[Instant | None, Query(description="ISO 8601 instant: as recorde
 
 
 def command_outcome(result: CommandResult, status: int = 200, **extra: Any) -> Outcome:
-    body = {"contract_id": str(result.aggregate_id), "aggregate_id": str(result.aggregate_id),
-            "version": result.version, "position": result.position, "events": result.events, **extra}
+    body = {"contract_id": str(result.aggregate_id), "version": result.version, "position": result.position,
+            "events": result.events, **extra}
     return Outcome(body=body, status=status, position=result.position, headers={"ETag": etag(result.version)})
 
 
@@ -53,19 +53,10 @@ def last_event(ctx: ApiContext, aggregate_id: uuid.UUID, version: int) -> Any:
 
 def contract_as_of(ctx: ApiContext, contract_id: uuid.UUID, as_of: Any) -> Contract:
     """The contract as it stood at instant ``as_of``, by the events' *recorded* times (what the
-    service knew then), from the read side's timestamp index when it has one."""
+    service knew then), from the read side's timestamp index."""
     if as_of is None:
         return ctx.app.get_contract(contract_id)
-    from_read_side = getattr(ctx.read_models, "contract_as_of", None)
-    if from_read_side is not None:
-        contract: Contract | None = from_read_side(contract_id, as_of)
-    else:
-        version = 0
-        for event in ctx.app.events.get(contract_id):
-            if getattr(event, "timestamp") > as_of:  # noqa: B009 (not in the event protocol's type)
-                break
-            version = event.originator_version
-        contract = ctx.app.get_contract(contract_id, version=version) if version else None
+    contract = ctx.read_models.contract_as_of(contract_id, as_of)
     if contract is None:
         ctx.app.get_contract(contract_id)  # 404 if there is no such contract at all
         raise NotFound("spec 11", f"contract {contract_id} did not exist yet at {as_of.isoformat()}", "as_of")
