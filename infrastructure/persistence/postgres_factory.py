@@ -52,10 +52,15 @@ class ChainedPostgresApplicationRecorder(es_pg.PostgresApplicationRecorder):
             "originator_version bigint NOT NULL, hash bytea NOT NULL, "
             "PRIMARY KEY (originator_id, originator_version))").format(
                 schema=schema, hashes=hashes, id_type=id_type))
-        self.insert_hashes_statement = SQL(
-            "INSERT INTO {schema}.{hashes} (originator_id, originator_version, hash) "
-            "SELECT * FROM unnest(%s::{id_type}[], %s::bigint[], %s::bytea[])").format(
-                schema=schema, hashes=hashes, id_type=id_type)
+        # one statement for the events and their chain hashes (no extra statement on the hot path)
+        self.insert_chained_statement = SQL(
+            "WITH chained AS (INSERT INTO {schema}.{hashes} (originator_id, originator_version, hash) "
+            "SELECT * FROM unnest(%s::{id_type}[], %s::bigint[], %s::bytea[])) "
+            "INSERT INTO {schema}.{events} AS t (originator_id, originator_version, topic, state) "
+            "SELECT originator_id, originator_version, topic, state "
+            "FROM unnest(%s::{schema}.{stored_event_type}[]) RETURNING notification_id").format(
+                schema=schema, hashes=hashes, events=events, id_type=id_type,
+                stored_event_type=Identifier(self.stored_event_type_name))
         self.select_hashes_statement = SQL(
             "SELECT h.originator_id, h.originator_version, h.hash FROM {schema}.{hashes} h "
             "JOIN unnest(%s::{id_type}[], %s::bigint[]) AS k(originator_id, originator_version) "
@@ -81,15 +86,19 @@ class ChainedPostgresApplicationRecorder(es_pg.PostgresApplicationRecorder):
 
     def _insert_stored_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent],
                               **kwargs: Any) -> None:
+        """The library's steps (lock table, notify, insert events returning their ids on ``curs``)
+        with the chain hashes inserted by the same statement."""
         conn = curs.connection
         links = self.linker.link(stored_events, lambda need: self._prev_hashes(conn, need))
-        super()._insert_stored_events(curs, stored_events, **kwargs)  # lock table, notify, insert events
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        events = [self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+                  for e in stored_events]
+        curs.execute(self.insert_chained_statement, ([oid for oid, _, _ in links], [v for _, v, _ in links],
+                                                     [h for _, _, h in links], events))
         shred = list(iter_contract_ids(stored_events, SHRED_TOPIC)) if self.keys is not None else []
-        with conn.cursor() as other:  # not ``curs``: the library fetches the notification ids from it
-            other.execute(self.insert_hashes_statement,
-                          ([oid for oid, _, _ in links], [v for _, v, _ in links], [h for _, _, h in links]),
-                          prepare=True)
-            if shred and self.keys is not None:
+        if shred and self.keys is not None:
+            with conn.cursor() as other:  # not ``curs``: the library fetches the notification ids from it
                 self.keys.destroy_in(other, shred)
         self._pending.links, self._pending.shred = links, shred
 
