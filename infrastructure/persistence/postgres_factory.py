@@ -167,9 +167,15 @@ class Factory(es_pg.PostgresFactory):
         return PersonalDataMapper(transcoder or self.transcoder(), self.compressor(), self.cipher(), keys=self.keys)
 
     def application_recorder(self) -> ApplicationRecorder:
+        from infrastructure.persistence import group_commit as gc
+
         prefix = self.env.name.lower() or "stored"
-        recorder = ChainedPostgresApplicationRecorder(self.datastore, events_table_name=prefix + "_events",
-                                                      keys=self.keys)
+        group_commit, max_batch, linger = gc.group_commit_settings(self.env)  # issue 7: PG_GROUP_COMMIT, default on
+        recorder: ChainedPostgresApplicationRecorder = (
+            gc.GroupCommitPostgresApplicationRecorder(self.datastore, events_table_name=prefix + "_events",
+                                                      keys=self.keys, max_batch=max_batch, linger=linger)
+            if group_commit else
+            ChainedPostgresApplicationRecorder(self.datastore, events_table_name=prefix + "_events", keys=self.keys))
         if self.env_create_table():
             recorder.create_table()
         return recorder
