@@ -203,8 +203,12 @@ class ContractsApplication(Application[uuid.UUID]):
 
     def terminate_for_discontinuation(self, contract_id: uuid.UUID, service: str) -> CommandResult:
         item = self._load(ServiceDiscontinuation, ServiceDiscontinuation.create_id(service), "discontinuation")
-        return self._contract_command(
-            contract_id, None, lambda c: c.terminate_for_discontinuation(item.discontinue_on, self.policy))
+
+        def act(c: Contract) -> None:
+            if c.service != item.service:  # Art. 18 ends the contracts of the discontinued service only
+                raise RuleViolation("Art. 18", f"the contract is for {c.service}, not the discontinued {item.service}")
+            c.terminate_for_discontinuation(item.discontinue_on, self.policy)
+        return self._contract_command(contract_id, None, act)
 
     def complete_discontinuation(self, service: str, on: date) -> CommandResult:
         item = self._load(ServiceDiscontinuation, ServiceDiscontinuation.create_id(service), "discontinuation")

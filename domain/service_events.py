@@ -81,8 +81,9 @@ class TermsChange(Aggregate):
     """Art. 28: announced before its effective date; objecting customers may terminate before it."""
 
     @staticmethod
-    def create_id(version: str) -> uuid.UUID:
-        return uuid.uuid5(SERVICE_NAMESPACE, f"terms\x1f{version}")
+    def create_id(terms_version: str) -> uuid.UUID:
+        # the parameter is named like the ``__init__`` argument: eventsourcing passes it by name
+        return uuid.uuid5(SERVICE_NAMESPACE, f"terms\x1f{terms_version}")
 
     @classmethod
     def announce(cls, version: str, effective_on: date, summary: str, at: datetime) -> TermsChange:

@@ -104,10 +104,10 @@ def assess_claim(
         reason = "Art. 20.1: outage not longer than 24 consecutive hours (too short)"
     elif coverage.trial:
         reason = "Art. 20.2.1: trials are not covered"
+    elif coverage.store:  # checked before sla_eligible: store grades are never sla_eligible
+        reason = "Art. 20.2.1: the store service is not covered"
     elif coverage.beta or not coverage.sla_eligible:
         reason = "Art. 20.2.1: beta services are not covered"
-    elif coverage.store:
-        reason = "Art. 20.2.1: the store service is not covered"
     elif coverage.monthly_fee is None:
         reason = "Art. 20.1: no paid service in the breach month"
     elif breach_on is not None and received_on > breach_on + timedelta(days=window_days):
