@@ -143,6 +143,8 @@ class PaymentIn(Body):
     invoice_id: uuid.UUID
     amount: Yen
     paid_on: IsoDate
+    reference: str | None = Field(default=None, min_length=1, max_length=128,
+                                  description="payer's transaction id; the same reference is never recorded twice")
 
 
 class ContractorIn(Body):

@@ -174,9 +174,10 @@ class ContractsApplication(Application[uuid.UUID]):
 
     # -- payments (Art. 9) ------------------------------------------------------------------------
     def record_payment(self, contract_id: uuid.UUID, invoice_id: uuid.UUID, amount: int, paid_on: date,
-                       at: datetime, expected_version: int | None = None) -> CommandResult:
+                       at: datetime, expected_version: int | None = None,
+                       reference: str | None = None) -> CommandResult:
         return self._contract_command(
-            contract_id, expected_version, lambda c: c.receive_payment(invoice_id, amount, paid_on, at))
+            contract_id, expected_version, lambda c: c.receive_payment(invoice_id, amount, paid_on, at, reference))
 
     def mark_overdue(self, contract_id: uuid.UUID, invoice_id: uuid.UUID, on: date) -> CommandResult:
         return self._contract_command(contract_id, None, lambda c: c.mark_overdue(invoice_id, on))

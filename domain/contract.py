@@ -141,6 +141,7 @@ class Contract(Aggregate):
         self.extension_days = 0
         self.claims: dict[uuid.UUID, Claim] = {}
         self.data_deleted = False
+        self.payment_references: set[str] = set()
         self.ledger = Ledger(self.id)
 
     @classmethod
@@ -175,7 +176,9 @@ class Contract(Aggregate):
         assert self.trial_ends_on is not None
         if on < self.trial_ends_on:
             raise RuleViolation("Art. 5.2", f"the trial runs until {self.trial_ends_on}")
-        self._trial_expired(expired_on=on, retention_until=on + timedelta(days=policy.retention_days))
+        # The scheduled date, not the day the job ran: a late run must not move the retention deadline.
+        ended = self.trial_ends_on
+        self._trial_expired(expired_on=ended, retention_until=ended + timedelta(days=policy.retention_days))
 
     @event("TrialExpired")
     def _trial_expired(self, expired_on: date, retention_until: date) -> None:
@@ -400,8 +403,12 @@ class Contract(Aggregate):
         self.termination_month = effective_month
 
     # -- payments and non-payment (Art. 9) -----------------------------------------------------------
-    def receive_payment(self, invoice_id: uuid.UUID, amount: int, paid_on: date, at: datetime) -> None:
+    def receive_payment(self, invoice_id: uuid.UUID, amount: int, paid_on: date, at: datetime,
+                        reference: str | None = None) -> None:
+        """``reference`` (the payer's transaction id) makes a retried payment refused, not doubled."""
         _require_positive_int(amount, "amount", "Art. 9.3")
+        if reference is not None and reference in self.payment_references:
+            raise RuleViolation("Art. 9.3", f"payment {reference!r} is already recorded")
         invoice = self.ledger.invoices.get(invoice_id)
         if invoice is None:
             raise InvalidInput("Art. 9.3", f"no invoice {invoice_id} on this contract", "invoice_id")
@@ -410,13 +417,16 @@ class Contract(Aggregate):
         if amount > invoice.outstanding:
             raise RuleViolation("Art. 9.5", f"amount {amount} exceeds the outstanding {invoice.outstanding} "
                                 "(no overpayment: paid fees are never refunded)")
-        self._payment_received(invoice_id=invoice_id, amount=amount, paid_on=paid_on, at=at)
+        self._payment_received(invoice_id=invoice_id, amount=amount, paid_on=paid_on, at=at, reference=reference)
         if (self.state is State.SUSPENSION_NOTICED and self.suspension_stop_on is not None
                 and paid_on < self.suspension_stop_on and not self._overdue_principal()):
             self._suspension_lifted(lifted_on=paid_on)
 
     @event("PaymentReceived")
-    def _payment_received(self, invoice_id: uuid.UUID, amount: int, paid_on: date, at: datetime) -> None:
+    def _payment_received(self, invoice_id: uuid.UUID, amount: int, paid_on: date, at: datetime,
+                          reference: str | None = None) -> None:
+        if reference is not None:
+            self.payment_references.add(reference)
         if self.ledger.invoices[invoice_id].outstanding <= 0:
             self.overdue.discard(invoice_id)
 
@@ -464,8 +474,9 @@ class Contract(Aggregate):
         assert self.suspension_stop_on is not None
         if on < self.suspension_stop_on:
             raise RuleViolation("Art. 9.5", f"the stop date is {self.suspension_stop_on}")
-        self._terminated(reason=TerminationReason.NON_PAYMENT, article="Art. 9.5", ended_on=on,
-                         retention_until=on + timedelta(days=policy.retention_days), at=None)
+        stop = self.suspension_stop_on  # the notified stop date, even if the job runs late
+        self._terminated(reason=TerminationReason.NON_PAYMENT, article="Art. 9.5", ended_on=stop,
+                         retention_until=stop + timedelta(days=policy.retention_days), at=None)
 
     # -- termination for cause, discontinuation, terms change (Art. 18, 23, 24, 28) -------------------
     def terminate_for_cause(self, article: str, at: datetime, policy: Policy) -> None:

@@ -163,7 +163,8 @@ def record_payment(contract_id: uuid.UUID, body: PaymentIn, request: Request, ct
     expected = parse_if_match(request)
 
     def act() -> Outcome:
-        result = ctx.app.record_payment(contract_id, body.invoice_id, body.amount, body.paid_on, ctx.now(), expected)
+        result = ctx.app.record_payment(contract_id, body.invoice_id, body.amount, body.paid_on, ctx.now(), expected,
+                                        reference=body.reference)
         invoice = ctx.app.get_contract(contract_id, version=result.version).ledger.invoices[body.invoice_id]
         return command_outcome(result, invoice_id=str(body.invoice_id), outstanding=invoice.outstanding)
     return run_command(ctx, request, who, body, act)

@@ -230,3 +230,13 @@ def test_art_12_contractor_change_and_refusal_without_contractor() -> None:
     assert_refused(c, lambda: c.change_contractor({"address": "x"}, jst(2026, 4, 3)), InvalidInput, "Art. 12.1")
     fresh = new_contract()
     assert_refused(fresh, lambda: fresh.change_contractor({"name": "x"}, jst(2026, 4, 3)), RuleViolation, "Art. 12.1")
+
+
+def test_art_5_2_a_late_expiry_run_keeps_the_trial_end_date() -> None:
+    """Trial from 03-02 ends 04-01; a job that runs on 04-09 still records 04-01, so
+    retention stays 04-01 + 60 = 05-31 (Art. 15.5)."""
+    c = trial(at=jst(2026, 3, 2))
+    c.expire_trial(date(2026, 4, 9), POLICY)
+    e = c.collect_events()[-1]
+    assert type(e).__name__ == "TrialExpired"
+    assert (e.expired_on, c.ended_on, c.retention_until) == (date(2026, 4, 1), date(2026, 4, 1), date(2026, 5, 31))

@@ -154,3 +154,25 @@ def test_art_9_3_payment_validation() -> None:
                    InvalidInput, "Art. 9.3")
     assert_refused(c, lambda: c.receive_payment(uuid.uuid4(), 100, date(2026, 5, 1), jst(2026, 5, 1)),
                    InvalidInput, "Art. 9.3")
+
+
+def test_art_9_5_a_late_stop_run_keeps_the_notified_stop_date() -> None:
+    """The stop date notified was 06-28; a job that only runs on 07-03 still ends the contract
+    on 06-28, and retention is 06-28 + 60 = 08-27 (a late run must not move the deadline)."""
+    c = _noticed()
+    c.stop_for_non_payment(date(2026, 7, 3), POLICY)
+    c.collect_events()
+    assert (c.ended_on, c.retention_until) == (date(2026, 6, 28), date(2026, 8, 27))
+
+
+def test_art_9_3_a_payment_reference_is_recorded_once() -> None:
+    """A retried payment with the same reference is refused, so money is never counted twice."""
+    c = _contract()
+    april = _april(c)
+    c.receive_payment(april.invoice_id, 1000, date(2026, 5, 10), jst(2026, 5, 10), reference="bank-tx-1")
+    c.collect_events()
+    assert_refused(c, lambda: c.receive_payment(april.invoice_id, 1000, date(2026, 5, 10), jst(2026, 5, 10),
+                                                reference="bank-tx-1"), RuleViolation, "Art. 9.3")
+    assert c.ledger.invoices[april.invoice_id].paid == 1000
+    c.receive_payment(april.invoice_id, 1000, date(2026, 5, 10), jst(2026, 5, 10), reference="bank-tx-2")
+    assert c.ledger.invoices[april.invoice_id].paid == 2000
