@@ -1,0 +1,260 @@
+"""4. HTTP: POST a command and GET a contract with 16 concurrent clients against a bare FastAPI
+app doing one raw INSERT / one SELECT on the same PostgreSQL. Target: at least 0.7x its
+throughput, p99 under 50 ms.
+
+Servers run as subprocesses on 127.0.0.1: the service (``contracts serve``, PostgreSQL,
+production mode) with its projection runner (``contracts projections run``, polling every
+5 ms: a POST answers once the read models have its event, read-your-writes) and
+``bench/bare_app.py`` under uvicorn. Load: ``wrk`` (16 connections, 2 threads, Lua scripts
+picking a random contract per request) when installed, else a Python asyncio generator
+(keep-alive HTTP/1.1, 16 connections). Every run is bounded in time; localhost only.
+
+POST: ``/v1/contracts/{id}/contractor`` (one ``ContractorInfoChanged``) vs ``POST /raw/events``
+(one INSERT of a row of the same shape). GET: ``/v1/contracts/{id}`` vs ``/raw/events/{n}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+
+from bench.data import CONTRACTOR, Generator, contract_id
+from bench.harness import ROOT, Row, ScenarioResult, build, database_url, median, percentile, scratch_database
+
+NAME = "http"
+CLIENTS = 16
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _contracts_cmd(*args: str) -> list[str]:
+    script = Path(sys.executable).parent / "contracts"
+    if script.exists():
+        return [str(script), *args]
+    return [sys.executable, "-c", "import sys; from infrastructure.cli import main; sys.exit(main())", *args]
+
+
+def _wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited ({proc.returncode}) before answering {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - localhost only
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+# --------------------------------------------------------------------------- load generators
+
+_LUA = """
+local paths = {%(paths)s}
+local bodies = %(body)s
+local method = "%(method)s"
+local headers = {["Content-Type"] = "application/json"%(headers)s}
+local n = 0
+request = function()
+  n = n + 1
+  local path = paths[math.random(#paths)]
+  local body = nil
+  if method == "POST" then body = string.format(bodies, n) end
+  return wrk.format(method, path, headers, body)
+end
+"""
+
+
+def _wrk(base: str, method: str, paths: list[str], body: str | None, headers: dict[str, str], seconds: float,
+         workdir: Path) -> dict[str, float]:
+    lua = workdir / f"load_{method.lower()}_{random.randrange(10**9)}.lua"
+    lua.write_text(_LUA % {
+        "paths": ", ".join(json.dumps(p) for p in paths),
+        "body": json.dumps(body or ""),
+        "method": method,
+        "headers": "".join(f", [{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()),
+    })
+    proc = subprocess.run(["wrk", "-t2", f"-c{CLIENTS}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout",
+                           "10s", "-s", str(lua), base], capture_output=True, text=True, timeout=seconds + 60)
+    out = proc.stdout
+    if proc.returncode != 0:
+        raise RuntimeError(f"wrk failed: {proc.stderr or out}")
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    lat = dict(re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+\w+)", out, re.M))
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    requests = re.search(r"(\d+) requests in", out)
+    return {"rate": rate, "p50_ms": _ms(lat.get("50", "nan")), "p99_ms": _ms(lat.get("99", "nan")),
+            "errors": float(errors.group(1)) if errors else 0.0,
+            "requests": float(requests.group(1)) if requests else 0.0}
+
+
+def _ms(text: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s|m)", text)
+    if not m:
+        return float("nan")
+    value, unit = float(m.group(1)), m.group(2)
+    return value * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def _python_load(base: str, method: str, paths: list[str], body: str | None, headers: dict[str, str],
+                 seconds: float) -> dict[str, float]:
+    """Fallback generator: CLIENTS keep-alive connections, raw HTTP/1.1, bounded by ``seconds``."""
+    host, port = base.removeprefix("http://").split(":")
+    latencies: list[float] = []
+    errors = [0]
+
+    async def client(index: int, stop_at: float) -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        n = 0
+        try:
+            while time.perf_counter() < stop_at:
+                n += 1
+                payload = (body % (index * 1_000_000 + n)).encode() if body is not None else b""
+                head = "".join(f"{k}: {v}\r\n" for k, v in {**headers, "Content-Type": "application/json"}.items())
+                request = (f"{method} {random.choice(paths)} HTTP/1.1\r\nHost: {host}\r\n{head}"
+                           f"Content-Length: {len(payload)}\r\n\r\n").encode() + payload
+                t0 = time.perf_counter()
+                writer.write(request)
+                status_line = await reader.readline()
+                length = 0
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                await reader.readexactly(length)
+                latencies.append(time.perf_counter() - t0)
+                if not status_line.split()[1].startswith((b"2", b"3")):
+                    errors[0] += 1
+        finally:
+            writer.close()
+
+    async def main() -> float:
+        stop_at = time.perf_counter() + seconds
+        t0 = time.perf_counter()
+        await asyncio.gather(*(client(i, stop_at) for i in range(CLIENTS)))
+        return time.perf_counter() - t0
+
+    elapsed = asyncio.run(main())
+    return {"rate": len(latencies) / elapsed, "p50_ms": percentile(latencies, 50) * 1000,
+            "p99_ms": percentile(latencies, 99) * 1000, "errors": float(errors[0]), "requests": len(latencies)}
+
+
+# --------------------------------------------------------------------------- the scenario
+
+
+def run(quick: bool, rounds: int) -> ScenarioResult:
+    seconds = 1.0 if quick else 5.0
+    warm = 0.5 if quick else 2.0
+    rounds = 1 if quick else rounds
+    contracts = 200 if quick else 2000
+    generator = "wrk" if shutil.which("wrk") else "python"
+    result = ScenarioResult(NAME, "HTTP with 16 concurrent clients vs a bare FastAPI endpoint (one INSERT / SELECT)",
+                            {"clients": CLIENTS, "seconds": seconds, "rounds": rounds, "contracts": contracts,
+                             "load_generator": generator})
+    procs: list[subprocess.Popen[bytes]] = []
+    with scratch_database(NAME) as dsn, tempfile.TemporaryDirectory() as tmp:
+        try:
+            from api.auth import create_key
+            from infrastructure.api_store import build_api_store
+            from infrastructure.read_side import build_read_models
+
+            services = build(dsn)
+            try:
+                Generator(services.app, months=1).write(dsn, contracts)
+                build_read_models(services).runner.catch_up()
+                store = build_api_store(services.app.env)
+                store.setup()
+                key = create_key(store, "billing", "bench", datetime.now(UTC))
+                store.close()
+            finally:
+                services.close()
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute("CREATE TABLE raw_http (originator_id uuid NOT NULL, originator_version bigint NOT NULL, "
+                             "topic text, state bytea, notification_id bigserial PRIMARY KEY)")
+                state = json.dumps({"contractor": CONTRACTOR}).encode()
+                with conn.cursor() as cur, cur.copy("COPY raw_http (originator_id, originator_version, topic, state) "
+                                                    "FROM STDIN") as copy:
+                    for i in range(contracts):
+                        copy.write_row((contract_id(i), 1, "x", state))
+                conn.execute("VACUUM ANALYZE")
+            env = {**os.environ, "CONTRACTS_DATABASE_URL": database_url(dsn), "CONTRACTS_LOG_LEVEL": "WARNING",
+                   "CONTRACTS_MODE": "production", "BENCH_DSN": dsn}
+            svc_port, raw_port = _free_port(), _free_port()
+            quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+            procs.append(subprocess.Popen(_contracts_cmd("projections", "run", "--poll-interval", "0.005"),
+                                          env=env, cwd=ROOT, **quiet))  # type: ignore[call-overload]
+            procs.append(subprocess.Popen(_contracts_cmd("serve", "--port", str(svc_port)), env=env, cwd=ROOT,
+                                          **quiet))  # type: ignore[call-overload]
+            procs.append(subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--port",
+                                           str(raw_port), "--log-level", "warning"], env=env, cwd=ROOT,
+                                          **quiet))  # type: ignore[call-overload]
+            svc, raw = f"http://127.0.0.1:{svc_port}", f"http://127.0.0.1:{raw_port}"
+            _wait_up(svc + "/readyz", procs[1])
+            _wait_up(raw + "/healthz", procs[2])
+            auth = {"X-API-Key": key}
+            body = json.dumps({"contractor": {**CONTRACTOR, "contact_name": "Person %d"}})
+            ids = [str(contract_id(i)) for i in range(contracts)]
+            cases: dict[str, tuple[tuple[str, list[str], str | None, dict[str, str]], ...]] = {
+                "POST": ((svc, [f"/v1/contracts/{i}/contractor" for i in ids], body, auth),
+                         (raw, ["/raw/events"], body, {})),
+                "GET": ((svc, [f"/v1/contracts/{i}" for i in ids], None, auth),
+                        (raw, [f"/raw/events/{n}" for n in range(1, contracts + 1)], None, {})),
+            }
+
+            def load(base: str, method: str, paths: list[str], payload: str | None,
+                     headers: dict[str, str], duration: float) -> dict[str, float]:
+                if generator == "wrk":
+                    return _wrk(base, method, paths, payload, headers, duration, Path(tmp))
+                return _python_load(base, method, paths, payload, headers, duration)
+
+            figures: dict[str, dict[str, list[dict[str, float]]]] = {}
+            for method, ((s_base, s_paths, s_body, s_head), (r_base, r_paths, r_body, r_head)) in cases.items():
+                load(s_base, method, s_paths, s_body, s_head, warm)  # warm-up (caches, prepared statements)
+                load(r_base, method, r_paths, r_body, r_head, warm)
+                for _ in range(rounds):
+                    figures.setdefault(method, {}).setdefault("raw", []).append(
+                        load(r_base, method, r_paths, r_body, r_head, seconds))
+                    figures[method].setdefault("svc", []).append(
+                        load(s_base, method, s_paths, s_body, s_head, seconds))
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    for method in ("POST", "GET"):
+        s, r = figures[method]["svc"], figures[method]["raw"]
+        svc_rate, raw_rate = median([x["rate"] for x in s]), median([x["rate"] for x in r])
+        p99 = median([x["p99_ms"] for x in s])
+        row = Row(f"{method} {'command' if method == 'POST' else 'contract'}", "requests/s", svc_rate, raw_rate,
+                  target=">= 0.7x raw, p99 < 50 ms", met=svc_rate >= 0.7 * raw_rate and p99 < 50)
+        row.extra = {"service_p50_ms": round(median([x["p50_ms"] for x in s]), 2), "service_p99_ms": round(p99, 2),
+                     "raw_p50_ms": round(median([x["p50_ms"] for x in r]), 2),
+                     "raw_p99_ms": round(median([x["p99_ms"] for x in r]), 2),
+                     "service_errors": sum(x["errors"] for x in s), "raw_errors": sum(x["errors"] for x in r)}
+        result.rows.append(row)
+        if row.extra["service_errors"]:
+            result.notes.append(f"{method}: {row.extra['service_errors']:.0f} non-2xx service responses "
+                                "(409: two requests changed the same contract at once)")
+    return result

@@ -1,0 +1,105 @@
+"""Issue 7: snapshots for as-of reads are sealed with the contract's key, give the same state as
+a full replay, and fall back to replaying when unreadable (shredded key, tampered row, old code)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from infrastructure import snapshots as snap
+from infrastructure.composition import Services, build_services
+from infrastructure.read_side import build_read_models
+from infrastructure.settings import Settings
+
+pytestmark = pytest.mark.postgres
+PERSON = {"name": "Example Trading K.K.", "address": "1-1 Sample-cho, Tokyo", "contact_name": "Hanako Sample",
+          "contact_email": "hanako@example.invalid"}
+
+
+@pytest.fixture
+def services(fresh_pg_env: dict[str, str]) -> Iterator[Services]:
+    made = build_services(Settings(database_url=None), env=dict(fresh_pg_env))
+    yield made
+    made.close()
+
+
+def _contract(services: Services, changes: int) -> uuid.UUID:
+    app = services.app
+    at = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+    cid = app.open_contract("CUST-SNAP", "kintone", "standard", 10, PERSON, at, trial=True).aggregate_id
+    for n in range(changes):
+        app.change_contractor(cid, {**PERSON, "contact_name": f"Contact {n}"}, at + timedelta(minutes=n))
+    return cid
+
+
+def _dsn(services: Services) -> tuple[str, str]:
+    env = services.app.env
+    dsn = psycopg.conninfo.make_conninfo(dbname=env.get("POSTGRES_DBNAME"), host=env.get("POSTGRES_HOST"),
+                                         port=env.get("POSTGRES_PORT"), user=env.get("POSTGRES_USER"),
+                                         password=env.get("POSTGRES_PASSWORD") or "")
+    return dsn, str(env.get("POSTGRES_SCHEMA"))
+
+
+def test_snapshots_give_the_same_states_as_a_full_replay(services: Services) -> None:
+    cid = _contract(services, 120)
+    assert snap.take_snapshots(services.app, [cid], every=25) == 4  # versions 25, 50, 75, 100
+    assert snap.take_snapshots(services.app, [cid], every=25) == 0  # idempotent
+    store = snap.open_snapshots(services.app)
+    assert store is not None
+    for version in (1, 24, 25, 26, 60, 100, 122):
+        restored = store.get_contract(cid, version)
+        replayed = services.app.get_contract(cid, version=version)
+        assert restored is not None and restored.version == version
+        assert restored.contractor == replayed.contractor and restored.state == replayed.state
+    assert store.get(cid, lte=24) == [] and store.get(cid, lte=60)[0].originator_version == 50
+    models = build_read_models(services)
+    models.runner.catch_up()
+    assert models.snapshots is not None
+    latest = models.contract_as_of(cid, position=10**9)
+    assert latest is not None and latest.contractor["contact_name"] == "Contact 119"
+
+
+def test_snapshots_store_no_personal_data_in_clear(services: Services) -> None:
+    cid = _contract(services, 60)
+    snap.take_snapshots(services.app, [cid], every=25)
+    store = snap.open_snapshots(services.app)
+    assert store is not None
+    dsn, schema = _dsn(services)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        states = [bytes(r[0]) for r in conn.execute(f'SELECT state FROM "{schema}".contracts_snapshots')]
+        assert len(states) == 2 and all(b"Hanako" not in s and b"Example Trading" not in s for s in states)
+    assert store.get(cid, lte=55)[0].originator_version == 50
+
+
+def test_a_tampered_or_stale_snapshot_is_replayed_instead(services: Services) -> None:
+    cid = _contract(services, 60)
+    snap.take_snapshots(services.app, [cid], every=25)
+    store = snap.open_snapshots(services.app)
+    assert store is not None
+    dsn, schema = _dsn(services)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        changed = conn.execute(f'UPDATE "{schema}".contracts_snapshots '
+                               "SET state = set_byte(state, 40, (get_byte(state, 40) + 1) % 256) "
+                               "WHERE originator_version = 50").rowcount
+        assert changed == 1
+    assert store.get(cid, lte=55) == []
+    replayed = store.get_contract(cid, 55)
+    assert replayed is not None and replayed.version == 55
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'UPDATE "{schema}".contracts_snapshots SET fingerprint = %s', ("older-domain-code",))
+    assert store.get(cid, lte=30) == []
+
+
+def test_a_shredded_contract_is_replayed_with_its_personal_data_erased(services: Services) -> None:
+    cid = _contract(services, 30)
+    snap.take_snapshots(services.app, [cid], every=25)
+    store = snap.open_snapshots(services.app)
+    assert store is not None and store.get(cid, lte=30)
+    services.app.factory.keys.destroy([cid])  # type: ignore[attr-defined]
+    assert store.get(cid, lte=30) == []
+    contract = store.get_contract(cid, 30)
+    assert contract is not None and contract.contractor == {"erased": "true"}
