@@ -29,8 +29,9 @@ RAW_TABLE = "raw_events"
 
 
 def _drive(clients: int, seconds: float, make_worker: Callable[[int], Callable[[], None]]
-           ) -> tuple[float, list[float]]:
-    """Run ``clients`` threads for ``seconds``; returns (operations per second, latencies in s)."""
+           ) -> tuple[float, list[float], float]:
+    """Run ``clients`` threads for ``seconds``; returns (operations per second, latencies in s,
+    CPU seconds of this process per operation)."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     barrier = threading.Barrier(clients + 1)
     stop_at = [0.0]
@@ -56,15 +57,15 @@ def _drive(clients: int, seconds: float, make_worker: Callable[[int], Callable[[
         t.start()
     stop_at[0] = time.perf_counter() + 3600
     barrier.wait()
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     stop_at[0] = began + seconds
     for t in threads:
         t.join(seconds + 120)
-    elapsed = time.perf_counter() - began
+    elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu
     if errors:
         raise RuntimeError(f"a client failed: {errors[0]!r}") from errors[0]
     flat = [x for per in latencies for x in per]
-    return len(flat) / elapsed, flat
+    return len(flat) / elapsed, flat, cpu / max(1, len(flat))
 
 
 def _service_worker(app: Any, per_client: int) -> Callable[[int], Callable[[], None]]:
@@ -124,20 +125,22 @@ def run(quick: bool, rounds: int) -> ScenarioResult:
             for _ in range(rounds):
                 for clients in LEVELS:
                     raw_conns: list[Any] = []
-                    rate, lat = _drive(clients, seconds, _raw_worker(dsn, stored.state, stored.topic, raw_conns))
+                    rate, lat, cpu = _drive(clients, seconds, _raw_worker(dsn, stored.state, stored.topic, raw_conns))
+                    per_level[clients].setdefault("raw_cpu", []).append(cpu)
                     for c in raw_conns:
                         c.close()
                     per_level[clients]["raw"].append(rate)
                     per_level[clients]["raw_lat"].extend(lat)
                     before = (getattr(recorder, "batches", 0), getattr(recorder, "requests", 0))
-                    rate, lat = _drive(clients, seconds, _service_worker(services.app, per_client))
+                    rate, lat, cpu = _drive(clients, seconds, _service_worker(services.app, per_client))
+                    per_level[clients].setdefault("svc_cpu", []).append(cpu)
                     per_level[clients]["svc"].append(rate)
                     per_level[clients]["svc_lat"].extend(lat)
                     per_level[clients].setdefault("batching", []).append(
                         (getattr(recorder, "requests", 0) - before[1]) / max(1, getattr(recorder, "batches", 0)
                                                                              - before[0]))
                     if clients == max(LEVELS):
-                        rate, _ = _drive(clients, seconds, _service_worker(plain.app, per_client))
+                        rate, _, _ = _drive(clients, seconds, _service_worker(plain.app, per_client))
                         per_level[clients]["plain"].append(rate)
             for clients in LEVELS:
                 d = per_level[clients]
@@ -149,6 +152,8 @@ def run(quick: bool, rounds: int) -> ScenarioResult:
                              "raw_p50_ms": round(percentile(d["raw_lat"], 50) * 1000, 2),
                              "raw_p99_ms": round(percentile(d["raw_lat"], 99) * 1000, 2),
                              "commands_per_transaction": round(median(d["batching"]), 2),
+                             "service_cpu_ms_per_command": round(median(d["svc_cpu"]) * 1000, 3),
+                             "raw_cpu_ms_per_insert": round(median(d["raw_cpu"]) * 1000, 3),
                              "service_rounds": [round(x) for x in d["svc"]], "raw_rounds": [round(x) for x in d["raw"]]}
                 result.rows.append(row)
             top = per_level[max(LEVELS)]
