@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "infrastructure.cli_serve",
     "infrastructure.cli_keys",
     "infrastructure.cli_audit",
+    "infrastructure.cli_scheduler",
 )
 
 

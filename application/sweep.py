@@ -1,0 +1,482 @@
+"""The deadline sweep (issue 5): time passing turns into commands.
+
+One ``Sweeper.run()`` reads the deadlines projection for everything due up to today (the
+JST date of the injected clock) and issues the matching command for each, with the
+deadline's own date as the business time. That makes a sweep after a long stop replay
+history exactly as if it had run every day:
+
+* deadlines are handled **one day at a time**, oldest first, in ``DEADLINE_KINDS`` order
+  within a day; after each pass the sweep waits for the read models to catch up with what
+  it wrote and reads again, because handling a deadline creates new ones (a renewal
+  creates the next month start and payment due date, an overdue creates a suspension
+  notice date ...). A later day is only looked at when nothing of an earlier day is left.
+* a command refused with ``RuleViolation`` means "already done or no longer applicable"
+  (another sweeper won the race, the customer paid, the trial was converted): that is
+  success, logged at debug level. ``advance`` for a month already run stores nothing.
+* any other failure is counted for its aggregate, retried up to ``max_attempts`` times in
+  the run, then the aggregate is left alone for the rest of the run (so its own deadlines
+  stay in order) and retried by the next run. The other aggregates carry on.
+* month starts (every monthly contract renews on the 1st) are batched: a chunk of
+  contracts is loaded, advanced and saved in **one** transaction; a concurrent writer
+  (``IntegrityError``) makes that chunk fall back to one command per contract, which
+  reloads and finds the month already run.
+
+Idempotency therefore comes from the aggregates (commands for past deadlines are refused
+or no-ops) plus optimistic concurrency, not from the scheduler: two sweeps at once, or one
+sweep run twice, store each event once.
+
+Log lines name the deadline kind, the aggregate id, the due date and the event names;
+never personal data.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Protocol
+
+from eventsourcing.persistence import IntegrityError
+
+from application.clock import Clock
+from application.read_models import DEADLINE_KINDS, Deadline
+from application.service import CommandResult, ContractsApplication
+from domain.calendar import JST, Month, jst_date
+from domain.contract import Contract
+from domain.errors import ConcurrencyConflict, DomainError, RuleViolation
+from domain.service_events import ServiceDiscontinuation
+
+logger = logging.getLogger(__name__)
+fired_logger = logging.getLogger(__name__ + ".fired")  # one line per fired deadline
+
+KIND_ORDER = {kind: index for index, kind in enumerate(DEADLINE_KINDS)}
+LIVE_STATES = ("trial", "applied", "concluded", "active", "suspension_noticed")  # Art. 18 ends these
+
+
+class DeadlineSource(Protocol):
+    """The part of ``ReadModels`` the sweep needs."""
+
+    def wait_for(self, position: int, timeout: float = 5.0) -> bool: ...
+
+    def deadlines_until(self, until: date, limit: int | None = None) -> list[Deadline]: ...
+
+
+class SweepProgress:
+    """Progress callbacks (no-ops here; the CLI draws a tqdm bar)."""
+
+    def found(self, count: int) -> None:
+        """``count`` more deadlines are known to be due."""
+
+    def done(self, count: int, kind: str, due_on: date) -> None:
+        """``count`` deadlines of ``kind`` due ``due_on`` were handled (fired, no-op or failed)."""
+
+
+@dataclass(frozen=True)
+class SweepFailure:
+    aggregate_id: uuid.UUID
+    kind: str
+    due_on: date
+    ref: str
+    error: str  # exception type, plus the article and message of a domain error
+    attempts: int
+
+
+@dataclass
+class SweepReport:
+    today: date
+    until: date
+    fired: int = 0  # deadlines whose command stored events
+    events: int = 0  # events stored
+    noop: int = 0  # already done or no longer applicable
+    retried: int = 0  # attempts repeated within the run
+    failures: list[SweepFailure] = field(default_factory=list)
+    by_kind: Counter[str] = field(default_factory=Counter)  # fired per kind
+    passes: int = 0
+    last_due: date | None = None  # latest due date handled
+    complete: bool = True  # False: stopped early (``stopped`` says why); the next run resumes
+    stopped: str | None = None
+    seconds: float = 0.0
+    waited_seconds: float = 0.0  # of ``seconds``: waiting for the read models to catch up
+
+    def summary(self) -> str:
+        kinds = ", ".join(f"{k}={n}" for k, n in sorted(self.by_kind.items(), key=lambda kv: KIND_ORDER[kv[0]]))
+        text = (f"sweep to {self.until}: fired {self.fired} deadlines ({kinds or 'none'}), {self.events} events, "
+                f"{self.noop} already done, {len(self.failures)} failed, {self.passes} passes, "
+                f"{self.seconds:.2f}s ({self.waited_seconds:.2f}s waiting for the read models)")
+        if not self.complete:
+            text += f"; stopped early: {self.stopped}"
+        return text
+
+
+def start_of_jst_day(day: date) -> datetime:
+    """00:00 JST of ``day`` as an aware UTC instant: the business time of a date deadline."""
+    return datetime(day.year, day.month, day.day, tzinfo=JST).astimezone(UTC)
+
+
+def _sort_key(d: Deadline) -> tuple[date, int, int, str, str]:
+    # a service-level discontinuation (completion) after the contracts it ends
+    service_level = int(d.kind == "discontinuation" and d.aggregate_id == ServiceDiscontinuation.create_id(d.ref))
+    return d.due_on, KIND_ORDER.get(d.kind, len(KIND_ORDER)), service_level, str(d.aggregate_id), d.ref
+
+
+def _chunks(items: Sequence[Deadline], size: int) -> Iterable[Sequence[Deadline]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class _Abort(Exception):
+    """Stop the run (leadership lost, too many consecutive failures)."""
+
+
+class _Run:
+    """State of one ``Sweeper.run``."""
+
+    def __init__(self, report: SweepReport, progress: SweepProgress, should_stop: Callable[[], bool],
+                 stop_check_seconds: float) -> None:
+        self.report = report
+        self.progress = progress
+        self._should_stop = should_stop
+        self._stop_check_seconds = stop_check_seconds
+        self._last_check = 0.0
+        self.skip: set[Deadline] = set()  # no-op or failed this run: do not pick them up again
+        self.blocked: set[uuid.UUID] = set()  # aggregates with a failure: nothing more for them this run
+        self.noop_seen: set[Deadline] = set()
+        self.position: int | None = None  # last notification id written in the current pass
+        self.consecutive_failures = 0
+
+    def check_stop(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last_check >= self._stop_check_seconds:
+            self._last_check = now
+            if self._should_stop():
+                raise _Abort("stop requested (leadership lost or shutting down)")
+
+    def wrote(self, position: int | None) -> None:
+        if position is not None and (self.position is None or position > self.position):
+            self.position = position
+
+
+class Sweeper:
+    """Fires due deadlines. ``app`` is the write side, ``read_models`` the deadlines projection."""
+
+    def __init__(self, app: ContractsApplication, read_models: DeadlineSource, clock: Clock, *,
+                 page_size: int = 2000, batch_size: int = 500, max_attempts: int = 3,
+                 max_consecutive_failures: int = 50, wait_timeout: float = 60.0,
+                 progress_every: int = 10_000, stop_check_seconds: float = 1.0, retry_pause: float = 0.05,
+                 load_workers: int = 4) -> None:
+        self.app = app
+        self.read_models = read_models
+        self.clock = clock
+        self.page_size = page_size
+        self.batch_size = batch_size
+        self.max_attempts = max_attempts
+        self.max_consecutive_failures = max_consecutive_failures
+        self.wait_timeout = wait_timeout
+        self.progress_every = progress_every
+        self.stop_check_seconds = stop_check_seconds
+        self.retry_pause = retry_pause
+        self.load_workers = load_workers  # threads loading the contracts of a chunk
+
+    # -- the run --------------------------------------------------------------------------------------
+    def today(self) -> date:
+        return jst_date(self.clock.now())
+
+    def run(self, until: date | None = None, *, should_stop: Callable[[], bool] | None = None,
+            progress: SweepProgress | None = None) -> SweepReport:
+        """Fire every deadline due on or before ``until`` (default and maximum: today, JST)."""
+        started = time.monotonic()
+        today = self.today()
+        if until is not None and until > today:
+            raise ValueError(f"cannot sweep past today ({today} JST by the service clock): {until}")
+        report = SweepReport(today=today, until=until or today)
+        run = _Run(report, progress or SweepProgress(), should_stop or (lambda: False), self.stop_check_seconds)
+        try:
+            self._catch_up_read_models("at the start", report)
+            while True:
+                run.check_stop(force=True)
+                todo = self._next_slice(report.until, run)
+                if not todo:
+                    break
+                report.passes += 1
+                run.position = None
+                run.progress.found(len(todo))
+                self._handle_slice(todo, run)
+                if run.position is not None and not self._wait(run.position, report):
+                    raise _Abort(f"read models did not reach position {run.position} within "
+                                 f"{self.wait_timeout:.0f}s")
+        except _Abort as stop:
+            report.complete, report.stopped = False, str(stop)
+            logger.warning("sweep stopped early: %s", stop)
+        report.seconds = time.monotonic() - started
+        if report.fired or report.failures or not report.complete:
+            logger.info("%s", report.summary())
+        else:
+            logger.debug("%s", report.summary())
+        return report
+
+    def _wait(self, position: int, report: SweepReport) -> bool:
+        started = time.monotonic()
+        try:
+            return self.read_models.wait_for(position, self.wait_timeout)
+        finally:
+            report.waited_seconds += time.monotonic() - started
+
+    def _catch_up_read_models(self, when: str, report: SweepReport) -> None:
+        """Deadlines are only complete once the projection has seen every event recorded so far."""
+        latest = self.app.recorder.max_notification_id()
+        if latest and not self._wait(latest, report):
+            raise _Abort(f"read models are behind the event log {when} (did not reach position {latest} within "
+                         f"{self.wait_timeout:.0f}s): is the projection runner running?")
+
+    def _next_slice(self, until: date, run: _Run) -> list[Deadline]:
+        """Every open deadline of the earliest due day, in firing order (``KIND_ORDER``).
+
+        A page is read first; if it may end inside that day, the whole day is read, so a pass
+        always sees the complete day whatever the store's own ordering and paging."""
+        limit = self.page_size + len(run.skip)
+        page = self.read_models.deadlines_until(until, limit=limit)
+        todo = [d for d in page if d not in run.skip and d.aggregate_id not in run.blocked]
+        if not todo:
+            return []
+        day = min(d.due_on for d in todo)
+        if len(page) >= limit and max(d.due_on for d in page) == day:
+            page = self.read_models.deadlines_until(day, limit=None)
+            todo = [d for d in page if d not in run.skip and d.aggregate_id not in run.blocked]
+        for d in page:
+            if d in run.noop_seen:  # found done earlier in this run, still listed after the wait
+                run.noop_seen.discard(d)
+                logger.info("%s for %s due %s is still listed after it was found done: the projection is behind "
+                            "(another writer) or disagrees with the aggregate", d.kind, d.aggregate_id, d.due_on)
+        return sorted((d for d in todo if d.due_on == day), key=_sort_key)
+
+    def _handle_slice(self, todo: list[Deadline], run: _Run) -> None:
+        index = 0
+        while index < len(todo):
+            kind = todo[index].kind
+            end = index
+            while end < len(todo) and todo[end].kind == kind:
+                end += 1
+            group = todo[index:end]
+            if kind == "month_start":
+                self._batched(group, run, lambda c, d: c.advance_to(Month.of(d.due_on), self.app.policy))
+            else:
+                for d in group:
+                    run.check_stop()
+                    if d.kind == "discontinuation" and d.aggregate_id == ServiceDiscontinuation.create_id(d.ref):
+                        self._discontinue(d, run)
+                    else:
+                        self._handle_one(d, run)
+                    run.progress.done(1, d.kind, d.due_on)
+            index = end
+
+    # -- one deadline ---------------------------------------------------------------------------------
+    def _handle_one(self, d: Deadline, run: _Run) -> None:
+        if d.aggregate_id in run.blocked:
+            run.skip.add(d)
+            return
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                result = self.command(d)
+            except RuleViolation as refused:
+                self._noop(d, run, f"refused: {refused}")
+                return
+            except Exception as exc:  # noqa: BLE001 - one aggregate must not stop the others
+                transient = isinstance(exc, ConcurrencyConflict) or not isinstance(exc, DomainError | ValueError)
+                if transient and attempt < self.max_attempts:
+                    run.report.retried += 1
+                    logger.info("retrying %s for %s due %s after %s (attempt %d of %d)", d.kind, d.aggregate_id,
+                                d.due_on, type(exc).__name__, attempt + 1, self.max_attempts)
+                    if not isinstance(exc, ConcurrencyConflict):
+                        time.sleep(self.retry_pause * attempt)  # a reloaded aggregate can go at once
+                    continue
+                self._failed(d, run, exc, attempt)
+                return
+            self._succeeded(d, run, result)
+            return
+
+    def command(self, d: Deadline) -> CommandResult:
+        """The command a deadline calls for, with the deadline's date as business time."""
+        app, on, aid = self.app, d.due_on, d.aggregate_id
+        match d.kind:
+            case "trial_end":
+                return app.expire_trial(aid, on)
+            case "month_start":
+                return app.advance(aid, Month.of(on))
+            case "payment_overdue":
+                return app.mark_overdue(aid, uuid.UUID(d.ref), on)
+            case "suspension_notice":
+                return app.notice_suspension(aid, on)
+            case "suspension_stop":
+                return app.stop_for_non_payment(aid, on)
+            case "sla_window_end":
+                return app.decide_claim(aid, uuid.UUID(d.ref), None, None, start_of_jst_day(on))
+            case "retention_deletion":
+                return app.delete_data(aid, on)
+            case "discontinuation":
+                if aid == ServiceDiscontinuation.create_id(d.ref):
+                    return app.complete_discontinuation(d.ref, on)
+                return app.terminate_for_discontinuation(aid, d.ref)
+            case "terms_change_effective":
+                return app.terms_change_takes_effect(d.ref, on)
+        raise ValueError(f"unknown deadline kind {d.kind!r}")
+
+    def _succeeded(self, d: Deadline, run: _Run, result: CommandResult) -> None:
+        run.consecutive_failures = 0
+        if result.events == 0:
+            self._noop(d, run, "nothing to do")
+            return
+        names = [type(e).__name__ for e in
+                 self.app.events.get(result.aggregate_id, gt=result.version - result.events)]
+        self._fired(d, run, names, result.position)
+
+    def _fired(self, d: Deadline, run: _Run, event_names: list[str], position: int | None) -> None:
+        report = run.report
+        report.fired += 1
+        report.events += len(event_names)
+        report.by_kind[d.kind] += 1
+        report.last_due = d.due_on if report.last_due is None else max(report.last_due, d.due_on)
+        run.wrote(position)
+        fired_logger.info("fired %s for %s %s due %s: %s", d.kind, _label(d), d.aggregate_id, d.due_on,
+                          ", ".join(event_names))
+
+    def _noop(self, d: Deadline, run: _Run, why: str) -> None:
+        run.consecutive_failures = 0
+        run.report.noop += 1
+        run.skip.add(d)
+        run.noop_seen.add(d)
+        logger.debug("%s for %s %s due %s already done: %s", d.kind, _label(d), d.aggregate_id, d.due_on, why)
+
+    def _failed(self, d: Deadline, run: _Run, exc: Exception, attempts: int) -> None:
+        error = type(exc).__name__
+        if isinstance(exc, DomainError):
+            error += f": {exc}"  # domain errors name the rule and carry no personal data
+        run.report.failures.append(SweepFailure(d.aggregate_id, d.kind, d.due_on, d.ref, error, attempts))
+        run.skip.add(d)
+        run.blocked.add(d.aggregate_id)
+        logger.error("failed %s for %s %s due %s after %d attempt(s): %s; its later deadlines wait for the next "
+                     "run", d.kind, _label(d), d.aggregate_id, d.due_on, attempts, error,
+                     exc_info=not isinstance(exc, DomainError))
+        run.consecutive_failures += 1
+        if run.consecutive_failures >= self.max_consecutive_failures:
+            raise _Abort(f"{run.consecutive_failures} failures in a row (last: {error})")
+
+    # -- service discontinuation (Art. 18) ------------------------------------------------------------
+    def _discontinue(self, d: Deadline, run: _Run) -> None:
+        """End every contract of the service on the date, then mark the discontinuation carried out.
+
+        The contracts come from the read side; to include contracts opened moments ago, it is
+        first brought up to the newest event. A contract that cannot be ended leaves the
+        discontinuation open, so the next run tries again (the others are then no-ops)."""
+        if d.aggregate_id in run.blocked:
+            run.skip.add(d)
+            return
+        self._catch_up_read_models("before listing the contracts of the service", run.report)
+        items = [Deadline(d.due_on, d.kind, cid, d.ref) for cid in self._live_contracts_of(d.ref)]
+        run.progress.found(len(items))
+        failures = len(run.report.failures)
+        policy = self.app.policy
+        def end(contract: Contract, item: Deadline) -> None:
+            if contract.service != item.ref:  # Art. 18 ends the contracts of the discontinued service only
+                raise RuleViolation("Art. 18", f"the contract is for {contract.service}, not {item.ref}")
+            contract.terminate_for_discontinuation(item.due_on, policy)
+
+        self._batched(items, run, end)
+        if len(run.report.failures) > failures:
+            run.skip.add(d)
+            run.blocked.add(d.aggregate_id)
+            logger.error("discontinuation of %s due %s stays open: %d contract(s) could not be ended; the next run "
+                         "retries", d.ref, d.due_on, len(run.report.failures) - failures)
+            return
+        self._handle_one(d, run)
+
+    def _live_contracts_of(self, service: str) -> list[uuid.UUID]:
+        listing = getattr(self.read_models, "contract_ids", None)
+        if callable(listing):
+            ids: list[uuid.UUID] = listing(service, LIVE_STATES)
+            return ids
+        live = []  # slow path (stores without the listing): every contract of the log
+        for cid in self.app.iter_aggregate_ids("Contract.Opened"):
+            contract = self.app.get_contract(cid)
+            if contract.service == service and contract.state.value in LIVE_STATES:
+                live.append(cid)
+        return live
+
+    # -- batches: many contracts, one transaction ---------------------------------------------------------
+    def _batched(self, items: Sequence[Deadline], run: _Run, apply: Callable[[Contract, Deadline], object]) -> None:
+        """Load ``batch_size`` contracts, ``apply`` each one's deadline, save them in ONE transaction.
+
+        A refusal (``RuleViolation``) is a no-op for that contract. Any other error, and a
+        concurrent write to any contract of the chunk (``IntegrityError``), sends the contract(s)
+        to the one-command-per-contract path, which reloads, retries and reports."""
+        total, done, started = len(items), 0, time.monotonic()
+        for chunk in _chunks(items, self.batch_size):
+            run.check_stop()
+            loaded: list[tuple[Deadline, Contract]] = []
+            single: list[Deadline] = []
+            for d in chunk:
+                if d.aggregate_id in run.blocked:
+                    run.skip.add(d)
+
+            def load(d: Deadline) -> Contract | Exception:
+                try:
+                    contract = self.app.get_contract(d.aggregate_id)
+                    apply(contract, d)
+                    return contract
+                except Exception as exc:  # noqa: BLE001 - sorted out below
+                    return exc
+
+            todo = [d for d in chunk if d.aggregate_id not in run.blocked]
+            if self.load_workers > 1 and len(todo) > 1:  # loading is I/O-bound: overlap the round trips
+                with ThreadPoolExecutor(self.load_workers, thread_name_prefix="sweep-load") as pool:
+                    outcomes = list(pool.map(load, todo))
+            else:
+                outcomes = [load(d) for d in todo]
+            for d, outcome in zip(todo, outcomes, strict=True):
+                if isinstance(outcome, RuleViolation):
+                    self._noop(d, run, f"refused: {outcome}")
+                elif isinstance(outcome, Exception):
+                    single.append(d)  # handled (retried, reported) one by one below
+                else:
+                    loaded.append((d, outcome))
+            try:
+                recordings = self.app.save(*(c for _, c in loaded)) if loaded else []
+            except IntegrityError:
+                logger.info("%s %s: a contract of this chunk changed concurrently; saving the %d contracts one "
+                            "by one", chunk[0].kind, chunk[0].due_on, len(loaded))
+                single.extend(d for d, _ in loaded)
+            else:
+                names: dict[uuid.UUID, list[str]] = {}
+                for recording in recordings:
+                    names.setdefault(uuid.UUID(str(recording.domain_event.originator_id)), []).append(
+                        type(recording.domain_event).__name__)
+                position = recordings[-1].notification.id if recordings else None
+                for d, _ in loaded:
+                    event_names = names.get(d.aggregate_id)
+                    if event_names:
+                        run.consecutive_failures = 0
+                        self._fired(d, run, event_names, position)
+                    else:
+                        self._noop(d, run, "nothing to do (month already run)")
+            for d in sorted(single, key=_sort_key):
+                self._handle_one(d, run)
+            done += len(chunk)
+            run.progress.done(len(chunk), chunk[0].kind, chunk[0].due_on)
+            if done % self.progress_every < len(chunk) or done == total and total >= self.progress_every:
+                rate = done / max(time.monotonic() - started, 1e-9)
+                logger.info("%s %s: %d/%d contracts (%.0f/s)", chunk[0].kind, chunk[0].due_on, done, total, rate)
+
+
+def _label(d: Deadline) -> str:
+    if d.kind == "terms_change_effective":
+        return "terms change"
+    if d.kind == "discontinuation" and d.aggregate_id == ServiceDiscontinuation.create_id(d.ref):
+        return "discontinuation"
+    return "contract"
+

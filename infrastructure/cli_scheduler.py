@@ -1,0 +1,165 @@
+"""``contracts scheduler`` (the deadline scheduler as its own process) and ``contracts sweep``
+(one sweep now, with a progress bar). Settings come from ``CONTRACTS_*`` environment variables.
+
+Both elect a leader first (``infrastructure.scheduler``): on PostgreSQL several schedulers may
+run, exactly one sweeps at a time. The deadlines come from the read models, so something must
+run the projections: on SQLite these commands run them in-process by default; on PostgreSQL
+run ``contracts projections run`` (or pass ``--run-projections``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+from datetime import date
+from types import FrameType
+from typing import Any
+
+from application.clock import Clock, SystemClock
+from application.sweep import SweepProgress, SweepReport
+from infrastructure.composition import Services, build_services
+from infrastructure.scheduler import build_scheduler, default_interval
+from infrastructure.settings import Settings
+
+log = logging.getLogger("contracts.scheduler")
+
+EXIT_NOT_LEADER = 3
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("scheduler", help="run the deadline scheduler (renewals, overdue, suspension, deletion ...)")
+    p.add_argument("--interval", type=float, default=None,
+                   help="seconds between sweeps (default 60; 2 in sandbox mode)")
+    p.add_argument("--once", action="store_true", help="one tick: sweep if this process is the leader, then exit")
+    _projection_flag(p)
+    p.set_defaults(func=_scheduler)
+
+    s = sub.add_parser("sweep", help="fire every deadline due up to today now (progress bar)")
+    s.add_argument("--until", type=date.fromisoformat, default=None,
+                   help="only deadlines due on or before this date (YYYY-MM-DD; not after today)")
+    s.add_argument("--force", action="store_true",
+                   help="sweep even if another scheduler is the leader (safe: the sweep is idempotent)")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _projection_flag(s)
+    s.set_defaults(func=_sweep)
+
+
+def _projection_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run-projections", action=argparse.BooleanOptionalAction, default=None,
+                   help="run the projection runner in this process (default: yes on SQLite, no on PostgreSQL)")
+
+
+class _Parts:
+    """Services, API store (sandbox clock), clock and read models of one CLI process."""
+
+    def __init__(self, run_projections: bool | None) -> None:
+        self.settings = Settings()
+        logging.getLogger().setLevel(self.settings.log_level)
+        self.services: Services = build_services(self.settings)
+        self.store: Any = None
+        self.clock: Clock = SystemClock()
+        if self.settings.mode == "sandbox":
+            from infrastructure.api_store import build_api_store
+            from infrastructure.clock_store import DatabaseClock
+
+            self.store = build_api_store(self.services.app.env)
+            self.store.setup()
+            self.clock = DatabaseClock(self.store)
+        from infrastructure.read_side import build_read_models
+
+        self.read_models = build_read_models(self.services, clock=self.clock)
+        run = self.read_models.in_process if run_projections is None else run_projections
+        if run:
+            self.read_models.start_runner()
+
+    def close(self) -> None:
+        self.read_models.stop()
+        if self.store is not None:
+            self.store.close()
+        self.services.close()
+
+
+def _exit_code(report: SweepReport | None) -> int:
+    if report is None:
+        return EXIT_NOT_LEADER
+    return 0 if report.complete and not report.failures else 1
+
+
+def _scheduler(args: argparse.Namespace) -> int:
+    parts = _Parts(args.run_projections)
+    try:
+        interval = args.interval or default_interval(parts.settings.mode)
+        scheduler = build_scheduler(parts.services, parts.read_models, parts.clock, interval_seconds=interval)
+        log.info("deadline scheduler for %s (%s mode, clock %s)", parts.settings.database_label(),
+                 parts.settings.mode, type(parts.clock).__name__)
+        if args.once:
+            report = scheduler.tick()
+            scheduler.shutdown()
+            if report is None:
+                print(f"not the leader: another scheduler holds the {scheduler.lock.describe()}")
+            else:
+                print(report.summary())
+            return _exit_code(report)
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            log.info("signal %s: stopping (a running sweep stops at its next check)", signum)
+            raise SystemExit(0)
+
+        signal.signal(signal.SIGTERM, on_signal)
+        scheduler.run_forever()
+        return 0
+    finally:
+        parts.close()
+
+
+class _Bar(SweepProgress):
+    """tqdm bar whose total grows as passes find more deadlines."""
+
+    def __init__(self, disable: bool) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=0, unit="deadline", desc="sweep", disable=disable, smoothing=0.1)
+
+    def found(self, count: int) -> None:
+        self.bar.total = (self.bar.total or 0) + count
+        self.bar.refresh()
+
+    def done(self, count: int, kind: str, due_on: date) -> None:
+        self.bar.set_postfix_str(f"{due_on} {kind}", refresh=False)
+        self.bar.update(count)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    parts = _Parts(args.run_projections)
+    scheduler = build_scheduler(parts.services, parts.read_models, parts.clock)
+    bar = _Bar(disable=args.no_progress)
+    try:
+        leader = scheduler.lock.acquire()
+        if not leader and not args.force:
+            print(f"another scheduler is the leader ({scheduler.lock.describe()}) and sweeps on its own; "
+                  "use --force to sweep anyway (safe: the sweep is idempotent)")
+            return EXIT_NOT_LEADER
+        assert scheduler.sweeper is not None
+        lock = scheduler.lock
+
+        def should_stop() -> bool:
+            return leader and not lock.still_held()
+
+        try:
+            report = scheduler.sweeper.run(args.until, should_stop=should_stop, progress=bar)
+        except ValueError as exc:  # --until after today
+            print(f"error: {exc}")
+            return 2
+    finally:
+        bar.close()
+        scheduler.shutdown()
+        parts.close()
+    print(report.summary())
+    for failure in report.failures:
+        print(f"  failed {failure.kind} for {failure.aggregate_id} due {failure.due_on} "
+              f"after {failure.attempts} attempt(s): {failure.error}")
+    return _exit_code(report)

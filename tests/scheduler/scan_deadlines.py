@@ -1,0 +1,75 @@
+"""A deadlines source computed by loading every aggregate: slow, obviously correct, test-only.
+
+Used to test the sweep's own logic independently of the projection, and as an oracle the
+projection's deadlines are compared with."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from application.read_models import DEADLINE_KINDS, Deadline
+from application.service import ContractsApplication
+from domain.contract import ENDED, IN_SERVICE, Contract, State
+from domain.service_events import ServiceDiscontinuation, TermsChange
+
+ORDER = {k: i for i, k in enumerate(DEADLINE_KINDS)}
+
+
+def contract_deadlines(c: Contract, window_days: int, notice_after_days: int) -> list[Deadline]:
+    out: list[Deadline] = []
+    if c.state is State.TRIAL and c.trial_ends_on is not None:
+        out.append(Deadline(c.trial_ends_on, "trial_end", c.id))
+    if c.state in IN_SERVICE:
+        nxt = c.next_month_start()
+        if nxt is not None:
+            out.append(Deadline(nxt.first_day, "month_start", c.id, str(nxt)))
+    for inv in c.ledger.invoices.values():
+        if inv.invoice_id not in c.overdue and inv.outstanding > 0 and inv.outstanding_on(inv.due_on) > 0:
+            out.append(Deadline(inv.due_on + timedelta(days=1), "payment_overdue", c.id, str(inv.invoice_id)))
+    if c.state is State.ACTIVE:
+        for i in c.overdue:
+            if c.ledger.invoices[i].outstanding > 0:
+                due = c.ledger.invoices[i].due_on + timedelta(days=notice_after_days)
+                out.append(Deadline(due, "suspension_notice", c.id, str(i)))
+    if c.state is State.SUSPENSION_NOTICED and c.suspension_stop_on is not None:
+        out.append(Deadline(c.suspension_stop_on, "suspension_stop", c.id))
+    for claim in c.claims.values():
+        if claim.decided is None:
+            out.append(Deadline(claim.outage.breach_date + timedelta(days=window_days + 1), "sla_window_end",
+                                c.id, str(claim.claim_id)))
+    if c.state in ENDED and not c.data_deleted and c.retention_until is not None:
+        out.append(Deadline(c.retention_until, "retention_deletion", c.id))
+    return out
+
+
+class ScanDeadlines:
+    """``deadlines_until`` by loading every aggregate; ``wait_for`` is immediate."""
+
+    def __init__(self, app: ContractsApplication) -> None:
+        self.app = app
+
+    def wait_for(self, position: int, timeout: float = 5.0) -> bool:
+        return True
+
+    def all(self) -> list[Deadline]:
+        app, policy = self.app, self.app.policy
+        contracts: list[Contract] = [app.repository.get(i) for i in app.iter_aggregate_ids("Contract.Opened")]
+        out: list[Deadline] = []
+        for c in contracts:
+            out.extend(contract_deadlines(c, policy.sla_claim_window_days, policy.suspension_notice_after_days))
+        for i in app.iter_aggregate_ids("DiscontinuationAnnounced"):
+            item = app.repository.get(i)
+            assert isinstance(item, ServiceDiscontinuation)
+            if item.completed:
+                continue
+            out.append(Deadline(item.discontinue_on, "discontinuation", item.id, item.service))
+        for i in app.iter_aggregate_ids("TermsChangeAnnounced"):
+            change = app.repository.get(i)
+            assert isinstance(change, TermsChange)
+            if not change.in_effect:
+                out.append(Deadline(change.effective_on, "terms_change_effective", change.id, change.terms_version))
+        return sorted(out, key=lambda d: (d.due_on, ORDER[d.kind], str(d.aggregate_id), d.ref))
+
+    def deadlines_until(self, until: date, limit: int | None = None) -> list[Deadline]:
+        due = [d for d in self.all() if d.due_on <= until]
+        return due if limit is None else due[:limit]
