@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from domain.calendar import Month, jst_date
 from domain.policy import Policy
@@ -22,8 +22,7 @@ IN_SERVICE = ("concluded", "active", "suspension_noticed")
 ENDED = ("terminated", "trial_expired", "rejected")
 
 
-@dataclass(frozen=True, order=True)
-class DueAction:
+class DueAction(NamedTuple):
     """One open deadline of an aggregate: act on ``due_on`` (kind as in ``DEADLINE_KINDS``)."""
 
     due_on: date

@@ -113,7 +113,15 @@ def decode_ledger(data: dict[str, Any]) -> Ledger:
 
 
 def encode_lines(lines: list[InvoiceLine]) -> str:
-    return dumps([line.to_dict() | dataclasses.asdict(line) for line in lines])
+    """The lines as the API shows them (``InvoiceLine.to_dict``) plus any field it leaves out."""
+    return json.dumps([_line_dict(line) for line in lines], separators=(",", ":"), ensure_ascii=False)
+
+
+def _line_dict(line: InvoiceLine) -> dict[str, Any]:
+    d = line.to_dict()
+    if len(d) != len(_LINE_FIELDS):
+        d.update({k: getattr(line, k) for k in _LINE_FIELDS if k not in d})
+    return d
 
 
 def decode_lines(text: str) -> list[InvoiceLine]:

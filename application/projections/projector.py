@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
+from itertools import islice
 from typing import Any
 
 from application.projections.claims import claim_doc
@@ -159,8 +160,9 @@ class Projector:
         ledger.apply(event)
         p.timeline.apply(event)
         touched: list[uuid.UUID] = []
-        if len(ledger.invoices) > issued_before:
-            touched.extend(list(ledger.invoices)[issued_before:])
+        issued = len(ledger.invoices) - issued_before
+        if issued > 0:  # new invoices are the last keys (dicts keep insertion order)
+            touched.extend(reversed(list(islice(reversed(ledger.invoices), issued))))
         if name == "PaymentReceived":
             touched.append(event.invoice_id)
             changes.payments.append(PaymentRow(position, event.invoice_id, p.contract_id, event.paid_on,

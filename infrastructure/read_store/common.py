@@ -80,6 +80,11 @@ class ReadTables:
         """Python value -> parameter (SQLite stores text)."""
         return value
 
+    # per-type converters for the hot path (identity on PostgreSQL)
+    db_uuid: Any = staticmethod(lambda v: v)
+    db_date: Any = staticmethod(lambda v: v)
+    db_ts: Any = staticmethod(lambda v: v)
+
     def py_uuid(self, value: Any) -> uuid.UUID:
         return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
@@ -88,7 +93,8 @@ class ReadTables:
 
     # -- writes ----------------------------------------------------------------------------------
     def commit(self, changes: Changes, previous: int, position: int) -> None:
-        n, p, db = self.prefix, self.P, self.db
+        n, p = self.prefix, self.P
+        u, d, ts = self.db_uuid, self.db_date, self.db_ts
         with self._write(previous, position) as cur:
             if changes.invoices:
                 cols = ", ".join(INVOICE_COLUMNS)
@@ -97,43 +103,44 @@ class ReadTables:
                 cur.executemany(
                     f"INSERT INTO {n}rm_invoices ({cols}) VALUES ({marks}) "
                     f"ON CONFLICT (invoice_id) DO UPDATE SET {updates}",
-                    [tuple(db(getattr(r, c)) for c in INVOICE_COLUMNS) for r in changes.invoices])
+                    [(u(r.invoice_id), u(r.contract_id), r.kind, r.period, r.month, d(r.issued_on), d(r.due_on),
+                      r.total, r.paid, r.outstanding, r.refunded, r.lines) for r in changes.invoices])
             if changes.payments:
                 cur.executemany(
                     f"INSERT INTO {n}rm_payments (position, invoice_id, contract_id, paid_on, amount) "
                     f"VALUES ({p}, {p}, {p}, {p}, {p})",
-                    [(r.position, db(r.invoice_id), db(r.contract_id), db(r.paid_on), r.amount)
+                    [(r.position, u(r.invoice_id), u(r.contract_id), d(r.paid_on), r.amount)
                      for r in changes.payments])
             if changes.claims:
                 cur.executemany(
                     f"INSERT INTO {n}rm_claims (claim_id, contract_id, status, doc) VALUES ({p}, {p}, {p}, {p}) "
                     "ON CONFLICT (claim_id) DO UPDATE SET contract_id = excluded.contract_id, "
                     "status = excluded.status, doc = excluded.doc",
-                    [(db(r.claim_id), db(r.contract_id), r.status, r.doc) for r in changes.claims])
+                    [(u(r.claim_id), u(r.contract_id), r.status, r.doc) for r in changes.claims])
             if changes.deadlines_cleared:
                 cur.executemany(f"DELETE FROM {n}rm_deadlines WHERE aggregate_id = {p} AND kind = {p}",
-                                [(db(a), k) for a, k in changes.deadlines_cleared])
+                                [(u(a), k) for a, k in changes.deadlines_cleared])
             if changes.deadlines_removed:
                 cur.executemany(
                     f"DELETE FROM {n}rm_deadlines WHERE aggregate_id = {p} AND kind = {p} AND ref = {p}",
-                    [(db(a), k, r) for a, k, r in changes.deadlines_removed])
+                    [(u(a), k, r) for a, k, r in changes.deadlines_removed])
             if changes.deadlines_added:
                 cur.executemany(
                     f"INSERT INTO {n}rm_deadlines (aggregate_id, kind, ref, due_on) VALUES ({p}, {p}, {p}, {p}) "
                     "ON CONFLICT (aggregate_id, kind, ref) DO UPDATE SET due_on = excluded.due_on",
-                    [(db(r.aggregate_id), r.kind, r.ref, db(r.due_on)) for r in changes.deadlines_added])
+                    [(u(r.aggregate_id), r.kind, r.ref, d(r.due_on)) for r in changes.deadlines_added])
             if changes.states:
                 cur.executemany(
                     f"INSERT INTO {n}rm_contracts (contract_id, service, state, version, position, doc) "
                     f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (contract_id) DO UPDATE SET "
                     "service = excluded.service, state = excluded.state, version = excluded.version, "
                     "position = excluded.position, doc = excluded.doc",
-                    [(db(r.contract_id), r.service, r.state, r.version, r.position, r.doc) for r in changes.states])
+                    [(u(r.contract_id), r.service, r.state, r.version, r.position, r.doc) for r in changes.states])
             if changes.event_times:
                 cur.executemany(
                     f"INSERT INTO {n}rm_event_times (position, originator_id, version, recorded_at) "
                     f"VALUES ({p}, {p}, {p}, {p})",
-                    [(r.position, db(r.originator_id), r.version, db(r.recorded_at)) for r in changes.event_times])
+                    [(r.position, u(r.originator_id), r.version, ts(r.recorded_at)) for r in changes.event_times])
 
     def reset(self) -> None:
         with self._write(-1, None) as cur:

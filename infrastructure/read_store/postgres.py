@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Identifier
 
-from application.projections.ports import StalePosition
-from infrastructure.read_store.common import TABLES, TRACKING_NAME, ReadTables, ddl
+from application.projections.ports import Changes, StalePosition
+from infrastructure.read_store.common import INVOICE_COLUMNS, TABLES, TRACKING_NAME, ReadTables, ddl
+
+R = TypeVar("R")
+INVOICE_TYPES = ("uuid", "uuid", "text", "text", "text", "date", "date", "bigint", "bigint", "bigint", "bigint", "text")
 
 TRACKING_TABLE = "read_models_tracking"
 
@@ -59,9 +62,66 @@ class PostgresReadStore(ReadTables, PostgresTrackingRecorder):
             else:
                 self._insert_tracking(cur, Tracking(TRACKING_NAME, position))
 
+    def commit(self, changes: Changes, previous: int, position: int) -> None:
+        """One statement per table per batch: rows travel as arrays and are ``unnest``-ed (far fewer
+        round trips than ``executemany``); upserts are de-duplicated by key first."""
+        n = self.prefix
+        with self._write(previous, position) as cur:
+            invoices = _last_by(changes.invoices, lambda r: r.invoice_id)
+            if invoices:
+                updates = ", ".join(f"{c} = excluded.{c}" for c in INVOICE_COLUMNS[1:])
+                _bulk(cur, f"INSERT INTO {n}rm_invoices ({', '.join(INVOICE_COLUMNS)})", INVOICE_TYPES,
+                      [(r.invoice_id, r.contract_id, r.kind, r.period, r.month, r.issued_on, r.due_on, r.total,
+                        r.paid, r.outstanding, r.refunded, r.lines) for r in invoices],
+                      f"ON CONFLICT (invoice_id) DO UPDATE SET {updates}")
+            if changes.payments:
+                _bulk(cur, f"INSERT INTO {n}rm_payments (position, invoice_id, contract_id, paid_on, amount)",
+                      ("bigint", "uuid", "uuid", "date", "bigint"),
+                      [(r.position, r.invoice_id, r.contract_id, r.paid_on, r.amount) for r in changes.payments])
+            claims = _last_by(changes.claims, lambda r: r.claim_id)
+            if claims:
+                _bulk(cur, f"INSERT INTO {n}rm_claims (claim_id, contract_id, status, doc)",
+                      ("uuid", "uuid", "text", "text"), [(r.claim_id, r.contract_id, r.status, r.doc) for r in claims],
+                      "ON CONFLICT (claim_id) DO UPDATE SET contract_id = excluded.contract_id, "
+                      "status = excluded.status, doc = excluded.doc")
+            if changes.deadlines_cleared:
+                _bulk(cur, f"DELETE FROM {n}rm_deadlines WHERE (aggregate_id, kind) IN (", ("uuid", "text"),
+                      changes.deadlines_cleared, ")")
+            if changes.deadlines_removed:
+                _bulk(cur, f"DELETE FROM {n}rm_deadlines WHERE (aggregate_id, kind, ref) IN (",
+                      ("uuid", "text", "text"), changes.deadlines_removed, ")")
+            added = _last_by(changes.deadlines_added, lambda r: (r.aggregate_id, r.kind, r.ref))
+            if added:
+                _bulk(cur, f"INSERT INTO {n}rm_deadlines (aggregate_id, kind, ref, due_on)",
+                      ("uuid", "text", "text", "date"), [(r.aggregate_id, r.kind, r.ref, r.due_on) for r in added],
+                      "ON CONFLICT (aggregate_id, kind, ref) DO UPDATE SET due_on = excluded.due_on")
+            states = _last_by(changes.states, lambda r: r.contract_id)
+            if states:
+                _bulk(cur, f"INSERT INTO {n}rm_contracts (contract_id, service, state, version, position, doc)",
+                      ("uuid", "text", "text", "bigint", "bigint", "text"),
+                      [(r.contract_id, r.service, r.state, r.version, r.position, r.doc) for r in states],
+                      "ON CONFLICT (contract_id) DO UPDATE SET service = excluded.service, state = excluded.state, "
+                      "version = excluded.version, position = excluded.position, doc = excluded.doc")
+            if changes.event_times:
+                _bulk(cur, f"INSERT INTO {n}rm_event_times (position, originator_id, version, recorded_at)",
+                      ("bigint", "uuid", "bigint", "timestamptz"),
+                      [(r.position, r.originator_id, r.version, r.recorded_at) for r in changes.event_times])
+
     def reset(self) -> None:
         with self._write(-1, None) as cur:
             cur.execute("TRUNCATE " + ", ".join(self.prefix + t for t in TABLES))
 
     def close(self) -> None:  # the datastore belongs to the application
         pass
+
+
+def _bulk(cur: Any, head: str, types: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = "") -> None:
+    """``head SELECT * FROM unnest(%s::t1[], ...) tail`` with one array parameter per column."""
+    arrays = [list(column) for column in zip(*rows, strict=True)]
+    unnest = ", ".join(f"%b::{t}[]" for t in types)  # binary parameters: ~5x faster than text arrays
+    cur.execute(f"{head} SELECT * FROM unnest({unnest}) {tail}", arrays)
+
+
+def _last_by(rows: Sequence[R], key: Callable[[R], Hashable]) -> list[R]:
+    """Keep the last row per key (one upsert statement may not touch a row twice)."""
+    return list({key(r): r for r in rows}.values())

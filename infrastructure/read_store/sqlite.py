@@ -30,6 +30,10 @@ class SQLiteReadStore(ReadTables, SQLiteTrackingRecorder):
         c.execute("INSERT OR IGNORE INTO tracking (application_name, notification_id) VALUES (?, 0)",
                   (TRACKING_NAME,))
 
+    db_uuid = staticmethod(str)
+    db_date = staticmethod(date.isoformat)
+    db_ts = staticmethod(lambda v: v.astimezone(UTC).isoformat(timespec="microseconds"))
+
     def db(self, value: Any) -> Any:
         if isinstance(value, uuid.UUID):
             return str(value)
