@@ -159,7 +159,7 @@ class Break:
 @dataclass
 class VerifyReport:
     """``first_broken`` names the first broken link (aggregate, version, reason); ``broken``
-    lists the first broken link of each broken aggregate. ``head`` is the last hash of the
+    lists every broken link (each link is checked on its own). ``head`` is the last hash of the
     chain (one aggregate) or a digest of every chain head (whole store): record it
     elsewhere to detect a later rewrite of the whole chain or a truncated tail."""
 
@@ -207,9 +207,13 @@ def verify_chain(app: ContractsApplication, contract_id: uuid.UUID | None = None
             after = (page[-1].originator_id, page[-1].version)
 
     report = VerifyReport(ok=True, checked=0, aggregates=0)
+    found: dict[tuple[uuid.UUID, int], str] = {}
     heads = hashlib.sha256()
     current: uuid.UUID | None = None
-    prev, expected, broken_here = GENESIS, 1, False
+    # after a bad link both the recomputed and the recorded hash may be the true previous link
+    # (an altered event, or an altered hash row): the next link is checked against either
+    prevs: tuple[bytes, ...] = (GENESIS,)
+    expected, prev = 1, GENESIS
 
     def close_chain() -> None:
         if current is not None:
@@ -218,33 +222,32 @@ def verify_chain(app: ContractsApplication, contract_id: uuid.UUID | None = None
     for row in rows():
         if row.originator_id != current:
             close_chain()
-            current, prev, expected, broken_here = row.originator_id, GENESIS, 1, False
+            current, prevs, expected = row.originator_id, (GENESIS,), 1
             report.aggregates += 1
-        if broken_here:
-            continue
         report.checked += 1
-        reason = None
-        if row.version != expected:
-            reason, version = f"version {expected} is missing (next stored version is {row.version})", expected
+        if row.version != expected:  # the link into this row cannot be checked
+            found.setdefault((row.originator_id, expected),
+                             f"version {expected} is missing (next stored version is {row.version})")
+            prev = row.hash or GENESIS
+            prevs, expected = (prev,), row.version + 1
+            continue
+        computed = [chain_hash(p, row.originator_id, row.version, row.topic, row.state) for p in prevs]
+        if row.hash is not None and row.hash in computed:
+            prev = row.hash
+            prevs = (prev,)
         else:
-            version = row.version
-            computed = chain_hash(prev, row.originator_id, row.version, row.topic, row.state)
-            if row.hash is None:
-                reason = "no chain hash recorded for this event"
-            elif row.hash != computed:
-                reason = "stored event does not match its chain hash (event or hash altered)"
-            prev, expected = computed, expected + 1
-        if reason is not None:
-            broken_here = True
-            if len(report.broken) < max_breaks:
-                report.broken.append(Break(row.originator_id, version, reason))
+            found[(row.originator_id, row.version)] = (
+                "no chain hash recorded for this event" if row.hash is None
+                else "stored event does not match its chain hash (the event or its hash was altered)")
+            prev = computed[0]
+            prevs = (prev,) if row.hash is None else (prev, row.hash)
+        expected += 1
     close_chain()
-    seen = {b.aggregate_id for b in report.broken}
     for oid, version in store.orphan_hashes(contract_id, max_breaks):
-        if oid not in seen and len(report.broken) < max_breaks:
-            seen.add(oid)
-            report.broken.append(Break(oid, version, "a chain hash is recorded for an event that is no "
-                                                     "longer stored (event deleted)"))
+        found.setdefault((oid, version), "a chain hash is recorded for an event that is no longer stored "
+                                         "(event deleted)")
+    report.broken = [Break(oid, version, reason) for (oid, version), reason
+                     in sorted(found.items(), key=lambda item: (str(item[0][0]), item[0][1]))][:max_breaks]
     if contract_id is not None and report.aggregates == 0 and not report.broken:
         raise NotFound("spec 3", f"no contract {contract_id}", "contract_id")
     report.ok = not report.broken
@@ -255,7 +258,7 @@ def verify_chain(app: ContractsApplication, contract_id: uuid.UUID | None = None
         logger.info("hash chain of %s verified: %d events in %d chains", scope, report.checked, report.aggregates)
     else:
         b = report.first_broken
-        logger.warning("hash chain of %s BROKEN at %s version %d: %s (%d broken chains)", scope, b.aggregate_id,
+        logger.warning("hash chain of %s BROKEN at %s version %d: %s (%d broken links)", scope, b.aggregate_id,
                        b.version, b.reason, len(report.broken))
     return report
 

@@ -63,6 +63,16 @@ def test_an_edited_event_row_is_named(store: Store) -> None:
     assert verify_chain(store.app, other).ok
 
 
+def test_every_edited_row_is_named_and_counted(store: Store) -> None:
+    run = run_lifecycle(store.app)
+    for version in (3, 7):
+        store.execute(f"UPDATE {store.hashes_table} SET hash = %s WHERE originator_id = %s "
+                      "AND originator_version = %s", (bytes(32), run.contract_id, version))
+    report = verify_chain(store.app, run.contract_id)
+    assert [b.version for b in report.broken] == [3, 7]
+    assert report.checked == store.app.get_contract(run.contract_id).version
+
+
 def test_an_edited_hash_row_is_named(store: Store) -> None:
     run = run_lifecycle(store.app)
     store.execute(f"UPDATE {store.hashes_table} SET hash = %s WHERE originator_id = %s AND originator_version = %s",
