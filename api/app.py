@@ -14,6 +14,7 @@ from api.auth import AuthMiddleware
 from api.context import ApiContext, ApiReadModels
 from api.errors import install_error_handlers
 from api.routes import contracts, feeds, sla, system
+from api.ui import install_ui
 from application.clock import Clock
 from infrastructure.api_store import ApiStore
 from infrastructure.composition import Services
@@ -45,4 +46,5 @@ def create_app(services: Services, read_models: ApiReadModels, clock: Clock, sto
               app.swagger_ui_oauth2_redirect_url or ""} - {""}
     app.add_middleware(AuthMiddleware, routes=[r for router in routers for r in router.routes], store=store,
                        public_paths=public)
+    install_ui(app)  # read-only web pages under /ui/ with their own cookie login (api/ui)
     return app
