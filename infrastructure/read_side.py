@@ -118,8 +118,18 @@ class ProjectionRunner:
                 continue
             backoff = 0.1
             if n == 0:
-                self._kick.wait(self.poll_interval)
-                self._kick.clear()
+                self._idle(stop)
+
+    def _idle(self, stop: threading.Event) -> None:
+        """Wait for new events: a NOTIFY on PostgreSQL, a kick from ``wait_for`` in this process,
+        or the poll interval, whichever comes first."""
+        waiter = getattr(self.store, "wait_for_events", None)
+        channel = getattr(self.app.recorder, "channel_name", None)
+        if waiter is not None and channel and not self._kick.is_set():
+            waiter(channel, self.poll_interval)
+        else:
+            self._kick.wait(self.poll_interval)
+        self._kick.clear()
 
     def start_in_thread(self) -> RunnerThread:
         if self._thread is None or not self._thread.is_alive():
@@ -135,6 +145,9 @@ class ProjectionRunner:
         if self._thread is not None:
             self._thread.stop(timeout)
             self._thread = None
+        closer = getattr(self.store, "close_listener", None)
+        if closer is not None:
+            closer()
 
     # -- rebuild -----------------------------------------------------------------------------------
     def rebuild(self, progress: bool = True, batch_size: int = 2000) -> int:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import psycopg
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Identifier
@@ -111,8 +114,34 @@ class PostgresReadStore(ReadTables, PostgresTrackingRecorder):
         with self._write(-1, None) as cur:
             cur.execute("TRUNCATE " + ", ".join(self.prefix + t for t in TABLES))
 
+    # -- wake-ups: LISTEN to the channel the library NOTIFYs on every insert ------------------------
+    _listener: psycopg.Connection[Any] | None = None
+
+    def wait_for_events(self, channel: str, timeout: float) -> bool:
+        """Block until the event table's NOTIFY arrives or ``timeout`` passes (True: notified).
+        A lost LISTEN connection is dropped and re-opened on the next call (polling still works)."""
+        try:
+            if self._listener is None:
+                pool = self.datastore.pool
+                params = {k: v for k, v in (pool.kwargs or {}).items()
+                          if k in ("dbname", "host", "port", "user", "password")}
+                conn = psycopg.connect(str(pool.conninfo or ""), autocommit=True, connect_timeout=5, **params)
+                conn.execute(SQL("LISTEN {}").format(Identifier(channel)))
+                self._listener = conn
+            return any(True for _ in self._listener.notifies(timeout=timeout, stop_after=1))
+        except psycopg.Error:
+            self.close_listener()
+            time.sleep(min(timeout, 0.5))
+            return False
+
+    def close_listener(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._listener.close()
+            self._listener = None
+
     def close(self) -> None:  # the datastore belongs to the application
-        pass
+        self.close_listener()
 
 
 def _bulk(cur: Any, head: str, types: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = "") -> None:
