@@ -106,6 +106,9 @@ class ProjectionRunner:
         while not stop.is_set():
             try:
                 n = self.run_once()
+            except StalePosition as exc:  # another runner got there first: re-read and go on
+                log.info("projection batch superseded (%s)", exc)
+                continue
             except TRANSIENT as exc:
                 log.warning("projection batch failed (%s: %s); retrying in %.1fs", type(exc).__name__, exc, backoff)
                 stop.wait(backoff)

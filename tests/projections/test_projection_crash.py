@@ -166,3 +166,41 @@ def test_runner_recovers_after_its_connections_are_terminated(fresh_pg_env: dict
         models.stop()
         reader.close()
         writer.close()
+
+
+def _two_runners(first: Services, second: Services) -> None:
+    last = _stream(first, contracts=15)
+    a, b = build_read_models(first, batch_size=5), build_read_models(second, batch_size=3)
+    a.runner.start_in_thread()
+    b.runner.start_in_thread()
+    try:
+        assert a.wait_for(last, timeout=60)
+    finally:
+        a.stop()
+        b.stop()
+    incremental = a.store.dump()
+    a.runner.rebuild(progress=False)
+    assert a.store.dump() == incremental
+
+
+def test_two_runners_at_once_never_double_count_on_sqlite(tmp_path: Path) -> None:
+    """Each batch checks the stored position inside its write transaction: the slower runner's
+    batch is refused (StalePosition), it re-reads and carries on."""
+    settings = Settings(database_url=None, sqlite_path=tmp_path / "c.sqlite")
+    first, second = build_services(settings), build_services(settings)
+    try:
+        _two_runners(first, second)
+    finally:
+        first.close()
+        second.close()
+
+
+@pytest.mark.postgres
+def test_two_runners_at_once_never_double_count_on_postgres(fresh_pg_env: dict[str, str]) -> None:
+    first = build_services(Settings(database_url=None), env=dict(fresh_pg_env))
+    second = build_services(Settings(database_url=None), env=dict(fresh_pg_env))
+    try:
+        _two_runners(first, second)
+    finally:
+        first.close()
+        second.close()
