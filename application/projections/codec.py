@@ -12,6 +12,7 @@ import json
 import uuid
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from domain.billing import Invoice, InvoiceLine, Ledger, Payment
@@ -38,7 +39,7 @@ def encode(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
         return {"$u": str(value)}
     if isinstance(value, PricePlan):
-        return {"$plan": value.to_dict()}
+        return {"$plan": _plan_dict(value)}
     if isinstance(value, Campaign):
         return {"$camp": dataclasses.asdict(value)}
     if isinstance(value, tuple):
@@ -90,16 +91,23 @@ def decode(data: Any) -> Any:
     raise TypeError(f"unknown tag {tag!r}")
 
 
+@lru_cache(maxsize=1024)
+def _plan_dict(plan: PricePlan) -> dict[str, Any]:
+    """Plans are frozen and few: encode each once (the result is only read by ``json.dumps``)."""
+    return plan.to_dict()
+
+
 def _month_runs(fees: dict[Month, int]) -> list[list[Any]]:
     """{2026-04: 100, 2026-05: 100, 2026-07: 90} -> [["2026-04", 2, 100], ["2026-07", 1, 90]] (key order kept)."""
     runs: list[list[Any]] = []
-    previous: Month | None = None
+    previous = -2
     for month, fee in fees.items():
-        if runs and previous is not None and month == previous.plus(1) and runs[-1][2] == fee:
+        index = month.year * 12 + month.month
+        if index == previous + 1 and runs[-1][2] == fee:
             runs[-1][1] += 1
         else:
             runs.append([str(month), 1, fee])
-        previous = month
+        previous = index
     return runs
 
 

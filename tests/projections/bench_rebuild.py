@@ -17,8 +17,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from eventsourcing.persistence import Mapper  # noqa: E402
-from projection_kit import paid_contract  # noqa: E402
+from projection_kit import jst, paid_contract  # noqa: E402
 
+from domain.billing import invoice_id  # noqa: E402
 from domain.calendar import Month  # noqa: E402
 from infrastructure.composition import build_services, postgres_env  # noqa: E402
 from infrastructure.read_side import build_read_models  # noqa: E402
@@ -31,6 +32,8 @@ def main() -> None:
     parser.add_argument("--pg-dsn", default=None, help="postgresql:// URL (a scratch database!)")
     parser.add_argument("--schema", default="public")
     parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--interleaved", action="store_true",
+                        help="advance all contracts month by month and pay each invoice (realistic order)")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp()
     if args.pg_dsn:
@@ -40,8 +43,19 @@ def main() -> None:
     app = services.app
     if not app.recorder.max_notification_id():
         started = time.perf_counter()
-        for i in range(args.contracts):
-            paid_contract(app, f"B-{i}", service="garoon", users=10 + i % 7, until=Month(2030, 3))
+        if args.interleaved:
+            ids = [paid_contract(app, f"B-{i}", service="garoon", users=10 + i % 7, until=None)
+                   for i in range(args.contracts)]
+            month = Month(2026, 4)
+            while month <= Month(2030, 3):
+                for cid in ids:
+                    app.advance(cid, month)
+                    inv = app.get_contract(cid).ledger.invoices[invoice_id(cid, str(month))]
+                    app.record_payment(cid, inv.invoice_id, inv.total, month.first_day, jst(2030, 4, 1))
+                month = month.plus(1)
+        else:
+            for i in range(args.contracts):
+                paid_contract(app, f"B-{i}", service="garoon", users=10 + i % 7, until=Month(2030, 3))
         print(f"wrote {app.recorder.max_notification_id()} events in {time.perf_counter() - started:.1f}s")
     total = app.recorder.max_notification_id() or 0
 
