@@ -13,7 +13,7 @@ import time
 from types import FrameType
 
 from infrastructure.composition import build_services
-from infrastructure.read_side import build_read_models
+from infrastructure.read_side import TRANSIENT, build_read_models
 from infrastructure.settings import Settings
 
 log = logging.getLogger("contracts.projections")
@@ -39,8 +39,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def _run(args: argparse.Namespace) -> int:
     settings = Settings()
-    services = build_services(settings)
-    models = build_read_models(services, batch_size=args.batch_size, poll_interval=args.poll_interval)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -49,11 +47,26 @@ def _run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    log.info("projections following %s from position %d", settings.database_label(), models.runner.position())
-    try:
-        models.runner.run_forever(stop)
-    finally:
-        services.close()
+    backoff = 0.5
+    while not stop.is_set():  # the database may not be up yet: keep trying, do not exit
+        try:
+            services = build_services(settings)
+        except TRANSIENT as exc:
+            log.warning("cannot open %s (%s); retrying in %.1fs", settings.database_label(), exc, backoff)
+            stop.wait(backoff)
+            backoff = min(backoff * 2, 10.0)
+            continue
+        try:
+            models = build_read_models(services, batch_size=args.batch_size, poll_interval=args.poll_interval)
+            log.info("projections following %s from position %d", settings.database_label(),
+                     models.runner.position())
+            models.runner.run_forever(stop)
+        except TRANSIENT as exc:
+            log.warning("lost %s (%s); retrying in %.1fs", settings.database_label(), exc, backoff)
+            stop.wait(backoff)
+            backoff = min(backoff * 2, 10.0)
+        finally:
+            services.close()
     return 0
 
 

@@ -77,3 +77,28 @@ def test_cli_rebuild_and_status(tmp_path: Path) -> None:
     assert f"rebuilt read models from {last} events" in rebuilt.stdout
     assert "rebuild read models: 100%" in rebuilt.stderr  # the tqdm progress bar
     assert f"read models at position {last} of {last} (0 behind)" in cli("status").stdout
+
+
+def test_cli_run_waits_for_an_unreachable_database_instead_of_exiting(tmp_path: Path) -> None:
+    import signal
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTRACTS_")} | {
+        "CONTRACTS_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{port}/nothing"}
+    log = tmp_path / "run.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "infrastructure.cli", "projections", "run"], cwd=ROOT, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            while "retrying in" not in log.read_text() and time.monotonic() < deadline:
+                assert proc.poll() is None, log.read_text()
+                time.sleep(0.1)
+            assert "retrying in" in log.read_text()
+            assert proc.poll() is None  # still there, waiting for the database
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0
