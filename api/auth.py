@@ -35,7 +35,7 @@ from starlette.datastructures import Headers
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.errors import problem_body, problem_response
+from api.errors import DATABASE_UNAVAILABLE, problem_body, problem_response, unavailable_response
 from infrastructure.api_store import ApiStore
 
 BILLING, AUDITOR, OPERATOR = "billing", "auditor", "operator"
@@ -127,7 +127,11 @@ class AuthMiddleware:
             return
         path = scope["path"]
         key = presented_key(Headers(scope=scope))
-        record = await run_in_threadpool(self.store.find_key, hash_key(key)) if key else None
+        try:
+            record = await run_in_threadpool(self.store.find_key, hash_key(key)) if key else None
+        except DATABASE_UNAVAILABLE as exc:  # 503, not a 500 with a stack trace in the log
+            await unavailable_response(scope["method"], path, exc)(scope, receive, send)
+            return
         if record is None:
             detail = "an API key is required" if key is None else "the API key is not valid (unknown or revoked)"
             body = problem_body(401, "unauthenticated", detail, instance=path)

@@ -15,6 +15,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+import psycopg
+from eventsourcing.persistence import InterfaceError as StoreInterfaceError
+from eventsourcing.persistence import OperationalError as StoreOperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -42,6 +45,14 @@ _TITLES = {
     500: "Internal server error",
     503: "Service unavailable",
 }
+
+
+# The database cannot be reached right now (server stopped or restarting, connection lost, no
+# pooled connection within the pool timeout: psycopg_pool.PoolTimeout is a psycopg.OperationalError).
+# Transient: answered 503 with Retry-After, never 500 (issue 8).
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (psycopg.OperationalError, psycopg.InterfaceError,
+                                                     StoreOperationalError, StoreInterfaceError)
+RETRY_AFTER_SECONDS = 2
 
 
 class ApiProblem(Exception):
@@ -72,6 +83,14 @@ def problem_body(status: int, kind: str, detail: str, *, title: str | None = Non
 def problem_response(status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Response:
     return Response(json.dumps(body, ensure_ascii=False), status_code=status, media_type=PROBLEM_JSON,
                     headers=dict(headers or {}))
+
+
+def unavailable_response(method: str, path: str, exc: BaseException) -> Response:
+    """503 problem for a database that cannot be reached (the reason goes to the log, by type only)."""
+    log.warning("database unavailable on %s %s (%s): answered 503", method, path, type(exc).__name__)
+    body = problem_body(503, "service-unavailable", "the database cannot be reached right now; retry later",
+                        instance=path)
+    return problem_response(503, body, {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 def domain_status(exc: DomainError) -> int:
@@ -141,8 +160,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(exc.status_code, problem_body(exc.status_code, kind, detail,
                                                               instance=request.url.path), exc.headers)
 
+    async def _unavailable(request: Request, exc: Exception) -> Response:
+        return unavailable_response(request.method, request.url.path, exc)
+
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, _unavailable)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, DATABASE_UNAVAILABLE):  # raised outside the routes (a middleware)
+            return unavailable_response(request.method, request.url.path, exc)
         incident = uuid.uuid4().hex
         log.error("incident %s: unhandled error on %s %s", incident, request.method, request.url.path,
                   exc_info=(type(exc), exc, exc.__traceback__))

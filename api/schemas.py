@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -64,10 +65,26 @@ def _instant_text(value: Any) -> Any:
     return value
 
 
+_EARLIEST, _LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _instant_in_range(value: datetime) -> datetime:
+    """Instants far outside any contract's life (year 1, year 9999) are refused: converting them to
+    UTC or JST, or adding the rules' days and months, would overflow ``datetime`` (a 500, and a
+    sandbox clock set there could never be read again)."""
+    try:
+        in_range = _EARLIEST <= value.astimezone(UTC) < _LATEST
+    except OverflowError:
+        in_range = False
+    if not in_range:
+        raise ValueError("must lie between 1970-01-01 and 9000-01-01")
+    return value
+
+
 MonthValue = Annotated[Month, BeforeValidator(_month), PlainSerializer(str, return_type=str),
                        WithJsonSchema({"type": "string", "pattern": MONTH_PATTERN, "examples": ["2026-05"]})]
 IsoDate = Annotated[date, BeforeValidator(_date_text)]
-Instant = Annotated[AwareDatetime, BeforeValidator(_instant_text)]
+Instant = Annotated[AwareDatetime, BeforeValidator(_instant_text), AfterValidator(_instant_in_range)]
 Yen = Annotated[StrictInt, Field(ge=1, le=MAX_YEN, description="integer yen")]
 NonNegativeYen = Annotated[StrictInt, Field(ge=0, le=MAX_YEN, description="integer yen")]
 Users = Annotated[StrictInt, Field(ge=1, le=100_000)]

@@ -253,14 +253,15 @@ class SQLiteApiStore(_SqlStore):
 class PostgresApiStore(_SqlStore):
     """A small psycopg pool (autocommit: every statement is its own transaction)."""
 
-    def __init__(self, conninfo: str, schema: str = "public", pool_size: int = 4) -> None:
+    def __init__(self, conninfo: str, schema: str = "public", pool_size: int = 4, timeout: float = 5.0) -> None:
         from psycopg import errors, sql
         from psycopg_pool import ConnectionPool
 
         self._unique_violation = (errors.UniqueViolation,)
         self.schema = schema
         self._pool = ConnectionPool(conninfo, min_size=1, max_size=pool_size, open=True,
-                                    kwargs={"autocommit": True}, name="contracts-api")
+                                    kwargs={"autocommit": True}, name="contracts-api",
+                                    timeout=timeout)  # wait for a connection at most this long (then 503)
         names: dict[str, Any] = {t: sql.Identifier(schema, t) for t in _TABLES}
         names["idempotency_created_idx"] = sql.Identifier("idempotency_keys_created_idx")
         self._sql = {t: sql.SQL(t).format(**names) for t in _all_templates()}
