@@ -7,7 +7,7 @@ transaction, after checking that the stored position is the one the batch starte
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from application.projections.ports import ReadStore
 
@@ -21,9 +21,9 @@ def open_read_store(app: Any) -> ReadStore:
     if isinstance(factory, PostgresFactory):
         from infrastructure.read_store.postgres import PostgresReadStore
 
-        return factory.tracking_recorder(PostgresReadStore)
+        return cast(ReadStore, factory.tracking_recorder(PostgresReadStore))
     if isinstance(factory, SQLiteFactory):
         from infrastructure.read_store.sqlite import SQLiteReadStore
 
-        return factory.tracking_recorder(SQLiteReadStore)
+        return cast(ReadStore, factory.tracking_recorder(SQLiteReadStore))
     raise NotImplementedError(f"no read store for {type(factory).__name__} (use SQLite or PostgreSQL)")

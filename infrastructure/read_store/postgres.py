@@ -6,7 +6,7 @@ import contextlib
 import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import psycopg
 from eventsourcing.persistence import Tracking
@@ -32,17 +32,16 @@ class PostgresReadStore(ReadTables, PostgresTrackingRecorder):
         self.prefix = SQL("{}.").format(Identifier(schema)).as_string(None)
         self.tracking = SQL("{}.{}").format(Identifier(schema), Identifier(TRACKING_TABLE)).as_string(None)
         types = {"uuid": "uuid", "date": "date", "ts": "timestamptz", "big": "bigint", "prefix": self.prefix}
-        self.sql_create_statements.extend(SQL(s) for s in ddl(types))  # type: ignore[arg-type]
-        self.sql_create_statements.append(SQL(
-            f"INSERT INTO {self.tracking} (application_name, notification_id) VALUES ('{TRACKING_NAME}', 0) "
-            "ON CONFLICT DO NOTHING"))  # type: ignore[arg-type]
+        statements = [*ddl(types), f"INSERT INTO {self.tracking} (application_name, notification_id) "
+                      f"VALUES ('{TRACKING_NAME}', 0) ON CONFLICT DO NOTHING"]
+        self.sql_create_statements.extend(SQL(cast(Any, s)).format() for s in statements)
 
     def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         return f"{column} = ANY(%s)", [list(values)]
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self.datastore.get_connection() as conn, conn.cursor() as cur:
-            cur.execute(sql, list(params))  # type: ignore[call-overload]
+            cur.execute(cast(Any, sql), list(params))
             return [tuple(row.values()) for row in cur.fetchall()]
 
     def position(self) -> int:
@@ -51,16 +50,16 @@ class PostgresReadStore(ReadTables, PostgresTrackingRecorder):
     @contextmanager
     def _write(self, previous: int, position: int | None) -> Iterator[Any]:
         with self.datastore.transaction(commit=True) as cur:
-            cur.execute(f"SELECT notification_id FROM {self.tracking} WHERE application_name = %s "  # type: ignore
-                        "FOR UPDATE", (TRACKING_NAME,))
+            cur.execute(cast(Any, f"SELECT notification_id FROM {self.tracking} WHERE application_name = %s "
+                                     "FOR UPDATE"), (TRACKING_NAME,))
             row = cur.fetchone()
             current = int(row["notification_id"]) if row is not None else 0
             if previous >= 0 and current != previous:
                 raise StalePosition(f"read models are at {current}, batch starts after {previous}")
             yield cur
             if position is None:
-                cur.execute(f"INSERT INTO {self.tracking} (application_name, notification_id) "  # type: ignore
-                            "VALUES (%s, 0) ON CONFLICT (application_name) DO UPDATE SET notification_id = 0",
+                cur.execute(cast(Any, f"INSERT INTO {self.tracking} (application_name, notification_id) VALUES "
+                                     "(%s, 0) ON CONFLICT (application_name) DO UPDATE SET notification_id = 0"),
                             (TRACKING_NAME,))
             else:
                 self._insert_tracking(cur, Tracking(TRACKING_NAME, position))
@@ -123,8 +122,8 @@ class PostgresReadStore(ReadTables, PostgresTrackingRecorder):
         try:
             if self._listener is None:
                 pool = self.datastore.pool
-                params = {k: v for k, v in (pool.kwargs or {}).items()
-                          if k in ("dbname", "host", "port", "user", "password")}
+                kwargs = pool.kwargs if isinstance(pool.kwargs, dict) else {}
+                params = {k: v for k, v in kwargs.items() if k in ("dbname", "host", "port", "user", "password")}
                 conn = psycopg.connect(str(pool.conninfo or ""), autocommit=True, connect_timeout=5, **params)
                 conn.execute(SQL("LISTEN {}").format(Identifier(channel)))
                 self._listener = conn
