@@ -104,7 +104,11 @@ def test_database_stopped_and_started_during_load(private_pg: PrivateCluster, tm
         load = CommandLoad(api.base, key, "PGDOWN", workers=3, pause=0.02)
         load.start()
         time.sleep(2.0)
-        home = next(s.contract_id for s in list(load.sent) if s.outcome == "ack")
+        deadline = time.monotonic() + 30
+        while not (acked := [s.contract_id for s in list(load.sent) if s.outcome == "ack"]):
+            assert time.monotonic() < deadline, "no command succeeded before the outage"
+            time.sleep(0.1)
+        home = acked[0]
         probes = [Probe(api.base, key, f"/v1/contracts/{home}") for _ in range(PROBES)]
         for probe in probes:
             probe.start()
