@@ -12,6 +12,9 @@ Idempotency-Key (Stripe semantics), optional on every POST, scoped to the callin
   violation, 422 invalid input). Transient outcomes release the key so a retry runs again:
   a concurrency conflict (409 race / 412 stale If-Match) and unexpected errors (500);
 - a request whose body fails validation never claims the key (nothing ran, nothing stored);
+- the command's events are saved together with a ``CommandReceipt`` for the key in one
+  transaction (application.command_receipts), so a request that died after committing but
+  before storing its response is answered from the receipt and never applied twice;
 - keys are kept ``idempotency_retention`` (24 h), then purged (opportunistically, at most
   every 10 minutes per process); an in-progress claim older than ``idempotency_stale_after``
   (its process died) may be taken over by a retry of the same request.
@@ -35,6 +38,7 @@ from starlette.responses import Response
 from api.auth import Principal
 from api.context import ApiContext
 from api.errors import PROBLEM_JSON, ApiProblem, domain_problem
+from application.command_receipts import receipt_scope
 from domain.errors import ConcurrencyConflict, DomainError
 
 log = logging.getLogger("api")
@@ -127,8 +131,20 @@ def run_command(ctx: ApiContext, request: Request, principal: Principal, payload
         return Response(held.response_body, status_code=held.response_status, headers=headers,
                         media_type=media_type)
 
+    receipt_key = f"idempotency\x1f{principal.name}\x1f{key}"
+    applied = ctx.app.find_receipt(receipt_key)
+    if applied is not None:
+        # The first request committed its events but died before storing its response:
+        # answer from the receipt instead of running the command again.
+        response = _json(200, {"recovered": True, "aggregate_id": str(applied.aggregate_id),
+                               "version": applied.version,
+                               "detail": "this request was already applied; its original response was lost"},
+                         {"ETag": etag(applied.version)}, "application/json")
+        _store(ctx, key, principal, response)
+        return response
     try:
-        response, final = _execute(ctx, request, action, on_stored=lambda r: _store(ctx, key, principal, r))
+        with receipt_scope(receipt_key):
+            response, final = _execute(ctx, request, action, on_stored=lambda r: _store(ctx, key, principal, r))
     except BaseException:
         ctx.store.release_idempotency(key, principal.name)
         raise

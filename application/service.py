@@ -16,6 +16,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
+from application.command_receipts import CommandReceipt, current_key, new_receipt, receipt_id
 from application.transcodings import register_all
 from domain.calendar import BusinessCalendar, Month, jst_date, require_aware
 from domain.catalog import Catalog
@@ -62,14 +63,27 @@ class ContractsApplication(Application[uuid.UUID]):
         return aggregate
 
     def _commit(self, *aggregates: Aggregate) -> CommandResult:
+        key = current_key()
+        receipt = [new_receipt(key, aggregates[0].id, aggregates[0].version)] if key is not None else []
         try:
-            recordings = self.save(*aggregates)
+            recordings = self.save(*aggregates, *receipt)
         except IntegrityError:
             raise ConcurrencyConflict("spec 3", "the aggregate was changed concurrently; reload and retry",
                                       None) from None
         last = aggregates[0]
-        position = recordings[-1].notification.id if recordings else None
-        return CommandResult(last.id, last.version, position, len(recordings))
+        own = [r for r in recordings if r.domain_event.originator_id != (receipt[0].id if receipt else None)]
+        position = own[-1].notification.id if own else None
+        return CommandResult(last.id, last.version, position, len(own))
+
+    def find_receipt(self, key: str) -> CommandResult | None:
+        """The result of a command already applied under ``key`` (see application.command_receipts)."""
+        try:
+            receipt: Aggregate = self.repository.get(receipt_id(key))
+        except AggregateNotFoundError:
+            return None
+        if not isinstance(receipt, CommandReceipt):
+            return None
+        return CommandResult(receipt.aggregate_id, receipt.applied_version, None, 0)
 
     def _contract_command(self, contract_id: uuid.UUID, expected_version: int | None,
                           action: Callable[[Contract], Any]) -> CommandResult:

@@ -16,6 +16,7 @@ router = APIRouter(prefix="/v1", tags=["feeds"], responses=PROBLEM_RESPONSES)
 Ctx = Annotated[ApiContext, Depends(context)]
 Who = Annotated[Principal, Depends(current_principal)]
 MAX_PAGE = 1000
+RECEIPT_TOPIC_SUFFIX = "CommandReceipt.CommandApplied"
 
 
 @router.get("/events", summary="Global event feed, ordered by position (cursor: after)",
@@ -27,7 +28,7 @@ def events(ctx: Ctx, who: Who, after: Annotated[int, Query(ge=0, le=2**62)] = 0,
            limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100) -> dict[str, Any]:
     notifications = ctx.app.recorder.select_notifications(start=after + 1, limit=limit)
     items = [event_view(ctx.app.mapper.to_domain_event(n), who, position=n.id, topic=n.topic)
-             for n in notifications]
+             for n in notifications if not n.topic.endswith(RECEIPT_TOPIC_SUFFIX)]  # internal proof of a key
     return {"events": items, "next_after": notifications[-1].id if notifications else after,
             "has_more": len(notifications) == limit}
 

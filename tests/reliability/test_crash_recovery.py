@@ -82,14 +82,12 @@ def test_kill_9_api_and_runner_during_load(deployment: Deployment) -> None:
         "rebuild_s": round(rebuild_seconds, 1), "total_s": round(time.monotonic() - started, 1)})
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (issue 8 report): an Idempotency-Key claim left in progress by a "
-                   "process killed after its command was stored, but before the response was recorded, is taken "
-                   "over after 2 minutes and the command runs a second time")
 def test_takeover_of_a_crashed_claim_does_not_apply_the_command_twice(scratch_url: str) -> None:
     """The state ``kill -9`` leaves when it lands between the event's commit and the recording of
     the response (the crash test above hits that window about once per run): the event is stored,
     the claim is still ``in_progress``. The client retries with the same key after the 2-minute
     takeover delay; the command must not be stored again."""
+    import uuid
     from datetime import UTC, datetime, timedelta
     from types import SimpleNamespace
 
@@ -110,10 +108,18 @@ def test_takeover_of_a_crashed_claim_does_not_apply_the_command_twice(scratch_ur
         assert api.store.claim_idempotency(key, principal, _request_hash(request, ContractorIn(**body)), wall,
                                            stale_before=wall - timedelta(minutes=2),
                                            expired_before=wall - timedelta(hours=24)) is None
-        assert c.post(path, json=body, headers=h()).status_code == 200  # ... and stored its event, then died
+        # ... and committed its event (with its receipt, in the same transaction), then died:
+        from api.schemas import Contractor
+        from application.command_receipts import receipt_scope
+        with receipt_scope(f"idempotency\x1f{principal}\x1f{key}"):
+            api.services.app.change_contractor(uuid.UUID(cid), Contractor(name="Taken Over K.K.").as_dict(),
+                                               datetime.now(UTC))
         retry = c.post(path, json=body, headers=h(Idempotency_Key=key))
         names = [e["data"]["contractor"]["name"] for e in c.get(f"/v1/contracts/{cid}/events", headers=h()).json()[
             "events"] if e["type"] == "ContractorInfoChanged"]
         assert names.count("Taken Over K.K.") == 1, (retry.status_code, names)
+        assert retry.status_code == 200 and retry.json()["recovered"] is True
+        again = c.post(path, json=body, headers=h(Idempotency_Key=key))  # now replayed from the stored response
+        assert again.status_code == 200 and again.headers.get("Idempotent-Replayed") == "true"
     finally:
         api.close()
