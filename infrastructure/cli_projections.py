@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run.set_defaults(func=_run)
 
     rebuild = cmds.add_parser("rebuild", help="recompute every read model from the event stream")
-    rebuild.add_argument("--batch-size", type=int, default=2000, help="events per transaction (default 2000)")
+    rebuild.add_argument("--batch-size", type=int, default=5000, help="events per transaction (default 5000)")
     rebuild.add_argument("--no-progress", action="store_true", help="no progress bar")
     rebuild.set_defaults(func=_rebuild)
 

@@ -153,7 +153,7 @@ class ProjectionRunner:
             closer()
 
     # -- rebuild -----------------------------------------------------------------------------------
-    def rebuild(self, progress: bool = True, batch_size: int = 2000) -> int:
+    def rebuild(self, progress: bool = True, batch_size: int = 5000) -> int:
         """Empty every read table and replay the whole notification log (tqdm progress bar)."""
         from tqdm import tqdm  # type: ignore[import-untyped]
 

@@ -45,7 +45,7 @@ SERVICE_DEADLINES = {
 
 
 class Projector:
-    def __init__(self, policy: Policy, cache_size: int = 20_000) -> None:
+    def __init__(self, policy: Policy, cache_size: int = 5_000) -> None:
         self.policy = policy
         self.cache_size = cache_size
         self._cache: OrderedDict[uuid.UUID, ContractProjection] = OrderedDict()
@@ -209,6 +209,7 @@ class Projector:
 
 
 def invoice_row(invoice: Invoice) -> InvoiceRow:
+    total, paid = invoice.total, invoice.paid
     return InvoiceRow(
         invoice_id=invoice.invoice_id,
         contract_id=invoice.contract_id,
@@ -217,9 +218,9 @@ def invoice_row(invoice: Invoice) -> InvoiceRow:
         month=str(invoice.month),
         issued_on=invoice.issued_on,
         due_on=invoice.due_on,
-        total=invoice.total,
-        paid=invoice.paid,
-        outstanding=invoice.outstanding,
+        total=total,
+        paid=paid,
+        outstanding=total - paid,
         refunded=invoice.refunded,
         lines=encode_lines(invoice.lines),
     )

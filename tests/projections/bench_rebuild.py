@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--contracts", type=int, default=2000)
     parser.add_argument("--pg-dsn", default=None, help="postgresql:// URL (a scratch database!)")
     parser.add_argument("--schema", default="public")
-    parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=5000)
     parser.add_argument("--interleaved", action="store_true",
                         help="advance all contracts month by month and pay each invoice (realistic order)")
     args = parser.parse_args()
