@@ -315,6 +315,9 @@ class DeadlineScheduler:
 
     # -- APScheduler ------------------------------------------------------------------------------------
     def _configure(self, scheduler: BaseScheduler) -> BaseScheduler:
+        executor_log = logging.getLogger("apscheduler.executors.default")
+        if executor_log.level == logging.NOTSET:  # "Running job ... executed successfully" every tick: our
+            executor_log.setLevel(logging.WARNING)  # own lines say what a sweep did; errors still show
         scheduler.add_job(self.tick, "interval", seconds=self.interval_seconds, id=JOB_ID, name="deadline sweep",
                           max_instances=1, coalesce=True, misfire_grace_time=None,
                           next_run_time=datetime.now(UTC), replace_existing=True)
