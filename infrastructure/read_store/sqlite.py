@@ -59,7 +59,6 @@ class SQLiteReadStore(ReadTables, SQLiteTrackingRecorder):
         with self.datastore.get_connection(commit=True) as conn:
             cursor = conn.cursor()
             try:
-                cursor.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache: random-key upserts into big tables
                 cursor.execute("BEGIN IMMEDIATE")  # take the write lock before reading the position
                 cursor.execute("SELECT notification_id FROM tracking WHERE application_name = ?", (TRACKING_NAME,))
                 row = cursor.fetchone()
