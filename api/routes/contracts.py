@@ -28,6 +28,7 @@ from api.schemas import (
 )
 from api.views import contract_view, event_view, jsonable
 from application.audit import disclosure as disclosure_document
+from application.audit import verify_chain
 from application.service import CommandResult
 from domain.calendar import Month
 from domain.contract import BillingCycle, Contract
@@ -229,6 +230,14 @@ def contract_invoices(contract_id: uuid.UUID, ctx: Ctx, who: Who, as_of: AsOf = 
 def contract_claims(contract_id: uuid.UUID, ctx: Ctx, who: Who) -> dict[str, Any]:
     ctx.app.get_contract(contract_id)
     return {"contract_id": str(contract_id), "claims": jsonable(ctx.read_models.claims(contract_id))}
+
+
+@router.get("/{contract_id}/verify", summary="Tamper check: recompute this contract's hash chain "
+            "(ok, events checked, the first broken link)", **roles(*READERS))
+def verify(contract_id: uuid.UUID, ctx: Ctx, who: Who) -> dict[str, Any]:
+    ctx.app.get_contract(contract_id)
+    report = verify_chain(ctx.app, contract_id)
+    return {"contract_id": str(contract_id), **report.to_dict()}
 
 
 @router.get("/{contract_id}/disclosure", summary="Disclosure export: everything held about the contractor "
