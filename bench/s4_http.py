@@ -69,6 +69,16 @@ def _wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> No
 # --------------------------------------------------------------------------- load generators
 
 _LUA = """
+-- each wrk thread has its own Lua state: seed it per thread, or the threads pick the same
+-- contracts at the same moments (and conflict with each other)
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("thread_id", threads)
+end
+function init(args)
+  math.randomseed(os.time() * 1000 + (thread_id or 0) * 7919)
+end
 local paths = {%(paths)s}
 local bodies = %(body)s
 local method = "%(method)s"
