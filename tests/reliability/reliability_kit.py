@@ -229,12 +229,14 @@ class Deployment:
             services.close()
 
     # -- the checks every scenario ends with ---------------------------------------------------------
-    def stored_events(self) -> list[tuple[int, str, int, str]]:
-        """(position, originator id, version, event name) of every stored event, in order."""
+    def stored_events(self, receipts: bool = False) -> list[tuple[int, str, int, str]]:
+        """(position, originator id, version, event name) of every stored business event, in order
+        (or, with ``receipts``, of the command receipts: proofs that an Idempotency-Key was applied)."""
         query = sql.SQL("SELECT notification_id, originator_id, originator_version, topic FROM {} "
-                        "ORDER BY notification_id").format(sql.Identifier("public", EVENTS_TABLE))
+                        "WHERE (topic LIKE %s) = %s ORDER BY notification_id").format(
+                            sql.Identifier("public", EVENTS_TABLE))
         with psycopg.connect(self.url, connect_timeout=5) as conn:
-            rows = conn.execute(query).fetchall()
+            rows = conn.execute(query, ("%CommandReceipt.CommandApplied", receipts)).fetchall()
         return [(int(n), str(o), int(v), str(t).rsplit(".", 1)[-1]) for n, o, v, t in rows]
 
     def event_counts(self) -> Counter[str]:

@@ -92,6 +92,7 @@ def test_racing_writers_store_exactly_the_winners(deployment: Deployment) -> Non
             time.sleep(0.1)
         invoice_ids.append(invoices[0]["invoice_id"])
     before = _wait_quiet(deployment)
+    receipts_before = len(deployment.stored_events(receipts=True))
     setup_seconds = time.monotonic() - started
 
     # -- the race
@@ -151,6 +152,9 @@ def test_racing_writers_store_exactly_the_winners(deployment: Deployment) -> Non
         oid, version, name = new[a.position]  # type: ignore[index]
         assert (oid, version) == (cids[a.command.contract], a.body["version"])
         assert name == ("PaymentReceived" if a.command.kind == "payment" else "ContractorInfoChanged")
+    # each winner sent with an Idempotency-Key committed exactly one receipt with its event
+    assert len(deployment.stored_events(receipts=True)) - receipts_before == sum(
+        1 for a in winners if a.command.idempotency_key)
 
     # -- the read side agrees: 1 yen per winning payment, and equals a clean rebuild
     deployment.wait_projections()
