@@ -9,6 +9,7 @@ from __future__ import annotations
 import calendar as _stdcal
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -30,6 +31,11 @@ class Month:
 
     @classmethod
     def parse(cls, text: str) -> Month:
+        """``"2026-04"`` -> ``Month(2026, 4)``; cached, as projections decode the same months often."""
+        return _parse_month(text) if cls is Month else cls._parse(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> Month:
         try:
             y, m = text.split("-")
             if len(y) != 4 or len(m) != 2:
@@ -64,6 +70,11 @@ class Month:
     @property
     def last_day(self) -> date:
         return date(self.year, self.month, self.days)
+
+
+@lru_cache(maxsize=4096)
+def _parse_month(text: str) -> Month:
+    return Month._parse(text)
 
 
 def require_aware(instant: datetime, field: str = "at") -> datetime:
