@@ -11,6 +11,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from api.auth import AuthMiddleware
+from api.body_limit import BodyLimitMiddleware
 from api.context import ApiContext, ApiReadModels
 from api.errors import install_error_handlers
 from api.routes import contracts, feeds, sla, system
@@ -47,4 +48,5 @@ def create_app(services: Services, read_models: ApiReadModels, clock: Clock, sto
     app.add_middleware(AuthMiddleware, routes=[r for router in routers for r in router.routes], store=store,
                        public_paths=public)
     install_ui(app)  # read-only web pages under /ui/ with their own cookie login (api/ui)
+    app.add_middleware(BodyLimitMiddleware)  # outermost: nothing reads an oversized body
     return app
