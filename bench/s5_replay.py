@@ -1,7 +1,7 @@
 """5. Auditor replay: the state of a contract as of any instant, for a contract with ten years
 of monthly history (one renewal and one payment a month plus a yearly contractor change,
 ~250 events). Target: under 5 ms (p99), with snapshots (``infrastructure.snapshots``: every
-50 versions, taken by a background job, sealed with the contract's key).
+10 versions, taken by a background job, sealed with the contract's key).
 
 Measured: ``ReadModelsImpl.contract_as_of(id, at=instant)`` (the API's ``?as_of=``: version
 lookup in the timestamp index, nearest snapshot, events after it) at random instants of the
@@ -117,7 +117,7 @@ def run(quick: bool, rounds: int) -> ScenarioResult:
               higher_is_better=False, target="(reference)", met=None)
     row.extra = {"p50_ms": round(percentile(without, 50) * ms, 3), "max_ms": round(max(without) * ms, 3)}
     result.rows.append(row)
-    result.notes.append(f"{version} events; {taken} snapshots (every 50 versions) taken in {snapshot_job:.2f}s "
+    result.notes.append(f"{version} events; {taken} snapshots (every 10 versions) taken in {snapshot_job:.2f}s "
                         f"by the background job; business months {Month(2016, 1)}..{Month(2016, 1).plus(12 * years)}; "
                         f"instants drawn uniformly between the first and last recorded event")
     return result
