@@ -75,6 +75,11 @@ def build_services(settings: Settings, env: dict[str, str] | None = None) -> Ser
     catalog = load_catalog(settings.catalog_path)
     policy = settings.policy()
     calendar = business_calendar(policy)
-    app = ContractsApplication(audited(env) if env is not None else persistence_env(settings), catalog, policy,
-                               calendar)
+    app_env = audited(env) if env is not None else persistence_env(settings)
+    if settings.aggregate_cache_size and "AGGREGATE_CACHE_MAXSIZE" not in app_env:
+        # fast-forward: a cached aggregate is brought up to date from the store before use, so
+        # several processes (API, scheduler) can share the database safely
+        app_env = {**app_env, "AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache_size),
+                   "AGGREGATE_CACHE_FASTFORWARD": "y"}
+    app = ContractsApplication(app_env, catalog, policy, calendar)
     return Services(settings, catalog, policy, calendar, app)

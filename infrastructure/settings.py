@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     year_end_break: str = "12-29..01-03"
 
     log_level: str = "INFO"
+    # Aggregates kept in memory per process (LRU) and fast-forwarded with newer events before each
+    # command, so a command does not replay the whole history; 0 disables the cache.
+    aggregate_cache_size: int = Field(default=1000, ge=0)
 
     @field_validator("database_url")
     @classmethod

@@ -8,7 +8,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from conftest import CONTRACTOR, jst
+from scheduler_kit import CONTRACTOR, jst
 
 from domain.contract import BillingCycle
 from infrastructure.composition import build_services

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import World, jst
+from scheduler_kit import World, jst
 from test_sweep import GAP_END, populate, stream
 
 from application.sweep import SweepReport

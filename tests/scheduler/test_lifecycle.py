@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from datetime import date
 
-from conftest import CONTRACTOR, World, jst
+from scheduler_kit import CONTRACTOR, World, jst
 
 from domain.calendar import Month
 from domain.contract import BillingCycle, State

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from conftest import CONTRACTOR, World, jst
+from scheduler_kit import CONTRACTOR, World, jst
 
 from application.sweep import SweepProgress
 from domain.calendar import Month
