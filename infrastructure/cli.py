@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "infrastructure.cli_keys",
     "infrastructure.cli_audit",
     "infrastructure.cli_scheduler",
+    "infrastructure.cli_snapshots",
 )
 
 

@@ -1,0 +1,37 @@
+"""``contracts snapshots take``: the off-hot-path job that stores sealed snapshots for as-of reads
+(infrastructure.snapshots). Run it periodically (cron, a systemd timer); commands never need it."""
+
+from __future__ import annotations
+
+import argparse
+
+from tqdm import tqdm
+
+from infrastructure.composition import build_services
+from infrastructure.read_side import build_read_models
+from infrastructure.settings import Settings
+from infrastructure.snapshots import SNAPSHOT_EVERY, open_snapshots
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("snapshots", help="sealed snapshots for fast as-of reads (PostgreSQL)")
+    cmds = p.add_subparsers(dest="snapshots_command", required=True)
+    take = cmds.add_parser("take", help="store missing snapshots of every contract the read side knows")
+    take.add_argument("--every", type=int, default=SNAPSHOT_EVERY, help=f"versions apart (default {SNAPSHOT_EVERY})")
+    take.add_argument("--no-progress", action="store_true", help="no progress bar")
+    take.set_defaults(func=_take)
+
+
+def _take(args: argparse.Namespace) -> int:
+    services = build_services(Settings())
+    try:
+        store = open_snapshots(services.app)
+        if store is None:
+            print("snapshots are not available on this store (PostgreSQL only); as-of reads replay events")
+            return 0
+        ids = build_read_models(services).contract_ids()
+        taken = sum(store.take(cid, args.every) for cid in tqdm(ids, unit="contract", disable=args.no_progress))
+        print(f"{taken} snapshots stored for {len(ids)} contracts")
+        return 0
+    finally:
+        services.close()
