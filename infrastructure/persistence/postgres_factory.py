@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import eventsourcing.postgres as es_pg
-from eventsourcing.persistence import ApplicationRecorder, Mapper, StoredEvent, Transcoder
+from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 from eventsourcing.utils import Environment, EnvType
 from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
@@ -26,12 +26,10 @@ from psycopg.sql import SQL, Composed, Identifier
 
 from application.audit import SHRED_TOPIC, ChainRow
 from infrastructure.persistence.chain import ChainLinker, Link
+from infrastructure.persistence.sealed import SealedFactoryMixin
 from infrastructure.personal_data import (
-    PersonalDataMapper,
     PostgresKeyStore,
-    cache_seconds_from_env,
     iter_contract_ids,
-    master_key_from_env,
 )
 
 
@@ -147,7 +145,7 @@ class ChainedPostgresApplicationRecorder(es_pg.PostgresApplicationRecorder):
                     for r in c.fetchall()]
 
 
-class Factory(es_pg.PostgresFactory):
+class Factory(SealedFactoryMixin, es_pg.PostgresFactory):
     """The one factory class of this module (``InfrastructureFactory.construct`` finds it)."""
 
     application_recorder_class = ChainedPostgresApplicationRecorder
@@ -156,15 +154,7 @@ class Factory(es_pg.PostgresFactory):
         super().__init__(env)
         if self.datastore.enable_db_functions:
             raise OSError("POSTGRES_ENABLE_DB_FUNCTIONS bypasses the hash chain: not supported")
-        if self.is_snapshotting_enabled():
-            raise OSError("snapshots would store personal data in clear: IS_SNAPSHOTTING_ENABLED is not supported")
-        self.keys = PostgresKeyStore(self.datastore, master_key_from_env(self.env), cache_seconds_from_env(self.env))
-        if self.env_create_table():
-            self.keys.create_table()
-
-    def mapper(self, transcoder: Transcoder | None = None,
-               mapper_class: type[Mapper[Any]] | None = None) -> Mapper[Any]:
-        return PersonalDataMapper(transcoder or self.transcoder(), self.compressor(), self.cipher(), keys=self.keys)
+        self._open_key_store(PostgresKeyStore)
 
     def application_recorder(self) -> ApplicationRecorder:
         from infrastructure.persistence import group_commit as gc

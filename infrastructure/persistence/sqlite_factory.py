@@ -12,17 +12,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import eventsourcing.sqlite as es_sqlite
-from eventsourcing.persistence import ApplicationRecorder, Mapper, StoredEvent, Transcoder
+from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 from eventsourcing.utils import Environment, EnvType
 
 from application.audit import SHRED_TOPIC, ChainRow
 from infrastructure.persistence.chain import ChainLinker, Link
+from infrastructure.persistence.sealed import SealedFactoryMixin
 from infrastructure.personal_data import (
-    PersonalDataMapper,
     SQLiteKeyStore,
-    cache_seconds_from_env,
     iter_contract_ids,
-    master_key_from_env,
 )
 
 
@@ -119,22 +117,14 @@ def _blob(value: Any) -> bytes:
     return value.encode() if isinstance(value, str) else bytes(value)
 
 
-class Factory(es_sqlite.SQLiteFactory):
+class Factory(SealedFactoryMixin, es_sqlite.SQLiteFactory):
     """The one factory class of this module (``InfrastructureFactory.construct`` finds it)."""
 
     application_recorder_class = ChainedSQLiteApplicationRecorder
 
     def __init__(self, env: Environment | EnvType | None) -> None:
         super().__init__(env)
-        if self.is_snapshotting_enabled():
-            raise OSError("snapshots would store personal data in clear: IS_SNAPSHOTTING_ENABLED is not supported")
-        self.keys = SQLiteKeyStore(self.datastore, master_key_from_env(self.env), cache_seconds_from_env(self.env))
-        if self.env_create_table():
-            self.keys.create_table()
-
-    def mapper(self, transcoder: Transcoder | None = None,
-               mapper_class: type[Mapper[Any]] | None = None) -> Mapper[Any]:
-        return PersonalDataMapper(transcoder or self.transcoder(), self.compressor(), self.cipher(), keys=self.keys)
+        self._open_key_store(SQLiteKeyStore)
 
     def application_recorder(self) -> ApplicationRecorder:
         recorder = ChainedSQLiteApplicationRecorder(self.datastore, keys=self.keys)

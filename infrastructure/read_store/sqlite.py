@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, OperationalError, Tracking
 from eventsourcing.sqlite import SQLiteCursor, SQLiteTrackingRecorder
 
 from application.projections.ports import StalePosition
-from infrastructure.read_store.common import TRACKING_NAME, ReadTables, ddl
+from infrastructure.read_store.common import TRACKING_NAME, ReadTables, _norm, ddl
 
 TYPES = {"uuid": "TEXT", "date": "TEXT", "ts": "TEXT", "big": "INTEGER", "prefix": ""}
 
@@ -35,13 +34,7 @@ class SQLiteReadStore(ReadTables, SQLiteTrackingRecorder):
     db_ts = staticmethod(lambda v: v.astimezone(UTC).isoformat(timespec="microseconds"))
 
     def db(self, value: Any) -> Any:
-        if isinstance(value, uuid.UUID):
-            return str(value)
-        if isinstance(value, datetime):
-            return value.astimezone(UTC).isoformat(timespec="microseconds")
-        if isinstance(value, date):
-            return value.isoformat()
-        return value
+        return _norm(value)
 
     def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         return f"{column} IN ({', '.join('?' * len(values))})", list(values)
