@@ -36,7 +36,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Protocol
@@ -167,8 +166,8 @@ class Sweeper:
     def __init__(self, app: ContractsApplication, read_models: DeadlineSource, clock: Clock, *,
                  page_size: int = 2000, batch_size: int = 500, max_attempts: int = 3,
                  max_consecutive_failures: int = 50, wait_timeout: float = 60.0,
-                 progress_every: int = 10_000, stop_check_seconds: float = 1.0, retry_pause: float = 0.05,
-                 load_workers: int = 4) -> None:
+                 progress_every: int = 10_000, stop_check_seconds: float = 1.0,
+                 retry_pause: float = 0.05) -> None:
         self.app = app
         self.read_models = read_models
         self.clock = clock
@@ -180,7 +179,6 @@ class Sweeper:
         self.progress_every = progress_every
         self.stop_check_seconds = stop_check_seconds
         self.retry_pause = retry_pause
-        self.load_workers = load_workers  # threads loading the contracts of a chunk
 
     # -- the run --------------------------------------------------------------------------------------
     def today(self) -> date:
@@ -423,28 +421,26 @@ class Sweeper:
             for d in chunk:
                 if d.aggregate_id in run.blocked:
                     run.skip.add(d)
-
-            def load(d: Deadline) -> Contract | Exception:
-                try:
-                    contract = self.app.get_contract(d.aggregate_id)
-                    apply(contract, d)
-                    return contract
-                except Exception as exc:  # noqa: BLE001 - sorted out below
-                    return exc
-
             todo = [d for d in chunk if d.aggregate_id not in run.blocked]
-            if self.load_workers > 1 and len(todo) > 1:  # loading is I/O-bound: overlap the round trips
-                with ThreadPoolExecutor(self.load_workers, thread_name_prefix="sweep-load") as pool:
-                    outcomes = list(pool.map(load, todo))
-            else:
-                outcomes = [load(d) for d in todo]
-            for d, outcome in zip(todo, outcomes, strict=True):
-                if isinstance(outcome, RuleViolation):
-                    self._noop(d, run, f"refused: {outcome}")
-                elif isinstance(outcome, Exception):
-                    single.append(d)  # handled (retried, reported) one by one below
+            try:  # one query for the chunk's events (and one for its keys), not one load per contract
+                contracts = self.app.get_contracts([d.aggregate_id for d in todo])
+            except Exception as exc:  # noqa: BLE001 - e.g. the database: one by one below, with retries
+                logger.info("%s %s: reading the chunk's %d contracts failed (%s); handling them one by one",
+                            chunk[0].kind, chunk[0].due_on, len(todo), type(exc).__name__)
+                contracts = {}
+            for d in todo:
+                contract = contracts.get(d.aggregate_id)
+                if not isinstance(contract, Contract):  # missing or undecodable: reported by the single path
+                    single.append(d)
+                    continue
+                try:
+                    apply(contract, d)
+                except RuleViolation as refused:
+                    self._noop(d, run, f"refused: {refused}")
+                except Exception:  # noqa: BLE001 - handled (retried, reported) one by one below
+                    single.append(d)
                 else:
-                    loaded.append((d, outcome))
+                    loaded.append((d, contract))
             try:
                 recordings = self.app.save(*(c for _, c in loaded)) if loaded else []
             except IntegrityError:

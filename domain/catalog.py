@@ -6,7 +6,7 @@ replaying history never depends on today's catalog file.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from domain.errors import InvalidInput
@@ -42,7 +42,12 @@ class PricePlan:
     campaign: Campaign | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Same as ``dataclasses.asdict`` (field order kept), without its recursive deep copy:
+        every event carrying a plan encodes it."""
+        data = dict(vars(self))
+        if self.campaign is not None:
+            data["campaign"] = dict(vars(self.campaign))
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PricePlan:

@@ -21,6 +21,7 @@ from infrastructure.persistence.sealed import SealedFactoryMixin
 from infrastructure.personal_data import (
     SQLiteKeyStore,
     iter_contract_ids,
+    prefetch_keys_of,
 )
 
 
@@ -49,6 +50,22 @@ class ChainedSQLiteApplicationRecorder(es_sqlite.SQLiteApplicationRecorder):
                 f"CREATE TABLE IF NOT EXISTS {self.hashes_table_name} (originator_id TEXT, "
                 "originator_version INTEGER, hash BLOB NOT NULL, "
                 "PRIMARY KEY (originator_id, originator_version)) WITHOUT ROWID"]
+
+    def select_events_of(self, originator_ids: Sequence[uuid.UUID]) -> list[StoredEvent]:
+        """Every event of many aggregates in one query per 500 (by aggregate, then version), and
+        their contract keys into the key cache (``application.service.BulkEventReader``)."""
+        events: list[StoredEvent] = []
+        with self.datastore.transaction(commit=False) as c:
+            for start in range(0, len(originator_ids), 500):  # SQLite limits the number of parameters
+                part = [oid.hex for oid in originator_ids[start:start + 500]]
+                c.execute(f"SELECT originator_id, originator_version, topic, state FROM {self.events_table_name} "
+                          f"WHERE originator_id IN ({', '.join('?' * len(part))}) "
+                          "ORDER BY originator_id, originator_version", part)
+                events += [StoredEvent(originator_id=self.convert_originator_id(r["originator_id"]),
+                                       originator_version=r["originator_version"], topic=r["topic"],
+                                       state=r["state"]) for r in c.fetchall()]
+        prefetch_keys_of(self.keys, events)
+        return events
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         shred = list(iter_contract_ids(stored_events, SHRED_TOPIC)) if self.keys is not None else []

@@ -38,7 +38,6 @@ def main() -> int:
     parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--n", type=int, default=5000)
     parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument("--load-workers", type=int, default=4)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("application.sweep.fired").setLevel(logging.WARNING)
@@ -87,12 +86,11 @@ def main() -> int:
             print(f"projected in {time.perf_counter() - started:.1f}s")
             models.start_runner()
             clock = FixedClock(jst(2026, 4, 1, 6))
-            sweeper = Sweeper(app, models, clock, batch_size=args.batch_size, progress_every=5000,
-                              load_workers=args.load_workers)
+            sweeper = Sweeper(app, models, clock, batch_size=args.batch_size, progress_every=5000)
             report = sweeper.run()
             rate = report.by_kind["month_start"] / report.seconds
             print(f"{args.store}: {report.summary()}")
-            print(f"RESULT {args.store} n={args.n} batch={args.batch_size} workers={args.load_workers}: month_start "
+            print(f"RESULT {args.store} n={args.n} batch={args.batch_size}: month_start "
                   f"{report.by_kind['month_start']} contracts in {report.seconds:.1f}s = {rate:,.0f} contracts/s "
                   "(including waiting for the projections)")
             models.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -106,7 +106,17 @@ def test_a_failing_contract_does_not_stop_the_others_and_is_retried(store: Calla
             raise RuntimeError("storage hiccup")
         return real_get(contract_id, version)
 
+    real_get_many = w.app.get_contracts
+
+    def flaky_get_many(contract_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Contract | Exception]:
+        loaded = real_get_many(contract_ids)
+        if broken in loaded:
+            calls[broken] += 1
+            loaded[broken] = RuntimeError("storage hiccup")
+        return loaded
+
     monkeypatch.setattr(w.app, "get_contract", flaky_get)
+    monkeypatch.setattr(w.app, "get_contracts", flaky_get_many)
     report = w.sweep_on(GAP_END)
     assert report.complete
     assert [(f.aggregate_id, f.kind, f.due_on, f.attempts) for f in report.failures] == \
@@ -130,6 +140,7 @@ def test_too_many_failures_in_a_row_stop_the_run(store: Callable[..., World], mo
         raise ConnectionError("database down")
 
     monkeypatch.setattr(w.app, "get_contract", down)
+    monkeypatch.setattr(w.app, "get_contracts", down)  # a chunk's bulk read fails too: one by one, which fail
     report = w.sweep_on(GAP_END)
     assert not report.complete and "3 failures in a row" in (report.stopped or "")
     assert len(report.failures) == 3
@@ -205,17 +216,17 @@ def test_a_concurrent_writer_makes_the_chunk_fall_back_to_single_commands(store:
         r = app.open_contract(f"X{n}", "kintone", "light", 5, CONTRACTOR, jst(2026, 3, 9), cycle=BillingCycle.MONTHLY)
         app.approve(r.aggregate_id, jst(2026, 3, 24))
         ids.append(r.aggregate_id)
-    real_get = app.get_contract
+    real_get_many = app.get_contracts
     raced = []
 
-    def racing_get(contract_id: uuid.UUID, version: int | None = None) -> Contract:
-        contract = real_get(contract_id, version)
-        if contract_id == ids[2] and not raced:  # someone else runs April for this contract meanwhile
-            raced.append(contract_id)
-            app.advance(contract_id, Month(2026, 4))
-        return contract
+    def racing_get_many(contract_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Contract | Exception]:
+        loaded = real_get_many(contract_ids)
+        if ids[2] in loaded and not raced:  # someone else runs April for this contract meanwhile
+            raced.append(ids[2])
+            app.advance(ids[2], Month(2026, 4))
+        return loaded
 
-    app.get_contract = racing_get  # type: ignore[method-assign]
+    app.get_contracts = racing_get_many  # type: ignore[method-assign]
     report = w.sweep_on(date(2026, 4, 1))
     assert raced and not report.failures
     assert report.by_kind["month_start"] == 4 and report.noop == 1

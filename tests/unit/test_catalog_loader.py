@@ -150,3 +150,21 @@ def test_unreadable_file_names_the_file(tmp_path: Path) -> None:
         load_catalog(missing)
     assert str(missing) in err.value.message
     assert err.value.field == "catalog_path"
+
+
+def test_price_plan_encodes_as_a_plain_dict_and_back_spec_2() -> None:
+    """Events carry the plan (spec 2); its encoding is the field-ordered dict of ``dataclasses.asdict``."""
+    from dataclasses import asdict
+
+    with_campaign = PricePlan("kintone", "standard", 2, 1500, 18000, 5, 30, 10000, False, True,
+                              campaign=Campaign(1200, 3, 14400))
+    without = PricePlan("kintone", "light", 1, 780, 9360, 5, 30, 0, False, True)
+    for plan in (with_campaign, without):
+        encoded = plan.to_dict()
+        assert encoded == asdict(plan)
+        assert list(encoded) == [f for f in asdict(plan)]
+        assert PricePlan.from_dict(encoded) == plan
+    assert with_campaign.to_dict()["campaign"] == {"monthly_price": 1200, "months": 3, "annual_price": 14400}
+    encoded = with_campaign.to_dict()
+    encoded["campaign"]["months"] = 99  # a copy: the frozen plan is untouched
+    assert with_campaign.campaign is not None and with_campaign.campaign.months == 3

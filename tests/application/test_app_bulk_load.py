@@ -1,0 +1,104 @@
+"""``ContractsApplication.get_contracts``: many contracts read at once (the sweep's chunks, issue 7).
+
+On SQLite and PostgreSQL the recorder reads every event of the chunk in one query and the
+contract keys in one more (``BulkEventReader``); the in-memory store loads them one by one.
+Either way the result must be exactly what ``get_contract`` gives for each id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+import pytest
+from app_kit import CONTRACTOR, MONTHLY, customer, invoice, jst, lines, summary
+from conftest import Store
+
+from application.audit import ERASED
+from application.service import BulkEventReader, ContractsApplication
+from domain.calendar import Month
+from domain.contract import Contract
+
+
+def _monthly(app: ContractsApplication, contractor: dict[str, str] = CONTRACTOR) -> uuid.UUID:
+    """Approved 2026-03-24: first month April 2026 (Art. 8.1), run up to June."""
+    cid = app.open_contract(customer(), "kintone", "standard", 10, contractor, jst(2026, 3, 24),
+                            cycle=MONTHLY).aggregate_id
+    app.approve(cid, jst(2026, 3, 24))
+    app.advance(cid, Month(2026, 6))
+    return cid
+
+
+def test_bulk_read_equals_reading_one_by_one(store: Store) -> None:
+    app = store.open()
+    ids = [_monthly(app, {**CONTRACTOR, "name": f"Company {n}"}) for n in range(3)]
+    app.change_contractor(ids[1], {**CONTRACTOR, "name": "Renamed K.K."}, jst(2026, 5, 1))
+    outage = app.record_outage("kintone", jst(2026, 6, 10, 9), jst(2026, 6, 12, 11),
+                               _cause(), jst(2026, 6, 13)).aggregate_id
+    unknown = uuid.uuid4()
+    assert isinstance(app.recorder, BulkEventReader) is (store.kind != "popo")
+
+    fresh = app if store.kind == "popo" else store.open()  # a second application: nothing cached
+    loaded = fresh.get_contracts([*ids, unknown, outage])
+
+    assert set(loaded) == set(ids)  # no contract under the unknown id, and an outage is not a contract
+    for cid in ids:
+        contract = loaded[cid]
+        assert isinstance(contract, Contract)
+        assert summary(contract) == summary(app.get_contract(cid))
+    # personal fields are opened with each contract's key
+    names = [c.contractor["name"] for c in loaded.values() if isinstance(c, Contract)]
+    assert sorted(names) == ["Company 0", "Company 2", "Renamed K.K."]
+    # Art. 8.1 / 9.2: April is the first month: campaign 1,200 x 10 + initial fee 10,000, tax 10 %
+    april = invoice(app, ids[0], "2026-04")
+    assert (lines(april), april.total) == ({"campaign_fee": 12000, "initial_fee": 10000, "tax": 2200}, 24200)
+    first = loaded[ids[0]]
+    assert isinstance(first, Contract) and first.ledger.invoices[april.invoice_id].total == 24200
+
+
+def test_bulk_read_after_data_deletion_reads_erased_personal_data_and_keeps_amounts(store: Store) -> None:
+    """Art. 15.3 / spec 10: after DataDeleted the key is gone; amounts and dates still replay."""
+    app = store.open()
+    cid = _monthly(app)
+    app.terminate_for_cause(cid, "Art. 23.1.1", jst(2026, 6, 10))
+    before = app.get_contract(cid)
+    app.delete_data(cid, before.retention_until or date.max)
+    fresh = app if store.kind == "popo" else store.open()
+    contract = fresh.get_contracts([cid])[cid]
+    assert isinstance(contract, Contract)
+    assert contract.contractor == app.get_contract(cid).contractor
+    assert "Example Trading" not in repr(contract.contractor)
+    if store.kind != "popo":  # sealed stores: the history's personal fields now read as erased
+        applied = [e for e in fresh.events.get(cid) if type(e).__name__ == "Applied"]
+        assert applied[0].contractor == ERASED["contractor"]
+    assert contract.ledger.outstanding() == before.ledger.outstanding() > 0
+    assert summary(contract) == summary(app.get_contract(cid))
+
+
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_bulk_read_fetches_the_keys_in_one_query_not_one_per_contract(store: Store,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    app = store.open()
+    ids = [_monthly(app) for _ in range(4)]
+    fresh = store.open()
+    keys: Any = fresh.recorder.keys  # type: ignore[attr-defined]
+    single_reads: list[uuid.UUID] = []
+    real_read = keys._read
+
+    def counting_read(contract_id: uuid.UUID) -> Any:
+        single_reads.append(contract_id)
+        return real_read(contract_id)
+
+    monkeypatch.setattr(keys, "_read", counting_read)
+    loaded = fresh.get_contracts(ids)
+    assert all(isinstance(c, Contract) and c.contractor == CONTRACTOR for c in loaded.values())
+    assert single_reads == []  # every key came from the one prefetch query
+    fresh.get_contract(ids[0])
+    assert single_reads == []  # and stays cached for the command that follows
+
+
+def _cause() -> Any:
+    from domain.sla import OutageCause
+
+    return OutageCause.PROVIDER_NETWORK
