@@ -49,3 +49,6 @@ class ReadModels(Protocol):
 
     def deadlines_until(self, until: date, limit: int | None = None) -> list[Deadline]:
         """Every open deadline due on or before ``until``, ordered by (due_on, kind, id)."""
+
+    def deadlines_on(self, day: date, kind: str, limit: int) -> list[Deadline]:
+        """Open deadlines of one ``kind`` due on ``day``, ordered by (id, ref): a page of a large day."""

@@ -64,6 +64,8 @@ class DeadlineSource(Protocol):
 
     def deadlines_until(self, until: date, limit: int | None = None) -> list[Deadline]: ...
 
+    def deadlines_on(self, day: date, kind: str, limit: int) -> list[Deadline]: ...
+
 
 class SweepProgress:
     """Progress callbacks (no-ops here; the CLI draws a tqdm bar)."""
@@ -232,10 +234,12 @@ class Sweeper:
                          f"{self.wait_timeout:.0f}s): is the projection runner running?")
 
     def _next_slice(self, until: date, run: _Run) -> list[Deadline]:
-        """Every open deadline of the earliest due day, in firing order (``KIND_ORDER``).
+        """The open deadlines of the earliest due day, in firing order (``KIND_ORDER``).
 
-        A page is read first; if it may end inside that day, the whole day is read, so a pass
-        always sees the complete day whatever the store's own ordering and paging."""
+        A page is read first. If the day may be larger than the page, the pass takes a page of
+        the day's first kind (in firing order) that has anything open: later kinds of the day
+        wait until it is done, exactly as if the whole day had been read, while memory stays
+        bounded by the page size (a month start of 100,000 contracts is 50 pages, not one list)."""
         limit = self.page_size + len(run.skip)
         page = self.read_models.deadlines_until(until, limit=limit)
         todo = [d for d in page if d not in run.skip and d.aggregate_id not in run.blocked]
@@ -243,14 +247,22 @@ class Sweeper:
             return []
         day = min(d.due_on for d in todo)
         if len(page) >= limit and max(d.due_on for d in page) == day:
-            page = self.read_models.deadlines_until(day, limit=None)
-            todo = [d for d in page if d not in run.skip and d.aggregate_id not in run.blocked]
+            page, todo = self._first_open_kind(day, limit, run)
         for d in page:
             if d in run.noop_seen:  # found done earlier in this run, still listed after the wait
                 run.noop_seen.discard(d)
                 logger.info("%s for %s due %s is still listed after it was found done: the projection is behind "
                             "(another writer) or disagrees with the aggregate", d.kind, d.aggregate_id, d.due_on)
         return sorted((d for d in todo if d.due_on == day), key=_sort_key)
+
+    def _first_open_kind(self, day: date, limit: int, run: _Run) -> tuple[list[Deadline], list[Deadline]]:
+        for kind in DEADLINE_KINDS:
+            page = self.read_models.deadlines_on(day, kind, limit)
+            todo = [d for d in page if d not in run.skip and d.aggregate_id not in run.blocked]
+            if todo:
+                return page, todo
+        page = self.read_models.deadlines_until(day, limit=None)  # only kinds this sweep does not know
+        return page, [d for d in page if d not in run.skip and d.aggregate_id not in run.blocked]
 
     def _handle_slice(self, todo: list[Deadline], run: _Run) -> None:
         index = 0

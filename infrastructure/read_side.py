@@ -271,6 +271,9 @@ class ReadModelsImpl:
     def deadlines_until(self, until: date, limit: int | None = None) -> list[Deadline]:
         return [Deadline(r.due_on, r.kind, r.aggregate_id, r.ref) for r in self.store.deadlines_until(until, limit)]
 
+    def deadlines_on(self, day: date, kind: str, limit: int) -> list[Deadline]:
+        return [Deadline(r.due_on, r.kind, r.aggregate_id, r.ref) for r in self.store.deadlines_on(day, kind, limit)]
+
     def contract_ids(self, service: str | None = None, states: tuple[str, ...] = ()) -> list[uuid.UUID]:
         """Contracts known to the read side, optionally of one service and in given states."""
         return self.store.contract_ids(service, states)

@@ -214,6 +214,13 @@ class ReadTables:
             params.append(limit)
         return [DeadlineRow(self.py_date(d), k, self.py_uuid(a), r) for d, k, a, r in self._rows(sql, params)]
 
+    def deadlines_on(self, day: date, kind: str, limit: int) -> list[DeadlineRow]:
+        """One kind of one day, a page at a time (the same index as ``deadlines_until``)."""
+        sql = (f"SELECT due_on, kind, aggregate_id, ref FROM {self.prefix}rm_deadlines WHERE due_on = {self.P} "
+               f"AND kind = {self.P} ORDER BY aggregate_id, ref LIMIT {self.P}")
+        return [DeadlineRow(self.py_date(d), k, self.py_uuid(a), r)
+                for d, k, a, r in self._rows(sql, [self.db(day), kind, limit])]
+
     def claim_contract(self, claim_id: uuid.UUID) -> uuid.UUID | None:
         rows = self._rows(f"SELECT contract_id FROM {self.prefix}rm_claims WHERE claim_id = {self.P}",
                           (self.db(claim_id),))

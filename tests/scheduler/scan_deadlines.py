@@ -73,3 +73,6 @@ class ScanDeadlines:
     def deadlines_until(self, until: date, limit: int | None = None) -> list[Deadline]:
         due = [d for d in self.all() if d.due_on <= until]
         return due if limit is None else due[:limit]
+
+    def deadlines_on(self, day: date, kind: str, limit: int) -> list[Deadline]:
+        return [d for d in self.all() if d.due_on == day and d.kind == kind][:limit]

@@ -301,3 +301,40 @@ def test_the_projection_lists_what_the_aggregates_call_for(store: Callable[..., 
         assert w.deadlines.wait_for(w.app.recorder.max_notification_id() or 0)
         assert sorted(w.deadlines.deadlines_until(far)) == sorted(scan.deadlines_until(far)), day
         day += timedelta(days=7)
+
+
+def test_a_day_larger_than_a_page_is_swept_a_page_at_a_time(store: Callable[..., World]) -> None:
+    """Memory stays bounded by the page (issue 7): a big day is read kind by kind, a page at a time,
+    never whole, and the events are exactly those of a sweep that reads each day in one go."""
+    paged, whole = store(page_size=3, batch_size=2), store()
+    ids: list[uuid.UUID] = []
+    for w in (paged, whole):
+        ids = populate(w)
+        for n in range(9):  # nine more month starts on 2026-04-01 (Art. 8.1: approved in March)
+            r = w.app.open_contract(f"P{n}", "kintone", "light", 5, CONTRACTOR, jst(2026, 3, 9),
+                                    cycle=BillingCycle.MONTHLY)
+            w.app.approve(r.aggregate_id, jst(2026, 3, 24))
+            ids.append(r.aggregate_id)
+    reads: list[int | None] = []
+    source = paged.deadlines
+    real_until, real_on = source.deadlines_until, source.deadlines_on
+
+    def until(day: date, limit: int | None = None) -> list[Any]:
+        reads.append(limit)
+        return real_until(day, limit)
+
+    def on(day: date, kind: str, limit: int) -> list[Any]:
+        reads.append(limit)
+        return real_on(day, kind, limit)
+
+    source.deadlines_until, source.deadlines_on = until, on  # type: ignore[method-assign]
+    report = paged.sweep_on(GAP_END)
+    reference = whole.sweep_on(GAP_END)
+    assert report.complete and not report.failures
+    assert (report.fired, report.events, report.by_kind) == (reference.fired, reference.events, reference.by_kind)
+    assert report.by_kind["month_start"] >= 9 * 3  # April, May and June for each of the nine at least
+    assert None not in reads  # never a whole day at once
+    assert max(r for r in reads if r is not None) <= 3 + report.noop  # page size + what was found done
+    assert report.passes > reference.passes  # the big days took several pages
+    for aggregate_id in ids:
+        assert stream(paged, aggregate_id) == stream(whole, aggregate_id), aggregate_id
