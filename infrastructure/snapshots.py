@@ -36,6 +36,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.application import AggregateNotFoundError, Repository
+from eventsourcing.persistence import StoredEvent
 from psycopg.sql import SQL, Identifier
 
 from domain.contract import Contract
@@ -85,6 +86,15 @@ class SnapshotStore:
         self.select_sql = SQL("SELECT originator_version, state FROM {}.{} WHERE originator_id = %s "
                               "AND fingerprint = %s AND originator_version <= %s "
                               "ORDER BY originator_version DESC LIMIT 1").format(schema, table)
+        # the nearest snapshot and the events after it up to the version, in ONE round trip
+        self.as_of_sql = SQL(
+            "WITH s AS (SELECT originator_version, state FROM {schema}.{table} WHERE originator_id = %(id)s "
+            "AND fingerprint = %(fp)s AND originator_version <= %(v)s ORDER BY originator_version DESC LIMIT 1) "
+            "SELECT 0 AS part, originator_version, NULL::text AS topic, state FROM s UNION ALL "
+            "SELECT 1, e.originator_version, e.topic, e.state FROM {schema}.{events} e WHERE e.originator_id = %(id)s "
+            "AND e.originator_version > COALESCE((SELECT originator_version FROM s), 0) "
+            "AND e.originator_version <= %(v)s ORDER BY 1, 2").format(
+                schema=schema, table=table, events=Identifier(app.recorder.events_table_name))
         self.versions_sql = SQL("SELECT originator_version FROM {}.{} WHERE originator_id = %s "
                                 "AND fingerprint = %s").format(schema, table)
         self.upsert_sql = SQL("INSERT INTO {}.{} (originator_id, originator_version, fingerprint, state) "
@@ -107,26 +117,49 @@ class SnapshotStore:
             row = cur.fetchone()
         if row is None:
             return []
-        version, sealed = int(row["originator_version"]), bytes(row["state"])
+        aggregate = self._open(originator_id, int(row["originator_version"]), bytes(row["state"]))
+        return [] if aggregate is None else [_Restore(aggregate)]
+
+    def _open(self, originator_id: uuid.UUID, version: int, sealed: bytes) -> Contract | None:
+        """The snapshot's contract, or ``None`` when it cannot be read (the caller replays instead)."""
         try:
             key = self.keys.key_for_reading(originator_id)
         except Exception:  # noqa: BLE001 - no key row: replay instead
-            return []
+            return None
         if key is None:  # shredded: the snapshot holds personal data in clear once opened; replay instead
-            return []
+            return None
         try:
             aggregate = pickle.loads(zlib.decompress(AESGCM(key).decrypt(sealed[:12], sealed[12:],
                                                                          _aad(originator_id, version))))
         except (InvalidTag, ValueError, zlib.error, pickle.UnpicklingError, AttributeError, ImportError, EOFError):
             log.warning("snapshot of %s version %d is unreadable; replaying events instead", originator_id, version)
-            return []
+            return None
         if not isinstance(aggregate, Contract) or aggregate.version != version:
-            return []
-        return [_Restore(aggregate)]
+            return None
+        return aggregate
 
     # -- reads ------------------------------------------------------------------------------------
     def get_contract(self, contract_id: uuid.UUID, version: int) -> Contract | None:
-        """The contract at ``version`` from the nearest snapshot plus the events after it."""
+        """The contract at ``version`` from the nearest snapshot plus the events after it, read in
+        one query (the library's repository would make two); an unreadable snapshot (shredded
+        key, tampered row, other domain code) falls back to replaying every event."""
+        with self.datastore.get_connection() as conn, conn.cursor() as cur:
+            cur.execute(self.as_of_sql, {"id": contract_id, "fp": FINGERPRINT, "v": version}, prepare=True)
+            rows = cur.fetchall()
+        aggregate: Any = None
+        if rows and rows[0]["part"] == 0:
+            aggregate = self._open(contract_id, int(rows[0]["originator_version"]), bytes(rows[0]["state"]))
+            if aggregate is None:
+                return self._replay(contract_id, version)
+            rows = rows[1:]
+        mapper = self.app.mapper
+        for r in rows:
+            stored = StoredEvent(originator_id=contract_id, originator_version=r["originator_version"],
+                                 topic=r["topic"], state=bytes(r["state"]))
+            aggregate = mapper.to_domain_event(stored).mutate(aggregate)
+        return aggregate if isinstance(aggregate, Contract) else None
+
+    def _replay(self, contract_id: uuid.UUID, version: int) -> Contract | None:
         try:
             aggregate: Any = self.repository.get(contract_id, version=version)
         except AggregateNotFoundError:
