@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from api.auth import AuthMiddleware
+from api.auth import AuthMiddleware, KeyCache
 from api.body_limit import BodyLimitMiddleware
 from api.context import ApiContext, ApiReadModels
 from api.errors import install_error_handlers
@@ -34,11 +34,20 @@ Contract lifecycle service: billing systems drive contracts and read invoices; a
 
 def create_app(services: Services, read_models: ApiReadModels, clock: Clock, store: ApiStore, *,
                mode: str | None = None, wait_timeout: float = 5.0,
-               idempotency_retention: timedelta = timedelta(hours=24)) -> FastAPI:
+               idempotency_retention: timedelta = timedelta(hours=24), ui: bool = True,
+               key_cache: KeyCache | None = None) -> FastAPI:
+    """``ui``: serve the read-only pages under ``/ui/`` (their login sessions live in this process's
+    memory). ``key_cache``: valid API keys cached by the auth middleware (default: a ``KeyCache``
+    with ``settings.api_key_cache_seconds``); revocations through ``store`` empty it at once."""
     app = FastAPI(title="Contract lifecycle API", version="1", description=DESCRIPTION)
+    if key_cache is None:
+        settings = getattr(services, "settings", None)  # None: an app built for its routes only
+        key_cache = KeyCache(float(getattr(settings, "api_key_cache_seconds", 0.0)))
+    if store is not None:
+        store.on_revoke(key_cache.drop_name)
     app.state.ctx = ApiContext(services=services, read_models=read_models, clock=clock, store=store,
                                mode=mode or services.settings.mode, wait_timeout=wait_timeout,
-                               idempotency_retention=idempotency_retention)
+                               idempotency_retention=idempotency_retention, key_cache=key_cache)
     install_error_handlers(app)
     routers = [module.router for module in (system, contracts, sla, feeds)]
     for router in routers:
@@ -46,7 +55,8 @@ def create_app(services: Services, read_models: ApiReadModels, clock: Clock, sto
     public = {"/healthz", "/readyz", app.openapi_url or "", app.docs_url or "", app.redoc_url or "",
               app.swagger_ui_oauth2_redirect_url or ""} - {""}
     app.add_middleware(AuthMiddleware, routes=[r for router in routers for r in router.routes], store=store,
-                       public_paths=public)
-    install_ui(app)  # read-only web pages under /ui/ with their own cookie login (api/ui)
+                       public_paths=public, cache=key_cache)
+    if ui:
+        install_ui(app)  # read-only web pages under /ui/ with their own cookie login (api/ui)
     app.add_middleware(BodyLimitMiddleware)  # outermost: nothing reads an oversized body
     return app

@@ -17,13 +17,24 @@ Authentication and the role check run in an ASGI middleware *before* the request
 so an unauthenticated or unauthorised caller learns nothing about the request schema (401/403
 before any 422). Each route declares its roles with ``**roles(...)``; a route without roles is
 refused to everybody (default deny), and the test suite checks every route of the app.
+
+Valid keys are cached per process (``KeyCache``, setting ``CONTRACTS_API_KEY_CACHE_SECONDS``,
+default 5 s): a request with a cached key costs no database round trip and no thread hop. Only
+keys the store found valid are cached, at most ``max_entries`` (least recently used out), so
+unknown keys, however many an attacker sends, neither fill memory nor skip the lookup. A key
+revoked through this process's store is dropped from the cache at once (``ApiStore.on_revoke``);
+one revoked by another process (``contracts keys revoke``) is refused at the latest when its
+entry expires, ``ttl`` seconds after it was looked up.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -36,7 +47,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import DATABASE_UNAVAILABLE, problem_body, problem_response, unavailable_response
-from infrastructure.api_store import ApiStore
+from infrastructure.api_store import ApiKeyRecord, ApiStore
 
 BILLING, AUDITOR, OPERATOR = "billing", "auditor", "operator"
 ROLES = (BILLING, AUDITOR, OPERATOR)
@@ -110,14 +121,71 @@ def presented_key(headers: Headers) -> str | None:
     return key
 
 
+class KeyCache:
+    """Valid API keys by hash, each trusted for ``ttl`` seconds after its lookup; bounded (LRU).
+
+    Thread-safe (the event loop reads it, the threadpool may revoke). ``ttl`` 0 disables it."""
+
+    def __init__(self, ttl: float, max_entries: int = 1024, clock: Callable[[], float] = time.monotonic) -> None:
+        if ttl < 0 or max_entries < 1:
+            raise ValueError("ttl must be >= 0 and max_entries >= 1")
+        self.ttl, self.max_entries, self.clock = ttl, max_entries, clock
+        self._entries: OrderedDict[str, tuple[float, ApiKeyRecord]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.generation = 0  # bumped by every revocation: a lookup that raced one is not cached
+
+    def get(self, key_hash: str) -> ApiKeyRecord | None:
+        if self.ttl <= 0:
+            return None
+        with self._lock:
+            entry = self._entries.get(key_hash)
+            if entry is None:
+                return None
+            if self.clock() >= entry[0]:
+                del self._entries[key_hash]
+                return None
+            self._entries.move_to_end(key_hash)
+            return entry[1]
+
+    def put(self, key_hash: str, record: ApiKeyRecord, generation: int | None = None) -> None:
+        """Cache ``record``; ``generation``: the value of ``self.generation`` before the lookup
+        (a revocation since then may have come after the lookup read the key as valid)."""
+        if self.ttl <= 0 or record.revoked_at is not None:
+            return
+        with self._lock:
+            if generation is not None and generation != self.generation:
+                return
+            self._entries[key_hash] = (self.clock() + self.ttl, record)
+            self._entries.move_to_end(key_hash)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def drop_name(self, name: str) -> None:
+        """Forget every entry of the key named ``name`` (it was just revoked)."""
+        with self._lock:
+            self.generation += 1
+            for key_hash in [h for h, (_, record) in self._entries.items() if record.name == name]:
+                del self._entries[key_hash]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 class AuthMiddleware:
     """401 without a valid key, 403 when the key's role may not call the matched route.
 
     ``routes`` are the API's routes (with their final paths); the middleware matches them
     itself, as the router would, because it runs before routing."""
 
-    def __init__(self, app: ASGIApp, *, routes: Sequence[BaseRoute], store: ApiStore, public_paths: set[str]) -> None:
+    def __init__(self, app: ASGIApp, *, routes: Sequence[BaseRoute], store: ApiStore, public_paths: set[str],
+                 cache: KeyCache | None = None) -> None:
         self.app, self.store, self.public_paths = app, store, public_paths
+        self.cache = cache if cache is not None else KeyCache(0)
         self.table = [(route.path_regex, getattr(route, "methods", None) or set(), route_roles(route))
                       for route in routes if hasattr(route, "path_regex")]
 
@@ -127,11 +195,19 @@ class AuthMiddleware:
             return
         path = scope["path"]
         key = presented_key(Headers(scope=scope))
-        try:
-            record = await run_in_threadpool(self.store.find_key, hash_key(key)) if key else None
-        except DATABASE_UNAVAILABLE as exc:  # 503, not a 500 with a stack trace in the log
-            await unavailable_response(scope["method"], path, exc)(scope, receive, send)
-            return
+        record = None
+        if key:
+            key_hash = hash_key(key)
+            record = self.cache.get(key_hash)
+            if record is None:
+                generation = self.cache.generation
+                try:
+                    record = await run_in_threadpool(self.store.find_key, key_hash)
+                except DATABASE_UNAVAILABLE as exc:  # 503, not a 500 with a stack trace in the log
+                    await unavailable_response(scope["method"], path, exc)(scope, receive, send)
+                    return
+                if record is not None:
+                    self.cache.put(key_hash, record, generation)
         if record is None:
             detail = "an API key is required" if key is None else "the API key is not valid (unknown or revoked)"
             body = problem_body(401, "unauthenticated", detail, instance=path)

@@ -7,7 +7,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from fastapi import Request
 
@@ -43,6 +43,7 @@ class ApiContext:
     idempotency_stale_after: timedelta = timedelta(minutes=2)
     last_purge: datetime | None = None  # of expired idempotency keys, by this process
     lock: threading.Lock = field(default_factory=threading.Lock)
+    key_cache: Any = None  # api.auth.KeyCache of the auth middleware (valid API keys)
 
     @property
     def app(self) -> ContractsApplication:

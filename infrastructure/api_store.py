@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -57,6 +57,8 @@ class ApiStore(Protocol):
     def find_key(self, key_hash: str) -> ApiKeyRecord | None: ...
     def list_keys(self) -> list[ApiKeyRecord]: ...
     def revoke_key(self, name: str, at: datetime) -> bool: ...
+    def on_revoke(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(name)`` after this store revoked a key (caches of valid keys drop it)."""
 
     def claim_idempotency(self, key: str, principal: str, request_hash: str, now: datetime,
                           stale_before: datetime, expired_before: datetime) -> IdempotencyRecord | None: ...
@@ -125,6 +127,9 @@ def _utc(value: datetime) -> datetime:
 class _SqlStore:
     """The logic shared by both engines; subclasses run one statement with ``_run``."""
 
+    def __init__(self) -> None:
+        self._revoke_listeners: list[Callable[[str], None]] = []
+
     def _run(self, template: str, params: Sequence[Any] = (), fetch: bool = False
              ) -> tuple[int, list[tuple[Any, ...]]]:
         raise NotImplementedError
@@ -155,7 +160,12 @@ class _SqlStore:
 
     def revoke_key(self, name: str, at: datetime) -> bool:
         count, _ = self._run(_REVOKE_KEY, (_utc(at), name))
+        for listener in list(self._revoke_listeners):
+            listener(name)
         return count > 0
+
+    def on_revoke(self, listener: Callable[[str], None]) -> None:
+        self._revoke_listeners.append(listener)
 
     # -- idempotency keys
     def claim_idempotency(self, key: str, principal: str, request_hash: str, now: datetime,
@@ -214,6 +224,7 @@ class SQLiteApiStore(_SqlStore):
     _unique_violation = (sqlite3.IntegrityError,)
 
     def __init__(self, path: str) -> None:
+        super().__init__()
         self.path = path
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
@@ -257,6 +268,7 @@ class PostgresApiStore(_SqlStore):
         from psycopg import errors, sql
         from psycopg_pool import ConnectionPool
 
+        super().__init__()
         self._unique_violation = (errors.UniqueViolation,)
         self.schema = schema
         self._pool = ConnectionPool(conninfo, min_size=1, max_size=pool_size, open=True,

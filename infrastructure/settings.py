@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     # Aggregates kept in memory per process (LRU) and fast-forwarded with newer events before each
     # command, so a command does not replay the whole history; 0 disables the cache.
     aggregate_cache_size: int = Field(default=1000, ge=0)
+    # Seconds an API process trusts a valid API key it has looked up (0: look it up on every request).
+    # A key revoked through that process is refused at once; revoked by another process (``contracts
+    # keys revoke``), at the latest this long after. Unknown keys are never cached.
+    api_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
 
     @field_validator("database_url")
     @classmethod
