@@ -2,12 +2,23 @@
 app doing one raw INSERT / one SELECT on the same PostgreSQL. Target: at least 0.7x its
 throughput, p99 under 50 ms.
 
-Servers run as subprocesses on 127.0.0.1: the service (``contracts serve``, PostgreSQL,
-production mode) with its projection runner (``contracts projections run``, polling every
-5 ms: a POST answers once the read models have its event, read-your-writes) and
-``bench/bare_app.py`` under uvicorn. Load: ``wrk`` (16 connections, 2 threads, Lua scripts
-picking a random contract per request) when installed, else a Python asyncio generator
-(keep-alive HTTP/1.1, 16 connections). Every run is bounded in time; localhost only.
+Servers run as subprocesses on 127.0.0.1: the service (``contracts serve --workers W --no-ui
+--no-scheduler``, PostgreSQL, production mode) with its projection runner (``contracts projections
+run``, woken by the event table's NOTIFY, polling every 5 ms otherwise: a POST answers once the read
+models have its event, read-your-writes) and ``bench/bare_app.py`` under ``uvicorn --workers W``:
+both get the same number of worker processes (``WORKERS``, default 2 = the machine's cores;
+``CONTRACTS_BENCH_HTTP_WORKERS`` overrides it).
+
+No deadline scheduler runs during the measurement: the fixture's contracts (``bench/data.py``)
+are dated 2026-01..03 with unpaid invoices, so against today's wall clock a scheduler would spend
+the whole run catching up months of deadlines of all of them (renewals, overdue, suspension,
+termination: ~20,000 events, conflicting with the POSTs on the same contracts). That is background
+work on stale data, not the request path this scenario measures; in production the scheduler's
+steady state is a sweep a minute, or ``contracts scheduler`` as its own process.
+
+Load: ``wrk`` (16 connections, 2 threads, Lua scripts picking a random contract per request)
+when installed, else a Python asyncio generator (keep-alive HTTP/1.1, 16 connections). Every run
+is bounded in time; localhost only.
 
 POST: ``/v1/contracts/{id}/contractor`` (one ``ContractorInfoChanged``) vs ``POST /raw/events``
 (one INSERT of a row of the same shape). GET: ``/v1/contracts/{id}`` vs ``/raw/events/{n}``.
@@ -37,6 +48,7 @@ from bench.harness import ROOT, Row, ScenarioResult, build, database_url, median
 
 NAME = "http"
 CLIENTS = 16
+WORKERS = int(os.environ.get("CONTRACTS_BENCH_HTTP_WORKERS") or 2)  # API processes, the same for both servers
 
 
 def _free_port() -> int:
@@ -178,7 +190,7 @@ def run(quick: bool, rounds: int) -> ScenarioResult:
     generator = "wrk" if shutil.which("wrk") else "python"
     result = ScenarioResult(NAME, "HTTP with 16 concurrent clients vs a bare FastAPI endpoint (one INSERT / SELECT)",
                             {"clients": CLIENTS, "seconds": seconds, "rounds": rounds, "contracts": contracts,
-                             "load_generator": generator})
+                             "load_generator": generator, "workers": WORKERS, "scheduler": False})
     procs: list[subprocess.Popen[bytes]] = []
     with scratch_database(NAME) as dsn, tempfile.TemporaryDirectory() as tmp:
         try:
@@ -211,11 +223,14 @@ def run(quick: bool, rounds: int) -> ScenarioResult:
             quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
             procs.append(subprocess.Popen(_contracts_cmd("projections", "run", "--poll-interval", "0.005"),
                                           env=env, cwd=ROOT, **quiet))  # type: ignore[call-overload]
-            procs.append(subprocess.Popen(_contracts_cmd("serve", "--port", str(svc_port)), env=env, cwd=ROOT,
+            serve = ["serve", "--port", str(svc_port), "--no-scheduler"]
+            if WORKERS > 1:
+                serve += ["--workers", str(WORKERS), "--no-ui"]
+            procs.append(subprocess.Popen(_contracts_cmd(*serve), env=env, cwd=ROOT,
                                           **quiet))  # type: ignore[call-overload]
             procs.append(subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--port",
-                                           str(raw_port), "--log-level", "warning"], env=env, cwd=ROOT,
-                                          **quiet))  # type: ignore[call-overload]
+                                           str(raw_port), "--workers", str(WORKERS), "--log-level", "warning"],
+                                          env=env, cwd=ROOT, **quiet))  # type: ignore[call-overload]
             svc, raw = f"http://127.0.0.1:{svc_port}", f"http://127.0.0.1:{raw_port}"
             _wait_up(svc + "/readyz", procs[1])
             _wait_up(raw + "/healthz", procs[2])
@@ -262,7 +277,8 @@ def run(quick: bool, rounds: int) -> ScenarioResult:
         row.extra = {"service_p50_ms": round(median([x["p50_ms"] for x in s]), 2), "service_p99_ms": round(p99, 2),
                      "raw_p50_ms": round(median([x["p50_ms"] for x in r]), 2),
                      "raw_p99_ms": round(median([x["p99_ms"] for x in r]), 2),
-                     "service_errors": sum(x["errors"] for x in s), "raw_errors": sum(x["errors"] for x in r)}
+                     "service_errors": sum(x["errors"] for x in s), "raw_errors": sum(x["errors"] for x in r),
+                     "workers": WORKERS}
         result.rows.append(row)
         if row.extra["service_errors"]:
             result.notes.append(f"{method}: {row.extra['service_errors']:.0f} non-2xx service responses "

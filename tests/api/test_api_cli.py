@@ -85,3 +85,49 @@ def test_serve_answers_with_docs_health_and_the_api(tmp_path: Path) -> None:
     output = server.stdout.read() if server.stdout else ""
     assert "Traceback" not in output, output
     assert key not in output and "Served K.K." not in output  # no secrets or personal data in the log
+
+
+def test_serve_workers_refused_on_sqlite_with_the_ui_or_with_projections(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from infrastructure.cli_serve import workers_refusal
+    from infrastructure.settings import Settings
+
+    monkeypatch.delenv("CONTRACTS_DATABASE_URL", raising=False)
+    monkeypatch.setenv("CONTRACTS_SQLITE_PATH", str(tmp_path / "w.sqlite"))
+    assert main(["serve", "--workers", "2", "--no-ui", "--port", str(_free_port())]) == 2
+    assert "needs PostgreSQL" in caplog.text
+    assert not (tmp_path / "w.sqlite").exists()  # refused before building anything
+    sqlite = Settings(database_url=None)
+    pg = Settings(database_url="postgresql://u@127.0.0.1:5432/db")
+    assert workers_refusal(1, sqlite, with_projections=True, ui=True) is None
+    assert workers_refusal(0, pg, with_projections=False, ui=False) == "--workers must be at least 1"
+    assert "--no-ui" in (workers_refusal(2, pg, with_projections=False, ui=True) or "")
+    assert "projections run" in (workers_refusal(2, pg, with_projections=True, ui=False) or "")
+    assert workers_refusal(2, pg, with_projections=False, ui=False) is None
+
+
+def test_worker_app_factory_builds_its_own_parts_and_closes_them(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    from datetime import UTC, datetime
+
+    from fastapi.testclient import TestClient
+
+    from api.auth import create_key
+    from infrastructure.api_store import SQLiteApiStore
+    from infrastructure.cli_serve import _WORKER_OPTIONS, worker_app
+
+    monkeypatch.delenv("CONTRACTS_DATABASE_URL", raising=False)
+    monkeypatch.setenv("CONTRACTS_SQLITE_PATH", str(tmp_path / "f.sqlite"))
+    monkeypatch.setenv(_WORKER_OPTIONS, json.dumps({"scheduler": False}))
+    app = worker_app()
+    store = SQLiteApiStore(str(tmp_path / "f.sqlite"))
+    key = create_key(store, "auditor", "factory", datetime.now(UTC))
+    store.close()
+    with TestClient(app) as client:
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/v1/clock", headers={"X-API-Key": key}).status_code == 200
+        assert client.get("/ui/").status_code in (401, 404)  # no pages in a worker process
+    ctx = app.state.ctx
+    with pytest.raises(Exception):  # noqa: B017, PT011 - closed on shutdown: the pool refuses work
+        ctx.store.find_key("x")
