@@ -6,6 +6,7 @@ surfaces as ``ConcurrencyConflict``; ``expected_version`` gives callers If-Match
 
 from __future__ import annotations
 
+import pickle
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,14 @@ class CommandResult:
     events: int
 
 
+def private_copy(aggregate: A) -> A:
+    """A copy sharing nothing with ``aggregate``: a pickle round trip, about twice as fast as the
+    ``copy.deepcopy`` the library's repository makes of cached aggregates (aggregates hold only
+    plain data: dates, enums, dataclasses, dicts), measured on the command path (issue 7)."""
+    copied: A = pickle.loads(pickle.dumps(aggregate, protocol=pickle.HIGHEST_PROTOCOL))
+    return copied
+
+
 @runtime_checkable
 class BulkEventReader(Protocol):
     """A recorder that reads the events of many aggregates in one query, ordered by aggregate
@@ -63,11 +72,13 @@ class ContractsApplication(Application[uuid.UUID]):
     # -- plumbing --------------------------------------------------------------------------------
     def _load(self, cls: type[A], aggregate_id: uuid.UUID, what: str) -> A:
         try:
-            aggregate: Aggregate = self.repository.get(aggregate_id)
+            aggregate: Aggregate = self.repository.get(aggregate_id, deepcopy_from_cache=False)
         except AggregateNotFoundError:
             raise NotFound("spec 3", f"no {what} {aggregate_id}", f"{what}_id") from None
         if not isinstance(aggregate, cls):
             raise NotFound("spec 3", f"no {what} {aggregate_id}", f"{what}_id")
+        if self.repository.cache:  # the cached object itself: commands work on a copy (the library deep-copies)
+            return private_copy(aggregate)
         return aggregate
 
     def _commit(self, *aggregates: Aggregate) -> CommandResult:

@@ -1,0 +1,78 @@
+"""The aggregate cache (``CONTRACTS_AGGREGATE_CACHE_SIZE``) and the private copy each command works on.
+
+Commands load the cached contract and mutate a copy (``private_copy``, a pickle round trip in
+place of the library's deepcopy, issue 7): a refused or conflicting command must leave the
+cached state exactly as stored.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import pytest
+from app_kit import CONTRACTOR, MONTHLY, customer, jst, summary
+
+from application.service import ContractsApplication, private_copy
+from domain.calendar import Month
+from domain.contract import Contract
+from domain.errors import ConcurrencyConflict, RuleViolation
+
+
+def _monthly(app: ContractsApplication) -> uuid.UUID:
+    cid = app.open_contract(customer(), "kintone", "standard", 10, CONTRACTOR, jst(2026, 3, 24),
+                            cycle=MONTHLY).aggregate_id
+    app.approve(cid, jst(2026, 3, 24))
+    app.advance(cid, Month(2026, 6))
+    return cid
+
+
+def test_every_load_is_a_private_copy_of_the_cached_contract(app: ContractsApplication) -> None:
+    assert app.repository.cache  # the composition root turns the cache on by default
+    cid = _monthly(app)
+    first, second = app.get_contract(cid), app.get_contract(cid)
+    assert first is not second and first.ledger is not second.ledger and first.contractor is not second.contractor
+    assert summary(first) == summary(second)
+    first.change_contractor({**CONTRACTOR, "name": "Not saved K.K."}, jst(2026, 6, 2))  # mutated, never saved
+    again = app.get_contract(cid)
+    assert again.contractor == CONTRACTOR and again.version == second.version
+
+
+def test_a_refused_command_leaves_the_cached_contract_as_stored(app: ContractsApplication) -> None:
+    cid = _monthly(app)
+    before = summary(app.get_contract(cid))
+    with pytest.raises(RuleViolation):  # Art. 15.3: no deletion while the contract runs
+        app.delete_data(cid, jst(2026, 6, 3).date())
+    assert summary(app.get_contract(cid)) == before
+
+
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_a_conflicting_save_leaves_the_cached_contract_as_stored(
+        app: ContractsApplication, reopen: Callable[[], ContractsApplication | None]) -> None:
+    other = reopen()  # a second application over the same stored events (another process)
+    assert other is not None
+    cid = _monthly(app)
+    cached_version = app.get_contract(cid).version
+
+    def raced(c: Contract) -> None:  # another process changes the contract between our load and save
+        other.change_contractor(cid, {**CONTRACTOR, "name": "Other Process K.K."}, jst(2026, 6, 2))
+        c.change_contractor({**CONTRACTOR, "name": "Lost Update K.K."}, jst(2026, 6, 2))
+
+    with pytest.raises(ConcurrencyConflict):
+        app._contract_command(cid, None, raced)
+    cached = app.repository.cache.get(cid)
+    assert isinstance(cached, Contract) and cached.version == cached_version  # not the unsaved change
+    now = app.get_contract(cid)  # fast-forwarded to what was really stored
+    assert (now.version, now.contractor["name"]) == (cached_version + 1, "Other Process K.K.")
+    app.change_contractor(cid, {**CONTRACTOR, "name": "Retried K.K."}, jst(2026, 6, 3))
+    assert app.get_contract(cid).contractor["name"] == "Retried K.K."
+
+
+def test_private_copy_equals_the_original_and_shares_nothing(app: ContractsApplication) -> None:
+    cid = _monthly(app)
+    original = app.repository.get(cid)
+    copied = private_copy(original)
+    assert summary(copied) == summary(original) and copied.__dict__.keys() == original.__dict__.keys()
+    assert all(copied.__dict__[k] is not v for k, v in original.__dict__.items()
+               if isinstance(v, dict | list) and v)
+
