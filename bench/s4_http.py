@@ -228,9 +228,11 @@ def run(quick: bool, rounds: int) -> ScenarioResult:
                 serve += ["--workers", str(WORKERS), "--no-ui"]
             procs.append(subprocess.Popen(_contracts_cmd(*serve), env=env, cwd=ROOT,
                                           **quiet))  # type: ignore[call-overload]
-            procs.append(subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--port",
-                                           str(raw_port), "--workers", str(WORKERS), "--log-level", "warning"],
-                                          env=env, cwd=ROOT, **quiet))  # type: ignore[call-overload]
+            # the same uvicorn settings as ``contracts serve --workers`` (TCP_NODELAY on the workers' connections)
+            bare = (f"import uvicorn; uvicorn.run('bench.bare_app:app', port={raw_port}, workers={WORKERS}, "
+                    "log_level='warning', http='infrastructure.cli_serve:NoDelayH11Protocol')")
+            procs.append(subprocess.Popen([sys.executable, "-c", bare], env=env, cwd=ROOT,
+                                          **quiet))  # type: ignore[call-overload]
             svc, raw = f"http://127.0.0.1:{svc_port}", f"http://127.0.0.1:{raw_port}"
             _wait_up(svc + "/readyz", procs[1])
             _wait_up(raw + "/healthz", procs[2])

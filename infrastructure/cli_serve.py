@@ -28,9 +28,12 @@ import argparse
 import json
 import logging
 import os
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
+
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from application.clock import Clock, SystemClock
 from infrastructure.api_store import ApiStore, build_api_store
@@ -187,7 +190,8 @@ def _run(args: argparse.Namespace) -> int:
         log.info("serving %s mode on http://%s:%d with %d worker processes (events in %s)", settings.mode,
                  args.host, args.port, args.workers, settings.database_label())
         uvicorn.run("infrastructure.cli_serve:worker_app", factory=True, workers=args.workers, host=args.host,
-                    port=args.port, log_level=settings.log_level.lower(), server_header=False)
+                    port=args.port, log_level=settings.log_level.lower(), server_header=False,
+                    http="infrastructure.cli_serve:NoDelayH11Protocol")
         return 0
     app, close = build_served_app(settings, with_projections=args.with_projections,
                                   scheduler=not args.no_scheduler, ui=not args.no_ui)
@@ -199,3 +203,22 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         close()
     return 0
+
+
+
+class NoDelayH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with ``TCP_NODELAY`` on every connection.
+
+    asyncio sets it only on sockets whose ``proto`` is TCP; the listening socket uvicorn's
+    ``--workers`` supervisor hands to its processes comes back with ``proto`` 0, so the workers'
+    connections kept Nagle's algorithm and a keep-alive client waited for the delayed ACK: ~40 ms
+    per response (measured: a bare FastAPI app fell from ~1,000 to ~350 req/s with 2 workers)."""
+
+    def connection_made(self, transport: Any) -> None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:  # not a TCP socket after all
+                pass
+        super().connection_made(transport)
