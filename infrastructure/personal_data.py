@@ -106,8 +106,8 @@ class KeyStore:
         return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
     def select_many_sql(self, count: int) -> str:
-        return (f"SELECT contract_id, key, kek, destroyed_at FROM {self.table} "
-                f"WHERE contract_id IN ({', '.join([self.placeholder] * count)})")
+        marks = ", ".join([self.placeholder] * count)
+        return f"SELECT contract_id, key, kek, destroyed_at FROM {self.table} WHERE contract_id IN ({marks})"
 
     def many_params(self, contract_ids: Sequence[uuid.UUID]) -> Sequence[Any]:
         return [self.db_id(cid) for cid in contract_ids]

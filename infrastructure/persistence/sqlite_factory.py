@@ -55,12 +55,13 @@ class ChainedSQLiteApplicationRecorder(es_sqlite.SQLiteApplicationRecorder):
         """Every event of many aggregates in one query per 500 (by aggregate, then version), and
         their contract keys into the key cache (``application.service.BulkEventReader``)."""
         events: list[StoredEvent] = []
+        table = self.events_table_name
         with self.datastore.transaction(commit=False) as c:
             for start in range(0, len(originator_ids), 500):  # SQLite limits the number of parameters
                 part = [oid.hex for oid in originator_ids[start:start + 500]]
-                c.execute(f"SELECT originator_id, originator_version, topic, state FROM {self.events_table_name} "
-                          f"WHERE originator_id IN ({', '.join('?' * len(part))}) "
-                          "ORDER BY originator_id, originator_version", part)
+                marks = ", ".join("?" * len(part))
+                c.execute(f"SELECT originator_id, originator_version, topic, state FROM {table} "
+                          f"WHERE originator_id IN ({marks}) ORDER BY originator_id, originator_version", part)
                 events += [StoredEvent(originator_id=self.convert_originator_id(r["originator_id"]),
                                        originator_version=r["originator_version"], topic=r["topic"],
                                        state=r["state"]) for r in c.fetchall()]
