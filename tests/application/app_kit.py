@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from application.service import ContractsApplication
-from domain.calendar import JST
+from domain.calendar import JST, Month
 from domain.contract import BillingCycle, Contract
 from domain.errors import DomainError
 
@@ -28,6 +28,16 @@ def utc(y: int, m: int, d: int, h: int = 0, mi: int = 0) -> datetime:
 
 def customer() -> str:
     return f"CUST-{uuid.uuid4().hex[:12]}"
+
+
+def monthly_to_june(app: ContractsApplication, contractor: dict[str, str] | None = None) -> uuid.UUID:
+    """A monthly kintone standard x 10 contract approved 2026-03-24 (first month April, Art. 8.1),
+    its month starts run up to June 2026."""
+    cid = app.open_contract(customer(), "kintone", "standard", 10, contractor or CONTRACTOR, jst(2026, 3, 24),
+                            cycle=MONTHLY).aggregate_id
+    app.approve(cid, jst(2026, 3, 24))
+    app.advance(cid, Month(2026, 6))
+    return cid
 
 
 def summary(c: Contract) -> tuple[Any, ...]:

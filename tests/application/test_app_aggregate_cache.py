@@ -7,29 +7,19 @@ cached state exactly as stored.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 
 import pytest
-from app_kit import CONTRACTOR, MONTHLY, customer, jst, summary
+from app_kit import CONTRACTOR, jst, monthly_to_june, summary
 
 from application.service import ContractsApplication, private_copy
-from domain.calendar import Month
 from domain.contract import Contract
 from domain.errors import ConcurrencyConflict, RuleViolation
 
 
-def _monthly(app: ContractsApplication) -> uuid.UUID:
-    cid = app.open_contract(customer(), "kintone", "standard", 10, CONTRACTOR, jst(2026, 3, 24),
-                            cycle=MONTHLY).aggregate_id
-    app.approve(cid, jst(2026, 3, 24))
-    app.advance(cid, Month(2026, 6))
-    return cid
-
-
 def test_every_load_is_a_private_copy_of_the_cached_contract(app: ContractsApplication) -> None:
     assert app.repository.cache  # the composition root turns the cache on by default
-    cid = _monthly(app)
+    cid = monthly_to_june(app)
     first, second = app.get_contract(cid), app.get_contract(cid)
     assert first is not second and first.ledger is not second.ledger and first.contractor is not second.contractor
     assert summary(first) == summary(second)
@@ -39,7 +29,7 @@ def test_every_load_is_a_private_copy_of_the_cached_contract(app: ContractsAppli
 
 
 def test_a_refused_command_leaves_the_cached_contract_as_stored(app: ContractsApplication) -> None:
-    cid = _monthly(app)
+    cid = monthly_to_june(app)
     before = summary(app.get_contract(cid))
     with pytest.raises(RuleViolation):  # Art. 15.3: no deletion while the contract runs
         app.delete_data(cid, jst(2026, 6, 3).date())
@@ -51,7 +41,7 @@ def test_a_conflicting_save_leaves_the_cached_contract_as_stored(
         app: ContractsApplication, reopen: Callable[[], ContractsApplication | None]) -> None:
     other = reopen()  # a second application over the same stored events (another process)
     assert other is not None
-    cid = _monthly(app)
+    cid = monthly_to_june(app)
     cached_version = app.get_contract(cid).version
 
     def raced(c: Contract) -> None:  # another process changes the contract between our load and save
@@ -69,7 +59,7 @@ def test_a_conflicting_save_leaves_the_cached_contract_as_stored(
 
 
 def test_private_copy_equals_the_original_and_shares_nothing(app: ContractsApplication) -> None:
-    cid = _monthly(app)
+    cid = monthly_to_june(app)
     original = app.repository.get(cid)
     copied = private_copy(original)
     assert summary(copied) == summary(original) and copied.__dict__.keys() == original.__dict__.keys()

@@ -12,27 +12,17 @@ from datetime import date
 from typing import Any
 
 import pytest
-from app_kit import CONTRACTOR, MONTHLY, customer, invoice, jst, lines, summary
+from app_kit import CONTRACTOR, invoice, jst, lines, monthly_to_june, summary
 from conftest import Store
 
 from application.audit import ERASED
-from application.service import BulkEventReader, ContractsApplication
-from domain.calendar import Month
+from application.service import BulkEventReader
 from domain.contract import Contract
-
-
-def _monthly(app: ContractsApplication, contractor: dict[str, str] = CONTRACTOR) -> uuid.UUID:
-    """Approved 2026-03-24: first month April 2026 (Art. 8.1), run up to June."""
-    cid = app.open_contract(customer(), "kintone", "standard", 10, contractor, jst(2026, 3, 24),
-                            cycle=MONTHLY).aggregate_id
-    app.approve(cid, jst(2026, 3, 24))
-    app.advance(cid, Month(2026, 6))
-    return cid
 
 
 def test_bulk_read_equals_reading_one_by_one(store: Store) -> None:
     app = store.open()
-    ids = [_monthly(app, {**CONTRACTOR, "name": f"Company {n}"}) for n in range(3)]
+    ids = [monthly_to_june(app, {**CONTRACTOR, "name": f"Company {n}"}) for n in range(3)]
     app.change_contractor(ids[1], {**CONTRACTOR, "name": "Renamed K.K."}, jst(2026, 5, 1))
     outage = app.record_outage("kintone", jst(2026, 6, 10, 9), jst(2026, 6, 12, 11),
                                _cause(), jst(2026, 6, 13)).aggregate_id
@@ -60,7 +50,7 @@ def test_bulk_read_equals_reading_one_by_one(store: Store) -> None:
 def test_bulk_read_after_data_deletion_reads_erased_personal_data_and_keeps_amounts(store: Store) -> None:
     """Art. 15.3 / spec 10: after DataDeleted the key is gone; amounts and dates still replay."""
     app = store.open()
-    cid = _monthly(app)
+    cid = monthly_to_june(app)
     app.terminate_for_cause(cid, "Art. 23.1.1", jst(2026, 6, 10))
     before = app.get_contract(cid)
     app.delete_data(cid, before.retention_until or date.max)
@@ -80,7 +70,7 @@ def test_bulk_read_after_data_deletion_reads_erased_personal_data_and_keeps_amou
 def test_bulk_read_fetches_the_keys_in_one_query_not_one_per_contract(store: Store,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     app = store.open()
-    ids = [_monthly(app) for _ in range(4)]
+    ids = [monthly_to_june(app) for _ in range(4)]
     fresh = store.open()
     keys: Any = fresh.recorder.keys  # type: ignore[attr-defined]
     single_reads: list[uuid.UUID] = []
