@@ -296,6 +296,9 @@ class ReadModelsImpl:
         ``position``; ``None`` if it did not exist yet. Without either: the current state."""
         if at is None and position is None:
             return self.app.get_contract(contract_id)
+        if self.snapshots is not None and at is not None and position is None:  # one query (issue 7)
+            at_contract: Contract | None = self.snapshots.contract_at(contract_id, at)
+            return at_contract
         version = self.version_at(contract_id, at, position)
         if version == 0:
             return None

@@ -30,6 +30,7 @@ import pickle
 import uuid
 import zlib
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.application import AggregateNotFoundError, Repository
 from eventsourcing.persistence import StoredEvent
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 
 from domain.contract import Contract
 
@@ -86,15 +87,21 @@ class SnapshotStore:
         self.select_sql = SQL("SELECT originator_version, state FROM {}.{} WHERE originator_id = %s "
                               "AND fingerprint = %s AND originator_version <= %s "
                               "ORDER BY originator_version DESC LIMIT 1").format(schema, table)
-        # the nearest snapshot and the events after it up to the version, in ONE round trip
-        self.as_of_sql = SQL(
-            "WITH s AS (SELECT originator_version, state FROM {schema}.{table} WHERE originator_id = %(id)s "
-            "AND fingerprint = %(fp)s AND originator_version <= %(v)s ORDER BY originator_version DESC LIMIT 1) "
-            "SELECT 0 AS part, originator_version, NULL::text AS topic, state FROM s UNION ALL "
-            "SELECT 1, e.originator_version, e.topic, e.state FROM {schema}.{events} e WHERE e.originator_id = %(id)s "
-            "AND e.originator_version > COALESCE((SELECT originator_version FROM s), 0) "
-            "AND e.originator_version <= %(v)s ORDER BY 1, 2").format(
-                schema=schema, table=table, events=Identifier(app.recorder.events_table_name))
+        # the nearest snapshot and the events after it up to the version, in ONE round trip; the
+        # version is given (%(v)s), or found in the read side's event times (same schema) by instant
+        as_of = ("WITH s AS (SELECT originator_version, state FROM {schema}.{table} WHERE originator_id = %(id)s "
+                 "AND fingerprint = %(fp)s AND originator_version <= {v} ORDER BY originator_version DESC LIMIT 1) "
+                 "SELECT 0 AS part, originator_version, NULL::text AS topic, state, {v} AS version FROM s UNION ALL "
+                 "SELECT 1, e.originator_version, e.topic, e.state, {v} FROM {schema}.{events} e "
+                 "WHERE e.originator_id = %(id)s AND e.originator_version > COALESCE((SELECT originator_version "
+                 "FROM s), 0) AND e.originator_version <= {v} ORDER BY 1, 2")
+        names = {"schema": schema, "table": table, "events": Identifier(app.recorder.events_table_name)}
+        self.as_of_sql = SQL(as_of).format(v=SQL("%(v)s"), **names)
+        version_at = SQL(  # ReadTables.version_at: the version before the first event recorded after the instant
+            "(SELECT COALESCE((SELECT MIN(version) - 1 FROM {schema}.rm_event_times WHERE originator_id = %(id)s "
+            "AND recorded_at > %(at)s), (SELECT MAX(version) FROM {schema}.rm_event_times "
+            "WHERE originator_id = %(id)s), 0))").format(schema=schema)
+        self.as_of_instant_sql = SQL(as_of).format(v=version_at, **names)
         self.versions_sql = SQL("SELECT originator_version FROM {}.{} WHERE originator_id = %s "
                                 "AND fingerprint = %s").format(schema, table)
         self.upsert_sql = SQL("INSERT INTO {}.{} (originator_id, originator_version, fingerprint, state) "
@@ -143,14 +150,23 @@ class SnapshotStore:
         """The contract at ``version`` from the nearest snapshot plus the events after it, read in
         one query (the library's repository would make two); an unreadable snapshot (shredded
         key, tampered row, other domain code) falls back to replaying every event."""
+        return self._fold(contract_id, self.as_of_sql, {"id": contract_id, "fp": FINGERPRINT, "v": version})
+
+    def contract_at(self, contract_id: uuid.UUID, at: datetime) -> Contract | None:
+        """The contract as recorded by instant ``at`` (``ReadModels.contract_as_of``): the version
+        lookup in the read side's event times, the snapshot and the events, all in one query;
+        ``None`` if it did not exist yet."""
+        return self._fold(contract_id, self.as_of_instant_sql, {"id": contract_id, "fp": FINGERPRINT, "at": at})
+
+    def _fold(self, contract_id: uuid.UUID, sql: Composed, params: dict[str, Any]) -> Contract | None:
         with self.datastore.get_connection() as conn, conn.cursor() as cur:
-            cur.execute(self.as_of_sql, {"id": contract_id, "fp": FINGERPRINT, "v": version}, prepare=True)
+            cur.execute(sql, params, prepare=True)
             rows = cur.fetchall()
         aggregate: Any = None
         if rows and rows[0]["part"] == 0:
             aggregate = self._open(contract_id, int(rows[0]["originator_version"]), bytes(rows[0]["state"]))
             if aggregate is None:
-                return self._replay(contract_id, version)
+                return self._replay(contract_id, int(rows[0]["version"]))
             rows = rows[1:]
         mapper = self.app.mapper
         for r in rows:

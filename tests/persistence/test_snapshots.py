@@ -103,3 +103,43 @@ def test_a_shredded_contract_is_replayed_with_its_personal_data_erased(services:
     assert store.get(cid, lte=30) == []
     contract = store.get_contract(cid, 30)
     assert contract is not None and contract.contractor == {"erased": "true"}
+
+
+def test_as_of_an_instant_is_one_query_and_equals_the_version_lookup_and_a_full_replay(
+        services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Auditors' as-of by recorded time (issue 7): the version lookup, the snapshot and the events
+    after it come back in one query, with the same result as looking the version up first."""
+    cid = _contract(services, 60)  # versions 1..62 (opened, trial started, 60 changes)
+    snap.take_snapshots(services.app, [cid], every=25)
+    models = build_read_models(services)
+    models.runner.catch_up()
+    store = models.snapshots
+    assert store is not None
+    recorded = [e.timestamp for e in services.app.events.get(cid)]
+    instants = [(recorded[0] - timedelta(seconds=1), 0), (recorded[0], 1), (recorded[24], 25),
+                (recorded[54] + (recorded[55] - recorded[54]) / 2, 55), (recorded[-1], 62),
+                (recorded[-1] + timedelta(days=1), 62)]
+    expected = {}
+    for at, version in instants:
+        assert models.version_at(cid, at) == version
+        models.snapshots = None
+        expected[at] = models.contract_as_of(cid, at=at)  # version lookup + full replay
+        models.snapshots = store
+    monkeypatch.setattr(models.store, "version_at", lambda *a: pytest.fail("a second query was made"))
+    for at, version in instants:
+        got = models.contract_as_of(cid, at=at)
+        if version == 0:
+            assert got is None and expected[at] is None  # it did not exist yet
+            continue
+        want = expected[at]
+        assert got is not None and want is not None
+        assert (got.version, got.contractor, got.state) == (want.version, want.contractor, want.state) == (
+            version, want.contractor, want.state)
+    dsn, schema = _dsn(services)  # an unreadable snapshot: the same instant is replayed from the events
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'UPDATE "{schema}".contracts_snapshots SET state = set_byte(state, 40, '
+                     "(get_byte(state, 40) + 1) % 256) WHERE originator_version = 50")
+    at = instants[3][0]
+    replayed = models.contract_as_of(cid, at=at)
+    assert replayed is not None and replayed.version == 55 and replayed.contractor == PERSON | {
+        "contact_name": "Contact 52"}
