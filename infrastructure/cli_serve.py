@@ -205,7 +205,6 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-
 class NoDelayH11Protocol(H11Protocol):
     """uvicorn's h11 protocol with ``TCP_NODELAY`` on every connection.
 

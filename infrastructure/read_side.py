@@ -32,9 +32,11 @@ from domain.billing import Invoice
 from domain.calendar import Month, jst_date
 from domain.contract import Contract
 from infrastructure.composition import Services
+from infrastructure.position_watcher import PositionWatcher
 from infrastructure.read_store import open_read_store
 
 log = logging.getLogger("contracts.projections")
+_WATCHER_LOCK = threading.Lock()
 
 TRANSIENT = (OperationalError, InterfaceError, PersistenceError, psycopg.OperationalError, psycopg.InterfaceError,
              sqlite3.OperationalError, StalePosition)
@@ -200,12 +202,17 @@ class ReadModelsImpl:
     clock: Clock
     in_process: bool = True  # run the projections in this process on ``start()`` (embedded default)
     snapshots: Any = None  # infrastructure.snapshots.SnapshotStore (PostgreSQL): fast as-of replays (issue 7)
+    watcher: PositionWatcher | None = None  # the shared position poll when the runner is another process
 
     # -- progress ----------------------------------------------------------------------------------
     def position(self) -> int:
         return self.store.position()
 
     def wait_for(self, position: int, timeout: float = 5.0) -> bool:
+        """Until the read models have processed ``position`` (False after ``timeout`` seconds). With
+        the runner in another process, every waiter of this process shares one poll of the position."""
+        if not self.runner.running_in_thread:
+            return self._watcher().wait_for(position, timeout)
         deadline = time.monotonic() + timeout
         while True:
             if self.store.position() >= position:
@@ -213,11 +220,14 @@ class ReadModelsImpl:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            if self.runner.running_in_thread:
-                self.runner.kick()
-                self.runner.wait_progress(min(remaining, 0.05))
-            else:
-                time.sleep(min(remaining, 0.02))
+            self.runner.kick()
+            self.runner.wait_progress(min(remaining, 0.05))
+
+    def _watcher(self) -> PositionWatcher:
+        with _WATCHER_LOCK:
+            if self.watcher is None:
+                self.watcher = PositionWatcher(self.store.position)
+            return self.watcher
 
     def start_runner(self) -> RunnerThread:
         """Run the projections in a thread of this process."""

@@ -1,14 +1,16 @@
-"""``api.context.PositionWatcher``: read-your-writes when the projection runner is another process
-(one shared poll of the read models' position per API process instead of one per waiting request)."""
+"""``infrastructure.position_watcher.PositionWatcher``: waiting for the read models when the projection
+runner is another process (one shared poll of the position per process, not one per waiter)."""
 
 from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
-from api.context import PositionWatcher
+from infrastructure.position_watcher import PositionWatcher
 
 
 class Position:
@@ -66,3 +68,26 @@ def test_a_failed_read_is_raised_in_the_waiting_request() -> None:
     pos.fail = None
     pos.value = 1
     assert watcher.wait_for(1, timeout=2.0) is True
+
+
+def test_read_models_share_one_watcher_when_the_runner_is_another_process(tmp_path: Path) -> None:
+    """``ReadModelsImpl.wait_for`` (read-your-writes, the sweep) without a runner thread in this process."""
+    from infrastructure.composition import build_services
+    from infrastructure.read_side import build_read_models
+    from infrastructure.settings import Settings
+
+    services = build_services(Settings(sqlite_path=tmp_path / "w.sqlite", database_url=None))
+    try:
+        writer = build_read_models(services, in_process=False)
+        follower = build_read_models(services, in_process=False)  # e.g. an API process: no runner thread here
+        app = services.app
+        app.open_contract("W-1", "kintone", "light", 5, {"name": "W K.K."},
+                          datetime(2026, 3, 9, 1, tzinfo=UTC), trial=True)
+        last = app.recorder.max_notification_id() or 0
+        assert last > 0 and follower.wait_for(last, timeout=0.05) is False  # nobody projected yet
+        threading.Timer(0.05, writer.runner.catch_up).start()  # "the other process"
+        assert follower.wait_for(last, timeout=5.0) is True
+        assert follower.watcher is not None and follower.watcher.reads > 0
+        assert follower.wait_for(last, timeout=0.0) is True  # known already
+    finally:
+        services.close()
