@@ -38,6 +38,7 @@ from starlette.responses import Response
 from api.auth import Principal
 from api.context import ApiContext
 from api.errors import PROBLEM_JSON, ApiProblem, domain_problem
+from application.actors import Actor, acting_as
 from application.command_receipts import receipt_scope
 from domain.errors import ConcurrencyConflict, DomainError
 
@@ -104,6 +105,12 @@ def _maybe_purge(ctx: ApiContext, now: datetime) -> None:
 def run_command(ctx: ApiContext, request: Request, principal: Principal, payload: BaseModel | None,
                 action: Callable[[], Outcome]) -> Response:
     """Run ``action`` once per Idempotency-Key; answer JSON or problem+json."""
+    with acting_as(Actor.api_key(principal.name, principal.role)):  # section 13: events record the key
+        return _run_command(ctx, request, principal, payload, action)
+
+
+def _run_command(ctx: ApiContext, request: Request, principal: Principal, payload: BaseModel | None,
+                 action: Callable[[], Outcome]) -> Response:
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is not None and not _KEY.match(key):
         raise ApiProblem(422, "invalid-request", "Idempotency-Key must be 1-255 visible ASCII characters",

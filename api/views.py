@@ -15,6 +15,7 @@ from enum import Enum
 from typing import Any
 
 from api.auth import Principal
+from application.actors import ACTOR_FIELD, actor_of
 from application.audit import PERSONAL_FIELDS as AUDIT_PERSONAL_FIELDS
 from domain.calendar import Month
 from domain.catalog import PricePlan
@@ -61,7 +62,8 @@ def event_view(event: Any, principal: Principal, *, position: int | None = None,
                topic: str | None = None) -> dict[str, Any]:
     qualname = (topic.partition(":")[2] if topic else type(event).__qualname__) or type(event).__qualname__
     aggregate_type, _, name = qualname.rpartition(".")
-    data = {k: v for k, v in vars(event).items() if k not in _EVENT_META}
+    data = {k: v for k, v in vars(event).items() if k not in _EVENT_META and k != ACTOR_FIELD}
+    actor = actor_of(event)
     view: dict[str, Any] = {}
     if position is not None:
         view["position"] = position
@@ -71,6 +73,7 @@ def event_view(event: Any, principal: Principal, *, position: int | None = None,
         "version": event.originator_version,
         "type": name,
         "recorded_at": jsonable(event.timestamp),
+        "actor": actor.as_dict() if actor is not None else None,
         "data": redact(jsonable(data), principal),
     })
     return view

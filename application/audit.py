@@ -30,6 +30,7 @@ from eventsourcing.persistence import (
     UUIDAsHex,
 )
 
+from application.actors import ACTOR_FIELD
 from application.service import ContractsApplication
 from application.transcodings import register_all
 from domain.calendar import jst_date
@@ -303,6 +304,7 @@ def export_record(app: ContractsApplication, row: ChainRow, redact: bool = False
         "event": row.topic.rsplit(".", 1)[-1],
         "topic": row.topic,
         "recorded_at": payload.get("timestamp"),
+        "actor": payload.get(ACTOR_FIELD),  # section 13 (None: stored before actors were recorded)
         "payload": payload,
         "sealed": sealed,
         "stored": row.state.decode("utf-8"),

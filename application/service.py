@@ -17,6 +17,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, StoredEvent
 
+from application.actors import stamp
 from application.command_receipts import CommandReceipt, current_key, new_receipt, receipt_id
 from application.transcodings import register_all
 from domain.calendar import BusinessCalendar, Month, jst_date, require_aware
@@ -64,6 +65,14 @@ class ContractsApplication(Application[uuid.UUID]):
                  calendar: BusinessCalendar) -> None:
         super().__init__(env=env)
         self.catalog, self.policy, self.calendar = catalog, policy, calendar
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        """The library's save, after every aggregate's new events record their actor (section 13:
+        the current one unless a caller stamped them first, as the sweep does per deadline)."""
+        for obj in objs:
+            if isinstance(obj, Aggregate):
+                stamp(obj)
+        return super().save(*objs, **kwargs)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

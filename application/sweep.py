@@ -42,6 +42,7 @@ from typing import Protocol
 
 from eventsourcing.persistence import IntegrityError
 
+from application.actors import Actor, acting_as, stamp
 from application.clock import Clock
 from application.read_models import DEADLINE_KINDS, Deadline
 from application.service import CommandResult, ContractsApplication
@@ -293,7 +294,8 @@ class Sweeper:
         while True:
             attempt += 1
             try:
-                result = self.command(d)
+                with acting_as(Actor.scheduler(d.kind, d.due_on)):
+                    result = self.command(d)
             except RuleViolation as refused:
                 self._noop(d, run, f"refused: {refused}")
                 return
@@ -452,6 +454,7 @@ class Sweeper:
                 except Exception:  # noqa: BLE001 - handled (retried, reported) one by one below
                     single.append(d)
                 else:
+                    stamp(contract, Actor.scheduler(d.kind, d.due_on))
                     loaded.append((d, contract))
             try:
                 recordings = self.app.save(*(c for _, c in loaded)) if loaded else []

@@ -31,6 +31,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from application.actors import actor_of
 from application.audit import ERASED
 from domain.billing import Invoice
 from domain.calendar import JST, Month, jst_date
@@ -340,7 +341,8 @@ def fold(contract_id: uuid.UUID, events: Sequence[Any], as_of: date | None, poli
         elif name == "CreditRejected":
             decisions[event.claim_id] = "rejected"
         article = getattr(event, "article", None) or EVENT_ARTICLES.get(name, "-")
-        actor = getattr(event, "actor", None) or "-"
+        recorded_actor = actor_of(event)
+        actor = recorded_actor.describe() if recorded_actor is not None else "-"
         rows.append(Row(
             version=event.originator_version, event=name, business_date=business_date,
             recorded_at=_recorded(event), actor=str(actor), article=str(article),

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from scheduler_kit import CONTRACTOR, World, jst
 
+from application.actors import Actor, actor_of
 from application.sweep import SweepProgress
 from domain.calendar import Month
 from domain.contract import BillingCycle, Contract
@@ -338,3 +339,26 @@ def test_a_day_larger_than_a_page_is_swept_a_page_at_a_time(store: Callable[...,
     assert report.passes > reference.passes  # the big days took several pages
     for aggregate_id in ids:
         assert stream(paged, aggregate_id) == stream(whole, aggregate_id), aggregate_id
+
+
+def test_section_13_scheduler_events_record_the_deadline_they_fired(store: Callable[..., World]) -> None:
+    """Both the batched path (month start, discontinuation) and the one-by-one path (trial end,
+    overdue) stamp the scheduler with the deadline's kind and date; commands keep their own actor."""
+    w = store()
+    ids = populate(w)
+    w.sweep_on(GAP_END)
+    trial = {type(e).__name__: actor_of(e) for e in w.app.events.get(ids[0])}
+    assert trial["TrialExpired"] == Actor("scheduler", "scheduler", deadline="trial_end 2026-04-01")
+    assert trial["Opened"] == Actor("system", "application")  # populate() calls the application directly
+    monthly = [(type(e).__name__, actor_of(e)) for e in w.app.events.get(ids[1])]
+    starts = [a for name, a in monthly if name in ("ServicePeriodStarted", "Renewed")]
+    assert [a.deadline for a in starts if a is not None] == [
+        "month_start 2026-04-01", "month_start 2026-05-01", "month_start 2026-06-01"]
+    garoon = [(type(e).__name__, actor_of(e)) for e in w.app.events.get(ids[5])]
+    assert garoon[-3:] == [  # unpaid April invoice (spec 7): overdue, noticed, stopped, each by its deadline
+        ("PaymentOverdue", Actor("scheduler", "scheduler", deadline="payment_overdue 2026-06-01")),
+        ("SuspensionNoticed", Actor("scheduler", "scheduler", deadline="suspension_notice 2026-06-14")),
+        ("Terminated", Actor("scheduler", "scheduler", deadline="suspension_stop 2026-06-28"))]
+    discontinuation = [actor_of(e) for e in w.app.events.get(ids[6])]
+    assert discontinuation[0] == Actor("system", "application")  # announced through the application
+    assert discontinuation[-1] == Actor("scheduler", "scheduler", deadline="discontinuation 2026-06-30")

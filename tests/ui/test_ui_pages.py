@@ -202,7 +202,9 @@ def test_timeline_lists_events_with_dates_article_and_state_after(api: Harness) 
     assert [e[2] for e in events][:4] == ["Opened", "TrialStarted", "Applied", "Approved"]
     assert ("2026-04-01", "ServicePeriodStarted", "Art. 8.1", "active") in [(e[1], e[2], e[4], e[5]) for e in events]
     payment = next(e for e in events if e[2] == "PaymentReceived")
-    assert payment[1] == "2026-06-15" and payment[3] == "-" and payment[4] == "Art. 9.3"
+    assert payment[1] == "2026-06-15" and payment[4] == "Art. 9.3"
+    assert re.fullmatch(r"billing-[0-9a-f]{6} \(billing\)", payment[3])  # section 13: the key that paid
+    assert re.fullmatch(r"billing-[0-9a-f]{6} \(billing\)", events[0][3])
     assert "24,200 yen paid on 2026-06-15 for invoice 2026-04" in html
     assert 'class="badge ok">intact<' in html  # hash chain verified
 
