@@ -1,6 +1,6 @@
 """``create_app``: the FastAPI application over already-built services (no side effects at import).
 
-The composition root (``infrastructure.cli_serve``, or a test) builds the services, read
+The composition root (``infrastructure.bootstrap``, called by ``api.cli.serve`` or a test) builds the services, read
 models, clock and API store and passes them in.
 """
 
@@ -17,8 +17,8 @@ from api.errors import install_error_handlers
 from api.routes import contracts, feeds, sla, system
 from api.ui import install_ui
 from application.clock import Clock
-from infrastructure.api_store import ApiStore
-from infrastructure.composition import Services
+from application.ports import ApiStore
+from infrastructure.bootstrap import Services
 
 DESCRIPTION = """
 Contract lifecycle service: billing systems drive contracts and read invoices; auditors read history.

@@ -29,14 +29,11 @@ entry expires, ``ttl`` seconds after it was looked up.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from fastapi import Request, Security
@@ -47,14 +44,9 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import DATABASE_UNAVAILABLE, problem_body, problem_response, unavailable_response
-from infrastructure.api_store import ApiKeyRecord, ApiStore
+from application.api_keys import AUDITOR, BILLING, OPERATOR, OPERATORS, READERS, ROLES, WRITERS, hash_key
+from application.ports import ApiKeyRecord, ApiStore
 
-BILLING, AUDITOR, OPERATOR = "billing", "auditor", "operator"
-ROLES = (BILLING, AUDITOR, OPERATOR)
-READERS = (BILLING, AUDITOR, OPERATOR)
-WRITERS = (BILLING, OPERATOR)
-OPERATORS = (OPERATOR,)
-KEY_PREFIX = "ck_"
 _MAX_KEY_LENGTH = 200
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
@@ -69,25 +61,6 @@ class Principal:
     @property
     def sees_personal_data(self) -> bool:
         return self.role in (BILLING, OPERATOR)
-
-
-def generate_key() -> str:
-    return KEY_PREFIX + secrets.token_urlsafe(32)
-
-
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-
-def create_key(store: ApiStore, role: str, name: str, now: datetime) -> str:
-    """Store a new key's hash and return the key itself (the only time it is visible)."""
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}")
-    if not name or len(name) > 100:
-        raise ValueError("name is required (at most 100 characters)")
-    key = generate_key()
-    store.insert_key(hash_key(key), role, name, now)
-    return key
 
 
 def roles(*allowed: str) -> dict[str, Any]:
@@ -226,3 +199,7 @@ class AuthMiddleware:
                     return
                 break
         await self.app(scope, receive, send)
+
+
+__all__ = ["AUDITOR", "BILLING", "OPERATOR", "OPERATORS", "READERS", "ROLES", "WRITERS", "AuthMiddleware", "KeyCache",
+           "Principal", "current_principal", "hash_key", "presented_key", "roles", "route_roles"]

@@ -12,12 +12,12 @@ from typing import Any, Protocol
 from fastapi import Request
 
 from application.clock import Clock
+from application.ports import ApiStore
 from application.read_models import ReadModels
 from application.service import ContractsApplication
 from domain.calendar import jst_date
 from domain.contract import Contract
-from infrastructure.api_store import ApiStore
-from infrastructure.composition import Services
+from infrastructure.bootstrap import Services
 
 log = logging.getLogger("api")
 

@@ -14,11 +14,11 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import IO, Any, Protocol, runtime_checkable
+from typing import IO, Any
 
 from eventsourcing.persistence import (
     DatetimeAsISO,
@@ -31,6 +31,7 @@ from eventsourcing.persistence import (
 )
 
 from application.actors import ACTOR_FIELD
+from application.ports import ChainRow, ChainStore
 from application.service import ContractsApplication
 from application.transcodings import register_all
 from domain.calendar import jst_date
@@ -117,37 +118,6 @@ def chain_hash(prev: bytes, originator_id: uuid.UUID | str, version: int, topic:
 
 
 @dataclass(frozen=True)
-class ChainRow:
-    """One stored event with its recorded chain hash (``None`` if none was recorded)."""
-
-    position: int
-    originator_id: uuid.UUID
-    version: int
-    topic: str
-    state: bytes
-    hash: bytes | None
-
-    def stored_event(self) -> StoredEvent:
-        return StoredEvent(originator_id=self.originator_id, originator_version=self.version,
-                           topic=self.topic, state=self.state)
-
-
-@runtime_checkable
-class ChainStore(Protocol):
-    """What the chained recorders (``infrastructure.persistence``) offer the audit."""
-
-    def chain_rows(self, originator_id: uuid.UUID | None, after: tuple[uuid.UUID, int] | None,
-                   limit: int) -> Sequence[ChainRow]:
-        """Events with their hashes ordered by (aggregate, version), after the key ``after``."""
-
-    def log_rows(self, after_position: int, limit: int) -> Sequence[ChainRow]:
-        """Events with their hashes in notification order, after ``after_position``."""
-
-    def orphan_hashes(self, originator_id: uuid.UUID | None, limit: int) -> Sequence[tuple[uuid.UUID, int]]:
-        """(aggregate, version) of hashes whose event row is gone."""
-
-
-@dataclass(frozen=True)
 class Break:
     aggregate_id: uuid.UUID
     version: int
@@ -189,7 +159,7 @@ def _chain_store(app: ContractsApplication) -> ChainStore:
     recorder = app.recorder
     if not isinstance(recorder, ChainStore):
         raise InvalidInput("spec 10", f"the store ({type(recorder).__name__}) keeps no hash chain; "
-                           "build the application through infrastructure.composition", None)
+                           "build the application through infrastructure.bootstrap", None)
     return recorder
 
 

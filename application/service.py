@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
@@ -19,6 +19,7 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder, StoredEven
 
 from application.actors import stamp
 from application.command_receipts import CommandReceipt, current_key, new_receipt, receipt_id
+from application.ports import BulkEventReader
 from application.transcodings import register_all
 from domain.calendar import BusinessCalendar, Month, jst_date, require_aware
 from domain.catalog import Catalog
@@ -50,12 +51,6 @@ def private_copy(aggregate: A) -> A:
     return copied
 
 
-@runtime_checkable
-class BulkEventReader(Protocol):
-    """A recorder that reads the events of many aggregates in one query, ordered by aggregate
-    and version (the SQLite and PostgreSQL stores of ``infrastructure.persistence``)."""
-
-    def select_events_of(self, originator_ids: Sequence[uuid.UUID]) -> Sequence[StoredEvent]: ...
 
 
 class ContractsApplication(Application[uuid.UUID]):

@@ -54,7 +54,7 @@ def database_url(dsn: str) -> str:
 
 def service_env(dsn: str, **extra: str) -> dict[str, str]:
     """eventsourcing settings of the service for ``dsn`` (schema public; our recorders)."""
-    from infrastructure.composition import postgres_env
+    from infrastructure.bootstrap import postgres_env
 
     env = postgres_env(database_url(dsn))
     env.update({"POSTGRES_POOL_SIZE": "20", "POSTGRES_MAX_OVERFLOW": "10"})
@@ -64,7 +64,7 @@ def service_env(dsn: str, **extra: str) -> dict[str, str]:
 
 def build(dsn: str, **extra: str) -> Any:
     """``Services`` (the composition root's) over ``dsn``."""
-    from infrastructure.composition import build_services
+    from infrastructure.bootstrap import build_services
     from infrastructure.settings import Settings
 
     return build_services(Settings(database_url=None), env=service_env(dsn, **extra))

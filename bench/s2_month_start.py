@@ -37,7 +37,7 @@ SWEEP_AT = datetime(2026, 3, 1, 9, 0, tzinfo=JST)
 
 
 def _setup(args: dict[str, Any]) -> dict[str, Any]:
-    from infrastructure.read_side import build_read_models
+    from infrastructure.bootstrap import build_read_models
 
     services = build(args["dsn"])
     try:
@@ -57,7 +57,7 @@ def _setup(args: dict[str, Any]) -> dict[str, Any]:
 def _runner_process(dsn: str) -> None:
     """``python -m bench.s2_month_start --runner DSN``: the projection runner until SIGTERM, then
     its peak memory as one JSON line (what ``contracts projections run`` does, with the bench's env)."""
-    from infrastructure.read_side import build_read_models
+    from infrastructure.bootstrap import build_read_models
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -90,7 +90,7 @@ def _stop_runner(proc: subprocess.Popen[str]) -> float:
 def _measure(args: dict[str, Any]) -> dict[str, Any]:
     from application.clock import FixedClock
     from application.sweep import Sweeper
-    from infrastructure.read_side import build_read_models
+    from infrastructure.bootstrap import build_read_models
 
     own_process = args.get("runner", "process") == "process"
     runner = _start_runner(args["dsn"]) if own_process else None

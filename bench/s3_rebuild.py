@@ -36,7 +36,7 @@ def _setup(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _measure(args: dict[str, Any]) -> dict[str, Any]:
-    from infrastructure.read_side import build_read_models
+    from infrastructure.bootstrap import build_read_models
 
     services = build(args["dsn"])
     try:

@@ -61,7 +61,7 @@ def _contracts_cmd(*args: str) -> list[str]:
     script = Path(sys.executable).parent / "contracts"
     if script.exists():
         return [str(script), *args]
-    return [sys.executable, "-c", "import sys; from infrastructure.cli import main; sys.exit(main())", *args]
+    return [sys.executable, "-c", "import sys; from api.cli import main; sys.exit(main())", *args]
 
 
 def _wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -194,9 +194,8 @@ def run(quick: bool, rounds: int) -> ScenarioResult:
     procs: list[subprocess.Popen[bytes]] = []
     with scratch_database(NAME) as dsn, tempfile.TemporaryDirectory() as tmp:
         try:
-            from api.auth import create_key
-            from infrastructure.api_store import build_api_store
-            from infrastructure.read_side import build_read_models
+            from application.api_keys import create_key
+            from infrastructure.bootstrap import build_api_store, build_read_models
 
             services = build(dsn)
             try:
@@ -230,7 +229,7 @@ def run(quick: bool, rounds: int) -> ScenarioResult:
                                           **quiet))  # type: ignore[call-overload]
             # the same uvicorn settings as ``contracts serve --workers`` (TCP_NODELAY on the workers' connections)
             bare = (f"import uvicorn; uvicorn.run('bench.bare_app:app', port={raw_port}, workers={WORKERS}, "
-                    "log_level='warning', http='infrastructure.cli_serve:NoDelayH11Protocol')")
+                    "log_level='warning', http='api.cli.serve:NoDelayH11Protocol')")
             procs.append(subprocess.Popen([sys.executable, "-c", bare], env=env, cwd=ROOT,
                                           **quiet))  # type: ignore[call-overload]
             svc, raw = f"http://127.0.0.1:{svc_port}", f"http://127.0.0.1:{raw_port}"

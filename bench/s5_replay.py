@@ -52,7 +52,7 @@ def run(quick: bool, rounds: int) -> ScenarioResult:
     years, samples = (3, 40) if quick else (10, 400)
     result = ScenarioResult(NAME, "Auditor replay: contract state as of an instant (10 years of monthly history)",
                             {"years": years, "samples": samples})
-    from infrastructure.read_side import build_read_models
+    from infrastructure.bootstrap import build_read_models
     from infrastructure.snapshots import take_snapshots
 
     with scratch_database(NAME) as dsn:

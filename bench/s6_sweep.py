@@ -49,7 +49,7 @@ def run(quick: bool, rounds: int) -> ScenarioResult:
                             {"contracts": contracts, "due": due, "rounds": 1})
     from application.clock import FixedClock
     from application.sweep import Sweeper
-    from infrastructure.read_side import build_read_models
+    from infrastructure.bootstrap import build_read_models
 
     with scratch_database(NAME) as dsn:
         services = build(dsn)

@@ -16,60 +16,10 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
-# --------------------------------------------------------------------------- records
-
-
-@dataclass(frozen=True)
-class ApiKeyRecord:
-    key_hash: str
-    role: str
-    name: str
-    created_at: datetime
-    revoked_at: datetime | None
-
-
-@dataclass(frozen=True)
-class IdempotencyRecord:
-    """An idempotency key that someone else (or an earlier request) already holds."""
-
-    request_hash: str
-    status: str  # "in_progress" | "done"
-    response_status: int | None
-    response_headers: dict[str, str]
-    response_body: bytes | None
-    created_at: datetime
-
-
-class KeyNameTaken(Exception):
-    """An API key with that name already exists (names identify principals)."""
-
-
-class ApiStore(Protocol):
-    def setup(self) -> None: ...
-    def ping(self) -> None: ...
-    def close(self) -> None: ...
-
-    def insert_key(self, key_hash: str, role: str, name: str, created_at: datetime) -> None: ...
-    def find_key(self, key_hash: str) -> ApiKeyRecord | None: ...
-    def list_keys(self) -> list[ApiKeyRecord]: ...
-    def revoke_key(self, name: str, at: datetime) -> bool: ...
-    def on_revoke(self, listener: Callable[[str], None]) -> None:
-        """Call ``listener(name)`` after this store revoked a key (caches of valid keys drop it)."""
-
-    def claim_idempotency(self, key: str, principal: str, request_hash: str, now: datetime,
-                          stale_before: datetime, expired_before: datetime) -> IdempotencyRecord | None: ...
-    def finish_idempotency(self, key: str, principal: str, status: int, headers: Mapping[str, str],
-                           body: bytes) -> None: ...
-    def release_idempotency(self, key: str, principal: str) -> None: ...
-    def purge_idempotency(self, before: datetime) -> int: ...
-
-    def get_clock(self) -> datetime | None: ...
-    def advance_clock(self, to: datetime, at: datetime) -> datetime: ...
-
+from application.ports import ApiKeyRecord, IdempotencyRecord, KeyNameTaken
 
 # --------------------------------------------------------------------------- SQL templates
 
@@ -310,27 +260,3 @@ def _all_templates() -> list[str]:
 
 
 # --------------------------------------------------------------------------- construction
-
-
-def build_api_store(persistence: Mapping[str, str] | Any) -> ApiStore:
-    """The store next to the events, from the eventsourcing persistence settings
-    (a mapping, or the application's ``env``, which looks keys up with and without prefix)."""
-    module = persistence.get("PERSISTENCE_MODULE") or ""
-    if "sqlite" in module:  # eventsourcing.sqlite, or a module built on it
-        path = persistence.get("SQLITE_DBNAME") or ""
-        if not path or "memory" in path:
-            raise ValueError("the API needs a file-backed SQLite store (SQLITE_DBNAME is in memory)")
-        return SQLiteApiStore(path)
-    if "postgres" in module:
-        from psycopg.conninfo import make_conninfo
-
-        conninfo = make_conninfo(
-            dbname=persistence.get("POSTGRES_DBNAME") or "postgres",
-            host=persistence.get("POSTGRES_HOST") or "127.0.0.1",
-            port=persistence.get("POSTGRES_PORT") or "5432",
-            user=persistence.get("POSTGRES_USER") or "postgres",
-            password=persistence.get("POSTGRES_PASSWORD") or "",
-            connect_timeout=persistence.get("POSTGRES_CONNECT_TIMEOUT") or "5",
-        )
-        return PostgresApiStore(conninfo, persistence.get("POSTGRES_SCHEMA") or "public")
-    raise ValueError(f"the API needs SQLite or PostgreSQL persistence, not {module or 'POPO'!r}")

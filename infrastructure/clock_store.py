@@ -14,8 +14,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from application.clock import Clock, SystemClock
+from application.ports import ApiStore
 from domain.errors import RuleViolation
-from infrastructure.api_store import ApiStore
 
 SANDBOX_RULE = "sandbox clock"
 

@@ -1,6 +1,6 @@
 """The read side: projection runner and the ``ReadModels`` implementation over the read store.
 
-``build_read_models(services)`` gives a ``ReadModelsImpl`` whose ``runner`` follows the
+``infrastructure.bootstrap.build_read_models(services)`` gives a ``ReadModelsImpl`` whose ``runner`` follows the
 application's notification log by polling ``select_notifications`` (works on SQLite, which has
 no subscriptions, and on PostgreSQL). Each batch's rows and tracking position are committed in
 one transaction, so a crash (even ``kill -9``) never double-counts or loses an event: a
@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 from eventsourcing.persistence import InterfaceError, Mapper, OperationalError, PersistenceError
 
-from application.clock import Clock, SystemClock
+from application.clock import Clock
 from application.projections.ports import ReadStore, StalePosition
 from application.projections.projector import Projector
 from application.read_models import Deadline
@@ -31,9 +31,7 @@ from application.service import ContractsApplication
 from domain.billing import Invoice
 from domain.calendar import Month, jst_date
 from domain.contract import Contract
-from infrastructure.composition import Services
 from infrastructure.position_watcher import PositionWatcher
-from infrastructure.read_store import open_read_store
 
 log = logging.getLogger("contracts.projections")
 _WATCHER_LOCK = threading.Lock()
@@ -326,26 +324,3 @@ class ReadModelsImpl:
         invoices = sorted(contract.ledger.invoices.values(), key=lambda i: (i.month, i.kind, i.period))
         day = interest_on or (jst_date(at) if at is not None else None)
         return self._render(invoices, day)
-
-
-def build_read_models(services: Services, *, clock: Clock | None = None, in_process: bool | None = None,
-                      start_runner: bool = False, batch_size: int = 500, poll_interval: float = 0.2
-                      ) -> ReadModelsImpl:
-    """Read models over ``services.app``'s database (tables created if missing).
-
-    ``in_process`` (default: True on SQLite, False on PostgreSQL) makes ``start()`` run the
-    projections in a thread of this process; on PostgreSQL run ``contracts projections run``.
-    ``start_runner=True`` starts that thread now. Nothing else runs until asked.
-    """
-    store = open_read_store(services.app)
-    runner = ProjectionRunner(services.app, store, Projector(services.policy), batch_size=batch_size,
-                              poll_interval=poll_interval)
-    if in_process is None:
-        in_process = not type(store).__name__.startswith("Postgres")
-    from infrastructure.snapshots import open_snapshots
-
-    models = ReadModelsImpl(services.app, store, runner, clock or SystemClock(), in_process,
-                            snapshots=open_snapshots(services.app))
-    if start_runner:
-        models.start_runner()
-    return models

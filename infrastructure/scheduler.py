@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
 import psycopg
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
@@ -40,8 +40,9 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from psycopg.conninfo import make_conninfo
 
-from application.clock import Clock
-from application.sweep import DeadlineSource, Sweeper, SweepReport
+from application.ports import LeaderLock
+from application.sweep import Sweeper, SweepReport
+from infrastructure import postgres_params
 
 logger = logging.getLogger(__name__)
 
@@ -50,18 +51,6 @@ LOCK_NAMESPACE = "contracts.deadline-scheduler"
 # Detect a dead peer in ~25 s on both ends: the client (libpq) and the server session.
 KEEPALIVE = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
 SERVER_KEEPALIVE = "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3"
-
-
-class LeaderLock(Protocol):
-    def acquire(self) -> bool:
-        """Try to become (or stay) the leader without blocking; True if this process leads now."""
-
-    def still_held(self) -> bool:
-        """Cheap check during a sweep: False once leadership is lost."""
-
-    def release(self) -> None: ...
-
-    def describe(self) -> str: ...
 
 
 class InProcessLock:
@@ -129,17 +118,6 @@ def advisory_key(*parts: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def conninfo_from_env(env: Mapping[str, str]) -> str:
-    """A libpq connection string from ``eventsourcing.postgres`` settings."""
-    return make_conninfo(
-        dbname=env.get("POSTGRES_DBNAME", "postgres"),
-        host=env.get("POSTGRES_HOST", "127.0.0.1"),
-        port=env.get("POSTGRES_PORT", "5432"),
-        user=env.get("POSTGRES_USER", "postgres"),
-        password=env.get("POSTGRES_PASSWORD", "") or None,
-    )
-
-
 class PostgresAdvisoryLock:
     """Leader lock: a session advisory lock held on a dedicated autocommit connection."""
 
@@ -157,8 +135,9 @@ class PostgresAdvisoryLock:
 
     @classmethod
     def for_env(cls, env: Mapping[str, str], **options: Any) -> PostgresAdvisoryLock:
-        schema = env.get("POSTGRES_SCHEMA", "public") or "public"
-        return cls(conninfo_from_env(env), advisory_key(env.get("POSTGRES_DBNAME", ""), schema),
+        """The lock of the database and schema named by eventsourcing ``POSTGRES_*`` settings."""
+        schema = postgres_params.schema_of(env)
+        return cls(postgres_params.conninfo(env), advisory_key(env.get("POSTGRES_DBNAME") or "", schema),
                    label=f"schema {schema}", **options)
 
     @property
@@ -368,37 +347,6 @@ class DeadlineScheduler:
         logger.info("deadline scheduler stopped")
 
 
-def leader_lock_for(env: Mapping[str, str] | Any) -> LeaderLock:
-    """The lock that fits the store: advisory lock on PostgreSQL, file lock next to a SQLite file.
-
-    ``env``: eventsourcing persistence settings (a mapping, or the application's ``env``)."""
-    module = env.get("PERSISTENCE_MODULE") or ""
-    if "postgres" in module:  # eventsourcing.postgres, or a module built on it
-        return PostgresAdvisoryLock.for_env({k: env.get(k) or "" for k in (
-            "POSTGRES_DBNAME", "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD",
-            "POSTGRES_SCHEMA")})
-    if "sqlite" in module:
-        name = env.get("SQLITE_DBNAME") or ""
-        if name and ":memory:" not in name and "mode=memory" not in name:
-            return FileLock(Path(f"{name}.scheduler.lock"))
-    return InProcessLock()
-
-
 def default_interval(mode: str) -> float:
     """Seconds between ticks: a minute in production; 2 s in sandbox, where clients move the clock."""
     return 2.0 if mode == "sandbox" else 60.0
-
-
-def build_scheduler(services: Any, read_models: DeadlineSource, clock: Clock, *,
-                    interval_seconds: float | None = None, lock: LeaderLock | None = None,
-                    **sweeper_options: Any) -> DeadlineScheduler:
-    """A ``DeadlineScheduler`` for ``services`` (``infrastructure.composition.Services``)."""
-    sweeper = Sweeper(services.app, read_models, clock, **sweeper_options)
-    interval = interval_seconds if interval_seconds is not None else default_interval(services.settings.mode)
-
-    def sweep(should_stop: Callable[[], bool]) -> SweepReport:
-        return sweeper.run(should_stop=should_stop)
-
-    scheduler = DeadlineScheduler(sweep, lock or leader_lock_for(services.app.env), interval)
-    scheduler.sweeper = sweeper
-    return scheduler

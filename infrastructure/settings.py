@@ -6,12 +6,14 @@ taken from ``domain.policy.Policy`` so that the two can never drift apart.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.calendar import YearEndBreak
@@ -19,6 +21,7 @@ from domain.errors import InvalidInput
 from domain.policy import Policy
 
 _SPEC = Policy()
+ENV_PREFIX = "CONTRACTS_"
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -27,7 +30,7 @@ class Settings(BaseSettings):
     """``Settings()`` reads the environment; ``Settings(**values)`` takes values explicitly."""
 
     model_config = SettingsConfigDict(
-        env_prefix="CONTRACTS_",
+        env_prefix=ENV_PREFIX,
         extra="forbid",
         frozen=True,
         hide_input_in_errors=True,  # URLs hold passwords
@@ -58,6 +61,34 @@ class Settings(BaseSettings):
     # keys revoke``), at the latest this long after. Unknown keys are never cached.
     api_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
 
+    # Base64 of 32 bytes: wraps the per-contract data keys (``infrastructure.personal_data``);
+    # unset: data keys are stored unwrapped. Never shown (``SecretStr``).
+    master_key: SecretStr | None = None
+    # Seconds a process caches a contract's data key.
+    key_cache_seconds: float = Field(default=30.0, ge=0)
+    # PostgreSQL group commit (``infrastructure.persistence.group_commit``): concurrent commands
+    # of one process in one transaction, at most ``max_batch`` of them, waiting up to ``linger_ms``.
+    pg_group_commit: bool = True
+    pg_group_commit_max_batch: int = Field(default=64, ge=1)
+    pg_group_commit_linger_ms: float = Field(default=0.0, ge=0)
+
+    @field_validator("master_key", mode="before")
+    @classmethod
+    def _check_master_key(cls, value: object) -> object:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str):
+            raise ValueError("must be base64 of 32 random bytes")
+        try:
+            raw = base64.b64decode(value.strip().replace("-", "+").replace("_", "/"), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("must be base64 of 32 random bytes") from None
+        if len(raw) != 32:
+            raise ValueError("must be base64 of 32 random bytes")
+        return value.strip()
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str | None) -> str | None:
@@ -84,6 +115,9 @@ class Settings(BaseSettings):
             if value not in _LOG_LEVELS:
                 raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
         return value
+
+    def master_key_text(self) -> str | None:
+        return self.master_key.get_secret_value() if self.master_key is not None else None
 
     def policy(self) -> Policy:
         return Policy(
@@ -115,3 +149,64 @@ class Settings(BaseSettings):
         except ValueError:
             return "postgresql://(unparseable URL)"
         return f"postgresql://{user}{host}{port}{parts.path}"
+
+
+class SettingsError(Exception):
+    """A setting the environment (or a caller) gave is invalid: ``str(error)`` is one line naming
+    each variable and what is wrong, e.g. ``CONTRACTS_TAX_RATE: must be a decimal number``."""
+
+
+_MESSAGES = {
+    "decimal_parsing": "must be a decimal number",
+    "decimal_type": "must be a decimal number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "int_parsing": "must be an integer",
+    "int_type": "must be an integer",
+    "int_from_float": "must be an integer",
+    "bool_parsing": "must be true or false (y/n, 1/0, on/off)",
+    "bool_type": "must be true or false (y/n, 1/0, on/off)",
+    "path_type": "must be a file path",
+    "string_type": "must be text",
+    "finite_number": "must be a finite number",
+}
+
+
+def _describe(error: Any) -> str:
+    kind = str(error.get("type", ""))
+    context = error.get("ctx") or {}
+    if kind in _MESSAGES:
+        return _MESSAGES[kind]
+    if kind == "greater_than_equal":
+        return f"must be at least {context.get('ge')}"
+    if kind == "greater_than":
+        return f"must be more than {context.get('gt')}"
+    if kind == "less_than":
+        return f"must be less than {context.get('lt')}"
+    if kind == "less_than_equal":
+        return f"must be at most {context.get('le')}"
+    if kind == "literal_error":
+        return f"must be one of {context.get('expected')}"
+    if kind == "value_error":
+        return str(context.get("error") or error.get("msg", "is invalid"))
+    if kind == "extra_forbidden":
+        return "is not a setting"
+    return str(error.get("msg", "is invalid")).rstrip(".").lower()
+
+
+def settings_error(exc: ValidationError) -> SettingsError:
+    """One line for every invalid field, named by its environment variable; never the value."""
+    parts = []
+    for error in exc.errors():
+        loc = error.get("loc") or ("?",)
+        parts.append(f"{ENV_PREFIX}{str(loc[0]).upper()}: {_describe(error)}")
+    return SettingsError("; ".join(parts))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """``Settings`` from the environment (``overrides`` win), for the entry points: an invalid value
+    raises ``SettingsError`` (one line) instead of pydantic's multi-line report."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise settings_error(exc) from None

@@ -16,13 +16,13 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.auth import ROLES, create_key
+from api.auth import ROLES
+from application.api_keys import create_key
 from application.clock import Clock, SystemClock
+from application.ports import ApiStore
 from domain.calendar import JST
-from infrastructure.api_store import ApiStore, build_api_store
+from infrastructure.bootstrap import Services, build_api_store, build_read_models, build_services
 from infrastructure.clock_store import DatabaseClock
-from infrastructure.composition import Services, build_services
-from infrastructure.read_side import build_read_models
 from infrastructure.settings import Settings
 
 CONTRACTOR = {"name": "Example Trading K.K.", "address": "1-1 Sample-cho, Tokyo",

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infrastructure.cli import main
+from api.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,7 +44,7 @@ def _free_port() -> int:
 def test_serve_answers_with_docs_health_and_the_api(tmp_path: Path) -> None:
     env = {**os.environ, "CONTRACTS_SQLITE_PATH": str(tmp_path / "served.sqlite"), "CONTRACTS_MODE": "sandbox"}
     env.pop("CONTRACTS_DATABASE_URL", None)
-    cli = [sys.executable, "-m", "infrastructure.cli"]
+    cli = [sys.executable, "-m", "api.cli"]
     created = subprocess.run([*cli, "keys", "create", "--role", "billing", "--name", "erp"], env=env, cwd=ROOT,
                              capture_output=True, text=True, timeout=60, check=True)
     key = created.stdout.strip()
@@ -89,7 +89,7 @@ def test_serve_answers_with_docs_health_and_the_api(tmp_path: Path) -> None:
 
 def test_serve_workers_refused_on_sqlite_with_the_ui_or_with_projections(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    from infrastructure.cli_serve import workers_refusal
+    from api.cli.serve import workers_refusal
     from infrastructure.settings import Settings
 
     monkeypatch.delenv("CONTRACTS_DATABASE_URL", raising=False)
@@ -113,9 +113,9 @@ def test_worker_app_factory_builds_its_own_parts_and_closes_them(tmp_path: Path,
 
     from fastapi.testclient import TestClient
 
-    from api.auth import create_key
+    from api.cli.serve import _WORKER_OPTIONS, worker_app
+    from application.api_keys import create_key
     from infrastructure.api_store import SQLiteApiStore
-    from infrastructure.cli_serve import _WORKER_OPTIONS, worker_app
 
     monkeypatch.delenv("CONTRACTS_DATABASE_URL", raising=False)
     monkeypatch.setenv("CONTRACTS_SQLITE_PATH", str(tmp_path / "f.sqlite"))

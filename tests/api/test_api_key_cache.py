@@ -12,7 +12,8 @@ import pytest
 from api_harness import Harness
 
 from api.auth import KeyCache, hash_key
-from infrastructure.api_store import ApiKeyRecord, build_api_store
+from application.ports import ApiKeyRecord
+from infrastructure.bootstrap import build_api_store
 
 
 class FakeClock:

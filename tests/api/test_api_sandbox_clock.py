@@ -7,7 +7,7 @@ from pathlib import Path
 
 from api_harness import Harness, iso, jst
 
-from infrastructure.api_store import build_api_store
+from infrastructure.bootstrap import build_api_store
 from infrastructure.clock_store import DatabaseClock
 
 

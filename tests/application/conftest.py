@@ -2,7 +2,7 @@
 
 ``app`` is parametrized over POPO (in memory), SQLite (a temporary file) and PostgreSQL (a fresh
 schema from ``fresh_pg_env``, marked ``postgres``), always built through the composition root
-``infrastructure.composition.build_services``. ``reopen()`` builds a second application over the
+``infrastructure.bootstrap.build_services``. ``reopen()`` builds a second application over the
 same store (None for POPO, whose events live only in the first application's memory).
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from application.service import ContractsApplication
-from infrastructure.composition import Services, build_services
+from infrastructure.bootstrap import Services, build_services
 from infrastructure.settings import Settings
 
 STORES = ["popo", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]

@@ -14,7 +14,7 @@ from domain.calendar import JST, Month
 from domain.contract import BillingCycle
 from domain.errors import DomainError
 from domain.sla import OutageCause
-from infrastructure.composition import Services
+from infrastructure.bootstrap import Services
 
 PERSON = {
     "name": "株式会社オーディット商事",

@@ -14,7 +14,7 @@ import pytest
 from audit_kit import Store
 from psycopg import sql
 
-from infrastructure.composition import Services, build_services
+from infrastructure.bootstrap import Services, build_services
 from infrastructure.settings import Settings
 
 

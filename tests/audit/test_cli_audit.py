@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from audit_kit import CHANGED, CUSTOMER, delete_data, leaked, run_lifecycle
 
-from infrastructure.cli import main
-from infrastructure.composition import build_services
+from api.cli import main
+from infrastructure.bootstrap import build_services
 from infrastructure.settings import Settings
 
 

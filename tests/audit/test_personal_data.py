@@ -17,7 +17,7 @@ from eventsourcing.persistence import MapperDeserialisationError
 from application.audit import ERASED, PERSONAL_FIELDS, export_records
 from application.service import ContractsApplication
 from domain.errors import RuleViolation
-from infrastructure.composition import SQLITE_MODULE, build_services
+from infrastructure.bootstrap import SQLITE_MODULE, build_services
 from infrastructure.personal_data import ContractKeyError, parse_master_key
 from infrastructure.settings import Settings
 

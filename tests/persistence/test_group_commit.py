@@ -14,7 +14,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from application.audit import verify_chain
-from infrastructure.composition import Services, build_services
+from infrastructure.bootstrap import Services, build_services
 from infrastructure.persistence.group_commit import GroupCommitPostgresApplicationRecorder
 from infrastructure.settings import Settings
 

@@ -11,8 +11,7 @@ import psycopg
 import pytest
 
 from infrastructure import snapshots as snap
-from infrastructure.composition import Services, build_services
-from infrastructure.read_side import build_read_models
+from infrastructure.bootstrap import Services, build_read_models, build_services
 from infrastructure.settings import Settings
 
 pytestmark = pytest.mark.postgres

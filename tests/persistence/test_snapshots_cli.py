@@ -8,11 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
+from api.cli import main
 from infrastructure import snapshots as snap
-from infrastructure.cli import main
-from infrastructure.composition import build_services
+from infrastructure.bootstrap import build_read_models, build_services
 from infrastructure.postgres_testing import create_scratch_database, drop_database
-from infrastructure.read_side import build_read_models
 from infrastructure.settings import Settings
 
 pytestmark = pytest.mark.postgres

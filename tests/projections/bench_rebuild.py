@@ -21,8 +21,11 @@ from projection_kit import jst, paid_contract  # noqa: E402
 
 from domain.billing import invoice_id  # noqa: E402
 from domain.calendar import Month  # noqa: E402
-from infrastructure.composition import build_services, postgres_env  # noqa: E402
-from infrastructure.read_side import build_read_models  # noqa: E402
+from infrastructure.bootstrap import (  # noqa: E402
+    build_read_models,  # noqa: E402
+    build_services,
+    postgres_env,
+)
 from infrastructure.settings import Settings  # noqa: E402
 
 

@@ -10,8 +10,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from infrastructure.composition import Services, build_services  # noqa: E402
-from infrastructure.read_side import ReadModelsImpl, build_read_models  # noqa: E402
+from infrastructure.bootstrap import (  # noqa: E402
+    Services,
+    build_read_models,  # noqa: E402
+    build_services,
+)
+from infrastructure.read_side import ReadModelsImpl  # noqa: E402
 from infrastructure.settings import Settings  # noqa: E402
 
 

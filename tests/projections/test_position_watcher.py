@@ -72,8 +72,7 @@ def test_a_failed_read_is_raised_in_the_waiting_request() -> None:
 
 def test_read_models_share_one_watcher_when_the_runner_is_another_process(tmp_path: Path) -> None:
     """``ReadModelsImpl.wait_for`` (read-your-writes, the sweep) without a runner thread in this process."""
-    from infrastructure.composition import build_services
-    from infrastructure.read_side import build_read_models
+    from infrastructure.bootstrap import build_read_models, build_services
     from infrastructure.settings import Settings
 
     services = build_services(Settings(sqlite_path=tmp_path / "w.sqlite", database_url=None))

@@ -10,7 +10,7 @@ from projection_kit import jst, paid_contract
 
 from domain.billing import invoice_id
 from domain.calendar import Month, jst_date
-from infrastructure.composition import Services
+from infrastructure.bootstrap import Services
 from infrastructure.read_side import ReadModelsImpl
 
 

@@ -19,8 +19,8 @@ from histories import History, random_steps
 from projection_kit import jst, paid_contract
 
 from domain.calendar import Month
-from infrastructure.composition import Services, build_services
-from infrastructure.read_side import ReadModelsImpl, build_read_models
+from infrastructure.bootstrap import Services, build_read_models, build_services
+from infrastructure.read_side import ReadModelsImpl
 from infrastructure.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +45,7 @@ def _stream(services: Services, contracts: int) -> int:
 
 def _start_runner(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "infrastructure.cli", "projections", "run", "--batch-size", "7",
+        [sys.executable, "-m", "api.cli", "projections", "run", "--batch-size", "7",
          "--poll-interval", "0.05"],
         cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 

@@ -12,8 +12,8 @@ from projection_kit import jst, paid_contract
 from application.projections.ports import Changes, DeadlineRow
 from domain.billing import invoice_id
 from domain.calendar import Month
-from infrastructure.composition import Services
-from infrastructure.read_side import ReadModelsImpl, build_read_models
+from infrastructure.bootstrap import Services, build_read_models
+from infrastructure.read_side import ReadModelsImpl
 
 
 def _of(read_models: ReadModelsImpl, aggregate_id: uuid.UUID) -> list[tuple[date, str, str]]:

@@ -18,8 +18,8 @@ from application.projections.state import ContractProjection
 from domain.billing import Ledger
 from domain.calendar import Month
 from domain.contract import Contract
-from infrastructure.composition import Services, build_services
-from infrastructure.read_side import ReadModelsImpl, build_read_models
+from infrastructure.bootstrap import Services, build_read_models, build_services
+from infrastructure.read_side import ReadModelsImpl
 from infrastructure.settings import Settings
 
 steps = st.lists(st.builds(Step, st.sampled_from(ACTIONS), st.integers(0, 3), st.integers(0, 8),

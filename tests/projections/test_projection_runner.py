@@ -13,8 +13,7 @@ import pytest
 from projection_kit import paid_contract
 
 from domain.calendar import Month
-from infrastructure.composition import Services, build_services
-from infrastructure.read_side import build_read_models
+from infrastructure.bootstrap import Services, build_read_models, build_services
 from infrastructure.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,7 +69,7 @@ def test_cli_rebuild_and_status(tmp_path: Path) -> None:
         "CONTRACTS_SQLITE_PATH": str(path)}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "infrastructure.cli", "projections", *args], cwd=ROOT, env=env,
+        return subprocess.run([sys.executable, "-m", "api.cli", "projections", *args], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=120, check=True)
 
     rebuilt = cli("rebuild")
@@ -90,7 +89,7 @@ def test_cli_run_waits_for_an_unreachable_database_instead_of_exiting(tmp_path: 
         "CONTRACTS_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{port}/nothing"}
     log = tmp_path / "run.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "infrastructure.cli", "projections", "run"], cwd=ROOT, env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "api.cli", "projections", "run"], cwd=ROOT, env=env,
                                 stdout=out, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 60

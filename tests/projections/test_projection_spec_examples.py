@@ -11,7 +11,7 @@ from domain.billing import invoice_id
 from domain.calendar import Month
 from domain.contract import BillingCycle
 from domain.sla import OutageCause
-from infrastructure.composition import Services
+from infrastructure.bootstrap import Services
 from infrastructure.read_side import ReadModelsImpl
 
 BASE = ("base_fee", "Art. 9.1 base fee")

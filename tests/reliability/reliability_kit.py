@@ -32,7 +32,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-m", "infrastructure.cli"]
+CLI = [sys.executable, "-m", "api.cli"]
 EVENTS_TABLE = "contracts_events"  # ContractsApplication.name + "_events", schema public
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_KEYS = {"type", "title", "status", "detail", "article", "field", "instance"}
@@ -217,8 +217,7 @@ class Deployment:
     @contextlib.contextmanager
     def services(self) -> Iterator[Any]:
         """The application and read models in this (test) process, for checks."""
-        from infrastructure.composition import build_services
-        from infrastructure.read_side import build_read_models
+        from infrastructure.bootstrap import build_read_models, build_services
         from infrastructure.settings import Settings
 
         services = build_services(Settings(database_url=self.url, mode=self.mode))  # type: ignore[arg-type]
@@ -604,12 +603,11 @@ class InProcessApi:
             from fastapi.testclient import TestClient
 
         from api.app import create_app
-        from api.auth import ROLES, create_key
+        from api.auth import ROLES
+        from application.api_keys import create_key
         from application.clock import SystemClock
-        from infrastructure.api_store import build_api_store
+        from infrastructure.bootstrap import build_api_store, build_read_models, build_services, persistence_env
         from infrastructure.clock_store import DatabaseClock
-        from infrastructure.composition import build_services, persistence_env
-        from infrastructure.read_side import build_read_models
         from infrastructure.settings import Settings
 
         settings = Settings(database_url=url, mode=mode)  # type: ignore[arg-type]

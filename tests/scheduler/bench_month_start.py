@@ -24,8 +24,10 @@ from application.clock import FixedClock  # noqa: E402
 from application.sweep import Sweeper  # noqa: E402
 from domain.calendar import JST  # noqa: E402
 from domain.contract import BillingCycle, Contract  # noqa: E402
-from infrastructure.composition import build_services  # noqa: E402
-from infrastructure.read_side import build_read_models  # noqa: E402
+from infrastructure.bootstrap import (
+    build_read_models,  # noqa: E402
+    build_services,  # noqa: E402
+)
 from infrastructure.settings import Settings  # noqa: E402
 
 

@@ -16,7 +16,7 @@ from scheduler_kit import CONTRACTOR, World, build_deadlines, jst  # noqa: F401
 
 from application.clock import FixedClock
 from application.sweep import Sweeper
-from infrastructure.composition import Services, build_services
+from infrastructure.bootstrap import Services, build_services
 from infrastructure.postgres_testing import eventsourcing_env
 from infrastructure.settings import Settings
 

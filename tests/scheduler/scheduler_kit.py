@@ -15,8 +15,7 @@ from application.clock import FixedClock
 from application.service import ContractsApplication
 from application.sweep import DeadlineSource, Sweeper, SweepReport
 from domain.calendar import JST
-from infrastructure.composition import Services
-from infrastructure.read_side import build_read_models
+from infrastructure.bootstrap import Services, build_read_models
 
 
 def jst(y: int, m: int, d: int, h: int = 10, minute: int = 0) -> datetime:

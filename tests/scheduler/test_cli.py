@@ -11,14 +11,14 @@ from pathlib import Path
 from scheduler_kit import CONTRACTOR, jst
 
 from domain.contract import BillingCycle
-from infrastructure.composition import build_services
+from infrastructure.bootstrap import build_services
 from infrastructure.settings import Settings
 
 
 def contracts(db: Path, *args: str, mode: str = "production") -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONTRACTS_")}
     env |= {"CONTRACTS_SQLITE_PATH": str(db), "CONTRACTS_MODE": mode}
-    return subprocess.run([sys.executable, "-m", "infrastructure.cli", *args], env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "api.cli", *args], env=env, capture_output=True,
                           text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
 
 
@@ -47,7 +47,7 @@ def event_names(db: Path, contract_id: str) -> list[str]:
 
 
 def test_sweep_command_in_sandbox_mode_uses_the_service_clock(tmp_path: Path) -> None:
-    from infrastructure.api_store import build_api_store
+    from infrastructure.bootstrap import build_api_store
     from infrastructure.clock_store import DatabaseClock
 
     db = tmp_path / "c.sqlite"
@@ -102,10 +102,8 @@ def test_serve_runs_the_scheduler_in_process_and_a_clock_move_fires_deadlines(tm
     import time
     import uuid
 
-    from infrastructure.api_store import build_api_store
-    from infrastructure.cli_serve import start_background_workers
+    from infrastructure.bootstrap import build_api_store, build_read_models, start_background_workers
     from infrastructure.clock_store import DatabaseClock
-    from infrastructure.read_side import build_read_models
 
     db = tmp_path / "c.sqlite"
     ids = seed(db)

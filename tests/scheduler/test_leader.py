@@ -17,13 +17,8 @@ from scheduler_kit import World, jst
 from test_sweep import GAP_END, populate, stream
 
 from application.sweep import SweepReport
-from infrastructure.scheduler import (
-    DeadlineScheduler,
-    FileLock,
-    InProcessLock,
-    PostgresAdvisoryLock,
-    leader_lock_for,
-)
+from infrastructure.bootstrap import leader_lock_for
+from infrastructure.scheduler import DeadlineScheduler, FileLock, InProcessLock, PostgresAdvisoryLock
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:

@@ -53,7 +53,7 @@ def _free_port() -> int:
 
 def _cli() -> list[str]:
     script = Path(sys.executable).with_name("contracts")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "infrastructure.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "api.cli"]
 
 
 @dataclass

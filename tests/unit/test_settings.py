@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from decimal import Decimal
 from pathlib import Path
@@ -95,3 +96,37 @@ def test_validation_error_does_not_echo_a_url_password() -> None:
     with pytest.raises(ValidationError) as err:
         Settings(database_url="mysql://u:s3cr3t@host/db")
     assert "s3cr3t" not in str(err.value)
+
+
+def test_library_settings_reach_the_application_env(tmp_path: Path) -> None:
+    from infrastructure.bootstrap import build_services
+
+    key = base64.b64encode(bytes(range(32))).decode()
+    settings = Settings(sqlite_path=tmp_path / "s.sqlite", master_key=key, key_cache_seconds="0",
+                        pg_group_commit="off", pg_group_commit_max_batch="7", pg_group_commit_linger_ms="2")
+    assert "s3cr3t" not in repr(Settings(master_key=key)) and key not in repr(settings)  # SecretStr
+    services = build_services(settings)
+    try:
+        env = services.app.env
+        assert env.get("MASTER_KEY") == key
+        assert float(env.get("KEY_CACHE_SECONDS") or "nan") == 0.0
+        assert env.get("PG_GROUP_COMMIT") == "n"
+        assert env.get("PG_GROUP_COMMIT_MAX_BATCH") == "7"
+        assert float(env.get("PG_GROUP_COMMIT_LINGER_MS") or "nan") == 2.0
+    finally:
+        services.close()
+    explicit = build_services(settings, env={"PERSISTENCE_MODULE": "eventsourcing.popo",
+                                             "CONTRACTS_PG_GROUP_COMMIT": "y"})
+    try:
+        assert explicit.app.env.get("PG_GROUP_COMMIT") == "y"  # a key the caller gives wins
+    finally:
+        explicit.close()
+
+
+def test_master_key_must_be_base64_of_32_bytes() -> None:
+    assert Settings(master_key=base64.urlsafe_b64encode(bytes(32)).decode()).master_key_text() is not None
+    assert Settings(master_key="  ").master_key is None
+    for bad in ("not base64!", base64.b64encode(bytes(31)).decode()):
+        with pytest.raises(ValidationError) as err:
+            Settings(master_key=bad)
+        assert [e["loc"] for e in err.value.errors()] == [("master_key",)]

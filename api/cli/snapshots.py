@@ -7,9 +7,7 @@ import argparse
 
 from tqdm import tqdm
 
-from infrastructure.composition import build_services
-from infrastructure.read_side import build_read_models
-from infrastructure.settings import Settings
+from infrastructure.bootstrap import build_read_models, build_services
 from infrastructure.snapshots import SNAPSHOT_EVERY, open_snapshots
 
 
@@ -23,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _take(args: argparse.Namespace) -> int:
-    services = build_services(Settings())
+    services = build_services(args.settings)
     try:
         store = open_snapshots(services.app)
         if store is None:

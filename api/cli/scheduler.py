@@ -1,10 +1,11 @@
 """``contracts scheduler`` (the deadline scheduler as its own process) and ``contracts sweep``
 (one sweep now, with a progress bar). Settings come from ``CONTRACTS_*`` environment variables.
 
-Both elect a leader first (``infrastructure.scheduler``): on PostgreSQL several schedulers may
-run, exactly one sweeps at a time. The deadlines come from the read models, so something must
-run the projections: on SQLite these commands run them in-process by default; on PostgreSQL
-run ``contracts projections run`` (or pass ``--run-projections``).
+Both elect a leader first (``infrastructure.scheduler``, built by ``infrastructure.bootstrap``):
+on PostgreSQL several schedulers may run, exactly one sweeps at a time. The deadlines come from
+the read models, so something must run the projections: on SQLite these commands run them
+in-process by default; on PostgreSQL run ``contracts projections run`` (or pass
+``--run-projections``).
 """
 
 from __future__ import annotations
@@ -14,13 +15,10 @@ import logging
 import signal
 from datetime import date
 from types import FrameType
-from typing import Any
 
-from application.clock import Clock, SystemClock
 from application.sweep import SweepProgress, SweepReport
-from infrastructure.composition import Services, build_services
-from infrastructure.scheduler import build_scheduler, default_interval
-from infrastructure.settings import Settings
+from infrastructure.bootstrap import Process, bootstrap, build_scheduler
+from infrastructure.scheduler import default_interval
 
 log = logging.getLogger("contracts.scheduler")
 
@@ -50,34 +48,14 @@ def _projection_flag(p: argparse.ArgumentParser) -> None:
                    help="run the projection runner in this process (default: yes on SQLite, no on PostgreSQL)")
 
 
-class _Parts:
-    """Services, API store (sandbox clock), clock and read models of one CLI process."""
-
-    def __init__(self, run_projections: bool | None) -> None:
-        self.settings = Settings()
-        logging.getLogger().setLevel(self.settings.log_level)
-        self.services: Services = build_services(self.settings)
-        self.store: Any = None
-        self.clock: Clock = SystemClock()
-        if self.settings.mode == "sandbox":
-            from infrastructure.api_store import build_api_store
-            from infrastructure.clock_store import DatabaseClock
-
-            self.store = build_api_store(self.services.app.env)
-            self.store.setup()
-            self.clock = DatabaseClock(self.store)
-        from infrastructure.read_side import build_read_models
-
-        self.read_models = build_read_models(self.services, clock=self.clock)
-        run = self.read_models.in_process if run_projections is None else run_projections
-        if run:
-            self.read_models.start_runner()
-
-    def close(self) -> None:
-        self.read_models.stop()
-        if self.store is not None:
-            self.store.close()
-        self.services.close()
+def _process(args: argparse.Namespace) -> Process:
+    """Application, API store (sandbox clock), clock and read models of this CLI process, with the
+    projection runner started when asked (default: on SQLite)."""
+    process = bootstrap(args.settings)
+    run = process.read_models.in_process if args.run_projections is None else args.run_projections
+    if run:
+        process.read_models.start_runner()
+    return process
 
 
 def _exit_code(report: SweepReport | None) -> int:
@@ -87,7 +65,7 @@ def _exit_code(report: SweepReport | None) -> int:
 
 
 def _scheduler(args: argparse.Namespace) -> int:
-    parts = _Parts(args.run_projections)
+    parts = _process(args)
     try:
         interval = args.interval or default_interval(parts.settings.mode)
         scheduler = build_scheduler(parts.services, parts.read_models, parts.clock, interval_seconds=interval)
@@ -134,7 +112,7 @@ class _Bar(SweepProgress):
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    parts = _Parts(args.run_projections)
+    parts = _process(args)
     scheduler = build_scheduler(parts.services, parts.read_models, parts.clock)
     bar = _Bar(disable=args.no_progress)
     try:

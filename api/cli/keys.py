@@ -6,9 +6,9 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
-from api.auth import ROLES, create_key
-from infrastructure.api_store import ApiStore, KeyNameTaken, build_api_store
-from infrastructure.composition import persistence_env
+from application.api_keys import ROLES, create_key
+from application.ports import ApiStore, KeyNameTaken
+from infrastructure.bootstrap import build_api_store, persistence_env
 from infrastructure.settings import Settings
 
 
@@ -26,14 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     revoke.set_defaults(func=_revoke)
 
 
-def _store() -> ApiStore:
-    store = build_api_store(persistence_env(Settings()))
+def _store(settings: Settings) -> ApiStore:
+    store = build_api_store(persistence_env(settings))
     store.setup()
     return store
 
 
 def _create(args: argparse.Namespace) -> int:
-    store = _store()
+    store = _store(args.settings)
     try:
         key = create_key(store, args.role, args.name, datetime.now(UTC))
     except (KeyNameTaken, ValueError) as exc:
@@ -48,7 +48,7 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    store = _store()
+    store = _store(args.settings)
     try:
         for k in store.list_keys():
             revoked = f"revoked {k.revoked_at.isoformat()}" if k.revoked_at else "active"
@@ -59,7 +59,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    store = _store()
+    store = _store(args.settings)
     try:
         if not store.revoke_key(args.name, datetime.now(UTC)):
             print(f"error: no active key named {args.name}", file=sys.stderr)

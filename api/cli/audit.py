@@ -20,8 +20,7 @@ from typing import IO, Any
 
 from application import audit
 from domain.calendar import jst_date
-from infrastructure.composition import Services, build_services
-from infrastructure.settings import Settings
+from infrastructure.bootstrap import Services, build_services
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -67,7 +66,9 @@ def _store_args(p: argparse.ArgumentParser) -> None:
 
 @contextlib.contextmanager
 def _services(args: argparse.Namespace) -> Iterator[Services]:
-    settings = Settings(sqlite_path=args.db, database_url=None) if args.db is not None else Settings()
+    settings = args.settings
+    if args.db is not None:
+        settings = settings.model_copy(update={"sqlite_path": args.db, "database_url": None})
     services = build_services(settings)
     try:
         yield services
@@ -109,7 +110,7 @@ def _replay(args: argparse.Namespace) -> int:
     as_of = args.as_of or jst_date(datetime.now(UTC))
     rate = args.late_interest_rate
     if rate is None:
-        rate = Settings().late_interest_rate
+        rate = args.settings.late_interest_rate
     if str(args.file) == "-":
         result = audit.replay(sys.stdin, as_of, rate, args.contract)
     else:

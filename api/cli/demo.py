@@ -7,8 +7,7 @@ import tempfile
 from pathlib import Path
 
 from application.demo import run_demo
-from infrastructure.composition import build_services
-from infrastructure.settings import Settings
+from infrastructure.bootstrap import build_services
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -21,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def _run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         path = args.db or Path(tmp) / "demo.sqlite"
-        services = build_services(Settings(sqlite_path=path, database_url=None))
+        services = build_services(args.settings.model_copy(update={"sqlite_path": path, "database_url": None}))
         try:
             for line in run_demo(services.app):
                 print(line)

@@ -1,6 +1,7 @@
 """``contracts projections {run,rebuild,status}``: the read-model projections (spec 11).
 
-Settings come from ``CONTRACTS_*`` environment variables (``infrastructure.settings.Settings``).
+Settings come from ``CONTRACTS_*`` environment variables (``infrastructure.settings.Settings``,
+read once by ``api.cli.main``).
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ import threading
 import time
 from types import FrameType
 
-from infrastructure.composition import build_services
-from infrastructure.read_side import TRANSIENT, build_read_models
-from infrastructure.settings import Settings
+from infrastructure.bootstrap import build_read_models, build_services
+from infrastructure.read_side import TRANSIENT
 
 log = logging.getLogger("contracts.projections")
 
@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings = Settings()
+    settings = args.settings
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -71,7 +71,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _rebuild(args: argparse.Namespace) -> int:
-    settings = Settings()
+    settings = args.settings
     services = build_services(settings)
     try:
         models = build_read_models(services)
@@ -87,7 +87,7 @@ def _rebuild(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    settings = Settings()
+    settings = args.settings
     services = build_services(settings)
     try:
         models = build_read_models(services)

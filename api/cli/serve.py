@@ -1,9 +1,8 @@
 """``contracts serve --port N [--host 127.0.0.1] [--workers N]``: the HTTP API under uvicorn.
 
-The composition root of the API process: settings (``CONTRACTS_*``) -> services, API store
-(keys, idempotency keys, sandbox clock: same database as the events), clock (the database
-clock in sandbox mode, the system clock in production), read models, background workers,
-then the FastAPI app.
+The API process: ``infrastructure.bootstrap`` builds its parts from the settings (services,
+API store with keys, idempotency keys and the sandbox clock in the same database as the events,
+the clock, read models, background workers); this module hands them to the FastAPI app.
 
 ``--workers N`` (N > 1) runs N API processes on one port (uvicorn's supervisor; each worker
 builds its own parts with ``worker_app``, an app factory). Only on PostgreSQL, with the
@@ -29,17 +28,15 @@ import json
 import logging
 import os
 import socket
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from application.clock import Clock, SystemClock
-from infrastructure.api_store import ApiStore, build_api_store
-from infrastructure.clock_store import DatabaseClock
-from infrastructure.composition import Services, build_services, persistence_env
-from infrastructure.settings import Settings
+from infrastructure.bootstrap import bootstrap, start_background_workers
+from infrastructure.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("contracts.serve")
 
@@ -60,58 +57,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=_run)
 
 
-def build_clock(settings: Settings, store: ApiStore) -> Clock:
-    """Sandbox: the shared, settable database clock. Production: the system clock."""
-    return DatabaseClock(store) if settings.mode == "sandbox" else SystemClock()
-
-
-def build_read_side(services: Services, clock: Clock, in_process: bool | None = None) -> Any:
-    """The read models; their late interest is computed as of the service clock's date."""
-    from infrastructure.read_side import build_read_models
-
-    return build_read_models(services, clock=clock, in_process=in_process)
-
-
-def start_background_workers(services: Services, read_models: Any, clock: Clock, *,
-                             scheduler: bool = True) -> Callable[[], None]:
-    """Start what runs beside the API in this process; returns a function that stops it all.
-
-    - the projection runner of the read models when they run in process (the embedded SQLite
-      default; the runner polls the notification log);
-    - the deadline scheduler (``infrastructure.scheduler``): every API process runs one and
-      leader election lets exactly one of them sweep at a time. In sandbox mode moving the
-      service clock (``clock.set``) also triggers a sweep at once, so a client sees deadlines fire.
-      ``scheduler=False``: none (``contracts scheduler`` runs as its own process).
-    """
-    from infrastructure.scheduler import build_scheduler
-
-    stops: list[Callable[[], None]] = []
-    start = getattr(read_models, "start", None)
-    if start is not None:
-        start()
-        stops.append(getattr(read_models, "stop", lambda: None))
-    if scheduler:
-        deadlines = build_scheduler(services, read_models, clock)
-        deadlines.start()
-        stops.append(deadlines.shutdown)
-        setter = getattr(clock, "set", None)
-        if callable(setter) and services.settings.mode == "sandbox":
-            def set_and_sweep(to: Any) -> Any:
-                result = setter(to)
-                deadlines.trigger()
-                return result
-
-            clock.set = set_and_sweep  # type: ignore[attr-defined]
-
-    def stop_all() -> None:
-        for stop in reversed(stops):
-            try:
-                stop()
-            except Exception:  # keep stopping the others
-                log.exception("stopping a background worker failed")
-    return stop_all
-
-
 _WORKER_OPTIONS = "_CONTRACTS_SERVE_OPTIONS"  # serve's options, for the worker processes (not a setting)
 
 
@@ -120,18 +65,16 @@ def build_served_app(settings: Settings, *, with_projections: bool = False, sche
     """The app of one API process and the function that stops its workers and closes its parts."""
     from api.app import create_app
 
-    services = build_services(settings)
-    store = build_api_store(persistence_env(settings))
-    store.setup()
-    clock = build_clock(settings, store)
-    read_models = build_read_side(services, clock, True if with_projections else None)
-    stop_workers = start_background_workers(services, read_models, clock, scheduler=scheduler)
-    app = create_app(services, read_models, clock, store, mode=settings.mode, ui=ui)
+    process = bootstrap(settings, api_store=True, in_process=True if with_projections else None)
+    assert process.store is not None
+    stop_workers = start_background_workers(process.services, process.read_models, process.clock,
+                                            scheduler=scheduler)
+    app = create_app(process.services, process.read_models, process.clock, process.store, mode=settings.mode,
+                     ui=ui)
 
     def close() -> None:
         stop_workers()
-        store.close()
-        services.close()
+        process.close()
     return app, close
 
 
@@ -139,7 +82,11 @@ def worker_app() -> Any:
     """App factory of a ``--workers N`` process (``uvicorn --factory``): its own parts, closed
     when uvicorn shuts the worker down (lifespan)."""
     options = json.loads(os.environ.get(_WORKER_OPTIONS) or "{}")
-    settings = Settings()
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     logging.getLogger().setLevel(settings.log_level)
     app, close = build_served_app(settings, with_projections=False, scheduler=bool(options.get("scheduler", True)),
                                   ui=False)
@@ -179,8 +126,7 @@ def workers_refusal(workers: int, settings: Settings, *, with_projections: bool,
 def _run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    settings = Settings()
-    logging.getLogger().setLevel(settings.log_level)
+    settings: Settings = args.settings
     refusal = workers_refusal(args.workers, settings, with_projections=args.with_projections, ui=not args.no_ui)
     if refusal is not None:
         log.error("%s", refusal)
@@ -189,9 +135,9 @@ def _run(args: argparse.Namespace) -> int:
         os.environ[_WORKER_OPTIONS] = json.dumps({"scheduler": not args.no_scheduler})
         log.info("serving %s mode on http://%s:%d with %d worker processes (events in %s)", settings.mode,
                  args.host, args.port, args.workers, settings.database_label())
-        uvicorn.run("infrastructure.cli_serve:worker_app", factory=True, workers=args.workers, host=args.host,
+        uvicorn.run("api.cli.serve:worker_app", factory=True, workers=args.workers, host=args.host,
                     port=args.port, log_level=settings.log_level.lower(), server_header=False,
-                    http="infrastructure.cli_serve:NoDelayH11Protocol")
+                    http="api.cli.serve:NoDelayH11Protocol")
         return 0
     app, close = build_served_app(settings, with_projections=args.with_projections,
                                   scheduler=not args.no_scheduler, ui=not args.no_ui)

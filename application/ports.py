@@ -1,0 +1,126 @@
+"""The ports of the application: what it needs from the outside, declared once, implemented in
+``infrastructure`` (and wired by ``infrastructure.bootstrap``).
+
+Declared here: the API's own store (keys, idempotency keys, sandbox clock), the scheduler's leader
+lock, the audit's chain store and the bulk event reader. The other ports live beside their one
+consumer: ``application.clock.Clock``, ``application.read_models.ReadModels`` (the read side as the
+API, scheduler and UI see it), ``application.sweep.DeadlineSource`` and
+``application.projections.ports.ReadStore`` (what the projector writes to).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from eventsourcing.persistence import StoredEvent
+
+# --------------------------------------------------------------------------- API store
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    key_hash: str
+    role: str
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """An idempotency key that someone else (or an earlier request) already holds."""
+
+    request_hash: str
+    status: str  # "in_progress" | "done"
+    response_status: int | None
+    response_headers: dict[str, str]
+    response_body: bytes | None
+    created_at: datetime
+
+
+class KeyNameTaken(Exception):
+    """An API key with that name already exists (names identify principals)."""
+
+
+class ApiStore(Protocol):
+    def setup(self) -> None: ...
+    def ping(self) -> None: ...
+    def close(self) -> None: ...
+
+    def insert_key(self, key_hash: str, role: str, name: str, created_at: datetime) -> None: ...
+    def find_key(self, key_hash: str) -> ApiKeyRecord | None: ...
+    def list_keys(self) -> list[ApiKeyRecord]: ...
+    def revoke_key(self, name: str, at: datetime) -> bool: ...
+    def on_revoke(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(name)`` after this store revoked a key (caches of valid keys drop it)."""
+
+    def claim_idempotency(self, key: str, principal: str, request_hash: str, now: datetime,
+                          stale_before: datetime, expired_before: datetime) -> IdempotencyRecord | None: ...
+    def finish_idempotency(self, key: str, principal: str, status: int, headers: Mapping[str, str],
+                           body: bytes) -> None: ...
+    def release_idempotency(self, key: str, principal: str) -> None: ...
+    def purge_idempotency(self, before: datetime) -> int: ...
+
+    def get_clock(self) -> datetime | None: ...
+    def advance_clock(self, to: datetime, at: datetime) -> datetime: ...
+
+
+# --------------------------------------------------------------------------- leader lock
+
+
+class LeaderLock(Protocol):
+    def acquire(self) -> bool:
+        """Try to become (or stay) the leader without blocking; True if this process leads now."""
+
+    def still_held(self) -> bool:
+        """Cheap check during a sweep: False once leadership is lost."""
+
+    def release(self) -> None: ...
+
+    def describe(self) -> str: ...
+
+
+# --------------------------------------------------------------------------- audit and bulk reads
+
+
+@dataclass(frozen=True)
+class ChainRow:
+    """One stored event with its recorded chain hash (``None`` if none was recorded)."""
+
+    position: int
+    originator_id: uuid.UUID
+    version: int
+    topic: str
+    state: bytes
+    hash: bytes | None
+
+    def stored_event(self) -> StoredEvent:
+        return StoredEvent(originator_id=self.originator_id, originator_version=self.version,
+                           topic=self.topic, state=self.state)
+
+
+@runtime_checkable
+class ChainStore(Protocol):
+    """What the chained recorders (``infrastructure.persistence``) offer the audit."""
+
+    def chain_rows(self, originator_id: uuid.UUID | None, after: tuple[uuid.UUID, int] | None,
+                   limit: int) -> Sequence[ChainRow]:
+        """Events with their hashes ordered by (aggregate, version), after the key ``after``."""
+
+    def log_rows(self, after_position: int, limit: int) -> Sequence[ChainRow]:
+        """Events with their hashes in notification order, after ``after_position``."""
+
+    def orphan_hashes(self, originator_id: uuid.UUID | None, limit: int) -> Sequence[tuple[uuid.UUID, int]]:
+        """(aggregate, version) of hashes whose event row is gone."""
+
+
+@runtime_checkable
+class BulkEventReader(Protocol):
+    """A recorder that reads the events of many aggregates in one query, ordered by aggregate
+    and version (the SQLite and PostgreSQL stores of ``infrastructure.persistence``)."""
+
+    def select_events_of(self, originator_ids: Sequence[uuid.UUID]) -> Sequence[StoredEvent]: ...
