@@ -155,7 +155,7 @@ class ProjectionRunner:
     # -- rebuild -----------------------------------------------------------------------------------
     def rebuild(self, progress: bool = True, batch_size: int = 5000) -> int:
         """Empty every read table and replay the whole notification log (tqdm progress bar)."""
-        from tqdm import tqdm  # type: ignore[import-untyped]
+        from tqdm import tqdm
 
         with self._lock:
             self.store.reset()

@@ -24,7 +24,8 @@ from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
-from application.audit import SHRED_TOPIC, ChainRow
+from application.audit import SHRED_TOPIC
+from application.ports import ChainRow
 from infrastructure.persistence.chain import ChainLinker, Link
 from infrastructure.persistence.sealed import SealedFactoryMixin
 from infrastructure.personal_data import (

@@ -15,7 +15,8 @@ import eventsourcing.sqlite as es_sqlite
 from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 from eventsourcing.utils import Environment, EnvType
 
-from application.audit import SHRED_TOPIC, ChainRow
+from application.audit import SHRED_TOPIC
+from application.ports import ChainRow
 from infrastructure.persistence.chain import ChainLinker, Link
 from infrastructure.persistence.sealed import SealedFactoryMixin
 from infrastructure.personal_data import (
