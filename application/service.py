@@ -21,7 +21,7 @@ from application.actors import stamp
 from application.command_receipts import CommandReceipt, current_key, new_receipt, receipt_id
 from application.ports import BulkEventReader
 from application.transcodings import register_all
-from domain.calendar import BusinessCalendar, Month, jst_date, require_aware
+from domain.calendar import BusinessCalendar, Month, require_aware
 from domain.catalog import Catalog
 from domain.contract import BillingCycle, Contract
 from domain.errors import ConcurrencyConflict, InvalidInput, NotFound, RuleViolation
@@ -347,7 +347,3 @@ class ContractsApplication(Application[uuid.UUID]):
     def catalog_service(self, service: str) -> None:
         if service not in self.catalog.services():
             raise InvalidInput("spec 2", f"unknown service {service!r}", "service")
-
-    @staticmethod
-    def today(at: datetime) -> date:
-        return jst_date(at)

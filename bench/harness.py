@@ -52,22 +52,16 @@ def database_url(dsn: str) -> str:
            f"{p['dbname']}"
 
 
-def service_env(dsn: str, **extra: str) -> dict[str, str]:
-    """eventsourcing settings of the service for ``dsn`` (schema public; our recorders)."""
-    from infrastructure.bootstrap import postgres_env
+def build(dsn: str, **settings: Any) -> Any:
+    """``Services`` over ``dsn`` from the composition root (``infrastructure.bootstrap``): the
+    settings of the environment with ``database_url`` and ``settings`` (e.g. ``pg_group_commit=False``)
+    given, and a larger connection pool for the many-client scenarios."""
+    from infrastructure.bootstrap import build_services, persistence_env
+    from infrastructure.settings import load_settings
 
-    env = postgres_env(database_url(dsn))
-    env.update({"POSTGRES_POOL_SIZE": "20", "POSTGRES_MAX_OVERFLOW": "10"})
-    env.update(extra)
-    return env
-
-
-def build(dsn: str, **extra: str) -> Any:
-    """``Services`` (the composition root's) over ``dsn``."""
-    from infrastructure.bootstrap import build_services
-    from infrastructure.settings import Settings
-
-    return build_services(Settings(database_url=None), env=service_env(dsn, **extra))
+    values = load_settings(database_url=database_url(dsn), **settings)
+    env = {**persistence_env(values), "POSTGRES_POOL_SIZE": "20", "POSTGRES_MAX_OVERFLOW": "10"}
+    return build_services(values, env=env)
 
 
 # --------------------------------------------------------------------------- numbers

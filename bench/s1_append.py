@@ -112,7 +112,7 @@ def run(quick: bool, rounds: int) -> ScenarioResult:
                              "contracts": slots * per_client, "command": "change_contractor"})
     with scratch_database(NAME) as dsn:
         services = build(dsn)
-        plain = build(dsn, CONTRACTS_PG_GROUP_COMMIT="n")
+        plain = build(dsn, pg_group_commit=False)
         try:
             Generator(services.app, months=1).write(dsn, slots * per_client)
             base = 0

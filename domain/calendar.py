@@ -92,11 +92,6 @@ def jst_month(instant: datetime) -> Month:
     return Month.of(jst_date(instant))
 
 
-def start_of_jst_day(day: date) -> datetime:
-    """The instant a JST calendar day begins (aware, in JST)."""
-    return datetime(day.year, day.month, day.day, tzinfo=JST)
-
-
 class HolidayCalendar(Protocol):
     def is_holiday(self, day: date) -> bool: ...
 

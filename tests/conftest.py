@@ -9,8 +9,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from psycopg import sql
-
-from infrastructure.postgres_testing import (
+from support.postgres import (
     SkipReason,
     create_scratch_database,
     drop_database,

@@ -265,9 +265,6 @@ class ReadTables:
         out["tracking"] = [(self.position(),)]
         return out
 
-    def counts(self) -> dict[str, int]:
-        return {table: int(self._rows(f"SELECT COUNT(*) FROM {self.prefix}{table}")[0][0]) for table in TABLES}
-
     @abstractmethod
     def position(self) -> int: ...
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError, OperationalError, Tracking
+from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteCursor, SQLiteTrackingRecorder
 
 from application.projections.ports import StalePosition
@@ -74,12 +73,3 @@ class SQLiteReadStore(ReadTables, SQLiteTrackingRecorder):
 
     def close(self) -> None:  # the datastore belongs to the application
         pass
-
-
-def translate(exc: BaseException) -> BaseException:
-    """sqlite3 errors raised outside the library's wrappers, as the library's error classes."""
-    if isinstance(exc, sqlite3.OperationalError):
-        return OperationalError(str(exc))
-    if isinstance(exc, sqlite3.IntegrityError):
-        return IntegrityError(str(exc))
-    return exc

@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from infrastructure.postgres_testing import PostgresTarget, find_postgres
+from support.postgres import PostgresTarget, find_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 # bench.__main__.SCENARIOS (not imported: under pytest the name ``bench`` is this test folder)

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from psycopg.conninfo import conninfo_to_dict
+from support.postgres import create_scratch_database, drop_database
 
 from api.cli import main
 from infrastructure import snapshots as snap
 from infrastructure.bootstrap import build_read_models, build_services
-from infrastructure.postgres_testing import create_scratch_database, drop_database
 from infrastructure.settings import Settings
 
 pytestmark = pytest.mark.postgres

@@ -19,8 +19,7 @@ from types import FrameType
 
 import pytest
 from reliability_kit import Deployment, database_url
-
-from infrastructure.postgres_testing import SkipReason, create_scratch_database, drop_database, find_postgres
+from support.postgres import SkipReason, create_scratch_database, drop_database, find_postgres
 
 TEST_TIMEOUT = float(os.environ.get("RELIABILITY_TEST_TIMEOUT", "240"))
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the support package
 
 from application.clock import FixedClock  # noqa: E402
 from application.sweep import Sweeper  # noqa: E402
@@ -51,8 +52,7 @@ def main() -> int:
         if args.store == "postgres":
             import psycopg
             from psycopg import sql
-
-            from infrastructure.postgres_testing import eventsourcing_env, find_postgres
+            from support.postgres import eventsourcing_env, find_postgres
 
             target = find_postgres()
             assert not isinstance(target, str), target

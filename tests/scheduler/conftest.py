@@ -13,11 +13,11 @@ import psycopg
 import pytest
 from psycopg import sql
 from scheduler_kit import CONTRACTOR, World, build_deadlines, jst  # noqa: F401
+from support.postgres import eventsourcing_env
 
 from application.clock import FixedClock
 from application.sweep import Sweeper
 from infrastructure.bootstrap import Services, build_services
-from infrastructure.postgres_testing import eventsourcing_env
 from infrastructure.settings import Settings
 
 

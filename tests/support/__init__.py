@@ -1,0 +1,1 @@
+"""Test support kept out of the product (scratch PostgreSQL databases, ...)."""
