@@ -48,6 +48,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import get_topic
 
 from application.audit import ERASED, PERSONAL_FIELDS, Sealed, SealedAsDict
+from infrastructure.settings import MASTER_KEY_RULE, decode_master_key
 
 KEYS_TABLE = "contract_keys"
 logger = logging.getLogger(__name__)
@@ -58,16 +59,12 @@ class ContractKeyError(PersistenceError):
 
 
 def parse_master_key(text: str | None) -> bytes | None:
-    """``CONTRACTS_MASTER_KEY``: base64 (standard or URL-safe) of exactly 32 bytes."""
-    if not text or not text.strip():
-        return None
+    """``CONTRACTS_MASTER_KEY``: base64 (standard or URL-safe) of exactly 32 bytes (the rule is
+    ``infrastructure.settings.decode_master_key``'s; ``Settings`` already refused a bad one)."""
     try:
-        raw = base64.b64decode(text.strip().replace("-", "+").replace("_", "/"), validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError("CONTRACTS_MASTER_KEY must be base64 of 32 random bytes") from None
-    if len(raw) != 32:
-        raise ValueError("CONTRACTS_MASTER_KEY must be base64 of 32 random bytes")
-    return raw
+        return decode_master_key(text)
+    except ValueError:
+        raise ValueError(f"CONTRACTS_MASTER_KEY {MASTER_KEY_RULE}") from None
 
 
 class KeyStore:

@@ -26,6 +26,23 @@ _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
+MASTER_KEY_RULE = "must be base64 of 32 random bytes"
+
+
+def decode_master_key(text: str | None) -> bytes | None:
+    """``CONTRACTS_MASTER_KEY``: base64 (standard or URL-safe) of exactly 32 bytes; None when unset.
+    Raises ``ValueError(MASTER_KEY_RULE)`` otherwise."""
+    if not text or not text.strip():
+        return None
+    try:
+        raw = base64.b64decode(text.strip().replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(MASTER_KEY_RULE) from None
+    if len(raw) != 32:
+        raise ValueError(MASTER_KEY_RULE)
+    return raw
+
+
 class Settings(BaseSettings):
     """``Settings()`` reads the environment; ``Settings(**values)`` takes values explicitly."""
 
@@ -80,13 +97,8 @@ class Settings(BaseSettings):
         if value is None or (isinstance(value, str) and not value.strip()):
             return None
         if not isinstance(value, str):
-            raise ValueError("must be base64 of 32 random bytes")
-        try:
-            raw = base64.b64decode(value.strip().replace("-", "+").replace("_", "/"), validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError("must be base64 of 32 random bytes") from None
-        if len(raw) != 32:
-            raise ValueError("must be base64 of 32 random bytes")
+            raise ValueError(MASTER_KEY_RULE)
+        decode_master_key(value)
         return value.strip()
 
     @field_validator("database_url")
