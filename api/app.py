@@ -12,12 +12,12 @@ from fastapi import FastAPI
 
 from api.auth import AuthMiddleware, KeyCache
 from api.body_limit import BodyLimitMiddleware
-from api.context import ApiContext, ApiReadModels
+from api.context import ApiContext
 from api.errors import install_error_handlers
 from api.routes import contracts, feeds, sla, system
 from api.ui import install_ui
 from application.clock import Clock
-from application.ports import ApiStore
+from application.ports import ApiReadModels, ApiStore
 from infrastructure.bootstrap import Services
 
 DESCRIPTION = """

@@ -4,33 +4,19 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from fastapi import Request
 
 from application.clock import Clock
-from application.ports import ApiStore
-from application.read_models import ReadModels
+from application.ports import ApiReadModels, ApiStore
 from application.service import ContractsApplication
 from domain.calendar import jst_date
-from domain.contract import Contract
 from infrastructure.bootstrap import Services
 
 log = logging.getLogger("api")
-
-
-class ApiReadModels(ReadModels, Protocol):
-    """The read side as the API uses it: the protocol plus as-of and claim lookups
-    (``infrastructure.read_side.ReadModelsImpl``)."""
-
-    def contract_as_of(self, contract_id: uuid.UUID, at: datetime | None = None) -> Contract | None: ...
-
-    def claim_contract(self, claim_id: uuid.UUID) -> uuid.UUID | None: ...
-
-    def position(self) -> int: ...
 
 
 @dataclass

@@ -1,11 +1,12 @@
 """The ports of the application: what it needs from the outside, declared once, implemented in
 ``infrastructure`` (and wired by ``infrastructure.bootstrap``).
 
-Declared here: the API's own store (keys, idempotency keys, sandbox clock), the scheduler's leader
-lock, the audit's chain store and the bulk event reader. The other ports live beside their one
-consumer: ``application.clock.Clock``, ``application.read_models.ReadModels`` (the read side as the
-API, scheduler and UI see it), ``application.sweep.DeadlineSource`` and
-``application.projections.ports.ReadStore`` (what the projector writes to).
+Declared here: the API's own store (keys, idempotency keys, sandbox clock), the read side as
+the API sees it, the scheduler's leader lock, the audit's chain store and the bulk event reader.
+The other ports live beside their one consumer: ``application.clock.Clock``,
+``application.read_models.ReadModels`` (the read side as the API, scheduler and UI see it),
+``application.sweep.DeadlineSource`` and ``application.projections.ports.ReadStore`` (what the
+projector writes to).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from eventsourcing.persistence import StoredEvent
+
+from application.read_models import ReadModels
+from domain.contract import Contract
 
 # --------------------------------------------------------------------------- API store
 
@@ -67,6 +71,20 @@ class ApiStore(Protocol):
 
     def get_clock(self) -> datetime | None: ...
     def advance_clock(self, to: datetime, at: datetime) -> datetime: ...
+
+
+# --------------------------------------------------------------------------- read side as the API sees it
+
+
+class ApiReadModels(ReadModels, Protocol):
+    """The read side as the API uses it: ``ReadModels`` plus as-of and claim lookups
+    (``infrastructure.read_side.ReadModelsImpl``)."""
+
+    def contract_as_of(self, contract_id: uuid.UUID, at: datetime | None = None) -> Contract | None: ...
+
+    def claim_contract(self, claim_id: uuid.UUID) -> uuid.UUID | None: ...
+
+    def position(self) -> int: ...
 
 
 # --------------------------------------------------------------------------- leader lock
