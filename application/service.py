@@ -6,7 +6,6 @@ surfaces as ``ConcurrencyConflict``; ``expected_version`` gives callers If-Match
 
 from __future__ import annotations
 
-import pickle
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, StoredEvent
 
 from application.actors import stamp
+from application.aggregate_state import private_copy, register_state_transcodings
 from application.command_receipts import CommandReceipt, current_key, new_receipt, receipt_id
 from application.ports import BulkEventReader
 from application.transcodings import register_all
@@ -43,14 +43,6 @@ class CommandResult:
     events: int
 
 
-def private_copy(aggregate: A) -> A:
-    """A copy sharing nothing with ``aggregate``: a pickle round trip, about twice as fast as the
-    ``copy.deepcopy`` the library's repository makes of cached aggregates (aggregates hold only
-    plain data: dates, enums, dataclasses, dicts), measured on the command path (issue 7)."""
-    copied: A = pickle.loads(pickle.dumps(aggregate, protocol=pickle.HIGHEST_PROTOCOL))
-    return copied
-
-
 
 
 class ContractsApplication(Application[uuid.UUID]):
@@ -72,6 +64,7 @@ class ContractsApplication(Application[uuid.UUID]):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         register_all(transcoder)
+        register_state_transcodings(transcoder)  # snapshots and cache copies (application.aggregate_state)
 
     # -- plumbing --------------------------------------------------------------------------------
     def _load(self, cls: type[A], aggregate_id: uuid.UUID, what: str) -> A:

@@ -3,8 +3,10 @@
 * ``KeyStore`` keeps one random 256-bit AES key per contract in its own table
   ``contract_keys`` next to the events (SQLite or PostgreSQL). With ``CONTRACTS_MASTER_KEY``
   set (base64 of 32 bytes) the keys are stored wrapped by it (AES-GCM), so a copy of the
-  database alone reveals nothing. Destroying a key sets it to NULL and stamps
-  ``destroyed_at``; the row stays as a tombstone, so a destroyed key is never re-created.
+  database alone reveals nothing, and a key row without that wrap is refused (logged once per
+  contract, never used: someone with write access to the table could have made it).
+  Destroying a key sets it to NULL and stamps ``destroyed_at``; the row stays as a tombstone,
+  so a destroyed key is never re-created.
 * ``PersonalDataMapper`` (an eventsourcing ``Mapper``) replaces the fields named in
   ``application.audit.PERSONAL_FIELDS`` by a ``Sealed`` envelope
   ``{"_type_":"sealed","_data_":{"kid":..., "enc": base64(nonce+ciphertext)}}`` when
@@ -77,6 +79,7 @@ class KeyStore:
         self._master = AESGCM(master_key) if master_key else None
         self._kek_id = hashlib.sha256(master_key).hexdigest()[:16] if master_key else None
         self._cache: dict[uuid.UUID, tuple[bytes | None, float]] = {}
+        self._refused_ids: set[uuid.UUID] = set()  # unwrapped rows already reported
         self._lock = threading.Lock()
         self.cache_seconds = cache_seconds
         self.table = self.qualified(KEYS_TABLE)
@@ -210,6 +213,18 @@ class KeyStore:
             row = c.fetchone()
         return row is not None, row
 
+    def _refused(self, contract_id: uuid.UUID) -> ContractKeyError:
+        """An unwrapped key row while ``CONTRACTS_MASTER_KEY`` is set: never used, reported once."""
+        message = (f"the key row of contract {contract_id} is not wrapped by CONTRACTS_MASTER_KEY: refused, "
+                   "the contract's personal fields are unreadable (check contract_keys for tampering, or "
+                   "restore the row from a backup)")
+        with self._lock:
+            first = contract_id not in self._refused_ids
+            self._refused_ids.add(contract_id)
+        if first:
+            logger.error(message)
+        return ContractKeyError(message)
+
     def _wrap(self, contract_id: uuid.UUID, key: bytes) -> bytes:
         if self._master is None:
             return key
@@ -222,6 +237,8 @@ class KeyStore:
             return None
         stored = bytes(stored)
         if kek is None:
+            if self._master is not None:  # issue 14: a row anyone with write access could have made
+                raise self._refused(contract_id)
             return stored
         if self._master is None or kek != self._kek_id:
             raise ContractKeyError(f"the key of contract {contract_id} is wrapped by master key {kek}; "

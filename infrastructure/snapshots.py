@@ -9,12 +9,18 @@ personal data in clear, which the factories refuse):
 * ``take_snapshots(app, ids)`` (a background job) stores the contract's state at every
   ``SNAPSHOT_EVERY``-th version (10) in ``<schema>.contracts_snapshots``; it is incremental
   (each snapshot is built from the previous one) and idempotent.
-* a snapshot is the pickled aggregate, compressed, sealed as a whole with the contract's own key
-  (AES-GCM, associated data naming the contract and version): personal data is never stored
-  in clear, a destroyed key (crypto-shredding) makes its snapshots unreadable, and a tampered
-  row fails authentication. Either way the read falls back to replaying the events.
-* snapshots carry a fingerprint of the domain package's source; after any change of the
-  domain code old snapshots are ignored (replayed instead) until retaken.
+* a snapshot is the contract's state dict encoded by the application's transcoder (JSON through
+  the registered transcodings, ``application.aggregate_state``; nothing read from the database
+  is unpickled, issue 14), compressed, sealed as a whole with the contract's own key (AES-GCM,
+  associated data naming the contract and version): personal data is never stored in clear, a
+  destroyed key (crypto-shredding) makes its snapshots unreadable, a tampered row fails
+  authentication, and a row that does not decode to a state is reported. Either way the read
+  falls back to replaying the events.
+* snapshots carry the state's schema version (``STATE_SCHEMA_VERSION``, in the column still
+  named ``fingerprint``), which changes only when the state's shape does; a snapshot of an older
+  version is upcast by ``UPCASTERS`` (the library's ``upcast_vN_vN+1`` model) or, without one,
+  ignored (replayed instead) until retaken. Editing the domain's code otherwise (a comment, a
+  rule) keeps every snapshot valid.
 * only historical reads use them (``SnapshotStore.get_contract``, used by
   ``ReadModelsImpl.contract_as_of``); commands load the current state as before.
 
@@ -23,15 +29,12 @@ PostgreSQL only; on SQLite (small embedded stores) ``open_snapshots`` returns ``
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import pickle
 import uuid
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -40,26 +43,42 @@ from eventsourcing.application import AggregateNotFoundError, Repository
 from eventsourcing.persistence import StoredEvent
 from psycopg.sql import SQL, Composed, Identifier
 
+from application.aggregate_state import (
+    STATE_SCHEMA_VERSION,
+    contract_attributes,
+    decode_state,
+    encode_state,
+    restore,
+)
 from domain.contract import Contract
 
 log = logging.getLogger(__name__)
 
 SNAPSHOT_EVERY = 10  # 10 years of monthly history: 25 snapshots of ~4.5 KB, at most 9 events replayed
 TABLE_SUFFIX = "_snapshots"
+MAX_STATE_BYTES = 64 * 1024 * 1024  # a 10-year contract's state is ~100 KB
 
 
-def _fingerprint() -> str:
-    import domain.contract
-
-    digest = hashlib.sha256()
-    for path in sorted(Path(str(domain.contract.__file__)).parent.glob("*.py")):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    digest.update(f"pickle-{pickle.HIGHEST_PROTOCOL}-zlib".encode())
-    return digest.hexdigest()[:16]
+def schema_stamp(version: int) -> str:
+    return f"contract-state-v{version}"
 
 
-FINGERPRINT = _fingerprint()
+# Upcasters of a stored state, from version N to N+1 (key N): each changes the state dict in place,
+# as the library's ``upcast_vN_vN+1`` methods do. None yet: version 1 is the first JSON state.
+UPCASTERS: dict[int, Callable[[dict[str, Any]], None]] = {}
+
+
+def readable_versions() -> list[int]:
+    """The schema versions whose snapshots can be read: the current one, and older ones from which
+    every upcaster up to it exists."""
+    versions = [STATE_SCHEMA_VERSION]
+    while versions[-1] - 1 in UPCASTERS:
+        versions.append(versions[-1] - 1)
+    return versions
+
+
+SCHEMA_STAMP = schema_stamp(STATE_SCHEMA_VERSION)
+READABLE = [schema_stamp(v) for v in readable_versions()]
 
 
 class _Restore:
@@ -84,14 +103,15 @@ class SnapshotStore:
         self.create_sql = SQL("CREATE TABLE IF NOT EXISTS {}.{} (originator_id uuid NOT NULL, "
                               "originator_version bigint NOT NULL, fingerprint text NOT NULL, state bytea NOT NULL, "
                               "PRIMARY KEY (originator_id, originator_version))").format(schema, table)
-        self.select_sql = SQL("SELECT originator_version, state FROM {}.{} WHERE originator_id = %s "
-                              "AND fingerprint = %s AND originator_version <= %s "
+        self.select_sql = SQL("SELECT originator_version, fingerprint, state FROM {}.{} WHERE originator_id = %s "
+                              "AND fingerprint = ANY(%s) AND originator_version <= %s "
                               "ORDER BY originator_version DESC LIMIT 1").format(schema, table)
         # the nearest snapshot and the events after it up to the version, in ONE round trip; the
         # version is given (%(v)s), or found in the read side's event times (same schema) by instant
-        as_of = ("WITH s AS (SELECT originator_version, state FROM {schema}.{table} WHERE originator_id = %(id)s "
-                 "AND fingerprint = %(fp)s AND originator_version <= {v} ORDER BY originator_version DESC LIMIT 1) "
-                 "SELECT 0 AS part, originator_version, NULL::text AS topic, state, {v} AS version FROM s UNION ALL "
+        as_of = ("WITH s AS (SELECT originator_version, fingerprint, state FROM {schema}.{table} "
+                 "WHERE originator_id = %(id)s AND fingerprint = ANY(%(fp)s) AND originator_version <= {v} "
+                 "ORDER BY originator_version DESC LIMIT 1) "
+                 "SELECT 0 AS part, originator_version, fingerprint AS topic, state, {v} AS version FROM s UNION ALL "
                  "SELECT 1, e.originator_version, e.topic, e.state, {v} FROM {schema}.{events} e "
                  "WHERE e.originator_id = %(id)s AND e.originator_version > COALESCE((SELECT originator_version "
                  "FROM s), 0) AND e.originator_version <= {v} ORDER BY 1, 2")
@@ -119,29 +139,44 @@ class SnapshotStore:
             limit: int | None = None) -> list[_Restore]:
         """The latest readable snapshot at or before ``lte`` (the only query the repository makes)."""
         with self.datastore.get_connection() as conn, conn.cursor() as cur:
-            cur.execute(self.select_sql, (originator_id, FINGERPRINT, lte if lte is not None else 2**62),
+            cur.execute(self.select_sql, (originator_id, READABLE, lte if lte is not None else 2**62),
                         prepare=True)
             row = cur.fetchone()
         if row is None:
             return []
-        aggregate = self._open(originator_id, int(row["originator_version"]), bytes(row["state"]))
+        aggregate = self._open(originator_id, int(row["originator_version"]), str(row["fingerprint"]),
+                               bytes(row["state"]))
         return [] if aggregate is None else [_Restore(aggregate)]
 
-    def _open(self, originator_id: uuid.UUID, version: int, sealed: bytes) -> Contract | None:
+    def _open(self, originator_id: uuid.UUID, version: int, stamp: str, sealed: bytes) -> Contract | None:
         """The snapshot's contract, or ``None`` when it cannot be read (the caller replays instead)."""
         try:
             key = self.keys.key_for_reading(originator_id)
-        except Exception:  # noqa: BLE001 - no key row: replay instead
+        except Exception:  # noqa: BLE001 - no usable key row (the key store reports why): replay instead
             return None
         if key is None:  # shredded: the snapshot holds personal data in clear once opened; replay instead
             return None
         try:
-            aggregate = pickle.loads(zlib.decompress(AESGCM(key).decrypt(sealed[:12], sealed[12:],
-                                                                         _aad(originator_id, version))))
-        except (InvalidTag, ValueError, zlib.error, pickle.UnpicklingError, AttributeError, ImportError, EOFError):
-            log.warning("snapshot of %s version %d is unreadable; replaying events instead", originator_id, version)
+            plain = _inflate(AESGCM(key).decrypt(sealed[:12], sealed[12:], _aad(originator_id, version)))
+            state = decode_state(self.app.mapper.transcoder, plain)
+            schema = int(stamp.rsplit("-v", 1)[1])
+            while schema < STATE_SCHEMA_VERSION:
+                UPCASTERS[schema](state)
+                schema += 1
+            if set(state) != contract_attributes():
+                raise ValueError("not a contract's attributes")
+            aggregate = restore(Contract, state)
+        except InvalidTag:
+            log.warning("snapshot of %s version %d does not authenticate (tampered, or sealed with another "
+                        "key); replaying events instead", originator_id, version)
             return None
-        if not isinstance(aggregate, Contract) or aggregate.version != version:
+        except Exception:  # noqa: BLE001 - the row's content is not trusted: anything it makes fail is reported
+            log.warning("snapshot of %s version %d does not decode to a contract state; replaying events "
+                        "instead", originator_id, version)
+            return None
+        if aggregate.__dict__.get("_version") != version or aggregate.__dict__.get("_id") != originator_id:
+            log.warning("snapshot of %s version %d holds another state; replaying events instead",
+                        originator_id, version)
             return None
         return aggregate
 
@@ -150,13 +185,13 @@ class SnapshotStore:
         """The contract at ``version`` from the nearest snapshot plus the events after it, read in
         one query (the library's repository would make two); an unreadable snapshot (shredded
         key, tampered row, other domain code) falls back to replaying every event."""
-        return self._fold(contract_id, self.as_of_sql, {"id": contract_id, "fp": FINGERPRINT, "v": version})
+        return self._fold(contract_id, self.as_of_sql, {"id": contract_id, "fp": READABLE, "v": version})
 
     def contract_at(self, contract_id: uuid.UUID, at: datetime) -> Contract | None:
         """The contract as recorded by instant ``at`` (``ReadModels.contract_as_of``): the version
         lookup in the read side's event times, the snapshot and the events, all in one query;
         ``None`` if it did not exist yet."""
-        return self._fold(contract_id, self.as_of_instant_sql, {"id": contract_id, "fp": FINGERPRINT, "at": at})
+        return self._fold(contract_id, self.as_of_instant_sql, {"id": contract_id, "fp": READABLE, "at": at})
 
     def _fold(self, contract_id: uuid.UUID, sql: Composed, params: dict[str, Any]) -> Contract | None:
         with self.datastore.get_connection() as conn, conn.cursor() as cur:
@@ -164,7 +199,8 @@ class SnapshotStore:
             rows = cur.fetchall()
         aggregate: Any = None
         if rows and rows[0]["part"] == 0:
-            aggregate = self._open(contract_id, int(rows[0]["originator_version"]), bytes(rows[0]["state"]))
+            aggregate = self._open(contract_id, int(rows[0]["originator_version"]), str(rows[0]["topic"]),
+                                   bytes(rows[0]["state"]))
             if aggregate is None:
                 return self._replay(contract_id, int(rows[0]["version"]))
             rows = rows[1:]
@@ -185,19 +221,15 @@ class SnapshotStore:
     # -- writes (a background job) ----------------------------------------------------------------
     def put(self, contract: Contract) -> bool:
         """Store ``contract`` as of its version; False if its key is destroyed (nothing stored)."""
-        state = {k: v for k, v in vars(contract).items() if k != "_pending_events"}
-        clone = object.__new__(type(contract))
-        clone.__dict__.update(state)
-        clone.__dict__["_pending_events"] = []
         try:
             key = self.keys.key_for_writing(contract.id)
         except Exception:  # noqa: BLE001 - destroyed key: personal data may not be stored any more
             return False
         nonce = os.urandom(12)
-        plain = zlib.compress(pickle.dumps(clone, protocol=pickle.HIGHEST_PROTOCOL), 6)
+        plain = zlib.compress(encode_state(self.app.mapper.transcoder, contract), 6)
         sealed = nonce + AESGCM(key).encrypt(nonce, plain, _aad(contract.id, contract.version))
         with self.datastore.transaction(commit=True) as cur:
-            cur.execute(self.upsert_sql, (contract.id, contract.version, FINGERPRINT, sealed))
+            cur.execute(self.upsert_sql, (contract.id, contract.version, SCHEMA_STAMP, sealed))
         return True
 
     def take(self, contract_id: uuid.UUID, every: int = SNAPSHOT_EVERY) -> int:
@@ -207,7 +239,7 @@ class SnapshotStore:
             return 0
         latest = int(last[0].originator_version)
         with self.datastore.get_connection() as conn, conn.cursor() as cur:
-            cur.execute(self.versions_sql, (contract_id, FINGERPRINT))
+            cur.execute(self.versions_sql, (contract_id, SCHEMA_STAMP))
             have = {int(r["originator_version"]) for r in cur.fetchall()}
         taken = 0
         for version in range(every, latest + 1, every):
@@ -218,6 +250,15 @@ class SnapshotStore:
                 break
             taken += 1
         return taken
+
+
+def _inflate(data: bytes) -> bytes:
+    """zlib-decompressed ``data``, refusing more than ``MAX_STATE_BYTES`` (a row is not trusted)."""
+    inflater = zlib.decompressobj()
+    plain = inflater.decompress(data, MAX_STATE_BYTES)
+    if inflater.unconsumed_tail or not inflater.eof:
+        raise ValueError("snapshot state too large or truncated")
+    return plain
 
 
 def _aad(contract_id: uuid.UUID, version: int) -> bytes:
