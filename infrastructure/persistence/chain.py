@@ -14,7 +14,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
-from eventsourcing.persistence import PersistenceError, StoredEvent
+from eventsourcing.persistence import DataError, PersistenceError, ProgrammingError, StoredEvent
 
 from application.audit import GENESIS, chain_hash
 
@@ -26,6 +26,19 @@ class ChainBroken(PersistenceError):
     """The previous link of an event being written is missing: the chain was tampered with."""
 
 
+class UnchainableEvent(DataError):
+    """An event the hash chain has no link for: the chain starts at version 1 (the first version of
+    the library's aggregates, ``application.audit.GENESIS`` before it), so a version below 1 is
+    refused, in the insert's transaction, before anything is stored."""
+
+
+def refuse_text_ids(originator_id_type: str) -> None:
+    """The chain, the key store and the audit read originator ids as UUIDs: text ids are refused."""
+    if originator_id_type != "uuid":
+        raise ProgrammingError(f"ORIGINATOR_ID_TYPE={originator_id_type!r}: the hash chain and the per-contract "
+                               "keys need UUID originator ids; only 'uuid' is supported")
+
+
 class ChainLinker:
     def __init__(self, max_heads: int = 100_000) -> None:
         self._heads: OrderedDict[uuid.UUID, tuple[int, bytes]] = OrderedDict()
@@ -33,6 +46,10 @@ class ChainLinker:
         self.max_heads = max_heads
 
     def link(self, stored_events: Sequence[StoredEvent], fetch: PrevFetcher) -> list[Link]:
+        for e in stored_events:
+            if e.originator_version < 1:
+                raise UnchainableEvent(f"event of {e.originator_id} at version {e.originator_version} refused: "
+                                       "the hash chain starts at version 1")
         ordered = sorted(stored_events, key=lambda e: e.originator_version)
         in_batch = {(_oid(e), e.originator_version) for e in ordered}
         known: dict[tuple[uuid.UUID, int], bytes] = {}

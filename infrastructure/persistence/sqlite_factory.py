@@ -7,17 +7,18 @@ written in the insert's transaction) and ``contract_keys``.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import eventsourcing.sqlite as es_sqlite
-from eventsourcing.persistence import ApplicationRecorder, StoredEvent
+from eventsourcing.persistence import ApplicationRecorder, ProcessRecorder, StoredEvent
 from eventsourcing.utils import Environment, EnvType
 
 from application.audit import SHRED_TOPIC
 from application.ports import ChainRow
-from infrastructure.persistence.chain import ChainLinker, Link
+from infrastructure.persistence.chain import ChainLinker, Link, refuse_text_ids
 from infrastructure.persistence.sealed import SealedFactoryMixin
 from infrastructure.personal_data import (
     SQLiteKeyStore,
@@ -27,13 +28,20 @@ from infrastructure.personal_data import (
 
 
 class ChainedSQLiteApplicationRecorder(es_sqlite.SQLiteApplicationRecorder):
+    """The library's SQLite application recorder plus the hash chain and key destruction, in the
+    insert's own transaction, through the library's hook ``_insert_events`` (as its
+    ``examples/searchabletimestamps``). Refused on purpose: text originator ids (at construction)
+    and versions below 1 (at insert, ``chain.UnchainableEvent``)."""
+
     def __init__(self, datastore: es_sqlite.SQLiteDatastore, events_table_name: str = "stored_events",
-                 keys: SQLiteKeyStore | None = None) -> None:
+                 keys: SQLiteKeyStore | None = None, **kwargs: Any) -> None:
+        refuse_text_ids(datastore.originator_id_type)
         self.hashes_table_name = "event_hashes" if events_table_name == "stored_events" \
             else f"{events_table_name}_hashes"
-        super().__init__(datastore, events_table_name)
+        super().__init__(datastore, events_table_name=events_table_name, **kwargs)
         self.keys = keys
         self.linker = ChainLinker()
+        self._pending = threading.local()
         e, h = self.events_table_name, self.hashes_table_name
         self.insert_hashes_statement = f"INSERT INTO {h} (originator_id, originator_version, hash) VALUES (?,?,?)"
         self.select_hash_statement = f"SELECT hash FROM {h} WHERE originator_id=? AND originator_version=?"
@@ -70,21 +78,33 @@ class ChainedSQLiteApplicationRecorder(es_sqlite.SQLiteApplicationRecorder):
         return events
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        shred = list(iter_contract_ids(stored_events, SHRED_TOPIC)) if self.keys is not None else []
-        with self.datastore.transaction(commit=True) as c:
-            ids = self._insert_events(c, stored_events, **kwargs)
-            links = self.linker.link(stored_events, lambda need: self._prev_hashes(c, need))
-            c.executemany(self.insert_hashes_statement, [(oid.hex, v, h) for oid, v, h in links])
-            if shred and self.keys is not None:
-                self.keys.destroy_in(c, shred)
-        self._committed(links, shred)
-        return ids
-
-    def _committed(self, links: list[Link], shred: list[uuid.UUID]) -> None:
+        """The library's ``insert_events``; once it has committed, the chain heads and destroyed keys
+        it wrote are remembered in this process (the library has no after-commit hook)."""
+        self._pending.links, self._pending.shred = [], []
+        ids = super().insert_events(stored_events, **kwargs)
+        links: list[Link] = self._pending.links
+        shred: list[uuid.UUID] = self._pending.shred
         self.linker.remember(links)
         if shred and self.keys is not None:
             self.keys.forget(shred)
             self.keys.after_destroy()
+        return ids
+
+    def _insert_events(self, c: es_sqlite.SQLiteCursor, stored_events: Sequence[StoredEvent],
+                       **kwargs: Any) -> Sequence[int] | None:
+        """The library's hook, in the insert's transaction: the events (the library's), then their
+        chain hashes and, for ``DataDeleted``, the destruction of the contract's key."""
+        self._pending.links, self._pending.shred = [], []
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        if not stored_events:
+            return ids
+        links = self.linker.link(stored_events, lambda need: self._prev_hashes(c, need))
+        c.executemany(self.insert_hashes_statement, [(oid.hex, v, h) for oid, v, h in links])
+        shred = list(iter_contract_ids(stored_events, SHRED_TOPIC)) if self.keys is not None else []
+        if shred and self.keys is not None:
+            self.keys.destroy_in(c, shred)
+        self._pending.links, self._pending.shred = links, shred
+        return ids
 
     def _prev_hashes(self, c: es_sqlite.SQLiteCursor,
                      need: list[tuple[uuid.UUID, int]]) -> dict[tuple[uuid.UUID, int], bytes]:
@@ -136,10 +156,16 @@ def _blob(value: Any) -> bytes:
     return value.encode() if isinstance(value, str) else bytes(value)
 
 
+class ChainedSQLiteProcessRecorder(ChainedSQLiteApplicationRecorder, es_sqlite.SQLiteProcessRecorder):
+    """A process recorder (events and a tracking row in one transaction) with the hash chain: the
+    library's process recorder inserts its tracking row in the same ``_insert_events`` hook."""
+
+
 class Factory(SealedFactoryMixin, es_sqlite.SQLiteFactory):
     """The one factory class of this module (``InfrastructureFactory.construct`` finds it)."""
 
     application_recorder_class = ChainedSQLiteApplicationRecorder
+    process_recorder_class = ChainedSQLiteProcessRecorder
 
     def __init__(self, env: Environment | EnvType | None) -> None:
         super().__init__(env)
@@ -147,6 +173,13 @@ class Factory(SealedFactoryMixin, es_sqlite.SQLiteFactory):
 
     def application_recorder(self) -> ApplicationRecorder:
         recorder = ChainedSQLiteApplicationRecorder(self.datastore, keys=self.keys)
+        if self.env_create_table():
+            recorder.create_table()
+        return recorder
+
+    def process_recorder(self) -> ProcessRecorder:
+        """The library's process recorder with the hash chain (no event is stored unchained)."""
+        recorder = ChainedSQLiteProcessRecorder(self.datastore, keys=self.keys)
         if self.env_create_table():
             recorder.create_table()
         return recorder

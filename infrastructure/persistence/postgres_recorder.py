@@ -1,0 +1,163 @@
+"""The PostgreSQL recorders of ``infrastructure.persistence.postgres_factory``: the library's,
+with the per-aggregate hash chain (``<prefix>_event_hashes``) and the destruction of a contract's
+key written in the insert's own transaction, and the chain store's reads
+(``application.audit.ChainStore``) and the bulk reads of the sweep.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import eventsourcing.postgres as es_pg
+from eventsourcing.persistence import ProgrammingError, StoredEvent
+from psycopg import Connection, Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Composed, Identifier
+
+from application.audit import SHRED_TOPIC
+from application.ports import ChainRow
+from infrastructure.persistence.chain import ChainLinker, refuse_text_ids
+from infrastructure.personal_data import PostgresKeyStore, iter_contract_ids, prefetch_keys_of
+
+
+class ChainedPostgresApplicationRecorder(es_pg.PostgresApplicationRecorder):
+    """The library's PostgreSQL application recorder plus the hash chain and key destruction, in
+    the insert's own transaction, through the library's hook ``_insert_events`` (as its
+    ``examples/searchabletimestamps``); the library's ``insert_events`` keeps its ``@retry``, its
+    error translation, the table lock (commit order = notification order) and the NOTIFY.
+
+    Refused on purpose, at construction: text originator ids (``ORIGINATOR_ID_TYPE=text``) and
+    ``POSTGRES_ENABLE_DB_FUNCTIONS`` (that insert path bypasses ``_insert_events``); at insert:
+    versions below 1 (``chain.UnchainableEvent``)."""
+
+    def __init__(self, datastore: es_pg.PostgresDatastore, *, events_table_name: str = "stored_events",
+                 keys: PostgresKeyStore | None = None, **kwargs: Any) -> None:
+        if datastore.enable_db_functions:
+            raise ProgrammingError("POSTGRES_ENABLE_DB_FUNCTIONS inserts through a database function that "
+                                   "bypasses the hash chain: not supported")
+        refuse_text_ids(datastore.originator_id_type)
+        super().__init__(datastore, events_table_name=events_table_name, **kwargs)
+        self.hashes_table_name = events_table_name.removesuffix("_events") + "_event_hashes"
+        self.check_identifier_length(self.hashes_table_name)
+        self.keys = keys
+        self.linker = ChainLinker()
+        self._pending = threading.local()
+        schema, events, hashes = (Identifier(self.datastore.schema), Identifier(self.events_table_name),
+                                  Identifier(self.hashes_table_name))
+        id_type = Identifier(self.datastore.originator_id_type)
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS {schema}.{hashes} (originator_id {id_type} NOT NULL, "
+            "originator_version bigint NOT NULL, hash bytea NOT NULL, "
+            "PRIMARY KEY (originator_id, originator_version))").format(
+                schema=schema, hashes=hashes, id_type=id_type))
+        # the chain hashes of a batch in one statement, pipelined with the library's event insert
+        self.insert_hashes_statement = SQL(
+            "INSERT INTO {schema}.{hashes} (originator_id, originator_version, hash) "
+            "SELECT * FROM unnest(%s::{id_type}[], %s::bigint[], %s::bytea[])").format(
+                schema=schema, hashes=hashes, id_type=id_type)
+        self.select_hashes_statement = SQL(
+            "SELECT h.originator_id, h.originator_version, h.hash FROM {schema}.{hashes} h "
+            "JOIN unnest(%s::{id_type}[], %s::bigint[]) AS k(originator_id, originator_version) "
+            "USING (originator_id, originator_version)").format(schema=schema, hashes=hashes, id_type=id_type)
+        self.rows_statement = SQL(
+            "SELECT e.notification_id AS position, originator_id, originator_version, e.topic, e.state, h.hash "
+            "FROM {schema}.{events} e LEFT JOIN {schema}.{hashes} h USING (originator_id, originator_version) "
+        ).format(schema=schema, events=events, hashes=hashes)
+        self.select_many_statement = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {schema}.{events} "
+            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version").format(
+                schema=schema, events=events)
+        self.orphans_statement = SQL(
+            "SELECT originator_id, originator_version FROM {schema}.{hashes} h "
+            "LEFT JOIN {schema}.{events} e USING (originator_id, originator_version) "
+            "WHERE e.notification_id IS NULL ").format(schema=schema, events=events, hashes=hashes)
+
+    def select_events_of(self, originator_ids: Sequence[uuid.UUID]) -> list[StoredEvent]:
+        """Every event of many aggregates in ONE query (by aggregate, then version), and their
+        contract keys into the key cache in one more: a chunk of the sweep costs two round trips,
+        not two per contract (``application.service.BulkEventReader``)."""
+        with self.datastore.get_connection() as conn, conn.cursor() as c:
+            c.execute(self.select_many_statement, (list(originator_ids),), prepare=True)
+            events = [StoredEvent(originator_id=r["originator_id"], originator_version=r["originator_version"],
+                                  topic=r["topic"], state=bytes(r["state"])) for r in c.fetchall()]
+        prefetch_keys_of(self.keys, events)
+        return events
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """The library's ``insert_events``; once it has committed, the chain heads and destroyed keys
+        it wrote are remembered in this process (the library has no after-commit hook)."""
+        self._pending.links, self._pending.shred = [], []
+        ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+        self.linker.remember(self._pending.links)
+        if self._pending.shred and self.keys is not None:
+            self.keys.forget(self._pending.shred)
+        return ids
+
+    def _insert_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        """The library's hook, in the insert's transaction and pipeline, before the library locks the
+        table and inserts the events: the chain hashes (one statement) and, for ``DataDeleted``,
+        the destruction of the contract's key."""
+        super()._insert_events(curs, stored_events, **kwargs)  # e.g. a process recorder's tracking row
+        self._pending.links, self._pending.shred = [], []
+        if not stored_events:
+            return
+        conn = curs.connection
+        links = self.linker.link(stored_events, lambda need: self._prev_hashes(conn, need))
+        curs.execute(self.insert_hashes_statement, ([oid for oid, _, _ in links], [v for _, v, _ in links],
+                                                    [h for _, _, h in links]))
+        shred = list(iter_contract_ids(stored_events, SHRED_TOPIC)) if self.keys is not None else []
+        if shred and self.keys is not None:
+            self.keys.destroy_in(curs, shred)
+        self._pending.links, self._pending.shred = links, shred
+
+    def _prev_hashes(self, conn: Connection[DictRow],
+                     need: list[tuple[uuid.UUID, int]]) -> dict[tuple[uuid.UUID, int], bytes]:
+        with conn.cursor() as c:
+            c.execute(self.select_hashes_statement, ([oid for oid, _ in need], [v for _, v in need]))
+            return {(uuid.UUID(str(r["originator_id"])), r["originator_version"]): bytes(r["hash"])
+                    for r in c.fetchall()}
+
+    # -- application.audit.ChainStore --------------------------------------------------------
+    def chain_rows(self, originator_id: uuid.UUID | None, after: tuple[uuid.UUID, int] | None,
+                   limit: int) -> Sequence[ChainRow]:
+        where: list[SQL] = []
+        params: list[Any] = []
+        if originator_id is not None:
+            where.append(SQL("originator_id = %s"))
+            params.append(originator_id)
+        if after is not None:
+            where.append(SQL("(originator_id, originator_version) > (%s, %s)"))
+            params += [after[0], after[1]]
+        statement: Composed = self.rows_statement
+        if where:
+            statement += SQL("WHERE ") + SQL(" AND ").join(where)
+        statement += SQL(" ORDER BY originator_id, originator_version LIMIT %s")
+        return self._rows(statement, [*params, limit])
+
+    def log_rows(self, after_position: int, limit: int) -> Sequence[ChainRow]:
+        return self._rows(self.rows_statement + SQL("WHERE e.notification_id > %s "
+                                                    "ORDER BY e.notification_id LIMIT %s"), [after_position, limit])
+
+    def orphan_hashes(self, originator_id: uuid.UUID | None, limit: int) -> Sequence[tuple[uuid.UUID, int]]:
+        statement, params = self.orphans_statement, []
+        if originator_id is not None:
+            statement += SQL("AND originator_id = %s ")
+            params.append(originator_id)
+        with self.datastore.get_connection() as conn, conn.cursor() as c:
+            c.execute(statement + SQL("ORDER BY 1, 2 LIMIT %s"), [*params, limit])
+            return [(uuid.UUID(str(r["originator_id"])), r["originator_version"]) for r in c.fetchall()]
+
+    def _rows(self, statement: Composed, params: list[Any]) -> list[ChainRow]:
+        with self.datastore.get_connection() as conn, conn.cursor() as c:
+            c.execute(statement, params)
+            return [ChainRow(r["position"], uuid.UUID(str(r["originator_id"])), r["originator_version"],
+                             r["topic"], bytes(r["state"]), bytes(r["hash"]) if r["hash"] is not None else None)
+                    for r in c.fetchall()]
+
+
+class ChainedPostgresProcessRecorder(ChainedPostgresApplicationRecorder, es_pg.PostgresProcessRecorder):
+    """A process recorder (events and a tracking row in one transaction) with the hash chain: the
+    library's process recorder inserts its tracking row in the same ``_insert_events`` hook."""
