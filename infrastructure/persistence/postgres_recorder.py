@@ -106,9 +106,16 @@ class ChainedPostgresApplicationRecorder(es_pg.PostgresApplicationRecorder):
             return
         conn = curs.connection
         links = self.linker.link(stored_events, lambda need: self._prev_hashes(conn, need))
-        curs.execute(self.insert_hashes_statement, ([oid for oid, _, _ in links], [v for _, v, _ in links],
-                                                    [h for _, _, h in links]))
-        shred = list(iter_contract_ids(stored_events, SHRED_TOPIC)) if self.keys is not None else []
+        rows = sorted(links)  # one order for every writer: concurrent conflicting batches cannot deadlock
+        with conn.pipeline() as pipeline:  # nested in the library's pipeline
+            curs.execute(self.insert_hashes_statement, ([oid for oid, _, _ in rows], [v for _, v, _ in rows],
+                                                        [h for _, _, h in rows]))
+            # A conflict (a concurrent write of the same version) surfaces here, before the library
+            # queues its lock, NOTIFY and insert: psycopg would take a statement first prepared in an
+            # aborted pipeline segment for prepared ("prepared statement _pg3_N does not exist" on the
+            # connection's next use).
+            pipeline.sync()
+        shred = sorted(set(iter_contract_ids(stored_events, SHRED_TOPIC))) if self.keys is not None else []
         if shred and self.keys is not None:
             self.keys.destroy_in(curs, shred)
         self._pending.links, self._pending.shred = links, shred

@@ -34,7 +34,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from eventsourcing.persistence import ProgrammingError, StoredEvent
+from eventsourcing.persistence import IntegrityError, ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 from eventsourcing.tests.persistence import (
@@ -97,8 +97,8 @@ class PostgresStore:
         p = self.params
         made = PostgresDatastore(str(p.get("dbname", "postgres")), str(p.get("host", "127.0.0.1")),
                                  str(p.get("port", "5432")), str(p.get("user", "postgres")),
-                                 str(p.get("password", "")), schema=self.schema, pool_size=4, max_overflow=12,
-                                 **kwargs)
+                                 str(p.get("password", "")), schema=self.schema,
+                                 **{"pool_size": 4, "max_overflow": 12, **kwargs})
         self.datastores.append(made)
         return made
 
@@ -359,3 +359,24 @@ def test_postgres_recorders_refuse_text_ids_and_database_functions(pg_dsn: str) 
 del AggregateRecorderTestCase, ApplicationRecorderTestCase, NonInterleavingNotificationIDsBaseCase
 del ProcessRecorderTestCase, TrackingRecorderTestCase
 del ApplicationRecorderCases, AggregateRecorderCases, NonInterleavingCases, ProcessRecorderCases
+
+
+@pytest.mark.postgres
+class TestConflictLeavesTheConnectionUsable(PostgresStore):
+    def test_a_conflict_leaves_the_connection_usable(self) -> None:
+        """A conflict in the chain hashes' insert is raised before the library queues its
+        statements. Were it raised later, psycopg would take a statement skipped in the aborted
+        pipeline segment at the moment it was to be prepared (its first explicit or fifth
+        automatic use on the connection) for prepared, and the connection's next insert would
+        fail ("prepared statement ... does not exist"): a conflict after each number of inserts."""
+        first = ChainedPostgresApplicationRecorder(self.datastore())
+        first.create_table()
+        taken = uuid.uuid4()
+        first.insert_events([StoredEvent(taken, 1, "topic", b"state")])
+        for recorder_class in (ChainedPostgresApplicationRecorder, GroupCommitPostgresApplicationRecorder):
+            recorder = recorder_class(self.datastore(pool_size=1, max_overflow=0))  # one connection throughout
+            for _ in range(8):
+                with pytest.raises(IntegrityError):
+                    recorder.insert_events([StoredEvent(taken, 1, "topic", b"state")])
+                ids = recorder.insert_events([StoredEvent(uuid.uuid4(), 1, "topic", b"state")])
+                assert ids is not None and len(ids) == 1
