@@ -43,8 +43,6 @@ class CommandResult:
     events: int
 
 
-
-
 class ContractsApplication(Application[uuid.UUID]):
     name = "contracts"
 

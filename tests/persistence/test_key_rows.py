@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from domain.contract import BillingCycle
-from infrastructure.composition import SQLITE_MODULE, build_services
+from infrastructure.bootstrap import SQLITE_MODULE, build_services
 from infrastructure.personal_data import ContractKeyError
 from infrastructure.settings import Settings
 

@@ -23,7 +23,7 @@ from application.service import ContractsApplication
 from domain.calendar import Month
 from domain.contract import BillingCycle, Contract
 from infrastructure import snapshots as snap
-from infrastructure.composition import build_services
+from infrastructure.bootstrap import build_services
 from infrastructure.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
