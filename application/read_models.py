@@ -13,23 +13,11 @@ from typing import Any, Protocol
 
 from domain.calendar import Month
 
-DEADLINE_KINDS = (
-    "trial_end",  # TrialExpired on that date (Art. 5.2)
-    "month_start",  # first period / renewal / change effective / noticed end (Art. 8, 10)
-    "payment_overdue",  # day after the due date with money unpaid (Art. 9.5)
-    "suspension_notice",  # overdue for suspension_notice_after_days (spec 7)
-    "suspension_stop",  # stop date of a suspension notice (spec 7)
-    "sla_window_end",  # claim window closed: undecided claims get the POLICY default (Art. 20.3)
-    "retention_deletion",  # DataDeleted (Art. 15.3 / 15.5)
-    "discontinuation",  # service discontinuation date (Art. 18)
-    "terms_change_effective",  # terms change takes effect (Art. 28)
-)
-
 
 @dataclass(frozen=True, order=True)
 class Deadline:
     due_on: date
-    kind: str
+    kind: str  # a name of ``domain.deadlines.DEADLINE_KINDS``
     aggregate_id: uuid.UUID  # the contract (or the discontinuation / terms change aggregate)
     ref: str = ""  # invoice id, claim id, month "YYYY-MM", service code ...
 

@@ -5,7 +5,7 @@ JST date of the injected clock) and issues the matching command for each, with t
 deadline's own date as the business time. That makes a sweep after a long stop replay
 history exactly as if it had run every day:
 
-* deadlines are handled **one day at a time**, oldest first, in ``DEADLINE_KINDS`` order
+* deadlines are handled **one day at a time**, oldest first, in ``domain.deadlines.DEADLINE_KINDS`` order
   within a day; after each pass the sweep waits for the read models to catch up with what
   it wrote and reads again, because handling a deadline creates new ones (a renewal
   creates the next month start and payment due date, an overdue creates a suspension
@@ -44,18 +44,30 @@ from eventsourcing.persistence import IntegrityError
 
 from application.actors import Actor, acting_as, stamp
 from application.clock import Clock
-from application.read_models import DEADLINE_KINDS, Deadline
+from application.read_models import Deadline
 from application.service import CommandResult, ContractsApplication
 from domain.calendar import JST, Month, jst_date
-from domain.contract import Contract
+from domain.contract import DISCONTINUED_STATES, Contract
+from domain.deadlines import (
+    DEADLINE_KIND_NAMES,
+    DISCONTINUATION,
+    MONTH_START,
+    PAYMENT_OVERDUE,
+    RETENTION_DELETION,
+    SLA_WINDOW_END,
+    SUSPENSION_NOTICE,
+    SUSPENSION_STOP,
+    TERMS_CHANGE_EFFECTIVE,
+    TRIAL_END,
+)
 from domain.errors import ConcurrencyConflict, DomainError, RuleViolation
 from domain.service_events import ServiceDiscontinuation
 
 logger = logging.getLogger(__name__)
 fired_logger = logging.getLogger(__name__ + ".fired")  # one line per fired deadline
 
-KIND_ORDER = {kind: index for index, kind in enumerate(DEADLINE_KINDS)}
-LIVE_STATES = ("trial", "applied", "concluded", "active", "suspension_noticed")  # Art. 18 ends these
+KIND_ORDER = {kind: index for index, kind in enumerate(DEADLINE_KIND_NAMES)}
+LIVE_STATES = tuple(s.value for s in DISCONTINUED_STATES)  # Art. 18 ends these
 
 
 class DeadlineSource(Protocol):
@@ -122,7 +134,7 @@ def start_of_jst_day(day: date) -> datetime:
 
 def _sort_key(d: Deadline) -> tuple[date, int, int, str, str]:
     # a service-level discontinuation (completion) after the contracts it ends
-    service_level = int(d.kind == "discontinuation" and d.aggregate_id == ServiceDiscontinuation.create_id(d.ref))
+    service_level = int(d.kind == DISCONTINUATION.name and d.aggregate_id == ServiceDiscontinuation.create_id(d.ref))
     return d.due_on, KIND_ORDER.get(d.kind, len(KIND_ORDER)), service_level, str(d.aggregate_id), d.ref
 
 
@@ -257,7 +269,7 @@ class Sweeper:
         return sorted((d for d in todo if d.due_on == day), key=_sort_key)
 
     def _first_open_kind(self, day: date, limit: int, run: _Run) -> tuple[list[Deadline], list[Deadline]]:
-        for kind in DEADLINE_KINDS:
+        for kind in DEADLINE_KIND_NAMES:
             page = self.read_models.deadlines_on(day, kind, limit)
             todo = [d for d in page if d not in run.skip and d.aggregate_id not in run.blocked]
             if todo:
@@ -273,12 +285,12 @@ class Sweeper:
             while end < len(todo) and todo[end].kind == kind:
                 end += 1
             group = todo[index:end]
-            if kind == "month_start":
+            if kind == MONTH_START.name:
                 self._batched(group, run, lambda c, d: c.advance_to(Month.of(d.due_on), self.app.policy))
             else:
                 for d in group:
                     run.check_stop()
-                    if d.kind == "discontinuation" and d.aggregate_id == ServiceDiscontinuation.create_id(d.ref):
+                    if d.kind == DISCONTINUATION.name and d.aggregate_id == ServiceDiscontinuation.create_id(d.ref):
                         self._discontinue(d, run)
                     else:
                         self._handle_one(d, run)
@@ -317,25 +329,25 @@ class Sweeper:
         """The command a deadline calls for, with the deadline's date as business time."""
         app, on, aid = self.app, d.due_on, d.aggregate_id
         match d.kind:
-            case "trial_end":
+            case TRIAL_END.name:
                 return app.expire_trial(aid, on)
-            case "month_start":
+            case MONTH_START.name:
                 return app.advance(aid, Month.of(on))
-            case "payment_overdue":
+            case PAYMENT_OVERDUE.name:
                 return app.mark_overdue(aid, uuid.UUID(d.ref), on)
-            case "suspension_notice":
+            case SUSPENSION_NOTICE.name:
                 return app.notice_suspension(aid, on)
-            case "suspension_stop":
+            case SUSPENSION_STOP.name:
                 return app.stop_for_non_payment(aid, on)
-            case "sla_window_end":
+            case SLA_WINDOW_END.name:
                 return app.decide_claim(aid, uuid.UUID(d.ref), None, None, start_of_jst_day(on))
-            case "retention_deletion":
+            case RETENTION_DELETION.name:
                 return app.delete_data(aid, on)
-            case "discontinuation":
+            case DISCONTINUATION.name:
                 if aid == ServiceDiscontinuation.create_id(d.ref):
                     return app.complete_discontinuation(d.ref, on)
                 return app.terminate_for_discontinuation(aid, d.ref)
-            case "terms_change_effective":
+            case TERMS_CHANGE_EFFECTIVE.name:
                 return app.terms_change_takes_effect(d.ref, on)
         raise ValueError(f"unknown deadline kind {d.kind!r}")
 
@@ -485,9 +497,9 @@ class Sweeper:
 
 
 def _label(d: Deadline) -> str:
-    if d.kind == "terms_change_effective":
+    if d.kind == TERMS_CHANGE_EFFECTIVE.name:
         return "terms change"
-    if d.kind == "discontinuation" and d.aggregate_id == ServiceDiscontinuation.create_id(d.ref):
+    if d.kind == DISCONTINUATION.name and d.aggregate_id == ServiceDiscontinuation.create_id(d.ref):
         return "discontinuation"
     return "contract"
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from domain.calendar import Month
 from domain.catalog import Campaign, PricePlan
+from domain.folds import Dispatch, Handler
 from domain.money import floor_yen, tax_on
 
 INVOICE_NAMESPACE = uuid.UUID("6f1c5a52-51d6-4b8e-9a43-0f2f3c1e7a10")
@@ -145,9 +146,8 @@ class Ledger:
 
     # -- folding -----------------------------------------------------------------------------
     def apply(self, event: Any) -> None:
-        handler = getattr(self, "_on_" + type(event).__name__, None)
-        if handler is not None:
-            handler(event)
+        """Fold one event of the Contract aggregate (dispatch on its class: ``_LEDGER_FOLD``)."""
+        _LEDGER_FOLD(self, event)
 
     def _on_Applied(self, e: Any) -> None:
         self.cycle, self.plan, self.users = e.cycle.value, e.plan, e.users
@@ -280,3 +280,23 @@ class Ledger:
 
     def late_interest(self, as_of: date, rate: Decimal) -> int:
         return sum(i.late_interest(as_of, rate) for i in self.invoices.values())
+
+
+def _ledger_handlers() -> tuple[dict[type, Handler[Ledger]], tuple[type, ...]]:
+    from domain.contract import ContractEvents as c  # noqa: N813 - the aggregate imports this module
+
+    return ({
+        c.Applied: Ledger._on_Applied,
+        c.Approved: Ledger._on_Approved,
+        c.ServicePeriodStarted: Ledger._on_ServicePeriodStarted,
+        c.Renewed: Ledger._on_Renewed,
+        c.GradeChanged: Ledger._on_GradeChanged,
+        c.UsersChanged: Ledger._on_UsersChanged,
+        c.PaymentReceived: Ledger._on_PaymentReceived,
+        c.CreditGranted: Ledger._on_CreditGranted,
+    }, (c.Opened, c.TrialStarted, c.TrialExpired, c.Rejected, c.ChangeRequested, c.TerminationNoticed,
+        c.PaymentOverdue, c.SuspensionNoticed, c.SuspensionLifted, c.Terminated, c.SlaBreachClaimed,
+        c.CreditRejected, c.ContractorInfoChanged, c.DataDeleted))
+
+
+_LEDGER_FOLD: Dispatch[Ledger] = Dispatch("billing Ledger", _ledger_handlers)

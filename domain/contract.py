@@ -8,11 +8,12 @@ retention deadline, upgrade charge) is recorded in the event, so replays are exa
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from eventsourcing.domain import Aggregate, event
 
@@ -20,8 +21,11 @@ from domain.billing import Ledger, due_date
 from domain.calendar import BusinessCalendar, Month, jst_date, require_aware
 from domain.catalog import PricePlan
 from domain.errors import InvalidInput, RuleViolation
+from domain.folds import event_class
 from domain.policy import Policy
 from domain.sla import ClaimAssessment, Coverage, OutageCause, OutageFacts, Remedy, assess_claim
+
+T = TypeVar("T")
 
 CONTRACT_NAMESPACE = uuid.UUID("0b8f6a3e-2d53-4f0a-9c55-3b1f7e2a9d41")
 
@@ -72,6 +76,32 @@ FOR_CAUSE_ARTICLES = {
 
 IN_SERVICE = (State.CONCLUDED, State.ACTIVE, State.SUSPENSION_NOTICED)
 ENDED = (State.TERMINATED, State.TRIAL_EXPIRED, State.REJECTED)
+DISCONTINUED_STATES = (State.TRIAL, State.APPLIED, *IN_SERVICE)  # Art. 18: a discontinuation ends these
+
+
+def retention_deadline(ended_on: date, policy: Policy) -> date:
+    """Art. 15.3 / 15.5 retention date: stored data is kept ``policy.retention_days`` (POLICY,
+    default 60) after the contract ends, the application is rejected or the trial expires, and
+    deleted then (``delete_data``). Terminated 2026-06-30 -> deleted from 2026-08-29."""
+    return ended_on + timedelta(days=policy.retention_days)
+
+
+def supersede(pending: Iterable[T], new: T, month_of: Callable[[T], Month]) -> list[T]:
+    """Art. 10.1 supersede rule: a later change request for the same effective month replaces
+    the earlier one. Returns the pending requests that remain, ``new`` last."""
+    return [*(p for p in pending if month_of(p) != month_of(new)), new]
+
+
+def next_month_start(in_service: bool, concluded: bool, first_month: Month | None, period_end: Month | None,
+                     pending_months: Iterable[Month]) -> Month | None:
+    """Art. 8 / 10: the next month whose first day needs action: the first service period
+    (concluded, not started), else the month after the period (renewal or noticed end) or an
+    earlier pending change's effective month; None out of service."""
+    if concluded:
+        return first_month
+    if not in_service or period_end is None:
+        return None
+    return min([period_end.plus(1), *pending_months])
 
 
 @dataclass(frozen=True)
@@ -92,6 +122,10 @@ class Claim:
     proof_of_payment: bool
     proof_of_breach: bool
     decided: str | None = None  # "granted" | "rejected"
+
+
+def _effective_month(change: PendingChange) -> Month:
+    return change.effective_month
 
 
 def _require_positive_int(value: int, field: str, article: str) -> None:
@@ -178,7 +212,7 @@ class Contract(Aggregate):
             raise RuleViolation("Art. 5.2", f"the trial runs until {self.trial_ends_on}")
         # The scheduled date, not the day the job ran: a late run must not move the retention deadline.
         ended = self.trial_ends_on
-        self._trial_expired(expired_on=ended, retention_until=ended + timedelta(days=policy.retention_days))
+        self._trial_expired(expired_on=ended, retention_until=retention_deadline(ended, policy))
 
     @event("TrialExpired")
     def _trial_expired(self, expired_on: date, retention_until: date) -> None:
@@ -219,7 +253,7 @@ class Contract(Aggregate):
         on = jst_date(at)
         resumes_trial = self.trial_ends_on is not None
         self._rejected(article=article, rejected_on=on, resumes_trial=resumes_trial,
-                       retention_until=None if resumes_trial else on + timedelta(days=policy.retention_days),
+                       retention_until=None if resumes_trial else retention_deadline(on, policy),
                        at=at)
 
     @event("Rejected")
@@ -244,25 +278,22 @@ class Contract(Aggregate):
 
     def next_month_start(self) -> Month | None:
         """The next month whose first day needs action (period start, renewal, change, end)."""
-        if self.state is State.CONCLUDED:
-            return self.first_month
-        if self.state not in IN_SERVICE or self.period_end is None:
-            return None
-        return min([self.period_end.plus(1), *(c.effective_month for c in self.pending_changes)])
+        return next_month_start(self.state in IN_SERVICE, self.state is State.CONCLUDED, self.first_month,
+                                self.period_end, (c.effective_month for c in self.pending_changes))
 
     def _begin_month(self, month: Month, policy: Policy) -> None:
         assert self.first_month is not None and self.cycle is not None
         if self.termination_month is not None and month > self.termination_month:
             ended = self.termination_month.last_day + timedelta(days=self.extension_days)
             self._terminated(reason=TerminationReason.NOTICE, article="Art. 10.1", ended_on=ended,
-                             retention_until=ended + timedelta(days=policy.retention_days), at=None)
+                             retention_until=retention_deadline(ended, policy), at=None)
             return
         annual = self.cycle is BillingCycle.ANNUAL
         new_period = self.period_end is None or month > self.period_end
         if annual and new_period and self.period_end is not None and not policy.annual_auto_renew:
             ended = self.period_end.last_day + timedelta(days=self.extension_days)
             self._terminated(reason=TerminationReason.TERM_EXPIRED, article="Art. 8.2", ended_on=ended,
-                             retention_until=ended + timedelta(days=policy.retention_days), at=None)
+                             retention_until=retention_deadline(ended, policy), at=None)
             return
         for change in [c for c in self.pending_changes if c.effective_month <= month]:
             self._apply_change(change, month, policy)
@@ -329,11 +360,10 @@ class Contract(Aggregate):
     def _change_requested(self, change_id: uuid.UUID, requested_month: Month | None, effective_month: Month,
                           received_on: date, plan: PricePlan, users: int, upgrade_charge: int,
                           remaining_months: int, at: datetime) -> None:
-        """A later request for the same month supersedes the earlier one."""
-        self.pending_changes = [c for c in self.pending_changes if c.effective_month != effective_month]
-        self.pending_changes.append(PendingChange(change_id, effective_month, plan, users, upgrade_charge,
-                                                  remaining_months))
-        self.pending_changes.sort(key=lambda c: c.effective_month)
+        """A later request for the same month supersedes the earlier one (``supersede``)."""
+        new = PendingChange(change_id, effective_month, plan, users, upgrade_charge, remaining_months)
+        self.pending_changes = sorted(supersede(self.pending_changes, new, _effective_month),
+                                      key=_effective_month)
 
     def terms_in_force(self, month: Month) -> tuple[PricePlan, int]:
         """Grade and users in force in ``month``, counting pending changes effective by then."""
@@ -476,7 +506,7 @@ class Contract(Aggregate):
             raise RuleViolation("Art. 9.5", f"the stop date is {self.suspension_stop_on}")
         stop = self.suspension_stop_on  # the notified stop date, even if the job runs late
         self._terminated(reason=TerminationReason.NON_PAYMENT, article="Art. 9.5", ended_on=stop,
-                         retention_until=stop + timedelta(days=policy.retention_days), at=None)
+                         retention_until=retention_deadline(stop, policy), at=None)
 
     # -- termination for cause, discontinuation, terms change (Art. 18, 23, 24, 28) -------------------
     def terminate_for_cause(self, article: str, at: datetime, policy: Policy) -> None:
@@ -485,13 +515,13 @@ class Contract(Aggregate):
             raise InvalidInput("Art. 23.1", f"article must be one of {', '.join(FOR_CAUSE_ARTICLES)}", "article")
         on = jst_date(at)
         self._terminated(reason=TerminationReason.FOR_CAUSE, article=article, ended_on=on,
-                         retention_until=on + timedelta(days=policy.retention_days), at=at)
+                         retention_until=retention_deadline(on, policy), at=at)
 
     def terminate_for_discontinuation(self, discontinued_on: date, policy: Policy) -> None:
         """Art. 18: every contract of the service ends on the discontinuation date."""
-        self._require_state("Art. 18", State.TRIAL, State.APPLIED, *IN_SERVICE)
+        self._require_state("Art. 18", *DISCONTINUED_STATES)
         self._terminated(reason=TerminationReason.DISCONTINUATION, article="Art. 18", ended_on=discontinued_on,
-                         retention_until=discontinued_on + timedelta(days=policy.retention_days), at=None)
+                         retention_until=retention_deadline(discontinued_on, policy), at=None)
 
     def terminate_for_terms_change(self, effective_on: date, at: datetime, policy: Policy) -> None:
         """Art. 28: a customer who objects may end the contract before the change takes effect."""
@@ -500,7 +530,7 @@ class Contract(Aggregate):
         if on >= effective_on:
             raise RuleViolation("Art. 28", f"the terms change took effect on {effective_on}; too late to object")
         self._terminated(reason=TerminationReason.TERMS_CHANGE, article="Art. 28", ended_on=on,
-                         retention_until=on + timedelta(days=policy.retention_days), at=at)
+                         retention_until=retention_deadline(on, policy), at=at)
 
     @event("Terminated")
     def _terminated(self, reason: TerminationReason, article: str, ended_on: date, retention_until: date,
@@ -535,10 +565,8 @@ class Contract(Aggregate):
 
     def coverage_for(self, month: Month) -> Coverage:
         assert self.plan is not None
-        fee = self.ledger.monthly_fee(month)
-        trial = fee is None and self.trial_started_on is not None
-        return Coverage(trial=trial, beta=self.plan.beta, store=self.plan.store,
-                        sla_eligible=self.plan.sla_eligible, monthly_fee=fee)
+        return Coverage.of(self.ledger.monthly_fee(month), self.trial_started_on is not None,
+                           self.plan.beta, self.plan.store, self.plan.sla_eligible)
 
     def assess(self, claim_id: uuid.UUID, policy: Policy) -> ClaimAssessment:
         claim = self.claims[claim_id]
@@ -624,3 +652,36 @@ class Contract(Aggregate):
             raise RuleViolation("Art. 10.1", f"grade {plan.grade} needs at least {plan.min_users} users", )
         if users > 100_000:
             raise InvalidInput("Art. 3.1", "users must be at most 100000", "users")
+
+
+class ContractEvents:
+    """The Contract aggregate's event classes (made by ``@event``), typed for the folds and
+    handlers that dispatch on them: a renamed event fails here, at import."""
+
+    Opened = event_class(Contract, "Opened")
+    TrialStarted = event_class(Contract, "TrialStarted")
+    TrialExpired = event_class(Contract, "TrialExpired")
+    Applied = event_class(Contract, "Applied")
+    Approved = event_class(Contract, "Approved")
+    Rejected = event_class(Contract, "Rejected")
+    ServicePeriodStarted = event_class(Contract, "ServicePeriodStarted")
+    Renewed = event_class(Contract, "Renewed")
+    ChangeRequested = event_class(Contract, "ChangeRequested")
+    GradeChanged = event_class(Contract, "GradeChanged")
+    UsersChanged = event_class(Contract, "UsersChanged")
+    TerminationNoticed = event_class(Contract, "TerminationNoticed")
+    PaymentReceived = event_class(Contract, "PaymentReceived")
+    PaymentOverdue = event_class(Contract, "PaymentOverdue")
+    SuspensionNoticed = event_class(Contract, "SuspensionNoticed")
+    SuspensionLifted = event_class(Contract, "SuspensionLifted")
+    Terminated = event_class(Contract, "Terminated")
+    SlaBreachClaimed = event_class(Contract, "SlaBreachClaimed")
+    CreditGranted = event_class(Contract, "CreditGranted")
+    CreditRejected = event_class(Contract, "CreditRejected")
+    ContractorInfoChanged = event_class(Contract, "ContractorInfoChanged")
+    DataDeleted = event_class(Contract, "DataDeleted")
+
+    @classmethod
+    def all(cls) -> tuple[type[Any], ...]:
+        """Every event class of the aggregate, in the order they are declared."""
+        return tuple(v for k, v in vars(cls).items() if not k.startswith("_") and isinstance(v, type))

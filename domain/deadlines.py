@@ -1,29 +1,81 @@
-"""Open deadlines of one contract (spec 11): a pure fold of its events plus a rule function.
+"""Open deadlines (spec 11): the deadline kinds, a pure fold of one contract's events, and
+the rule function that maps the fold to the contract's open deadlines.
 
-``Timeline`` folds the lifecycle facts that decide *when* something must happen next; it
-mirrors the Contract aggregate's own mutators (same event names, same fields) but keeps only
-what deadlines need, so it is small and serialisable. Invoice amounts come from the billing
-``Ledger``: the caller reports each invoice's unpaid principal through ``invoice_changed``.
+``DEADLINE_KINDS`` is the one table of deadline kinds (name, article, label), in the order
+the scheduler fires the kinds of one day; the read models, the deadlines projection, the
+sweep and the pages use it.
 
-``contract_deadlines`` maps a timeline to the deadline kinds of ``application.read_models``.
+``Timeline`` folds the lifecycle facts that decide *when* something must happen next, from
+the same events the Contract aggregate folds, dispatching on their classes
+(``domain.folds``). It is folded the way the aggregate folds its billing ``Ledger``: the
+ledger first, then the timeline, which learns from the ledger each invoice the event issued
+or paid (``fold_event``). The rules it shares with the aggregate (next month start,
+supersede, lifecycle states) are the aggregate's module functions, called from both.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, NamedTuple
 
-from domain.calendar import Month, jst_date
+from domain.billing import Ledger
+from domain.calendar import Month
+from domain.contract import ENDED as ENDED_STATES
+from domain.contract import IN_SERVICE as IN_SERVICE_STATES
+from domain.contract import ContractEvents, State, next_month_start, supersede
+from domain.folds import Dispatch, Handler
 from domain.policy import Policy
-from domain.sla import BREACH_AFTER
+from domain.sla import breach_date
 
-IN_SERVICE = ("concluded", "active", "suspension_noticed")
-ENDED = ("terminated", "trial_expired", "rejected")
+IN_SERVICE = tuple(s.value for s in IN_SERVICE_STATES)
+ENDED = tuple(s.value for s in ENDED_STATES)
+
+
+@dataclass(frozen=True)
+class DeadlineKind:
+    """One kind of deadline: its name (stored in the deadlines table), the article that sets
+    it, and what it means (``label`` as the pages show it)."""
+
+    name: str
+    article: str
+    what: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.what} ({self.article})"
+
+
+TRIAL_END = DeadlineKind("trial_end", "Art. 5.2", "trial ends")  # TrialExpired on that date
+MONTH_START = DeadlineKind("month_start", "Art. 8, 10", "month start: period, renewal, change or end")
+PAYMENT_OVERDUE = DeadlineKind("payment_overdue", "Art. 9.5", "payment overdue")  # day after the due date
+SUSPENSION_NOTICE = DeadlineKind("suspension_notice", "spec 7", "suspension notice")
+SUSPENSION_STOP = DeadlineKind("suspension_stop", "spec 7", "service stop for non-payment")
+SLA_WINDOW_END = DeadlineKind("sla_window_end", "Art. 20.3", "SLA claim window closes")
+RETENTION_DELETION = DeadlineKind("retention_deletion", "Art. 15.3", "data deletion")  # also Art. 15.5
+DISCONTINUATION = DeadlineKind("discontinuation", "Art. 18", "service discontinuation")
+TERMS_CHANGE_EFFECTIVE = DeadlineKind("terms_change_effective", "Art. 28", "terms change takes effect")
+
+DEADLINE_KINDS: tuple[DeadlineKind, ...] = (
+    TRIAL_END, MONTH_START, PAYMENT_OVERDUE, SUSPENSION_NOTICE, SUSPENSION_STOP, SLA_WINDOW_END,
+    RETENTION_DELETION, DISCONTINUATION, TERMS_CHANGE_EFFECTIVE,
+)
+"""Every deadline kind, in the order the scheduler handles the kinds of one day."""
+
+DEADLINE_KIND_NAMES: tuple[str, ...] = tuple(k.name for k in DEADLINE_KINDS)
+KIND_BY_NAME: dict[str, DeadlineKind] = {k.name: k for k in DEADLINE_KINDS}
+
+
+def deadline_label(kind: str) -> str:
+    """The label of a deadline kind's name (the name itself for an unknown one)."""
+    known = KIND_BY_NAME.get(kind)
+    return known.label if known is not None else kind
 
 
 class DueAction(NamedTuple):
-    """One open deadline of an aggregate: act on ``due_on`` (kind as in ``DEADLINE_KINDS``)."""
+    """One open deadline of an aggregate: act on ``due_on`` (kind: a ``DEADLINE_KINDS`` name)."""
 
     due_on: date
     kind: str
@@ -52,11 +104,26 @@ class Timeline:
     open_invoices: dict[str, tuple[date, int]] = field(default_factory=dict)  # id -> (due_on, unpaid)
     undecided_claims: dict[str, date] = field(default_factory=dict)  # claim id -> breach date
 
-    # -- folding (mirrors domain.contract.Contract's mutators) -----------------------------------
+    # -- folding (the facts of domain.contract.Contract's mutators) ------------------------------
     def apply(self, event: Any) -> None:
-        handler = getattr(self, "_on_" + type(event).__name__, None)
-        if handler is not None:
-            handler(event)
+        """Fold one event of the Contract aggregate (dispatch on its class: ``_TIMELINE_FOLD``)."""
+        _TIMELINE_FOLD(self, event)
+
+    def follow(self, event: Any, ledger: Ledger, issued_before: int) -> list[uuid.UUID]:
+        """Fold ``event`` after ``ledger`` folded it (``issued_before``: its invoice count before):
+        the timeline learns each invoice the event issued, paid or refunded. Returns them."""
+        self.apply(event)
+        touched: list[uuid.UUID] = list(ledger.invoices)[issued_before:]  # new invoices: the last keys
+        if isinstance(event, ContractEvents.PaymentReceived):
+            touched.append(event.invoice_id)
+        elif isinstance(event, ContractEvents.CreditGranted) and event.remedy == "refund":
+            target = ledger.invoice_for_month(event.breach_month)
+            if target is not None:
+                touched.append(target.invoice_id)
+        for invoice_id in touched:
+            invoice = ledger.invoices[invoice_id]
+            self.invoice_changed(str(invoice_id), invoice.due_on, invoice.outstanding)
+        return touched
 
     def invoice_changed(self, invoice_id: str, due_on: date, unpaid: int) -> None:
         """Called after the Ledger folded an event that issued or paid an invoice."""
@@ -70,38 +137,38 @@ class Timeline:
         self.beta, self.store, self.sla_eligible = bool(plan.beta), bool(plan.store), bool(plan.sla_eligible)
 
     def _on_Opened(self, e: Any) -> None:
-        self.service, self.state = e.service, "opened"
+        self.service, self.state = e.service, State.OPENED.value
 
     def _on_TrialStarted(self, e: Any) -> None:
-        self.state, self.trial_started_on, self.trial_ends_on = "trial", e.started_on, e.trial_ends_on
+        self.state, self.trial_started_on, self.trial_ends_on = State.TRIAL.value, e.started_on, e.trial_ends_on
         self._set_plan(e.plan)
 
     def _on_TrialExpired(self, e: Any) -> None:
-        self.state, self.retention_until = "trial_expired", e.retention_until
+        self.state, self.retention_until = State.TRIAL_EXPIRED.value, e.retention_until
 
     def _on_Applied(self, e: Any) -> None:
-        self.state = "applied"
+        self.state = State.APPLIED.value
         self._set_plan(e.plan)
 
     def _on_Approved(self, e: Any) -> None:
-        self.state, self.first_month = "concluded", e.first_month
+        self.state, self.first_month = State.CONCLUDED.value, e.first_month
 
     def _on_Rejected(self, e: Any) -> None:
         if e.resumes_trial:
-            self.state = "trial"
+            self.state = State.TRIAL.value
         else:
-            self.state, self.retention_until = "rejected", e.retention_until
+            self.state, self.retention_until = State.REJECTED.value, e.retention_until
 
     def _on_ServicePeriodStarted(self, e: Any) -> None:
-        self.state, self.period_end = "active", e.period_end
+        self.state, self.period_end = State.ACTIVE.value, e.period_end
 
     def _on_Renewed(self, e: Any) -> None:
         self.period_end = e.period_end
 
     def _on_ChangeRequested(self, e: Any) -> None:
-        """A later request for the same month supersedes the earlier one (as in the aggregate)."""
-        self.pending_changes = {k: m for k, m in self.pending_changes.items() if m != e.effective_month}
-        self.pending_changes[str(e.change_id)] = e.effective_month
+        """A later request for the same month supersedes the earlier one (``supersede``)."""
+        self.pending_changes = dict(supersede(self.pending_changes.items(), (str(e.change_id), e.effective_month),
+                                              _month_of))
 
     def _on_GradeChanged(self, e: Any) -> None:
         self._set_plan(e.plan)
@@ -117,13 +184,14 @@ class Timeline:
         self.overdue.add(str(e.invoice_id))
 
     def _on_SuspensionNoticed(self, e: Any) -> None:
-        self.state, self.suspension_stop_on = "suspension_noticed", e.stop_on
+        self.state, self.suspension_stop_on = State.SUSPENSION_NOTICED.value, e.stop_on
 
     def _on_SuspensionLifted(self, e: Any) -> None:
-        self.state, self.suspension_stop_on = "active", None
+        self.state, self.suspension_stop_on = State.ACTIVE.value, None
 
     def _on_Terminated(self, e: Any) -> None:
-        self.state, self.retention_until, self.suspension_stop_on = "terminated", e.retention_until, None
+        self.state, self.retention_until, self.suspension_stop_on = (State.TERMINATED.value, e.retention_until,
+                                                                     None)
 
     def _on_SlaBreachClaimed(self, e: Any) -> None:
         self.undecided_claims[str(e.claim_id)] = breach_date(e.started_at)
@@ -139,12 +207,9 @@ class Timeline:
 
     # -- derived ---------------------------------------------------------------------------------
     def next_month_start(self) -> Month | None:
-        """Same rule as ``Contract.next_month_start``: first period, renewal, change, noticed end."""
-        if self.state == "concluded":
-            return self.first_month
-        if self.state not in IN_SERVICE or self.period_end is None:
-            return None
-        return min([self.period_end.plus(1), *self.pending_changes.values()])
+        """``domain.contract.next_month_start``: first period, renewal, change, noticed end."""
+        return next_month_start(self.state in IN_SERVICE, self.state == State.CONCLUDED.value, self.first_month,
+                                self.period_end, self.pending_changes.values())
 
     # -- serialisation ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -191,11 +256,6 @@ class Timeline:
         )
 
 
-def breach_date(outage_started_at: datetime) -> date:
-    """Spec 8: the JST date of start + 24h."""
-    return jst_date(outage_started_at + BREACH_AFTER)
-
-
 def contract_deadlines(t: Timeline, policy: Policy) -> list[DueAction]:
     """Every open deadline of one contract, sorted. Rules (spec 3-10):
 
@@ -209,25 +269,66 @@ def contract_deadlines(t: Timeline, policy: Policy) -> list[DueAction]:
     - retention_deletion: ``retention_until`` once ended, until DataDeleted (Art. 15.3 / 15.5).
     """
     out: list[DueAction] = []
-    if t.state == "trial" and t.trial_ends_on is not None:
-        out.append(DueAction(t.trial_ends_on, "trial_end"))
+    if t.state == State.TRIAL.value and t.trial_ends_on is not None:
+        out.append(DueAction(t.trial_ends_on, TRIAL_END.name))
     month = t.next_month_start()
     if month is not None:
-        out.append(DueAction(month.first_day, "month_start", str(month)))
+        out.append(DueAction(month.first_day, MONTH_START.name, str(month)))
     for invoice_id, (due_on, _unpaid) in t.open_invoices.items():
         if invoice_id not in t.overdue:
-            out.append(DueAction(due_on + timedelta(days=1), "payment_overdue", invoice_id))
-        elif t.state == "active":
+            out.append(DueAction(due_on + timedelta(days=1), PAYMENT_OVERDUE.name, invoice_id))
+        elif t.state == State.ACTIVE.value:
             out.append(DueAction(due_on + timedelta(days=policy.suspension_notice_after_days),
-                                 "suspension_notice", invoice_id))
-    if t.state == "suspension_noticed" and t.suspension_stop_on is not None:
-        out.append(DueAction(t.suspension_stop_on, "suspension_stop"))
+                                 SUSPENSION_NOTICE.name, invoice_id))
+    if t.state == State.SUSPENSION_NOTICED.value and t.suspension_stop_on is not None:
+        out.append(DueAction(t.suspension_stop_on, SUSPENSION_STOP.name))
     for claim_id, breach_on in t.undecided_claims.items():
-        out.append(DueAction(breach_on + timedelta(days=policy.sla_claim_window_days + 1), "sla_window_end",
+        out.append(DueAction(breach_on + timedelta(days=policy.sla_claim_window_days + 1), SLA_WINDOW_END.name,
                              claim_id))
     if t.state in ENDED and t.retention_until is not None and not t.data_deleted:
-        out.append(DueAction(t.retention_until, "retention_deletion"))
+        out.append(DueAction(t.retention_until, RETENTION_DELETION.name))
     return sorted(out)
+
+
+def fold_event(ledger: Ledger, timeline: Timeline, event: Any) -> list[uuid.UUID]:
+    """Fold one Contract event into the billing ``Ledger`` and then the ``Timeline`` (the order
+    the aggregate folds them in); returns the invoices the event issued, paid or refunded."""
+    issued_before = len(ledger.invoices)
+    ledger.apply(event)
+    return timeline.follow(event, ledger, issued_before)
+
+
+def _month_of(change: tuple[str, Month]) -> Month:
+    return change[1]
+
+
+def _timeline_handlers() -> tuple[dict[type, Handler[Timeline]], Iterable[type]]:
+    c, t = ContractEvents, Timeline
+    return ({
+        c.Opened: t._on_Opened,
+        c.TrialStarted: t._on_TrialStarted,
+        c.TrialExpired: t._on_TrialExpired,
+        c.Applied: t._on_Applied,
+        c.Approved: t._on_Approved,
+        c.Rejected: t._on_Rejected,
+        c.ServicePeriodStarted: t._on_ServicePeriodStarted,
+        c.Renewed: t._on_Renewed,
+        c.ChangeRequested: t._on_ChangeRequested,
+        c.GradeChanged: t._on_GradeChanged,
+        c.UsersChanged: t._on_UsersChanged,
+        c.TerminationNoticed: t._on_TerminationNoticed,
+        c.PaymentOverdue: t._on_PaymentOverdue,
+        c.SuspensionNoticed: t._on_SuspensionNoticed,
+        c.SuspensionLifted: t._on_SuspensionLifted,
+        c.Terminated: t._on_Terminated,
+        c.SlaBreachClaimed: t._on_SlaBreachClaimed,
+        c.CreditGranted: t._on_CreditGranted,
+        c.CreditRejected: t._on_CreditRejected,
+        c.DataDeleted: t._on_DataDeleted,
+    }, (c.PaymentReceived, c.ContractorInfoChanged))  # payments reach it through ``follow``
+
+
+_TIMELINE_FOLD: Dispatch[Timeline] = Dispatch("deadline Timeline", _timeline_handlers)
 
 
 def _d(value: date | None) -> str | None:

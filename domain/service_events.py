@@ -9,6 +9,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.calendar import Month, jst_date, require_aware
 from domain.errors import InvalidInput, RuleViolation
+from domain.folds import event_class
 from domain.sla import OutageCause, OutageFacts
 
 SERVICE_NAMESPACE = uuid.UUID("a7d2e0c4-8b1f-4c2e-b6a9-5e3d1f0c7b22")
@@ -110,3 +111,13 @@ class TermsChange(Aggregate):
     @event("TermsChangeTookEffect")
     def _took_effect(self, on: date) -> None:
         self.in_effect = True
+
+
+class ServiceEvents:
+    """The service aggregates' event classes (made by ``@event``), typed for dispatch."""
+
+    OutageRecorded = event_class(Outage, "OutageRecorded")
+    DiscontinuationAnnounced = event_class(ServiceDiscontinuation, "DiscontinuationAnnounced")
+    DiscontinuationCompleted = event_class(ServiceDiscontinuation, "DiscontinuationCompleted")
+    TermsChangeAnnounced = event_class(TermsChange, "TermsChangeAnnounced")
+    TermsChangeTookEffect = event_class(TermsChange, "TermsChangeTookEffect")

@@ -30,6 +30,11 @@ class Remedy(Enum):
 BREACH_AFTER = timedelta(hours=24)
 
 
+def breach_date(outage_started_at: datetime) -> date:
+    """Art. 20.1 / spec 8 breach date: the JST date of the outage's start + 24 hours."""
+    return jst_date(outage_started_at + BREACH_AFTER)
+
+
 @dataclass(frozen=True)
 class OutageFacts:
     outage_id: UUID
@@ -49,8 +54,8 @@ class OutageFacts:
 
     @property
     def breach_date(self) -> date:
-        """The JST date of start + 24h (spec 8)."""
-        return jst_date(self.started_at + BREACH_AFTER)
+        """The JST date of start + 24h (spec 8): ``breach_date``."""
+        return breach_date(self.started_at)
 
     @property
     def credit_days(self) -> int:
@@ -66,6 +71,25 @@ class Coverage:
     store: bool
     sla_eligible: bool
     monthly_fee: int | None  # fee of the breach month; None when no paid service that month
+
+    @classmethod
+    def of(cls, monthly_fee: int | None, had_trial: bool, beta: bool, store: bool,
+           sla_eligible: bool) -> Coverage:
+        """The coverage of a month (Art. 20.2.1): a month without a fee of a contract that had a
+        trial is a trial month; the plan's flags say beta, store and SLA eligibility."""
+        return cls(trial=monthly_fee is None and had_trial, beta=beta, store=store,
+                   sla_eligible=sla_eligible, monthly_fee=monthly_fee)
+
+    @property
+    def covered(self) -> bool:
+        """Art. 20.2.1: trials, beta services and the store service are not covered by the SLA."""
+        return not (self.trial or self.beta or self.store or not self.sla_eligible)
+
+
+def liability_cap(coverage: Coverage) -> int:
+    """Art. 21.1 liability cap: one month's fee of the month the damage occurred; zero where
+    the SLA does not cover the service (Art. 20.2.1: trials, beta, store)."""
+    return (coverage.monthly_fee or 0) if coverage.covered else 0
 
 
 @dataclass(frozen=True)
@@ -92,8 +116,7 @@ def assess_claim(
     breach_on = outage.breach_date if outage.duration > BREACH_AFTER else None
     month = Month.of(breach_on) if breach_on else Month.of(jst_date(outage.started_at))
     fee = coverage.monthly_fee or 0
-    not_covered = coverage.trial or coverage.beta or coverage.store or not coverage.sla_eligible
-    cap = 0 if not_covered else fee  # Art. 21.1
+    cap = liability_cap(coverage)
     days = outage.credit_days
     maximum = fee
     minimum = min(maximum, fee * days // month.days)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
-from itertools import islice
 from typing import Any
 
 from application.projections.claims import claim_doc
@@ -30,17 +29,18 @@ from application.projections.ports import (
 )
 from application.projections.state import ContractProjection, PendingClaim
 from domain.billing import Invoice
-from domain.deadlines import DueAction, contract_deadlines
+from domain.contract import Contract, ContractEvents
+from domain.deadlines import DISCONTINUATION, TERMS_CHANGE_EFFECTIVE, DueAction, contract_deadlines, fold_event
 from domain.policy import Policy
+from domain.service_events import ServiceEvents
 from domain.sla import OutageFacts
 
-CONTRACT = "Contract"
-SERVICE_DEADLINES = {
-    # event class -> (deadline kind, attribute with the date, attribute with the ref) or None to clear
-    "DiscontinuationAnnounced": ("discontinuation", "discontinue_on", "service"),
-    "DiscontinuationCompleted": ("discontinuation", None, None),
-    "TermsChangeAnnounced": ("terms_change_effective", "effective_on", "terms_version"),
-    "TermsChangeTookEffect": ("terms_change_effective", None, None),
+SERVICE_DEADLINES: dict[type, tuple[str, str | None, str | None]] = {
+    # event class -> (deadline kind, attribute with the date, attribute with the ref); no date: clear it
+    ServiceEvents.DiscontinuationAnnounced: (DISCONTINUATION.name, "discontinue_on", "service"),
+    ServiceEvents.DiscontinuationCompleted: (DISCONTINUATION.name, None, None),
+    ServiceEvents.TermsChangeAnnounced: (TERMS_CHANGE_EFFECTIVE.name, "effective_on", "terms_version"),
+    ServiceEvents.TermsChangeTookEffect: (TERMS_CHANGE_EFFECTIVE.name, None, None),
 }
 
 
@@ -63,11 +63,10 @@ class Projector:
             aggregate_id = event.originator_id
             changes.event_times.append(EventTimeRow(position, aggregate_id, event.originator_version,
                                                     event.timestamp))
-            owner = type(event).__qualname__.split(".")[0]
-            if owner == CONTRACT:
+            if isinstance(event, Contract.Event):
                 by_contract.setdefault(aggregate_id, []).append((position, event))
             else:
-                rule = SERVICE_DEADLINES.get(type(event).__name__)
+                rule = SERVICE_DEADLINES.get(type(event))
                 if rule is not None:
                     kind, date_attr, ref_attr = rule
                     service[(aggregate_id, kind)] = None if date_attr is None or ref_attr is None else DeadlineRow(
@@ -135,10 +134,9 @@ class Projector:
         whole: list[uuid.UUID] = []
         for contract_id, events in by_contract.items():
             for _, event in events:
-                name = type(event).__name__
-                if name == "PaymentReceived":
+                if isinstance(event, ContractEvents.PaymentReceived):
                     wanted.append(event.invoice_id)
-                elif name == "CreditGranted" and event.remedy == "refund":
+                elif isinstance(event, ContractEvents.CreditGranted) and event.remedy == "refund":
                     whole.append(contract_id)
         found: list[Invoice] = []
         if whole:
@@ -154,35 +152,19 @@ class Projector:
         if event.originator_version != p.version + 1:
             raise StalePosition(f"contract {p.contract_id}: event version {event.originator_version} "
                                 f"after state version {p.version}")
-        name = type(event).__name__
-        ledger = p.ledger
-        issued_before = len(ledger.invoices)
-        ledger.apply(event)
-        p.timeline.apply(event)
-        touched: list[uuid.UUID] = []
-        issued = len(ledger.invoices) - issued_before
-        if issued > 0:  # new invoices are the last keys (dicts keep insertion order)
-            touched.extend(reversed(list(islice(reversed(ledger.invoices), issued))))
-        if name == "PaymentReceived":
-            touched.append(event.invoice_id)
+        for invoice_id in fold_event(p.ledger, p.timeline, event):
+            dirty[invoice_id] = None
+        if isinstance(event, ContractEvents.PaymentReceived):
             changes.payments.append(PaymentRow(position, event.invoice_id, p.contract_id, event.paid_on,
                                                event.amount))
-        elif name == "CreditGranted" and event.remedy == "refund":
-            target = ledger.invoice_for_month(event.breach_month)
-            if target is not None:
-                touched.append(target.invoice_id)
-        for invoice_id in touched:
-            invoice = ledger.invoices[invoice_id]
-            p.timeline.invoice_changed(str(invoice_id), invoice.due_on, invoice.outstanding)
-            dirty[invoice_id] = None
-        if name == "SlaBreachClaimed":
+        elif isinstance(event, ContractEvents.SlaBreachClaimed):
             outage = OutageFacts(event.outage_id, event.service, event.started_at, event.ended_at, event.cause)
             p.claims[str(event.claim_id)] = PendingClaim(event.claim_id, outage, event.received_on,
                                                          event.proof_of_payment, event.proof_of_breach, event.at)
-        elif name in ("CreditGranted", "CreditRejected"):
+        elif isinstance(event, ContractEvents.CreditGranted | ContractEvents.CreditRejected):
             claim = p.claims.pop(str(event.claim_id), None)
             if claim is not None:
-                if name == "CreditGranted":
+                if isinstance(event, ContractEvents.CreditGranted):
                     status = "granted"
                     decision = {"status": status, "remedy": event.remedy, "amount": event.amount,
                                 "credit_days": event.credit_days, "decided_at": event.at.isoformat()}

@@ -17,7 +17,7 @@ from application.projections.codec import decode_ledger, dumps, encode_ledger
 from domain.billing import Ledger
 from domain.calendar import Month
 from domain.deadlines import Timeline
-from domain.sla import Coverage, OutageCause, OutageFacts
+from domain.sla import Coverage, OutageCause, OutageFacts, liability_cap
 
 
 @dataclass
@@ -63,17 +63,13 @@ class ContractProjection:
 
     def coverage(self, month: Month) -> Coverage:
         """Same rule as ``Contract.coverage_for``: the fee in force that month, trial and beta flags."""
-        fee = self.ledger.monthly_fee(month)
         t = self.timeline
-        trial = fee is None and t.trial_started_on is not None
-        return Coverage(trial=trial, beta=t.beta, store=t.store, sla_eligible=t.sla_eligible, monthly_fee=fee)
+        return Coverage.of(self.ledger.monthly_fee(month), t.trial_started_on is not None, t.beta, t.store,
+                           t.sla_eligible)
 
     def liability_cap(self, month: Month) -> int:
-        """Art. 21.1: one month's fee of the month the damage occurred; zero for trials and beta
-        (the rule of ``domain.sla.assess_claim``)."""
-        c = self.coverage(month)
-        not_covered = c.trial or c.beta or c.store or not c.sla_eligible
-        return 0 if not_covered else (c.monthly_fee or 0)
+        """Art. 21.1 (``domain.sla.liability_cap``) for the coverage of ``month``."""
+        return liability_cap(self.coverage(month))
 
     def to_json(self) -> str:
         return dumps({

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from application.read_models import DEADLINE_KINDS, Deadline
+from application.read_models import Deadline
 from application.service import ContractsApplication
 from domain.contract import ENDED, IN_SERVICE, Contract, State
+from domain.deadlines import DEADLINE_KIND_NAMES
 from domain.service_events import ServiceDiscontinuation, TermsChange
 
-ORDER = {k: i for i, k in enumerate(DEADLINE_KINDS)}
+ORDER = {k: i for i, k in enumerate(DEADLINE_KIND_NAMES)}
 
 
 def contract_deadlines(c: Contract, window_days: int, notice_after_days: int) -> list[Deadline]:
