@@ -16,14 +16,11 @@ from typing import Any
 
 from api.auth import Principal
 from application.actors import ACTOR_FIELD, actor_of
-from application.audit import PERSONAL_FIELDS as AUDIT_PERSONAL_FIELDS
 from domain.calendar import Month
 from domain.catalog import PricePlan
 from domain.contract import Contract
+from domain.personal_data import PERSONAL_FIELD_NAMES, REDACTED_VALUE
 
-REDACTED = "[redacted]"
-# Event attributes holding personal data (spec 10): the audit module's one definition.
-PERSONAL_FIELDS = frozenset(name for names in AUDIT_PERSONAL_FIELDS.values() for name in names)
 _EVENT_META = ("originator_id", "originator_version", "timestamp", "originator_topic")
 
 
@@ -55,7 +52,7 @@ def jsonable(value: Any) -> Any:
 def redact(data: dict[str, Any], principal: Principal) -> dict[str, Any]:
     if principal.sees_personal_data:
         return data
-    return {k: (REDACTED if k in PERSONAL_FIELDS and v else v) for k, v in data.items()}
+    return {k: (REDACTED_VALUE if k in PERSONAL_FIELD_NAMES and v else v) for k, v in data.items()}
 
 
 def event_view(event: Any, principal: Principal, *, position: int | None = None,
@@ -119,5 +116,5 @@ def contract_view(contract: Contract, principal: Principal) -> dict[str, Any]:
         "contractor": dict(contract.contractor) if contract.contractor else None,
     }
     if not principal.sees_personal_data:
-        view["contractor"] = REDACTED if contract.contractor else None
+        view["contractor"] = REDACTED_VALUE if contract.contractor else None
     return view

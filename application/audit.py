@@ -29,43 +29,31 @@ from eventsourcing.persistence import (
     Transcoding,
     UUIDAsHex,
 )
+from eventsourcing.utils import get_topic
 
 from application.actors import ACTOR_FIELD
 from application.ports import ChainRow, ChainStore
 from application.service import ContractsApplication
 from application.transcodings import register_all
 from domain.calendar import jst_date
-from domain.contract import Contract
+from domain.contract import Contract, ContractEvents
 from domain.errors import InvalidInput, NotFound
+from domain.personal_data import PERSONAL_FIELDS as _PERSONAL_FIELDS
+from domain.personal_data import erased_value, redacted_value
 
 logger = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------- personal fields
 
 
-def _contract_topic(event_name: str) -> str:
-    return f"{Contract.__module__}:{Contract.__qualname__}.{event_name}"
-
-
-PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
-    _contract_topic("TrialStarted"): ("contractor",),
-    _contract_topic("Applied"): ("contractor",),
-    _contract_topic("ContractorInfoChanged"): ("contractor",),
-    _contract_topic("SlaBreachClaimed"): ("evidence",),
-}
-"""Event topic -> attributes holding personal data (契約者情報 and claim evidence text).
+PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {get_topic(cls): names for cls, names in _PERSONAL_FIELDS.items()}
+"""Event topic -> attributes holding personal data (``domain.personal_data.PERSONAL_FIELDS``).
 They are stored sealed with the contract's key; the rest of each event stays in clear."""
 
-SHRED_TOPIC = _contract_topic("DataDeleted")
+SHRED_TOPIC = get_topic(ContractEvents.DataDeleted)
 """Storing this event destroys the contract's key in the same transaction."""
 
-OPENED_TOPIC = _contract_topic("Opened")
-
-ERASED: dict[str, Any] = {"contractor": {"erased": "true"}, "evidence": "[erased]"}
-"""What a personal field reads as once its key is destroyed."""
-
-REDACTED: dict[str, Any] = {"contractor": {"redacted": "true"}, "evidence": "[redacted]"}
-"""What a personal field reads as in an export made with ``redact=True``."""
+OPENED_TOPIC = get_topic(ContractEvents.Opened)
 
 
 @dataclass(frozen=True)
@@ -265,7 +253,7 @@ def export_record(app: ContractsApplication, row: ChainRow, redact: bool = False
     state = _event_state(app.mapper.to_domain_event(row.stored_event()))
     for name in sealed:
         if redact:
-            state[name] = REDACTED.get(name, "[redacted]")
+            state[name] = redacted_value(name)
     payload = plain(json.loads(transcoder.encode(state)))
     return {
         "position": row.position,
@@ -375,13 +363,12 @@ def replay(lines: Iterable[str], as_of: date, late_interest_rate: Decimal,
         payload = record.get("payload") or {}
         for name, value in list(state.items()):
             if isinstance(value, Sealed):
-                state[name] = payload.get(name, ERASED.get(name))
+                state[name] = payload.get(name, erased_value(name))
         event = mapper.to_domain_event(StoredEvent(oid, version, topic, transcoder.encode(state)))
         item.aggregate = event.mutate(item.aggregate)  # type: ignore[attr-defined]
         item.events += 1
-        name = type(event).__name__
-        if name in ("CreditGranted", "CreditRejected"):
-            item.credits.append(_credit(event, name))
+        if isinstance(event, ContractEvents.CreditGranted | ContractEvents.CreditRejected):
+            item.credits.append(_credit(event))
     return {
         "as_of": as_of.isoformat(),
         "late_interest_rate": str(late_interest_rate),
@@ -393,8 +380,8 @@ def replay(lines: Iterable[str], as_of: date, late_interest_rate: Decimal,
     }
 
 
-def _credit(event: Any, name: str) -> dict[str, Any]:
-    if name == "CreditGranted":
+def _credit(event: Any) -> dict[str, Any]:
+    if isinstance(event, ContractEvents.CreditGranted):
         return {"claim_id": str(event.claim_id), "decision": "granted", "remedy": event.remedy,
                 "amount": event.amount, "credit_days": event.credit_days,
                 "breach_month": str(event.breach_month)}

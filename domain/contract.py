@@ -685,3 +685,30 @@ class ContractEvents:
     def all(cls) -> tuple[type[Any], ...]:
         """Every event class of the aggregate, in the order they are declared."""
         return tuple(v for k, v in vars(cls).items() if not k.startswith("_") and isinstance(v, type))
+
+
+_E = ContractEvents
+EVENT_ARTICLES: dict[type[Any], str] = {
+    _E.Opened: "Art. 2.1",
+    _E.TrialStarted: "Art. 5.1",
+    _E.TrialExpired: "Art. 5.2",
+    _E.Applied: "Art. 2.2",
+    _E.Approved: "Art. 2.3, 8.1",
+    _E.ServicePeriodStarted: "Art. 8.1",
+    _E.Renewed: "Art. 8.2",
+    _E.ChangeRequested: "Art. 10.1",
+    _E.GradeChanged: "Art. 10.1",
+    _E.UsersChanged: "Art. 10.1",
+    _E.TerminationNoticed: "Art. 8.3, 10.1",
+    _E.PaymentReceived: "Art. 9.3",
+    _E.PaymentOverdue: "Art. 9.5",
+    _E.SuspensionNoticed: "Art. 9.5",
+    _E.SuspensionLifted: "Art. 9.5",
+    _E.SlaBreachClaimed: "Art. 20.3",
+    _E.CreditGranted: "Art. 20.1",
+    _E.CreditRejected: "Art. 20",
+    _E.ContractorInfoChanged: "Art. 12.1",
+    _E.DataDeleted: "Art. 15.3",
+}
+"""The rule each event class applies; ``Rejected`` and ``Terminated`` record their article."""
+ARTICLE_RECORDED_BY_EVENT = (_E.Rejected, _E.Terminated)

@@ -8,11 +8,11 @@
   Destroying a key sets it to NULL and stamps ``destroyed_at``; the row stays as a tombstone,
   so a destroyed key is never re-created.
 * ``PersonalDataMapper`` (an eventsourcing ``Mapper``) replaces the fields named in
-  ``application.audit.PERSONAL_FIELDS`` by a ``Sealed`` envelope
+  ``application.audit.PERSONAL_FIELDS`` (topics of ``domain.personal_data.PERSONAL_FIELDS``) by a ``Sealed`` envelope
   ``{"_type_":"sealed","_data_":{"kid":..., "enc": base64(nonce+ciphertext)}}`` when
   storing, and opens it when reading. The AES-GCM associated data binds each ciphertext to
   its event (aggregate, version, field). Once the key is destroyed the fields read as
-  ``application.audit.ERASED`` while every other attribute (amounts, dates) replays as before.
+  ``domain.personal_data.ERASED`` while every other attribute (amounts, dates) replays as before.
 * The key is destroyed by the recorder, in the transaction that stores ``DataDeleted``
   (see ``infrastructure.persistence``), so "deleted" and "unreadable" can never disagree.
 
@@ -49,7 +49,8 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import get_topic
 
-from application.audit import ERASED, PERSONAL_FIELDS, Sealed, SealedAsDict
+from application.audit import PERSONAL_FIELDS, Sealed, SealedAsDict
+from domain.personal_data import erased_value
 from infrastructure.settings import MASTER_KEY_RULE, decode_master_key
 
 KEYS_TABLE = "contract_keys"
@@ -376,7 +377,7 @@ class PersonalDataMapper(Mapper[uuid.UUID]):
         oid = uuid.UUID(str(stored_event.originator_id))
         key = self.keys.key_for_reading(oid)
         for name in sealed:
-            state[name] = ERASED.get(name, "[erased]") if key is None else self._open(
+            state[name] = erased_value(name) if key is None else self._open(
                 key, state[name], oid, stored_event.originator_version, name, stored_event.topic)
         return domain_event
 

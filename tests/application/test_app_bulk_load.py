@@ -15,9 +15,9 @@ import pytest
 from app_kit import CONTRACTOR, invoice, jst, lines, monthly_to_june, summary
 from conftest import Store
 
-from application.audit import ERASED
 from application.service import BulkEventReader
 from domain.contract import Contract
+from domain.personal_data import ERASED
 
 
 def test_bulk_read_equals_reading_one_by_one(store: Store) -> None:

@@ -10,7 +10,8 @@ from decimal import Decimal
 
 from audit_kit import CHANGED, EVIDENCE, Store, delete_data, leaked, run_lifecycle
 
-from application.audit import ERASED, REDACTED, export_records, invoice_documents, replay, write_jsonl
+from application.audit import export_records, invoice_documents, replay, write_jsonl
+from domain.personal_data import ERASED, REDACTED
 
 AS_OF = date(2026, 11, 1)
 RATE = Decimal("0.145")

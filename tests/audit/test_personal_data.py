@@ -14,9 +14,10 @@ import pytest
 from audit_kit import CHANGED, CUSTOMER, EVIDENCE, PERSON, Store, delete_data, jst, leaked, run_lifecycle
 from eventsourcing.persistence import MapperDeserialisationError
 
-from application.audit import ERASED, PERSONAL_FIELDS, export_records
+from application.audit import PERSONAL_FIELDS, export_records
 from application.service import ContractsApplication
 from domain.errors import RuleViolation
+from domain.personal_data import ERASED
 from infrastructure.bootstrap import SQLITE_MODULE, build_services
 from infrastructure.personal_data import ContractKeyError, parse_master_key
 from infrastructure.settings import Settings

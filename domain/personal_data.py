@@ -1,0 +1,52 @@
+"""Personal data (spec 10, Art. 15.3): which event fields are personal and how they read once
+erased or redacted. The one vocabulary of the writer (sealing), the audit export, the API
+views and the pages.
+
+- *erased*: the contract's key was destroyed (Art. 15.3 deletion): the field reads ``ERASED``.
+- *redacted*: the reader may not see personal data (the auditor role, a redacted export): the
+  export shows ``REDACTED``, the API ``REDACTED_VALUE``, the pages the word ``REDACTED_WORD``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.contract import ContractEvents
+
+PERSONAL_FIELDS: dict[type[Any], tuple[str, ...]] = {
+    ContractEvents.TrialStarted: ("contractor",),
+    ContractEvents.Applied: ("contractor",),
+    ContractEvents.ContractorInfoChanged: ("contractor",),
+    ContractEvents.SlaBreachClaimed: ("evidence",),
+}
+"""Event class -> attributes holding personal data (契約者情報 and claim evidence text)."""
+
+PERSONAL_FIELD_NAMES: frozenset[str] = frozenset(name for names in PERSONAL_FIELDS.values() for name in names)
+
+ERASED: dict[str, Any] = {"contractor": {"erased": "true"}, "evidence": "[erased]"}
+"""What a personal field reads as once its key is destroyed (Art. 15.3)."""
+
+REDACTED: dict[str, Any] = {"contractor": {"redacted": "true"}, "evidence": "[redacted]"}
+"""What a personal field reads as in an export made with ``redact=True``."""
+
+REDACTED_VALUE = "[redacted]"
+"""What the API shows instead of a personal field to a reader who may not see it."""
+
+ERASED_WORD = "erased"
+REDACTED_WORD = "redacted"
+"""How the pages show an erased field, and a personal field to a reader who may not see it."""
+
+
+def erased_value(name: str) -> Any:
+    """The value personal field ``name`` reads as once erased."""
+    return ERASED.get(name, "[erased]")
+
+
+def redacted_value(name: str) -> Any:
+    """The value personal field ``name`` reads as in a redacted export."""
+    return REDACTED.get(name, REDACTED_VALUE)
+
+
+def is_erased(value: Any) -> bool:
+    """True when ``value`` is what an erased personal field reads as."""
+    return any(value == erased for erased in ERASED.values())
