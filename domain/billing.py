@@ -146,8 +146,8 @@ class Ledger:
 
     # -- folding -----------------------------------------------------------------------------
     def apply(self, event: Any) -> None:
-        """Fold one event of the Contract aggregate (dispatch on its class: ``_LEDGER_FOLD``)."""
-        _LEDGER_FOLD(self, event)
+        """Fold one event of the Contract aggregate (dispatch on its class: ``LEDGER_FOLD``)."""
+        LEDGER_FOLD(self, event)
 
     def _on_Applied(self, e: Any) -> None:
         self.cycle, self.plan, self.users = e.cycle.value, e.plan, e.users
@@ -299,4 +299,4 @@ def _ledger_handlers() -> tuple[dict[type, Handler[Ledger]], tuple[type, ...]]:
         c.CreditRejected, c.ContractorInfoChanged, c.DataDeleted))
 
 
-_LEDGER_FOLD: Dispatch[Ledger] = Dispatch("billing Ledger", _ledger_handlers)
+LEDGER_FOLD: Dispatch[Ledger] = Dispatch("billing Ledger", _ledger_handlers)

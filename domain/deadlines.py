@@ -106,8 +106,8 @@ class Timeline:
 
     # -- folding (the facts of domain.contract.Contract's mutators) ------------------------------
     def apply(self, event: Any) -> None:
-        """Fold one event of the Contract aggregate (dispatch on its class: ``_TIMELINE_FOLD``)."""
-        _TIMELINE_FOLD(self, event)
+        """Fold one event of the Contract aggregate (dispatch on its class: ``TIMELINE_FOLD``)."""
+        TIMELINE_FOLD(self, event)
 
     def follow(self, event: Any, ledger: Ledger, issued_before: int) -> list[uuid.UUID]:
         """Fold ``event`` after ``ledger`` folded it (``issued_before``: its invoice count before):
@@ -328,7 +328,7 @@ def _timeline_handlers() -> tuple[dict[type, Handler[Timeline]], Iterable[type]]
     }, (c.PaymentReceived, c.ContractorInfoChanged))  # payments reach it through ``follow``
 
 
-_TIMELINE_FOLD: Dispatch[Timeline] = Dispatch("deadline Timeline", _timeline_handlers)
+TIMELINE_FOLD: Dispatch[Timeline] = Dispatch("deadline Timeline", _timeline_handlers)
 
 
 def _d(value: date | None) -> str | None:
