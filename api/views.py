@@ -7,19 +7,17 @@ auditors read amounts, dates and decisions, with contractor fields redacted.
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
 from api.auth import Principal
 from application.actors import ACTOR_FIELD, actor_of
-from domain.calendar import Month
 from domain.catalog import PricePlan
 from domain.contract import Contract
 from domain.personal_data import PERSONAL_FIELD_NAMES, REDACTED_VALUE
+from domain.values import PRICE_PLAN, TEXT_FORMS, UTC_INSTANT
 
 _EVENT_META = ("originator_id", "originator_version", "timestamp", "originator_topic")
 
@@ -29,13 +27,14 @@ def jsonable(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    if isinstance(value, (date, uuid.UUID, Month, Decimal)):
-        return value.isoformat() if isinstance(value, date) else str(value)
+        return UTC_INSTANT.encode(value)
+    text = TEXT_FORMS.get(type(value))
+    if text is not None:
+        return text.encode(value)
     if isinstance(value, Enum):
         return jsonable(value.value)
     if isinstance(value, PricePlan):
-        return jsonable(value.to_dict())
+        return jsonable(PRICE_PLAN.encode(value))
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

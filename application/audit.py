@@ -40,6 +40,7 @@ from domain.contract import Contract, ContractEvents
 from domain.errors import InvalidInput, NotFound
 from domain.personal_data import PERSONAL_FIELDS as _PERSONAL_FIELDS
 from domain.personal_data import erased_value, redacted_value
+from domain.values import DATE, MONTH
 
 logger = logging.getLogger(__name__)
 
@@ -370,7 +371,7 @@ def replay(lines: Iterable[str], as_of: date, late_interest_rate: Decimal,
         if isinstance(event, ContractEvents.CreditGranted | ContractEvents.CreditRejected):
             item.credits.append(_credit(event))
     return {
-        "as_of": as_of.isoformat(),
+        "as_of": DATE.encode(as_of),
         "late_interest_rate": str(late_interest_rate),
         "contracts": [_contract_summary(oid, item, as_of, late_interest_rate)
                       for oid, item in seen.items() if isinstance(item.aggregate, Contract)],
@@ -384,7 +385,7 @@ def _credit(event: Any) -> dict[str, Any]:
     if isinstance(event, ContractEvents.CreditGranted):
         return {"claim_id": str(event.claim_id), "decision": "granted", "remedy": event.remedy,
                 "amount": event.amount, "credit_days": event.credit_days,
-                "breach_month": str(event.breach_month)}
+                "breach_month": MONTH.encode(event.breach_month)}
     return {"claim_id": str(event.claim_id), "decision": "rejected", "reason": event.reason}
 
 
@@ -406,9 +407,9 @@ def _contract_summary(oid: uuid.UUID, item: _Replayed, as_of: date, rate: Decima
         "grade": c.plan.grade if c.plan else None,
         "cycle": c.cycle.value if c.cycle else None,
         "users": c.users,
-        "first_month": str(c.first_month) if c.first_month else None,
-        "ended_on": c.ended_on.isoformat() if c.ended_on else None,
-        "retention_until": c.retention_until.isoformat() if c.retention_until else None,
+        "first_month": MONTH.encode_optional(c.first_month),
+        "ended_on": DATE.encode_optional(c.ended_on),
+        "retention_until": DATE.encode_optional(c.retention_until),
         "data_deleted": c.data_deleted,
         "contractor": c.contractor,
         "invoices": invoices,

@@ -1,78 +1,39 @@
-"""Transcodings for the values our events carry beyond JSON, UUID, Decimal and datetime."""
+"""Transcodings for the values our events carry beyond JSON, UUID, Decimal and datetime.
+
+Each is the event store's envelope around one codec of ``domain.values`` (the names are part
+of the stored events: never change them).
+"""
 
 from __future__ import annotations
 
-from datetime import date
-from enum import Enum
 from typing import Any
 
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
-from domain.calendar import Month
-from domain.catalog import PricePlan
-from domain.contract import BillingCycle, State, TerminationReason
-from domain.sla import OutageCause, Remedy
+from domain.values import DATE, ENUMS, MONTH, PRICE_PLAN, ValueCodec
 
 
-class DateAsISO(Transcoding):
-    type = date
-    name = "date_iso"
+def codec_transcoding(codec: ValueCodec[Any]) -> Transcoding:
+    """The library's ``Transcoding`` for one value codec."""
 
-    def encode(self, obj: date) -> str:
-        return obj.isoformat()
+    class CodecTranscoding(Transcoding):
+        type = codec.type
+        name = codec.name
 
-    def decode(self, data: str) -> date:
-        return date.fromisoformat(data)
+        def encode(self, obj: Any) -> Any:
+            return codec.encode(obj)
 
+        def decode(self, data: Any) -> Any:
+            return codec.decode(data)
 
-class MonthAsText(Transcoding):
-    type = Month
-    name = "month"
-
-    def encode(self, obj: Month) -> str:
-        return str(obj)
-
-    def decode(self, data: str) -> Month:
-        return Month.parse(data)
+    CodecTranscoding.__name__ = CodecTranscoding.__qualname__ = f"{codec.type.__name__}Transcoding"
+    return CodecTranscoding()
 
 
-class PricePlanAsDict(Transcoding):
-    type = PricePlan
-    name = "price_plan"
-
-    def encode(self, obj: PricePlan) -> dict[str, Any]:
-        return obj.to_dict()
-
-    def decode(self, data: dict[str, Any]) -> PricePlan:
-        return PricePlan.from_dict(data)
-
-
-def enum_transcoding(enum_type: type[Enum], name: str) -> Transcoding:
-    class EnumAsValue(Transcoding):
-        type = enum_type
-
-        def encode(self, obj: Enum) -> Any:
-            return obj.value
-
-        def decode(self, data: Any) -> Enum:
-            return enum_type(data)
-
-    EnumAsValue.name = name
-    return EnumAsValue()
-
-
-ENUMS: tuple[tuple[type[Enum], str], ...] = (
-    (State, "contract_state"),
-    (BillingCycle, "billing_cycle"),
-    (TerminationReason, "termination_reason"),
-    (OutageCause, "outage_cause"),
-    (Remedy, "remedy"),
-)
+EVENT_VALUES: tuple[ValueCodec[Any], ...] = (DATE, MONTH, PRICE_PLAN, *ENUMS)
+"""The value types events carry that the library does not transcode itself."""
 
 
 def register_all(transcoder: JSONTranscoder) -> None:
-    transcoder.register(DateAsISO())
-    transcoder.register(MonthAsText())
-    transcoder.register(PricePlanAsDict())
-    for enum_type, name in ENUMS:
-        transcoder.register(enum_transcoding(enum_type, name))
+    for codec in EVENT_VALUES:
+        transcoder.register(codec_transcoding(codec))

@@ -29,6 +29,7 @@ from domain.contract import ContractEvents, State, next_month_start, supersede
 from domain.folds import Dispatch, Handler
 from domain.policy import Policy
 from domain.sla import breach_date
+from domain.values import DATE, MONTH
 
 IN_SERVICE = tuple(s.value for s in IN_SERVICE_STATES)
 ENDED = tuple(s.value for s in ENDED_STATES)
@@ -219,18 +220,18 @@ class Timeline:
             "beta": self.beta,
             "store": self.store,
             "sla_eligible": self.sla_eligible,
-            "trial_started_on": _d(self.trial_started_on),
-            "trial_ends_on": _d(self.trial_ends_on),
-            "first_month": _m(self.first_month),
-            "period_end": _m(self.period_end),
-            "pending_changes": [[k, str(m)] for k, m in self.pending_changes.items()],
-            "termination_month": _m(self.termination_month),
-            "suspension_stop_on": _d(self.suspension_stop_on),
-            "retention_until": _d(self.retention_until),
+            "trial_started_on": DATE.encode_optional(self.trial_started_on),
+            "trial_ends_on": DATE.encode_optional(self.trial_ends_on),
+            "first_month": MONTH.encode_optional(self.first_month),
+            "period_end": MONTH.encode_optional(self.period_end),
+            "pending_changes": [[k, MONTH.encode(m)] for k, m in self.pending_changes.items()],
+            "termination_month": MONTH.encode_optional(self.termination_month),
+            "suspension_stop_on": DATE.encode_optional(self.suspension_stop_on),
+            "retention_until": DATE.encode_optional(self.retention_until),
             "data_deleted": self.data_deleted,
             "overdue": sorted(self.overdue),
-            "open_invoices": {k: [d.isoformat(), n] for k, (d, n) in sorted(self.open_invoices.items())},
-            "undecided_claims": {k: d.isoformat() for k, d in sorted(self.undecided_claims.items())},
+            "open_invoices": {k: [DATE.encode(d), n] for k, (d, n) in sorted(self.open_invoices.items())},
+            "undecided_claims": {k: DATE.encode(d) for k, d in sorted(self.undecided_claims.items())},
         }
 
     @classmethod
@@ -241,18 +242,18 @@ class Timeline:
             beta=data["beta"],
             store=data["store"],
             sla_eligible=data["sla_eligible"],
-            trial_started_on=_pd(data["trial_started_on"]),
-            trial_ends_on=_pd(data["trial_ends_on"]),
-            first_month=_pm(data["first_month"]),
-            period_end=_pm(data["period_end"]),
-            pending_changes={k: Month.parse(m) for k, m in data["pending_changes"]},
-            termination_month=_pm(data["termination_month"]),
-            suspension_stop_on=_pd(data["suspension_stop_on"]),
-            retention_until=_pd(data["retention_until"]),
+            trial_started_on=DATE.decode_optional(data["trial_started_on"]),
+            trial_ends_on=DATE.decode_optional(data["trial_ends_on"]),
+            first_month=MONTH.decode_optional(data["first_month"]),
+            period_end=MONTH.decode_optional(data["period_end"]),
+            pending_changes={k: MONTH.decode(m) for k, m in data["pending_changes"]},
+            termination_month=MONTH.decode_optional(data["termination_month"]),
+            suspension_stop_on=DATE.decode_optional(data["suspension_stop_on"]),
+            retention_until=DATE.decode_optional(data["retention_until"]),
             data_deleted=data["data_deleted"],
             overdue=set(data["overdue"]),
-            open_invoices={k: (date.fromisoformat(d), n) for k, (d, n) in data["open_invoices"].items()},
-            undecided_claims={k: date.fromisoformat(d) for k, d in data["undecided_claims"].items()},
+            open_invoices={k: (DATE.decode(d), n) for k, (d, n) in data["open_invoices"].items()},
+            undecided_claims={k: DATE.decode(d) for k, d in data["undecided_claims"].items()},
         )
 
 
@@ -329,19 +330,3 @@ def _timeline_handlers() -> tuple[dict[type, Handler[Timeline]], Iterable[type]]
 
 
 TIMELINE_FOLD: Dispatch[Timeline] = Dispatch("deadline Timeline", _timeline_handlers)
-
-
-def _d(value: date | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _pd(value: str | None) -> date | None:
-    return None if value is None else date.fromisoformat(value)
-
-
-def _m(value: Month | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def _pm(value: str | None) -> Month | None:
-    return None if value is None else Month.parse(value)

@@ -13,6 +13,7 @@ from application.projections.state import ContractProjection, PendingClaim
 from domain.calendar import Month
 from domain.policy import Policy
 from domain.sla import assess_claim
+from domain.values import DATE, MONTH
 
 
 def claim_doc(p: ContractProjection, claim: PendingClaim, policy: Policy, status: str = "pending",
@@ -28,8 +29,8 @@ def claim_doc(p: ContractProjection, claim: PendingClaim, policy: Policy, status
         "outage_hours": int(claim.outage.duration.total_seconds() // 3600),
         "eligible": a.eligible,
         "reason": a.reason,
-        "breach_date": a.breach_date.isoformat() if a.breach_date else None,
-        "breach_month": str(a.breach_month) if a.breach_month else None,
+        "breach_date": DATE.encode_optional(a.breach_date),
+        "breach_month": MONTH.encode_optional(a.breach_month),
         "credit_days": a.credit_days,
         "minimum": a.minimum,
         "maximum": a.maximum,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
@@ -18,6 +19,7 @@ from typing import Any
 from domain.billing import Invoice, InvoiceLine, Ledger, Payment
 from domain.calendar import Month
 from domain.catalog import Campaign, PricePlan
+from domain.values import CAMPAIGN, DATE, DECIMAL, MONTH, PRICE_PLAN, UUID, ValueCodec
 
 _LINE_FIELDS = tuple(f.name for f in dataclasses.fields(InvoiceLine))
 
@@ -27,21 +29,27 @@ def dumps(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+_TEXT_TAGS: dict[type, tuple[str, ValueCodec[Any]]] = {
+    Month: ("$m", MONTH), date: ("$d", DATE), Decimal: ("$dec", DECIMAL), uuid.UUID: ("$u", UUID),
+}
+_DECODERS: dict[str, Callable[[Any], Any]] = {
+    **{tag: codec.decode for tag, codec in _TEXT_TAGS.values()},
+    "$plan": PRICE_PLAN.decode, "$camp": CAMPAIGN.decode,
+}
+
+
 def encode(value: Any) -> Any:
+    """A value as tagged JSON: ``{"$m": "2026-04"}`` (the forms of ``domain.values``)."""
     if value is None or isinstance(value, bool | int | str):
         return value
-    if isinstance(value, Month):
-        return {"$m": str(value)}
-    if isinstance(value, date):
-        return {"$d": value.isoformat()}
-    if isinstance(value, Decimal):
-        return {"$dec": str(value)}
-    if isinstance(value, uuid.UUID):
-        return {"$u": str(value)}
+    text = _TEXT_TAGS.get(type(value))
+    if text is not None:
+        tag, codec = text
+        return {tag: codec.encode(value)}
     if isinstance(value, PricePlan):
         return {"$plan": _plan_dict(value)}
     if isinstance(value, Campaign):
-        return {"$camp": dataclasses.asdict(value)}
+        return {"$camp": CAMPAIGN.encode(value)}
     if isinstance(value, tuple):
         return {"$t": [encode(v) for v in value]}
     if isinstance(value, list):
@@ -63,18 +71,9 @@ def decode(data: Any) -> Any:
     if not isinstance(data, dict) or len(data) != 1:
         raise TypeError(f"not an encoded value: {data!r}")
     (tag, raw), = data.items()
-    if tag == "$m":
-        return Month.parse(raw)
-    if tag == "$d":
-        return date.fromisoformat(raw)
-    if tag == "$dec":
-        return Decimal(raw)
-    if tag == "$u":
-        return uuid.UUID(raw)
-    if tag == "$plan":
-        return PricePlan.from_dict(raw)
-    if tag == "$camp":
-        return Campaign(**raw)
+    simple = _DECODERS.get(tag)
+    if simple is not None:
+        return simple(raw)
     if tag == "$t":
         return tuple(decode(v) for v in raw)
     if tag == "$set":
@@ -82,7 +81,7 @@ def decode(data: Any) -> Any:
     if tag == "$mrl":
         out: dict[Month, int] = {}
         for start, count, fee in raw:
-            first = Month.parse(start)
+            first = MONTH.decode(start)
             for i in range(count):
                 out[first.plus(i)] = fee
         return out
@@ -94,7 +93,8 @@ def decode(data: Any) -> Any:
 @lru_cache(maxsize=1024)
 def _plan_dict(plan: PricePlan) -> dict[str, Any]:
     """Plans are frozen and few: encode each once (the result is only read by ``json.dumps``)."""
-    return plan.to_dict()
+    data: dict[str, Any] = PRICE_PLAN.encode(plan)
+    return data
 
 
 def _month_runs(fees: dict[Month, int]) -> list[list[Any]]:
@@ -143,7 +143,7 @@ def invoice_from_row(row: dict[str, Any], payments: list[Payment]) -> Invoice:
         contract_id=uuid.UUID(str(row["contract_id"])),
         kind=row["kind"],
         period=row["period"],
-        month=Month.parse(row["month"]),
+        month=MONTH.decode(row["month"]),
         issued_on=_as_date(row["issued_on"]),
         due_on=_as_date(row["due_on"]),
         lines=decode_lines(row["lines"]),
@@ -153,4 +153,4 @@ def invoice_from_row(row: dict[str, Any], payments: list[Payment]) -> Invoice:
 
 
 def _as_date(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
+    return value if isinstance(value, date) else DATE.decode(str(value))

@@ -34,6 +34,7 @@ from domain.deadlines import DISCONTINUATION, TERMS_CHANGE_EFFECTIVE, DueAction,
 from domain.policy import Policy
 from domain.service_events import ServiceEvents
 from domain.sla import OutageFacts
+from domain.values import INSTANT
 
 SERVICE_DEADLINES: dict[type, tuple[str, str | None, str | None]] = {
     # event class -> (deadline kind, attribute with the date, attribute with the ref); no date: clear it
@@ -167,10 +168,10 @@ class Projector:
                 if isinstance(event, ContractEvents.CreditGranted):
                     status = "granted"
                     decision = {"status": status, "remedy": event.remedy, "amount": event.amount,
-                                "credit_days": event.credit_days, "decided_at": event.at.isoformat()}
+                                "credit_days": event.credit_days, "decided_at": INSTANT.encode(event.at)}
                 else:
                     status = "rejected"
-                    decision = {"status": status, "reason": event.reason, "decided_at": event.at.isoformat()}
+                    decision = {"status": status, "reason": event.reason, "decided_at": INSTANT.encode(event.at)}
                 changes.claims.append(ClaimRow(claim.claim_id, p.contract_id, status,
                                                claim_doc(p, claim, self.policy, status, decision)))
         p.version, p.position = event.originator_version, position

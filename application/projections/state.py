@@ -17,7 +17,8 @@ from application.projections.codec import decode_ledger, dumps, encode_ledger
 from domain.billing import Ledger
 from domain.calendar import Month
 from domain.deadlines import Timeline
-from domain.sla import Coverage, OutageCause, OutageFacts, liability_cap
+from domain.sla import Coverage, OutageFacts, liability_cap
+from domain.values import DATE, INSTANT, OUTAGE_CAUSE, UUID
 
 
 @dataclass
@@ -34,18 +35,19 @@ class PendingClaim:
     def to_dict(self) -> dict[str, Any]:
         o = self.outage
         return {
-            "claim_id": str(self.claim_id), "outage_id": str(o.outage_id), "service": o.service,
-            "started_at": o.started_at.isoformat(), "ended_at": o.ended_at.isoformat(), "cause": o.cause.value,
-            "received_on": self.received_on.isoformat(), "proof_of_payment": self.proof_of_payment,
-            "proof_of_breach": self.proof_of_breach, "claimed_at": self.claimed_at.isoformat(),
+            "claim_id": UUID.encode(self.claim_id), "outage_id": UUID.encode(o.outage_id), "service": o.service,
+            "started_at": INSTANT.encode(o.started_at), "ended_at": INSTANT.encode(o.ended_at),
+            "cause": OUTAGE_CAUSE.encode(o.cause), "received_on": DATE.encode(self.received_on),
+            "proof_of_payment": self.proof_of_payment, "proof_of_breach": self.proof_of_breach,
+            "claimed_at": INSTANT.encode(self.claimed_at),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PendingClaim:
-        outage = OutageFacts(uuid.UUID(d["outage_id"]), d["service"], datetime.fromisoformat(d["started_at"]),
-                             datetime.fromisoformat(d["ended_at"]), OutageCause(d["cause"]))
-        return cls(uuid.UUID(d["claim_id"]), outage, date.fromisoformat(d["received_on"]), d["proof_of_payment"],
-                   d["proof_of_breach"], datetime.fromisoformat(d["claimed_at"]))
+        outage = OutageFacts(UUID.decode(d["outage_id"]), d["service"], INSTANT.decode(d["started_at"]),
+                             INSTANT.decode(d["ended_at"]), OUTAGE_CAUSE.decode(d["cause"]))
+        return cls(UUID.decode(d["claim_id"]), outage, DATE.decode(d["received_on"]), d["proof_of_payment"],
+                   d["proof_of_breach"], INSTANT.decode(d["claimed_at"]))
 
 
 @dataclass
