@@ -14,6 +14,7 @@ from api.idempotency import Outcome, etag, parse_if_match, run_command
 from api.routes.contracts import command_outcome, last_event
 from api.schemas import PROBLEM_RESPONSES, ClaimIn, CommandOut, DecisionIn, OutageIn
 from api.views import jsonable
+from domain.contract import ContractEvents
 from domain.errors import NotFound
 from domain.sla import OutageCause, Remedy
 
@@ -74,7 +75,7 @@ def decide(claim_id: uuid.UUID, body: DecisionIn, request: Request, ctx: Ctx, wh
         remedy = Remedy(body.remedy) if body.remedy is not None else None
         result = ctx.app.decide_claim(contract_id, claim_id, remedy, body.amount, ctx.now(), expected)
         e = last_event(ctx, contract_id, result.version)
-        decision = {"decision": "granted" if type(e).__name__ == "CreditGranted" else "rejected",
+        decision = {"decision": "granted" if isinstance(e, ContractEvents.CreditGranted) else "rejected",
                     "remedy": getattr(e, "remedy", None), "amount": getattr(e, "amount", None),
                     "reason": getattr(e, "reason", None)}
         outcome = command_outcome(result, claim_id=str(claim_id))
