@@ -364,11 +364,11 @@ del ApplicationRecorderCases, AggregateRecorderCases, NonInterleavingCases, Proc
 @pytest.mark.postgres
 class TestConflictLeavesTheConnectionUsable(PostgresStore):
     def test_a_conflict_leaves_the_connection_usable(self) -> None:
-        """A conflict in the chain hashes' insert is raised before the library queues its
-        statements. Were it raised later, psycopg would take a statement skipped in the aborted
-        pipeline segment at the moment it was to be prepared (its first explicit or fifth
-        automatic use on the connection) for prepared, and the connection's next insert would
-        fail ("prepared statement ... does not exist"): a conflict after each number of inserts."""
+        """Conflicts (raised by the chain hashes' insert, before the library queues its lock and
+        insert) leave the connection usable: eight conflicts and inserts in turn on one connection.
+        This does not reproduce the fault that made the hook sync its segment (a statement skipped
+        in an aborted pipeline segment taken for prepared); ``tests/reliability/test_racing_writers.py``
+        does, under 24 racing clients."""
         first = ChainedPostgresApplicationRecorder(self.datastore())
         first.create_table()
         taken = uuid.uuid4()
