@@ -7,6 +7,7 @@ models, clock and API store and passes them in.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -14,7 +15,8 @@ from api.auth import AuthMiddleware, KeyCache
 from api.body_limit import BodyLimitMiddleware
 from api.context import ApiContext
 from api.errors import install_error_handlers
-from api.routes import contracts, feeds, sla, system
+from api.routes import announcements, contracts, feeds, sla, system
+from api.routes import webhooks as webhook_routes
 from api.ui import install_ui
 from application.clock import Clock
 from application.ports import ApiReadModels, ApiStore
@@ -35,7 +37,7 @@ Contract lifecycle service: billing systems drive contracts and read invoices; a
 def create_app(services: Services, read_models: ApiReadModels, clock: Clock, store: ApiStore, *,
                mode: str | None = None, wait_timeout: float = 5.0,
                idempotency_retention: timedelta = timedelta(hours=24), ui: bool = True,
-               key_cache: KeyCache | None = None) -> FastAPI:
+               key_cache: KeyCache | None = None, webhooks: Any = None, webhook_worker: Any = None) -> FastAPI:
     """``ui``: serve the read-only pages under ``/ui/`` (their login sessions live in this process's
     memory). ``key_cache``: valid API keys cached by the auth middleware (default: a ``KeyCache``
     with ``settings.api_key_cache_seconds``); revocations through ``store`` empty it at once."""
@@ -47,9 +49,10 @@ def create_app(services: Services, read_models: ApiReadModels, clock: Clock, sto
         store.on_revoke(key_cache.drop_name)
     app.state.ctx = ApiContext(services=services, read_models=read_models, clock=clock, store=store,
                                mode=mode or services.settings.mode, wait_timeout=wait_timeout,
-                               idempotency_retention=idempotency_retention, key_cache=key_cache)
+                               idempotency_retention=idempotency_retention, key_cache=key_cache,
+                               webhooks=webhooks, webhook_worker=webhook_worker)
     install_error_handlers(app)
-    routers = [module.router for module in (system, contracts, sla, feeds)]
+    routers = [module.router for module in (system, contracts, sla, feeds, announcements, webhook_routes)]
     for router in routers:
         app.include_router(router)
     public = {"/healthz", "/readyz", app.openapi_url or "", app.docs_url or "", app.redoc_url or "",

@@ -32,6 +32,8 @@ class ApiContext:
     last_purge: datetime | None = None  # of expired idempotency keys, by this process
     lock: threading.Lock = field(default_factory=threading.Lock)
     key_cache: Any = None  # api.auth.KeyCache of the auth middleware (valid API keys)
+    webhooks: Any = None  # application.notifications.service.Webhooks (None: not served by this process)
+    webhook_worker: Any = None  # kicked after a redelivery or an enabled endpoint (in-process worker)
 
     @property
     def app(self) -> ContractsApplication:

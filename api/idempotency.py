@@ -58,6 +58,7 @@ class Outcome:
     status: int = 200
     position: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    replay_body: dict[str, Any] | None = None  # stored for replays instead of ``body`` (a secret shown once)
 
 
 def parse_if_match(request: Request) -> int | None:
@@ -181,8 +182,9 @@ def _execute(ctx: ApiContext, request: Request, action: Callable[[], Outcome],
     if outcome.position is not None:
         headers["X-Position"] = str(outcome.position)
     response = _json(outcome.status, outcome.body, headers, "application/json")
-    if on_stored is not None:
-        on_stored(response)  # stored before waiting: a crash while waiting still replays
+    if on_stored is not None:  # stored before waiting: a crash while waiting still replays
+        on_stored(response if outcome.replay_body is None
+                  else _json(outcome.status, outcome.replay_body, headers, "application/json"))
     if not ctx.settle(outcome.position):
         response.headers["X-Read-Models-Lagging"] = "true"
     return response, True

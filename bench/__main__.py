@@ -20,6 +20,7 @@ SCENARIOS = {  # name -> module
     "http": "bench.s4_http",
     "replay": "bench.s5_replay",
     "sweep": "bench.s6_sweep",
+    "webhooks": "bench.s7_webhooks",
 }
 
 

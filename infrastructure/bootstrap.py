@@ -22,6 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from application.clock import Clock, SystemClock
+from application.notifications.delivery import Deliverer
+from application.notifications.endpoints import EndpointAdmin
+from application.notifications.ports import Sender
+from application.notifications.queue import QueueDeriver
+from application.notifications.service import Webhooks
 from application.ports import ApiStore, LeaderLock
 from application.projections.projector import Projector
 from application.service import ContractsApplication
@@ -44,16 +49,19 @@ from infrastructure.scheduler import (
     PostgresAdvisoryLock,
     default_interval,
 )
-from infrastructure.settings import ENV_PREFIX, Settings
+from infrastructure.settings import ENV_PREFIX, Settings, decode_master_key
+from infrastructure.webhooks import open_webhook_store
+from infrastructure.webhooks.http_sender import HttpxSender
+from infrastructure.webhooks.worker import WebhookWorker
 
 log = logging.getLogger("contracts.bootstrap")
 
 SQLITE_MODULE = "infrastructure.persistence.sqlite_factory"
 _AUDITED = {"eventsourcing.sqlite": SQLITE_MODULE, "eventsourcing.postgres": POSTGRES_MODULE}
 
-__all__ = ["POSTGRES_MODULE", "SQLITE_MODULE", "Process", "Services", "audited", "bootstrap", "build_api_store",
-           "build_clock", "build_read_models", "build_scheduler", "build_services", "leader_lock_for",
-           "persistence_env", "postgres_env", "start_background_workers"]
+__all__ = ["POSTGRES_MODULE", "SQLITE_MODULE", "Process", "Services", "WebhookParts", "audited", "bootstrap",
+           "build_api_store", "build_clock", "build_read_models", "build_scheduler", "build_services", "build_webhooks",
+           "leader_lock_for", "persistence_env", "postgres_env", "start_background_workers"]
 
 
 # --------------------------------------------------------------------------- persistence settings
@@ -251,6 +259,48 @@ def start_background_workers(services: Services, read_models: Any, clock: Clock,
             except Exception:  # keep stopping the others
                 log.exception("stopping a background worker failed")
     return stop_all
+
+
+# --------------------------------------------------------------------------- webhooks (spec 12)
+
+
+@dataclass
+class WebhookParts:
+    webhooks: Webhooks
+    worker: WebhookWorker
+    deliverer: Deliverer
+    sender: Any
+    in_process: bool  # the worker runs in this process's thread on ``start()``
+
+    def start(self) -> None:
+        if self.in_process:
+            self.worker.start_in_thread()
+
+    def stop(self) -> None:
+        self.worker.stop_thread()
+        close = getattr(self.sender, "close", None)
+        if callable(close):
+            close()
+
+
+def build_webhooks(services: Any, *, in_process: bool | None = None, clock: Clock | None = None,
+                   sender: Sender | None = None, batch_size: int = 500, poll_interval: float = 0.2) -> WebhookParts:
+    """Delivery runs on wall-clock time (``SystemClock``) even in sandbox mode: signatures and
+    retries concern the receivers' clocks, not the service's business time."""
+    settings = services.settings
+    app = services.app
+    clock = clock or SystemClock()
+    store = open_webhook_store(app, decode_master_key(app.env.get("MASTER_KEY")))  # as the data keys
+    admin = EndpointAdmin(store, lambda: app.recorder.max_notification_id() or 0)
+    deriver = QueueDeriver(app, store, clock, batch_size=batch_size)
+    the_sender = sender if sender is not None else HttpxSender(settings.webhook_timeout_seconds,
+                                                                max_connections=max(8, settings.webhook_concurrency))
+    deliverer = Deliverer(app, store, the_sender, clock, settings.delivery_policy(),
+                          lease_seconds=max(settings.webhook_lease_seconds, settings.webhook_timeout_seconds * 2))
+    worker = WebhookWorker(deriver, deliverer, concurrency=settings.webhook_concurrency, poll_interval=poll_interval)
+    if in_process is None:
+        in_process = not type(store).__name__.startswith("Postgres")
+    return WebhookParts(Webhooks(app, store, admin, deriver, clock), worker, deliverer, the_sender, in_process)
 
 
 # --------------------------------------------------------------------------- one process

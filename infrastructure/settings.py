@@ -18,10 +18,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.calendar import YearEndBreak
 from domain.errors import InvalidInput
+from domain.notifications import DeliveryPolicy
 from domain.policy import Policy
 
 _SPEC = Policy()
 ENV_PREFIX = "CONTRACTS_"
+_DELIVERY = DeliveryPolicy()
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -100,6 +102,16 @@ class Settings(BaseSettings):
             raise ValueError(MASTER_KEY_RULE)
         decode_master_key(value)
         return value.strip()
+    # Webhooks (spec 12, docs/webhooks.md). POLICY: retried for 3 days; an endpoint failing that long is disabled.
+    webhook_retry_days: float = Field(default=_DELIVERY.retry_days, gt=0, le=30)
+    webhook_disable_after_days: float = Field(default=_DELIVERY.disable_after_days, gt=0, le=30)
+    webhook_first_retry_seconds: float = Field(default=_DELIVERY.first_retry_seconds, gt=0, le=86400)
+    webhook_max_retry_interval_seconds: float = Field(default=_DELIVERY.max_retry_interval_seconds, gt=0,
+                                                      le=86400)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)  # per attempt, connect included
+    webhook_concurrency: int = Field(default=8, ge=1, le=256)  # attempts in flight per process
+    webhook_lease_seconds: float = Field(default=60.0, gt=0, le=3600)  # a killed sender's rows are retaken after
+    webhook_secret_overlap_hours: float = Field(default=24.0, ge=0, le=168)  # default overlap of a rolled secret
 
     @field_validator("database_url")
     @classmethod
@@ -144,6 +156,11 @@ class Settings(BaseSettings):
             discontinuation_notice_months=self.discontinuation_notice_months,
             year_end_break=YearEndBreak.parse(self.year_end_break),
         )
+
+    def delivery_policy(self) -> DeliveryPolicy:
+        return DeliveryPolicy(retry_days=self.webhook_retry_days, disable_after_days=self.webhook_disable_after_days,
+                              first_retry_seconds=self.webhook_first_retry_seconds,
+                              max_retry_interval_seconds=self.webhook_max_retry_interval_seconds)
 
     @property
     def uses_postgres(self) -> bool:

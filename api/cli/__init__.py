@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "api.cli.audit",
     "api.cli.scheduler",
     "api.cli.snapshots",
+    "api.cli.webhooks",
 )
 EXIT_USAGE = 2
 

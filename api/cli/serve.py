@@ -54,6 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--no-scheduler", action="store_true",
                    help="run no deadline scheduler in the API process(es) (run `contracts scheduler` instead)")
     p.add_argument("--no-ui", action="store_true", help="do not serve the read-only web pages under /ui/")
+    p.add_argument("--with-webhooks", action="store_true",
+                   help="run the webhook worker in this process also on PostgreSQL (default: only on SQLite; with "
+                        "PostgreSQL run `contracts webhooks run` as its own process)")
     p.set_defaults(func=_run)
 
 
@@ -61,18 +64,22 @@ _WORKER_OPTIONS = "_CONTRACTS_SERVE_OPTIONS"  # serve's options, for the worker 
 
 
 def build_served_app(settings: Settings, *, with_projections: bool = False, scheduler: bool = True,
-                     ui: bool = True) -> tuple[Any, Callable[[], None]]:
+                     ui: bool = True, with_webhooks: bool = False) -> tuple[Any, Callable[[], None]]:
     """The app of one API process and the function that stops its workers and closes its parts."""
     from api.app import create_app
+    from infrastructure.bootstrap import build_webhooks
 
     process = bootstrap(settings, api_store=True, in_process=True if with_projections else None)
     assert process.store is not None
     stop_workers = start_background_workers(process.services, process.read_models, process.clock,
                                             scheduler=scheduler)
+    hooks = build_webhooks(process.services, in_process=True if with_webhooks else None)
+    hooks.start()  # the delivery worker, in this process on SQLite (spec 12, docs/webhooks.md)
     app = create_app(process.services, process.read_models, process.clock, process.store, mode=settings.mode,
-                     ui=ui)
+                     ui=ui, webhooks=hooks.webhooks, webhook_worker=hooks.worker if hooks.in_process else None)
 
     def close() -> None:
+        hooks.stop()
         stop_workers()
         process.close()
     return app, close
@@ -140,7 +147,8 @@ def _run(args: argparse.Namespace) -> int:
                     http="api.cli.serve:NoDelayH11Protocol")
         return 0
     app, close = build_served_app(settings, with_projections=args.with_projections,
-                                  scheduler=not args.no_scheduler, ui=not args.no_ui)
+                                  scheduler=not args.no_scheduler, ui=not args.no_ui,
+                                  with_webhooks=args.with_webhooks)
     log.info("serving %s mode on http://%s:%d (events in %s)", settings.mode, args.host, args.port,
              settings.database_label())
     try:

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from api.auth import OPERATORS, READERS, WRITERS, Principal, current_principal, roles
 from api.context import ApiContext, context
 from api.idempotency import Outcome, etag, parse_if_match, run_command
+from api.routes.webhooks import notices_of
 from api.schemas import (
     PROBLEM_RESPONSES,
     AdvanceIn,
@@ -208,6 +209,7 @@ def get_contract(contract_id: uuid.UUID, ctx: Ctx, who: Who, as_of: AsOf = None)
     contract = contract_as_of(ctx, contract_id, as_of)
     body = contract_view(contract, who)
     body["as_of"] = jsonable(as_of)
+    body["notices"] = notices_of(ctx, contract)  # Art. 9.5, 18, 28: when each notice reached each endpoint
     return JSONResponse(body, headers={"ETag": etag(contract.version)})
 
 

@@ -200,9 +200,11 @@ class Pages:
         history = fold(cid, events, as_of, app.policy, who.sees_personal_data, today)
         chain = _chain_status(self.ctx, cid)
         current = app.get_contract(cid) if history.contract is None else history.contract
+        hooks = getattr(self.ctx, "webhooks", None)  # Art. 9.5, 18, 28: when each notice was delivered
+        notices = hooks.notices(app.get_contract(cid)) if hooks is not None else None
         return self.render(
             "contract.html", who=who, h=history, c=history.contract, head=current, today=today,
-            as_of_given=as_of is not None, chain=chain,
+            as_of_given=as_of is not None, chain=chain, notices=notices,
             contractor=contractor_text(history.contract, who.sees_personal_data) if history.contract else "-",
             contractor_fields=contractor_fields(history.contract, who.sees_personal_data)
             if history.contract else [],

@@ -21,7 +21,14 @@ from application.api_keys import create_key
 from application.clock import Clock, SystemClock
 from application.ports import ApiStore
 from domain.calendar import JST
-from infrastructure.bootstrap import Services, build_api_store, build_read_models, build_services
+from infrastructure.bootstrap import (
+    Services,
+    WebhookParts,
+    build_api_store,
+    build_read_models,
+    build_services,
+    build_webhooks,
+)
 from infrastructure.clock_store import DatabaseClock
 from infrastructure.settings import Settings
 
@@ -53,6 +60,7 @@ class Harness:
     stop: Callable[[], None]
     mode: str
     log: list[Any] = field(default_factory=list)
+    hooks: WebhookParts | None = None
 
     @property
     def app(self) -> Any:
@@ -116,6 +124,8 @@ class Harness:
 
     def close(self) -> None:
         self.client.close()
+        if self.hooks is not None:
+            self.hooks.stop()
         self.stop()
         self.store.close()
         self.services.close()
@@ -135,8 +145,10 @@ def make_harness(tmp_path: Path, env: dict[str, str] | None = None, *, mode: str
     else:
         clock = SystemClock()
     read_models, stop = build_read_side(services, clock)
-    app = create_app(services, read_models, clock, store, mode=mode)
+    hooks = build_webhooks(services, in_process=False)  # the worker is driven by the webhook tests
+    app = create_app(services, read_models, clock, store, mode=mode, webhooks=hooks.webhooks,
+                     webhook_worker=hooks.worker)
     keys = {role: create_key(store, role, f"{role}-{uuid.uuid4().hex[:6]}", datetime.now(UTC)) for role in ROLES}
     client = TestClient(app, raise_server_exceptions=False)
-    return Harness(services, store, clock, client, keys, stop, mode)
+    return Harness(services, store, clock, client, keys, stop, mode, hooks=hooks)
 

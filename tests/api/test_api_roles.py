@@ -60,6 +60,15 @@ def test_operator_only_operations() -> None:
         ("post", "/v1/contracts/{contract_id}/terminate"),
         ("post", "/v1/contracts/{contract_id}/advance"),
         ("get", "/v1/contracts/{contract_id}/disclosure"),
+        ("post", "/v1/service-discontinuations"), ("post", "/v1/terms-changes"),
+        ("post", "/v1/webhook-endpoints"), ("get", "/v1/webhook-endpoints"),
+        ("get", "/v1/webhook-endpoints/{endpoint_id}"), ("patch", "/v1/webhook-endpoints/{endpoint_id}"),
+        ("delete", "/v1/webhook-endpoints/{endpoint_id}"), ("post", "/v1/webhook-endpoints/{endpoint_id}/disable"),
+        ("post", "/v1/webhook-endpoints/{endpoint_id}/enable"),
+        ("post", "/v1/webhook-endpoints/{endpoint_id}/roll-secret"),
+        ("get", "/v1/webhook-endpoints/{endpoint_id}/deliveries"),
+        ("get", "/v1/webhook-endpoints/{endpoint_id}/deliveries/{notification_id}"),
+        ("post", "/v1/webhook-endpoints/{endpoint_id}/redeliver"),
     }
     auditor_may = {(m, p) for m, p, allowed in PROTECTED if "auditor" in allowed}
     assert all(m == "get" for m, _ in auditor_may), "auditors only read"

@@ -13,7 +13,7 @@ from support.postgres import PostgresTarget, find_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 # bench.__main__.SCENARIOS (not imported: under pytest the name ``bench`` is this test folder)
-SCENARIOS = {"append", "month_start", "rebuild", "http", "replay", "sweep"}
+SCENARIOS = {"append", "month_start", "rebuild", "http", "replay", "sweep", "webhooks"}
 
 
 @pytest.mark.slow

@@ -1,0 +1,201 @@
+"""The one table from domain events to notification types (spec 12).
+
+``NOTIFICATION_TYPES`` maps an event class to its notification type: the stable name receivers
+subscribe to, the payload version, the payload builder, the payload keys that hold personal
+data and, for the notices the terms require, the article. Adding a notification is adding one
+row here (and a line in ``docs/webhooks.md``); nothing else dispatches on event types.
+
+A payload builder returns JSON values only (strings, integers, booleans, lists, dicts): money as
+integer yen, dates ``YYYY-MM-DD``, months ``YYYY-MM``, ids as strings. A payload version changes
+only when a field is removed or changes meaning; added fields keep the version.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from domain.contract import Contract
+from domain.service_events import ServiceDiscontinuation, TermsChange
+
+NOTIFICATION_NAMESPACE = uuid.UUID("5d0f3c8e-61a2-4b7e-9f14-2c8e7a9b3d60")
+REDACTED = "[redacted]"  # what a personal field reads as for an endpoint not allowed to receive it
+Payload = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class NotificationType:
+    name: str  # stable, documented: receivers subscribe to it and switch on it
+    version: int  # payload version
+    build: Callable[[Any], Payload]  # event -> the payload's ``data``
+    personal: tuple[str, ...] = ()  # keys of ``data`` holding personal data (spec 10)
+    article: str | None = None  # the notice the terms require (domain.notifications.NOTICE_ARTICLES)
+    description: str = ""
+
+
+def _event_class(aggregate: type, name: str) -> type:
+    """The event class ``aggregate.<name>``: a renamed event fails at import, never silently."""
+    found = vars(aggregate).get(name)
+    if not isinstance(found, type):
+        raise LookupError(f"{aggregate.__name__} has no event {name}")
+    return found
+
+
+def _day(value: Any) -> str | None:
+    return None if value is None else str(value.isoformat())
+
+
+def _id(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _enum(value: Any) -> Any:
+    return getattr(value, "value", value)
+
+
+# --------------------------------------------------------------------------- payload builders (version 1)
+
+
+def _invoice_overdue(e: Any) -> Payload:
+    return {"contract_id": _id(e.originator_id), "invoice_id": _id(e.invoice_id), "due_on": _day(e.due_on),
+            "unpaid": int(e.unpaid), "overdue_on": _day(e.overdue_on)}
+
+
+def _payment_received(e: Any) -> Payload:
+    return {"contract_id": _id(e.originator_id), "invoice_id": _id(e.invoice_id), "amount": int(e.amount),
+            "paid_on": _day(e.paid_on), "reference": getattr(e, "reference", None)}
+
+
+def _suspension_noticed(e: Any) -> Payload:
+    return {"contract_id": _id(e.originator_id), "reason": e.reason, "stop_on": _day(e.stop_on),
+            "noticed_on": _day(e.noticed_on), "invoice_ids": [str(i) for i in e.invoice_ids]}
+
+
+def _suspension_lifted(e: Any) -> Payload:
+    return {"contract_id": _id(e.originator_id), "lifted_on": _day(e.lifted_on)}
+
+
+def _terminated(e: Any) -> Payload:
+    return {"contract_id": _id(e.originator_id), "reason": _enum(e.reason), "article": e.article,
+            "ended_on": _day(e.ended_on), "retention_until": _day(e.retention_until)}
+
+
+def _claim_granted(e: Any) -> Payload:
+    return {"contract_id": _id(e.originator_id), "claim_id": _id(e.claim_id), "decision": "granted",
+            "remedy": e.remedy, "amount": int(e.amount), "credit_days": int(e.credit_days),
+            "breach_month": str(e.breach_month), "reason": None}
+
+
+def _claim_rejected(e: Any) -> Payload:
+    return {"contract_id": _id(e.originator_id), "claim_id": _id(e.claim_id), "decision": "rejected",
+            "remedy": None, "amount": 0, "credit_days": 0, "breach_month": None, "reason": e.reason}
+
+
+def _data_deleted(e: Any) -> Payload:
+    return {"contract_id": _id(e.originator_id), "deleted_on": _day(e.deleted_on)}
+
+
+def _discontinuation_announced(e: Any) -> Payload:
+    return {"service": e.service, "discontinue_on": _day(e.discontinue_on), "announced_on": _day(e.announced_on)}
+
+
+def _discontinuation_completed(e: Any) -> Payload:
+    return {"discontinuation_id": _id(e.originator_id), "completed_on": _day(e.completed_on)}
+
+
+def _terms_announced(e: Any) -> Payload:
+    return {"terms_version": e.terms_version, "effective_on": _day(e.effective_on), "summary": e.summary,
+            "announced_on": _day(e.announced_on)}
+
+
+def _terms_took_effect(e: Any) -> Payload:
+    return {"terms_change_id": _id(e.originator_id), "effective_on": _day(e.on)}
+
+
+# --------------------------------------------------------------------------- the table
+
+NOTIFICATION_TYPES: Mapping[type, NotificationType] = {
+    _event_class(Contract, "PaymentOverdue"): NotificationType(
+        "invoice.overdue", 1, _invoice_overdue, description="an invoice is unpaid the day after its due date"),
+    _event_class(Contract, "PaymentReceived"): NotificationType(
+        "payment.received", 1, _payment_received, personal=("reference",),
+        description="a payment of one invoice was recorded"),
+    _event_class(Contract, "SuspensionNoticed"): NotificationType(
+        "contract.suspension_noticed", 1, _suspension_noticed, article="Art. 9.5",
+        description="service will stop on stop_on for the reason given unless paid before"),
+    _event_class(Contract, "SuspensionLifted"): NotificationType(
+        "contract.suspension_lifted", 1, _suspension_lifted, description="paid in time: the contract continues"),
+    _event_class(Contract, "Terminated"): NotificationType(
+        "contract.terminated", 1, _terminated, description="the contract ended (reason and article)"),
+    _event_class(Contract, "CreditGranted"): NotificationType(
+        "sla.claim_decided", 1, _claim_granted, description="an SLA claim was decided (granted or rejected)"),
+    _event_class(Contract, "CreditRejected"): NotificationType(
+        "sla.claim_decided", 1, _claim_rejected, description="an SLA claim was decided (granted or rejected)"),
+    _event_class(Contract, "DataDeleted"): NotificationType(
+        "stored_data.deletion_due", 1, _data_deleted,
+        description="the retention period has passed: purge the customer's stored data (Art. 15.3)"),
+    _event_class(ServiceDiscontinuation, "DiscontinuationAnnounced"): NotificationType(
+        "service.discontinuation_announced", 1, _discontinuation_announced, article="Art. 18",
+        description="every contract of the service ends on discontinue_on"),
+    _event_class(ServiceDiscontinuation, "DiscontinuationCompleted"): NotificationType(
+        "service.discontinued", 1, _discontinuation_completed, description="the discontinuation was carried out"),
+    _event_class(TermsChange, "TermsChangeAnnounced"): NotificationType(
+        "terms.change_announced", 1, _terms_announced, article="Art. 28",
+        description="the terms change on effective_on; a customer who objects may terminate before"),
+    _event_class(TermsChange, "TermsChangeTookEffect"): NotificationType(
+        "terms.change_took_effect", 1, _terms_took_effect, description="the announced terms are now in force"),
+}
+
+TYPE_NAMES: tuple[str, ...] = tuple(sorted({t.name for t in NOTIFICATION_TYPES.values()}))
+NOTICE_TYPES: Mapping[str, str] = {t.name: t.article for t in NOTIFICATION_TYPES.values() if t.article}
+
+
+def notification_type(event: Any) -> NotificationType | None:
+    return NOTIFICATION_TYPES.get(type(event))
+
+
+def notification_id(event: Any, kind: NotificationType) -> uuid.UUID:
+    """Stable id of the notification of ``event``: the same for every endpoint, attempt, redelivery
+    and rebuild (the event's aggregate and version identify it)."""
+    return uuid.uuid5(NOTIFICATION_NAMESPACE, f"{event.originator_id}\x1f{event.originator_version}\x1f{kind.name}")
+
+
+def contract_of(event: Any) -> uuid.UUID | None:
+    """The contract an event concerns (``None`` for service-wide facts)."""
+    return event.originator_id if isinstance(event, Contract.Event) else None
+
+
+def service_of(event: Any) -> str | None:
+    service = getattr(event, "service", None)
+    return service if isinstance(service, str) else None
+
+
+def instant(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def envelope(event: Any, position: int, kind: NotificationType, *, personal: bool) -> Payload:
+    """The notification as sent: stable id, type, payload version, the event's position and time,
+    and the payload, with personal fields redacted unless ``personal``."""
+    data = kind.build(event)
+    if not personal:
+        data = {k: (REDACTED if k in kind.personal and v is not None else v) for k, v in data.items()}
+    return {
+        "id": str(notification_id(event, kind)),
+        "type": kind.name,
+        "version": kind.version,
+        "position": position,
+        "aggregate_id": str(event.originator_id),
+        "occurred_at": instant(event.timestamp),
+        "personal_data": personal,
+        "data": data,
+    }
+
+
+def encode(body: Payload) -> bytes:
+    """The exact bytes sent and signed (UTF-8 JSON, keys sorted, no spaces)."""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

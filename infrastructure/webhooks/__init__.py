@@ -1,0 +1,28 @@
+"""Webhooks (spec 12): the tables, the HTTP sender and the worker that derives and delivers."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from infrastructure.webhooks.store import SecretBox, WebhookTables
+
+
+def open_webhook_store(app: Any, master_key: bytes | None = None) -> WebhookTables:
+    """The webhook store of ``app``'s persistence (same database, same schema, same pool)."""
+    from eventsourcing.postgres import PostgresFactory
+    from eventsourcing.sqlite import SQLiteFactory
+
+    factory = app.factory
+    store: WebhookTables
+    if isinstance(factory, PostgresFactory):
+        from infrastructure.webhooks.postgres import PostgresWebhookStore
+
+        store = cast(WebhookTables, factory.tracking_recorder(PostgresWebhookStore))
+    elif isinstance(factory, SQLiteFactory):
+        from infrastructure.webhooks.sqlite import SQLiteWebhookStore
+
+        store = cast(WebhookTables, factory.tracking_recorder(SQLiteWebhookStore))
+    else:
+        raise NotImplementedError(f"no webhook store for {type(factory).__name__} (use SQLite or PostgreSQL)")
+    store.box = SecretBox(master_key)
+    return store

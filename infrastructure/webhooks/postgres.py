@@ -1,0 +1,58 @@
+"""Webhook tables in the application's PostgreSQL schema."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, cast
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from psycopg.sql import SQL, Identifier
+
+from application.projections.ports import StalePosition
+from infrastructure.webhooks.store import TRACKING_NAME, WebhookTables, ddl
+
+TRACKING_TABLE = "webhooks_tracking"
+
+
+class PostgresWebhookStore(WebhookTables, PostgresTrackingRecorder):
+    skip_locked = "FOR UPDATE OF d SKIP LOCKED"  # several senders never lease the same row
+
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        kwargs["tracking_table_name"] = TRACKING_TABLE
+        super().__init__(datastore, **kwargs)
+        self.prefix = SQL("{}.").format(Identifier(datastore.schema)).as_string(None)
+        self.tracking = SQL("{}.{}").format(Identifier(datastore.schema), Identifier(TRACKING_TABLE)).as_string(None)
+        types = {"uuid": "uuid", "ts": "timestamptz", "big": "bigint", "bool": "boolean", "prefix": self.prefix}
+        statements = [*ddl(types), f"INSERT INTO {self.tracking} (application_name, notification_id) "
+                      f"VALUES ('{TRACKING_NAME}', 0) ON CONFLICT DO NOTHING"]
+        self.sql_create_statements.extend(SQL(cast(Any, s)).format() for s in statements)
+
+    def _sql(self, sql: str) -> Any:
+        return sql.replace("?", "%s")
+
+    def position(self) -> int:
+        return self.max_tracking_id(TRACKING_NAME) or 0
+
+    @contextmanager
+    def _read(self) -> Iterator[Any]:
+        with self.datastore.get_connection() as conn, conn.cursor() as cur:
+            yield cur
+
+    @contextmanager
+    def _write(self, previous: int | None = None, position: int | None = None) -> Iterator[Any]:
+        with self.datastore.transaction(commit=True) as cur:
+            if previous is not None:
+                cur.execute(cast(Any, f"SELECT notification_id FROM {self.tracking} WHERE application_name = %s "
+                                      "FOR UPDATE"), (TRACKING_NAME,))
+                row = cur.fetchone()
+                current = int(row["notification_id"]) if row is not None else 0
+                if current != previous:
+                    raise StalePosition(f"webhook queue is at {current}, batch starts after {previous}")
+            yield cur
+            if previous is not None and position is not None:
+                self._insert_tracking(cur, Tracking(TRACKING_NAME, position))
+
+    def close(self) -> None:  # the datastore belongs to the application
+        pass

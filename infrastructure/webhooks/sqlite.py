@@ -1,0 +1,72 @@
+"""Webhook tables in the application's SQLite file (the embedded default)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.sqlite import SQLiteCursor, SQLiteTrackingRecorder
+
+from application.projections.ports import StalePosition
+from infrastructure.webhooks.store import _SQLITE_TS, TRACKING_NAME, WebhookTables, ddl
+
+TYPES = {"uuid": "TEXT", "ts": "TEXT", "big": "INTEGER", "bool": "INTEGER", "prefix": ""}
+
+
+class SQLiteWebhookStore(WebhookTables, SQLiteTrackingRecorder):
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), *ddl(TYPES)]
+
+    def _create_table(self, c: SQLiteCursor) -> None:
+        super()._create_table(c)
+        c.execute("INSERT OR IGNORE INTO tracking (application_name, notification_id) VALUES (?, 0)",
+                  (TRACKING_NAME,))
+
+    def db_uuid(self, value: Any) -> Any:
+        return None if value is None else str(value)
+
+    def db_ts(self, value: datetime | None) -> Any:
+        return None if value is None else value.astimezone(UTC).strftime(_SQLITE_TS)
+
+    def db_bool(self, value: bool) -> Any:
+        return 1 if value else 0
+
+    def _sql(self, sql: str) -> Any:
+        return sql
+
+    def position(self) -> int:
+        return self.max_tracking_id(TRACKING_NAME) or 0
+
+    @contextmanager
+    def _read(self) -> Iterator[Any]:
+        with self.datastore.transaction(commit=False) as c:
+            yield c
+
+    @contextmanager
+    def _write(self, previous: int | None = None, position: int | None = None) -> Iterator[Any]:
+        with self.datastore.get_connection(commit=True) as conn:
+            cursor = conn.cursor()
+            try:
+                cursor.execute("BEGIN IMMEDIATE")  # the write lock before reading anything
+                if previous is not None:
+                    cursor.execute("SELECT notification_id FROM tracking WHERE application_name = ?",
+                                   (TRACKING_NAME,))
+                    row = cursor.fetchone()
+                    current = int(row[0]) if row is not None and row[0] is not None else 0
+                    if current != previous:
+                        raise StalePosition(f"webhook queue is at {current}, batch starts after {previous}")
+                yield cursor
+                if previous is not None and position is not None:
+                    self._insert_tracking(cursor, Tracking(TRACKING_NAME, position))
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+            finally:
+                cursor.sqlite_cursor.close()
+
+    def close(self) -> None:  # the datastore belongs to the application
+        pass

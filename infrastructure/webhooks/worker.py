@@ -1,0 +1,139 @@
+"""The webhook worker: derives the queue from the event stream and delivers it, until stopped.
+
+One loop, two duties: a batch of the event stream becomes queue rows (``QueueDeriver``), and up
+to ``concurrency`` due rows are in flight at once on a thread pool (``Deliverer``), so a
+receiver that hangs holds one slot for the sender's timeout and never the others. Database
+errors (a restart, a lost connection, a locked SQLite file) are retried with back-off, forever.
+It runs in ``contracts serve`` (SQLite default) or as ``contracts webhooks run`` (PostgreSQL);
+several processes are safe: the deriver's batches are checked against the tracking position and
+the senders lease rows (``FOR UPDATE SKIP LOCKED``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+from application.notifications.delivery import Deliverer
+from application.notifications.ports import Claimed
+from application.notifications.queue import QueueDeriver
+from application.projections.ports import StalePosition
+from infrastructure.read_side import TRANSIENT
+
+log = logging.getLogger("contracts.webhooks")
+
+
+class WebhookWorker:
+    def __init__(self, deriver: QueueDeriver, deliverer: Deliverer, *, concurrency: int = 8,
+                 poll_interval: float = 0.2, max_backoff: float = 5.0) -> None:
+        self.deriver, self.deliverer = deriver, deliverer
+        self.concurrency, self.poll_interval, self.max_backoff = max(1, concurrency), poll_interval, max_backoff
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._kick = threading.Event()
+        self._more = False  # the last derived batch was full: derive again without waiting
+
+    def kick(self) -> None:
+        """Look for work now (a command just stored events, an operator asked for a redelivery)."""
+        self._kick.set()
+
+    def run_forever(self, stop: threading.Event) -> None:
+        backoff = 0.1
+        inflight: dict[Future[object], Claimed] = {}
+        waiting: deque[Claimed] = deque()  # leased, not yet sent: at most ``concurrency`` rows
+        last_derive = 0.0
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="webhook-send") as pool:
+            while not stop.is_set():
+                derived = 0
+                try:
+                    now = time.monotonic()
+                    if self._kick.is_set() or now - last_derive >= self.poll_interval or self._more:
+                        self._kick.clear()
+                        derived = self.deriver.run_once()
+                        self._more = derived >= self.deriver.batch_size
+                        last_derive = now
+                    if not waiting and len(inflight) < self.concurrency:
+                        keys = {self._key(c) for c in inflight.values()}
+                        fresh = self.deliverer.claim(self.concurrency * 2)
+                        self.deliverer.prefetch(fresh)
+                        waiting.extend(c for c in fresh if self._key(c) not in keys)
+                except StalePosition as exc:
+                    log.info("webhook queue batch superseded (%s)", exc)
+                    continue
+                except TRANSIENT as exc:
+                    log.warning("webhook worker: database unavailable (%s); retrying in %.1fs",
+                                type(exc).__name__, backoff)
+                    stop.wait(backoff)
+                    backoff = min(backoff * 2, self.max_backoff)
+                    continue
+                except Exception:
+                    log.exception("webhook worker failed; retrying in %.1fs", backoff)
+                    stop.wait(backoff)
+                    backoff = min(backoff * 2, self.max_backoff)
+                    continue
+                backoff = 0.1
+                while waiting and len(inflight) < self.concurrency:
+                    item = waiting.popleft()
+                    inflight[pool.submit(self._deliver, item)] = item
+                if derived and self._more:
+                    self._reap(inflight, 0)
+                elif inflight:
+                    self._reap(inflight, self.poll_interval)  # until a slot frees up (or new work is due)
+                else:
+                    self._kick.wait(self.poll_interval)
+            if inflight:
+                wait(list(inflight), timeout=30)
+
+    @staticmethod
+    def _key(claimed: Claimed) -> tuple[object, object]:
+        return claimed.row.endpoint_id, claimed.row.notification_id
+
+    def _reap(self, inflight: dict[Future[object], Claimed], timeout: float) -> None:
+        if not inflight:
+            return
+        done, _ = wait(list(inflight), timeout=timeout, return_when=FIRST_COMPLETED)
+        for future in done:
+            inflight.pop(future, None)
+
+    def _deliver(self, claimed: Claimed) -> object:
+        """One attempt and its record, in a sender thread (records commit in parallel, and a
+        contract's next notification is claimable as soon as this one is recorded)."""
+        try:
+            outcome = self.deliverer.attempt(claimed)
+        except TRANSIENT as exc:  # before sending: the lease expires and the row is taken again
+            log.warning("notification %s not sent (%s)", claimed.row.notification_id, type(exc).__name__)
+            return None
+        except Exception:
+            log.exception("delivering notification %s failed", claimed.row.notification_id)
+            return None
+        if outcome is None:
+            return None
+        backoff = 0.2
+        while True:  # the outcome must be stored: a lost database delays it, never drops it
+            try:
+                return self.deliverer.record(claimed, outcome)
+            except TRANSIENT as exc:
+                if self._stop.is_set():
+                    return None  # the lease expires and the row is sent again (same notification id)
+                log.warning("storing a delivery outcome failed (%s); retrying in %.1fs", type(exc).__name__, backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+
+    # -- in a thread of this process ---------------------------------------------------------------
+    def start_in_thread(self) -> threading.Thread:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self.run_forever, args=(self._stop,), name="webhooks",
+                                            daemon=True)
+            self._thread.start()
+        return self._thread
+
+    def stop_thread(self, timeout: float = 15.0) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._kick.set()
+            self._thread.join(timeout)
+            self._thread = None
