@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from domain.contract import Contract
-from domain.service_events import ServiceDiscontinuation, TermsChange
+from domain.contract import Contract, ContractEvents
+from domain.personal_data import REDACTED_VALUE
+from domain.service_events import ServiceEvents
 
 NOTIFICATION_NAMESPACE = uuid.UUID("5d0f3c8e-61a2-4b7e-9f14-2c8e7a9b3d60")
-REDACTED = "[redacted]"  # what a personal field reads as for an endpoint not allowed to receive it
+REDACTED = REDACTED_VALUE  # what a personal field reads as for an endpoint not allowed to receive it (the API's)
 Payload = dict[str, Any]
 
 
@@ -35,14 +36,6 @@ class NotificationType:
     personal: tuple[str, ...] = ()  # keys of ``data`` holding personal data (spec 10)
     article: str | None = None  # the notice the terms require (domain.notifications.NOTICE_ARTICLES)
     description: str = ""
-
-
-def _event_class(aggregate: type, name: str) -> type:
-    """The event class ``aggregate.<name>``: a renamed event fails at import, never silently."""
-    found = vars(aggregate).get(name)
-    if not isinstance(found, type):
-        raise LookupError(f"{aggregate.__name__} has no event {name}")
-    return found
 
 
 def _day(value: Any) -> str | None:
@@ -119,34 +112,34 @@ def _terms_took_effect(e: Any) -> Payload:
 # --------------------------------------------------------------------------- the table
 
 NOTIFICATION_TYPES: Mapping[type, NotificationType] = {
-    _event_class(Contract, "PaymentOverdue"): NotificationType(
+    ContractEvents.PaymentOverdue: NotificationType(
         "invoice.overdue", 1, _invoice_overdue, description="an invoice is unpaid the day after its due date"),
-    _event_class(Contract, "PaymentReceived"): NotificationType(
+    ContractEvents.PaymentReceived: NotificationType(
         "payment.received", 1, _payment_received, personal=("reference",),
         description="a payment of one invoice was recorded"),
-    _event_class(Contract, "SuspensionNoticed"): NotificationType(
+    ContractEvents.SuspensionNoticed: NotificationType(
         "contract.suspension_noticed", 1, _suspension_noticed, article="Art. 9.5",
         description="service will stop on stop_on for the reason given unless paid before"),
-    _event_class(Contract, "SuspensionLifted"): NotificationType(
+    ContractEvents.SuspensionLifted: NotificationType(
         "contract.suspension_lifted", 1, _suspension_lifted, description="paid in time: the contract continues"),
-    _event_class(Contract, "Terminated"): NotificationType(
+    ContractEvents.Terminated: NotificationType(
         "contract.terminated", 1, _terminated, description="the contract ended (reason and article)"),
-    _event_class(Contract, "CreditGranted"): NotificationType(
+    ContractEvents.CreditGranted: NotificationType(
         "sla.claim_decided", 1, _claim_granted, description="an SLA claim was decided (granted or rejected)"),
-    _event_class(Contract, "CreditRejected"): NotificationType(
+    ContractEvents.CreditRejected: NotificationType(
         "sla.claim_decided", 1, _claim_rejected, description="an SLA claim was decided (granted or rejected)"),
-    _event_class(Contract, "DataDeleted"): NotificationType(
+    ContractEvents.DataDeleted: NotificationType(
         "stored_data.deletion_due", 1, _data_deleted,
         description="the retention period has passed: purge the customer's stored data (Art. 15.3)"),
-    _event_class(ServiceDiscontinuation, "DiscontinuationAnnounced"): NotificationType(
+    ServiceEvents.DiscontinuationAnnounced: NotificationType(
         "service.discontinuation_announced", 1, _discontinuation_announced, article="Art. 18",
         description="every contract of the service ends on discontinue_on"),
-    _event_class(ServiceDiscontinuation, "DiscontinuationCompleted"): NotificationType(
+    ServiceEvents.DiscontinuationCompleted: NotificationType(
         "service.discontinued", 1, _discontinuation_completed, description="the discontinuation was carried out"),
-    _event_class(TermsChange, "TermsChangeAnnounced"): NotificationType(
+    ServiceEvents.TermsChangeAnnounced: NotificationType(
         "terms.change_announced", 1, _terms_announced, article="Art. 28",
         description="the terms change on effective_on; a customer who objects may terminate before"),
-    _event_class(TermsChange, "TermsChangeTookEffect"): NotificationType(
+    ServiceEvents.TermsChangeTookEffect: NotificationType(
         "terms.change_took_effect", 1, _terms_took_effect, description="the announced terms are now in force"),
 }
 

@@ -21,7 +21,7 @@ from application.notifications.catalog import (
     notification_type,
 )
 from application.notifications.ports import Secrets
-from domain.contract import Contract
+from domain.contract import ContractEvents
 from domain.notifications import DeliveryPolicy
 
 T0 = datetime(2026, 6, 1, 0, 0, tzinfo=UTC)
@@ -67,7 +67,7 @@ def test_spec12_during_a_secret_overlap_both_secrets_sign() -> None:
 
 
 def _overdue_event() -> object:
-    cls = vars(Contract)["PaymentOverdue"]
+    cls = ContractEvents.PaymentOverdue
     return cls(originator_id=uuid.UUID(int=7), originator_version=9, timestamp=T0,
                invoice_id=uuid.UUID(int=8), due_on=date(2026, 5, 31), unpaid=24_200, overdue_on=date(2026, 6, 1))
 
@@ -97,7 +97,7 @@ def test_spec12_the_notification_id_is_derived_from_the_event_and_the_body_is_st
 
 
 def test_spec10_personal_fields_of_a_payload_are_redacted() -> None:
-    cls = vars(Contract)["PaymentReceived"]
+    cls = ContractEvents.PaymentReceived
     event = cls(originator_id=uuid.UUID(int=7), originator_version=10, timestamp=T0, invoice_id=uuid.UUID(int=8),
                 amount=1000, paid_on=date(2026, 6, 2), at=T0, reference="BANK-REF-1")
     kind = notification_type(event)
