@@ -67,7 +67,7 @@ class Deliverer:
     def prefetch(self, claimed: Sequence[Claimed]) -> None:
         """Build the bodies of a claimed batch from one read of the event log when its positions lie
         close together (a month start's notifications do), instead of one read per attempt."""
-        wanted = {(c.row.position, c.personal_data) for c in claimed}
+        wanted = {(c.row.position, False) for c in claimed if not c.personal_data}  # personal: never cached
         positions = sorted({p for p, _ in wanted})
         if len(positions) < 2 or positions[-1] - positions[0] >= min(16 * len(positions), 4096):
             return
@@ -75,12 +75,11 @@ class Deliverer:
                                                        stop=positions[-1])
         built: dict[tuple[int, bool], bytes] = {}
         for n in found:
-            for personal in (False, True):
-                if (n.id, personal) in wanted:
-                    event = decode(self.app, n, personal=personal)
-                    kind = notification_type(event)
-                    if kind is not None:
-                        built[(n.id, personal)] = encode(envelope(event, n.id, kind, personal=personal))
+            if (n.id, False) in wanted:
+                event = decode(self.app, n)
+                kind = notification_type(event)
+                if kind is not None:
+                    built[(n.id, False)] = encode(envelope(event, n.id, kind, personal=False))
         with self._lock:
             self._bodies.update(built)
             while len(self._bodies) > 1024:
@@ -102,6 +101,8 @@ class Deliverer:
         if kind is None:
             raise LookupError(f"the event at position {position} has no notification type")
         encoded = encode(envelope(event, position, kind, personal=personal))
+        if personal:  # built afresh on every attempt: a contract erased meanwhile sends its fields as erased
+            return encoded
         with self._lock:
             self._bodies[key] = encoded
             while len(self._bodies) > 1024:
