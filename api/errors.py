@@ -1,7 +1,9 @@
 """The one set of exception handlers: every error leaves as RFC 9457 ``application/problem+json``.
 
 Body: ``{type, title, status, detail, article, field, instance}``; ``article`` names the rule a
-refused business command breaks (``Art. 10.1.2``, ``spec 8``), ``field`` the offending input.
+refused business command breaks (``Art. 10.1.2``, ``spec 8``), ``field`` the offending input; a
+refusal that points at something already recorded adds its id as an extension member (e.g.
+``existing_outage_id``).
 Validation errors add ``errors: [{field, message}]``; a 500 adds ``incident``, an id that is
 also in the log next to the stack trace, which the response never contains. Submitted values
 are never echoed back (they may be personal data).
@@ -112,7 +114,7 @@ def domain_problem(exc: DomainError, instance: str | None = None) -> tuple[int, 
              "not-found": "Not found", "conflict": "Conflict",
              "precondition-failed": "Precondition failed"}.get(kind)
     return status, problem_body(status, kind, exc.message, title=title, article=exc.article, field=exc.field,
-                                instance=instance)
+                                instance=instance, **exc.refers_to)
 
 
 def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:

@@ -15,6 +15,11 @@ Idempotency-Key (Stripe semantics), optional on every POST, scoped to the callin
 - the command's events are saved together with a ``CommandReceipt`` for the key in one
   transaction (application.command_receipts), so a request that died after committing but
   before storing its response is answered from the receipt and never applied twice;
+- the receipt records the request's fingerprint and outlives the key's record: after the
+  retention a request with the same key and the same fingerprint is answered from the receipt
+  (``"recovered": true``), one with another fingerprint is refused 422 (the key is still
+  remembered with the request it applied), so an expired key never answers "done" for a
+  command that was not run (issue 14 item 2);
 - keys are kept ``idempotency_retention`` (24 h), then purged (opportunistically, at most
   every 10 minutes per process); an in-progress claim older than ``idempotency_stale_after``
   (its process died) may be taken over by a retry of the same request.
@@ -142,16 +147,24 @@ def _run_command(ctx: ApiContext, request: Request, principal: Principal, payloa
     receipt_key = f"idempotency\x1f{principal.name}\x1f{key}"
     applied = ctx.app.find_receipt(receipt_key)
     if applied is not None:
+        if not applied.same_request(request_hash):
+            # The key's record expired (or was released) but a command was applied under it: the
+            # key is still remembered, with that command's request. Never answer "done" for a
+            # command that was not run, and never run a second command under the same key.
+            ctx.store.release_idempotency(key, principal.name)
+            raise ApiProblem(422, "idempotency-key-reused", "this Idempotency-Key was already used for another "
+                             "request that was applied (its stored response has expired); use a new key",
+                             field=IDEMPOTENCY_HEADER)
         # The first request committed its events but died before storing its response:
         # answer from the receipt instead of running the command again.
         response = _json(200, {"recovered": True, "aggregate_id": str(applied.aggregate_id),
-                               "version": applied.version,
+                               "version": applied.applied_version,
                                "detail": "this request was already applied; its original response was lost"},
-                         {"ETag": etag(applied.version)}, "application/json")
+                         {"ETag": etag(applied.applied_version)}, "application/json")
         _store(ctx, key, principal, response)
         return response
     try:
-        with receipt_scope(receipt_key):
+        with receipt_scope(receipt_key, request_hash):
             response, final = _execute(ctx, request, action, on_stored=lambda r: _store(ctx, key, principal, r))
     except BaseException:
         ctx.store.release_idempotency(key, principal.name)

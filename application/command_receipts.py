@@ -7,6 +7,13 @@ the key, saved in the SAME transaction as the command's events. If the command c
 the receipt exists (the retry is answered from it); if a retry runs the command again, the
 receipt's first event collides and the whole transaction is refused, so nothing is stored
 twice.
+
+The receipt also records the request's fingerprint (a SHA-256 of method, path, canonical body
+and If-Match, as the API computes it). It outlives the API's own key record (kept 24 h), so a
+key is never half-forgotten: a later request with the same key and the same fingerprint is
+answered from the receipt, one with another fingerprint is refused (the key is remembered
+with its request), never silently answered as done (issue 14 item 2). Receipts stored before
+the fingerprint existed read with an empty fingerprint, which matches no request.
 """
 
 from __future__ import annotations
@@ -16,11 +23,22 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 
 from eventsourcing.domain import Aggregate, event
 
 RECEIPT_NAMESPACE = uuid.UUID("9d4b1f0e-3c2a-4e7b-8f61-0a5c2d9e7b34")
-_current: ContextVar[str | None] = ContextVar("command_receipt_key", default=None)
+
+
+@dataclass(frozen=True)
+class ReceiptScope:
+    """The key a command runs under and the fingerprint of the request that carries it."""
+
+    key: str
+    request_hash: str
+
+
+_current: ContextVar[ReceiptScope | None] = ContextVar("command_receipt_scope", default=None)
 
 
 def _digest(key: str) -> str:
@@ -39,22 +57,31 @@ class CommandReceipt(Aggregate):
         return uuid.uuid5(RECEIPT_NAMESPACE, key_digest)
 
     @event("CommandApplied")
-    def __init__(self, key_digest: str, aggregate_id: uuid.UUID, applied_version: int) -> None:
+    def __init__(self, key_digest: str, aggregate_id: uuid.UUID, applied_version: int,
+                 request_hash: str = "") -> None:
+        # request_hash defaults to "" for receipts stored before it was recorded
         self.key_digest, self.aggregate_id, self.applied_version = key_digest, aggregate_id, applied_version
+        self.request_hash = request_hash
+
+    def same_request(self, request_hash: str) -> bool:
+        """True only for the request whose fingerprint this receipt recorded."""
+        return bool(self.request_hash) and self.request_hash == request_hash
 
 
-def new_receipt(key: str, aggregate_id: uuid.UUID, version: int) -> CommandReceipt:
-    return CommandReceipt(key_digest=_digest(key), aggregate_id=aggregate_id, applied_version=version)
+def new_receipt(scope: ReceiptScope, aggregate_id: uuid.UUID, version: int) -> CommandReceipt:
+    return CommandReceipt(key_digest=_digest(scope.key), aggregate_id=aggregate_id, applied_version=version,
+                          request_hash=scope.request_hash)
 
 
-def current_key() -> str | None:
+def current_scope() -> ReceiptScope | None:
     return _current.get()
 
 
 @contextmanager
-def receipt_scope(key: str) -> Iterator[None]:
-    """Commands run inside this scope save a receipt for ``key`` with their events."""
-    token = _current.set(key)
+def receipt_scope(key: str, request_hash: str) -> Iterator[None]:
+    """Commands run inside this scope save a receipt for ``key`` (and the request's fingerprint)
+    with their events."""
+    token = _current.set(ReceiptScope(key, request_hash))
     try:
         yield
     finally:

@@ -18,7 +18,7 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder, StoredEven
 
 from application.actors import stamp
 from application.aggregate_state import private_copy, register_state_transcodings
-from application.command_receipts import CommandReceipt, current_key, new_receipt, receipt_id
+from application.command_receipts import CommandReceipt, current_scope, new_receipt, receipt_id
 from application.ports import BulkEventReader
 from application.transcodings import register_all
 from domain.calendar import BusinessCalendar, Month, require_aware
@@ -26,11 +26,13 @@ from domain.catalog import Catalog
 from domain.contract import BillingCycle, Contract
 from domain.errors import ConcurrencyConflict, InvalidInput, NotFound, RuleViolation
 from domain.policy import Policy
-from domain.service_events import Outage, ServiceDiscontinuation, TermsChange
+from domain.service_events import Outage, OutageLog, ServiceDiscontinuation, TermsChange
 from domain.sla import ClaimAssessment, OutageCause, Remedy
 
 A = TypeVar("A", bound=Aggregate)
 CLAIM_NAMESPACE = uuid.UUID("4c0e9d7b-7a55-4f61-8d2e-91b3a6c5e803")
+_OUTAGE_ATTEMPTS = 5
+_OUTAGE_RECORDED_TOPIC = f"{Outage.__module__}:{Outage.__qualname__}.OutageRecorded"
 
 
 @dataclass(frozen=True)
@@ -77,8 +79,8 @@ class ContractsApplication(Application[uuid.UUID]):
         return aggregate
 
     def _commit(self, *aggregates: Aggregate) -> CommandResult:
-        key = current_key()
-        receipt = [new_receipt(key, aggregates[0].id, aggregates[0].version)] if key is not None else []
+        scope = current_scope()
+        receipt = [new_receipt(scope, aggregates[0].id, aggregates[0].version)] if scope is not None else []
         try:
             recordings = self.save(*aggregates, *receipt)
         except IntegrityError:
@@ -89,15 +91,14 @@ class ContractsApplication(Application[uuid.UUID]):
         position = own[-1].notification.id if own else None
         return CommandResult(last.id, last.version, position, len(own))
 
-    def find_receipt(self, key: str) -> CommandResult | None:
-        """The result of a command already applied under ``key`` (see application.command_receipts)."""
+    def find_receipt(self, key: str) -> CommandReceipt | None:
+        """The receipt of a command already applied under ``key`` (see application.command_receipts):
+        the aggregate, its version then, and the fingerprint of the request that applied it."""
         try:
             receipt: Aggregate = self.repository.get(receipt_id(key))
         except AggregateNotFoundError:
             return None
-        if not isinstance(receipt, CommandReceipt):
-            return None
-        return CommandResult(receipt.aggregate_id, receipt.applied_version, None, 0)
+        return receipt if isinstance(receipt, CommandReceipt) else None
 
     def _contract_command(self, contract_id: uuid.UUID, expected_version: int | None,
                           action: Callable[[Contract], Any]) -> CommandResult:
@@ -300,13 +301,43 @@ class ContractsApplication(Application[uuid.UUID]):
     # -- SLA (Art. 20) -------------------------------------------------------------------------------
     def record_outage(self, service: str, started_at: datetime, ended_at: datetime, cause: OutageCause,
                       at: datetime) -> CommandResult:
+        """Spec 8: recorded once; an outage overlapping one already recorded for the service is
+        refused (``OutageLog.admit``), naming the recorded one. The service's log is saved in the
+        same transaction as the outage: a concurrent writer makes one of the two collide, and the
+        loser is checked again against the log it lost to."""
         self.catalog_service(service)
-        outage = Outage.record(service, started_at, ended_at, cause, at)
+        for _ in range(_OUTAGE_ATTEMPTS):
+            outage = Outage.record(service, started_at, ended_at, cause, at)
+            log = self._outage_log(service)
+            log.admit(outage)
+            try:
+                return self._commit(outage, log)
+            except ConcurrencyConflict:
+                continue  # another writer recorded an outage of this service first: check again
+        raise ConcurrencyConflict("spec 8", "outages of this service are being recorded concurrently; retry", None)
+
+    def _outage_log(self, service: str) -> OutageLog:
+        """The service's outage log; the first time, opened with the outages recorded before it existed."""
         try:
-            return self._commit(outage)
-        except ConcurrencyConflict:
-            raise RuleViolation("spec 8", "this outage is already recorded (recorded once per service "
-                                "and start)") from None
+            log: Aggregate = self.repository.get(OutageLog.create_id(service), deepcopy_from_cache=False)
+        except AggregateNotFoundError:
+            return OutageLog.open(service, self._recorded_outages(service))
+        if not isinstance(log, OutageLog):
+            raise NotFound("spec 8", "no outage log for this service", "service")
+        return private_copy(log) if self.repository.cache else log
+
+    def _recorded_outages(self, service: str) -> Iterator[tuple[uuid.UUID, datetime, datetime]]:
+        """Outages stored before the service had a log (a scan of their creation events, once per service)."""
+        start = 1
+        while True:
+            page = self.recorder.select_notifications(start=start, limit=500, topics=[_OUTAGE_RECORDED_TOPIC])
+            for n in page:
+                recorded = self.mapper.to_domain_event(n)
+                if getattr(recorded, "service", None) == service:
+                    yield uuid.UUID(str(n.originator_id)), recorded.started_at, recorded.ended_at  # type: ignore[attr-defined]
+            if len(page) < 500:
+                return
+            start = page[-1].id + 1
 
     @staticmethod
     def claim_id(contract_id: uuid.UUID, outage_id: uuid.UUID) -> uuid.UUID:

@@ -8,11 +8,14 @@ class DomainError(Exception):
 
     kind = "domain-error"
 
-    def __init__(self, article: str, message: str, field: str | None = None) -> None:
+    def __init__(self, article: str, message: str, field: str | None = None,
+                 refers_to: dict[str, str] | None = None) -> None:
         super().__init__(f"{article}: {message}")
         self.article = article
         self.message = message
         self.field = field
+        self.refers_to = dict(refers_to or {})
+        """Ids of what the refusal points at (e.g. the outage already recorded), never submitted values."""
 
 
 class RuleViolation(DomainError):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
 from eventsourcing.domain import Aggregate, event
 
@@ -16,11 +18,14 @@ SERVICE_NAMESPACE = uuid.UUID("a7d2e0c4-8b1f-4c2e-b6a9-5e3d1f0c7b22")
 
 
 class Outage(Aggregate):
-    """One outage of one service, recorded once (spec 8)."""
+    """One outage of one service, recorded once (spec 8): its instants are kept in UTC, and
+    ``OutageLog`` refuses a second outage overlapping it."""
 
     @staticmethod
     def create_id(service: str, started_at: datetime) -> uuid.UUID:
-        return uuid.uuid5(SERVICE_NAMESPACE, f"outage\x1f{service}\x1f{started_at.isoformat()}")
+        # the instant, not its spelling: +09:00 and Z of the same moment are one id (spec 8)
+        instant = require_aware(started_at, "started_at").astimezone(UTC)
+        return uuid.uuid5(SERVICE_NAMESPACE, f"outage\x1f{service}\x1f{instant.isoformat()}")
 
     @classmethod
     def record(cls, service: str, started_at: datetime, ended_at: datetime, cause: OutageCause,
@@ -31,7 +36,8 @@ class Outage(Aggregate):
             raise InvalidInput("Art. 20.1", "ended_at must be after started_at", "ended_at")
         if ended_at > require_aware(at) + timedelta(minutes=5):
             raise InvalidInput("Art. 20.1", "an outage cannot end in the future", "ended_at")
-        return cls(service=service, started_at=started_at, ended_at=ended_at, cause=cause, recorded_at=at)
+        return cls(service=service, started_at=started_at.astimezone(UTC), ended_at=ended_at.astimezone(UTC),
+                   cause=cause, recorded_at=at)
 
     @event("OutageRecorded")
     def __init__(self, service: str, started_at: datetime, ended_at: datetime, cause: OutageCause,
@@ -41,6 +47,64 @@ class Outage(Aggregate):
     @property
     def facts(self) -> OutageFacts:
         return OutageFacts(self.id, self.service, self.started_at, self.ended_at, self.cause)
+
+
+@dataclass(frozen=True)
+class ListedOutage:
+    outage_id: uuid.UUID
+    started_at: datetime
+    ended_at: datetime
+
+    def overlaps(self, started_at: datetime, ended_at: datetime) -> bool:
+        """Half-open intervals compared as instants: one ending when the other starts does not overlap."""
+        return self.started_at < ended_at and started_at < self.ended_at
+
+
+class OutageLog(Aggregate):
+    """The outages recorded for one service (spec 8, Art. 20): one outage per stretch of time.
+
+    THE rule "an outage that overlaps one already recorded for the same service is the same
+    outage and is refused" lives in ``admit``. The log is saved in the same transaction as the
+    new ``Outage``, so two writers recording overlapping outages at once (two processes) collide
+    on the log's next version and the loser, checked again, is refused: no contract is credited
+    twice for the same hours."""
+
+    @staticmethod
+    def create_id(service: str) -> uuid.UUID:
+        return uuid.uuid5(SERVICE_NAMESPACE, f"outage-log\x1f{service}")
+
+    @classmethod
+    def open(cls, service: str, recorded: Iterable[tuple[uuid.UUID, datetime, datetime]] = ()) -> OutageLog:
+        """A new log, listing the outages recorded before the log existed (as they are, even if
+        they overlap each other: they are facts already)."""
+        log = cls(service=service)
+        for outage_id, started_at, ended_at in sorted(recorded, key=lambda r: (r[1], str(r[0]))):
+            log._listed(outage_id=outage_id, started_at=started_at.astimezone(UTC),
+                        ended_at=ended_at.astimezone(UTC))
+        return log
+
+    @event("OutageLogOpened")
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.outages: list[ListedOutage] = []
+
+    def overlapping(self, started_at: datetime, ended_at: datetime) -> ListedOutage | None:
+        return next((o for o in self.outages if o.overlaps(started_at, ended_at)), None)
+
+    def admit(self, outage: Outage) -> None:
+        """Spec 8 (Art. 20): refuse an outage overlapping one already recorded for the service."""
+        if outage.service != self.service:
+            raise InvalidInput("spec 8", "the outage belongs to another service", "service")
+        existing = self.overlapping(outage.started_at, outage.ended_at)
+        if existing is not None:
+            raise RuleViolation("spec 8", "an outage overlapping this period is already recorded for the service: "
+                                "it is the same outage (claim against the recorded one)", "started_at",
+                                refers_to={"existing_outage_id": str(existing.outage_id)})
+        self._listed(outage_id=outage.id, started_at=outage.started_at, ended_at=outage.ended_at)
+
+    @event("OutageListed")
+    def _listed(self, outage_id: uuid.UUID, started_at: datetime, ended_at: datetime) -> None:
+        self.outages.append(ListedOutage(outage_id, started_at, ended_at))
 
 
 class ServiceDiscontinuation(Aggregate):

@@ -167,3 +167,30 @@ def test_requests_purge_keys_older_than_the_retention(api: Harness) -> None:
     gone = api.store.claim_idempotency("two-days-old", "p", "other", now, stale_before=epoch, expired_before=epoch)
     kept = api.store.claim_idempotency("an-hour-old", "p", "other", now, stale_before=epoch, expired_before=epoch)
     assert gone is None and kept is not None
+
+
+def test_a_key_reused_after_its_retention_is_never_answered_as_done(any_api: Harness) -> None:
+    """Issue 14 item 2: once the key's record is purged (24 h), a different command with the
+    same key is refused 422 (the receipt still remembers the key with the request it applied),
+    not answered ``"recovered": true`` for work never done; the same request is answered from
+    the receipt; a new key runs the command."""
+    api = any_api
+    first = api.post("/v1/contracts", APPLY, Idempotency_Key="day-old")
+    assert first.status_code == 201
+    cid = first.json()["contract_id"]
+    # 25 hours later the key's record is purged ...
+    assert api.store.purge_idempotency(datetime.now(UTC) + timedelta(hours=1)) >= 1
+    events = api.event_count()
+    other = {**APPLY, "customer_number": "C-200"}
+    reused = api.post("/v1/contracts", other, Idempotency_Key="day-old")
+    assert reused.status_code == 422, reused.text
+    assert reused.json()["type"] == "urn:contracts:problem:idempotency-key-reused"
+    assert reused.json()["field"] == "Idempotency-Key" and "recovered" not in reused.json()
+    assert api.event_count() == events  # nothing applied, nothing claimed as done
+    # ... and the refusal is not stored under the key: the original request is still recognised
+    same = api.post("/v1/contracts", APPLY, Idempotency_Key="day-old")
+    assert same.status_code == 200 and same.json()["recovered"] is True
+    assert same.json()["aggregate_id"] == cid and same.headers["etag"] == first.headers["etag"]
+    assert api.event_count() == events
+    fresh = api.post("/v1/contracts", other, Idempotency_Key="next-day")
+    assert fresh.status_code == 201 and fresh.json()["contract_id"] != cid

@@ -95,8 +95,13 @@ class History:
             start = jst(*self._ymd()) - timedelta(days=1 + s.pick % 70, hours=self.outages)
             hours = 10 + s.pick % 80
             end = min(start + timedelta(hours=hours), at)
-            outage = app.record_outage(c.service, start, end, CAUSES[s.pick % len(CAUSES)], at)
-            app.claim_sla(cid, outage.aggregate_id, at, s.pick % 5 != 0, s.pick % 7 != 0, "evidence")
+            try:
+                outage_id = app.record_outage(c.service, start, end, CAUSES[s.pick % len(CAUSES)], at).aggregate_id
+            except DomainError as refused:  # spec 8: it overlaps one recorded already: claim against that one
+                if "existing_outage_id" not in refused.refers_to:
+                    raise
+                outage_id = uuid.UUID(refused.refers_to["existing_outage_id"])
+            app.claim_sla(cid, outage_id, at, s.pick % 5 != 0, s.pick % 7 != 0, "evidence")
         elif s.action == "decide" and c.claims:
             undecided = [k for k, v in c.claims.items() if v.decided is None]
             if not undecided:

@@ -159,7 +159,8 @@ def test_sla_ineligible_claims_name_their_reason(services: Services, read_models
 
     too_short = outage((2026, 6, 1, 9), 24)  # exactly 24 hours: not longer than 24
     excluded = outage((2026, 6, 3, 9), 30, OutageCause.SCHEDULED_MAINTENANCE)
-    late = outage((2026, 6, 5, 9), 30)  # breach date 2026-06-06; last valid claim day 2026-08-05
+    # breach date 2026-06-06; last valid claim day 2026-08-05 (ends as in_time starts: no overlap, spec 8)
+    late = outage((2026, 6, 5, 8), 25)
     in_time = outage((2026, 6, 6, 9), 30)  # breach date 2026-06-07; last valid claim day 2026-08-06
     no_proof = outage((2026, 6, 8, 9), 30)
     app.claim_sla(cid, too_short, jst(2026, 6, 10), True, True)

@@ -105,13 +105,14 @@ def test_takeover_of_a_crashed_claim_does_not_apply_the_command_twice(scratch_ur
         key, principal = "crash-window-1", api.store.find_key(hash_key(api.keys["billing"])).name
         request = SimpleNamespace(method="POST", url=SimpleNamespace(path=path), headers={})
         wall = datetime.now(UTC) - timedelta(minutes=3)  # the crashed request claimed the key 3 minutes ago
-        assert api.store.claim_idempotency(key, principal, _request_hash(request, ContractorIn(**body)), wall,
+        fingerprint = _request_hash(request, ContractorIn(**body))
+        assert api.store.claim_idempotency(key, principal, fingerprint, wall,
                                            stale_before=wall - timedelta(minutes=2),
                                            expired_before=wall - timedelta(hours=24)) is None
         # ... and committed its event (with its receipt, in the same transaction), then died:
         from api.schemas import Contractor
         from application.command_receipts import receipt_scope
-        with receipt_scope(f"idempotency\x1f{principal}\x1f{key}"):
+        with receipt_scope(f"idempotency\x1f{principal}\x1f{key}", fingerprint):
             api.services.app.change_contractor(uuid.UUID(cid), Contractor(name="Taken Over K.K.").as_dict(),
                                                datetime.now(UTC))
         retry = c.post(path, json=body, headers=h(Idempotency_Key=key))
