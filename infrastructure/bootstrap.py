@@ -37,6 +37,7 @@ from domain.policy import Policy
 from infrastructure import postgres_params
 from infrastructure.api_store import PostgresApiStore, SQLiteApiStore
 from infrastructure.catalog_loader import load_catalog
+from infrastructure.checkpointing import periodic_checkpointer
 from infrastructure.clock_store import DatabaseClock
 from infrastructure.japanese_holidays import business_calendar
 from infrastructure.postgres_params import POSTGRES_MODULE, postgres_env
@@ -220,6 +221,10 @@ def build_scheduler(services: Services, read_models: Any, clock: Clock, *,
 
     scheduler = DeadlineScheduler(sweep, lock or leader_lock_for(services.app.env), interval)
     scheduler.sweeper = sweeper
+    checkpointer = periodic_checkpointer(services)
+    if checkpointer is not None:  # signed checkpoints of the chain (spec 13), by the leader only
+        scheduler.leader_jobs.append(("audit-checkpoint", "signed chain checkpoint", checkpointer,
+                                      services.settings.checkpoint_interval_minutes * 60.0))
     return scheduler
 
 

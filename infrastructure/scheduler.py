@@ -261,6 +261,25 @@ class DeadlineScheduler:
         self._stopping = threading.Event()
         self._tick_mutex = threading.Lock()
         self._was_leader = False
+        # (job id, name, function, seconds): further periodic jobs run by the leader only (checkpoints)
+        self.leader_jobs: list[tuple[str, str, Callable[[], None], float]] = []
+
+    def run_if_leader(self, job: Callable[[], None]) -> Callable[[], None]:
+        """``job`` wrapped to run only while this process holds the leader lock (never raises)."""
+        def run() -> None:
+            if self._stopping.is_set():
+                return
+            try:
+                leader = self._was_leader and self.lock.still_held()
+            except Exception:  # noqa: BLE001 - not leader this time
+                leader = False
+            if not leader:
+                return
+            try:
+                job()
+            except Exception:  # noqa: BLE001 - logged; the next run retries
+                logger.exception("periodic job failed; the next run retries")
+        return run
 
     # -- the job --------------------------------------------------------------------------------------
     def tick(self) -> SweepReport | None:
@@ -300,6 +319,9 @@ class DeadlineScheduler:
         scheduler.add_job(self.tick, "interval", seconds=self.interval_seconds, id=JOB_ID, name="deadline sweep",
                           max_instances=1, coalesce=True, misfire_grace_time=None,
                           next_run_time=datetime.now(UTC), replace_existing=True)
+        for job_id, name, job, seconds in self.leader_jobs:
+            scheduler.add_job(self.run_if_leader(job), "interval", seconds=seconds, id=job_id, name=name,
+                              max_instances=1, coalesce=True, misfire_grace_time=None, replace_existing=True)
         scheduler.add_listener(self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
         return scheduler
 

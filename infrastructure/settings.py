@@ -113,6 +113,16 @@ class Settings(BaseSettings):
     webhook_lease_seconds: float = Field(default=60.0, gt=0, le=3600)  # a killed sender's rows are retaken after
     webhook_secret_overlap_hours: float = Field(default=24.0, ge=0, le=168)  # default overlap of a rolled secret
 
+    # Signed checkpoints of the hash chain (spec 13, docs/auditing.md). The Ed25519 private key
+    # (base64 of its 32 raw bytes; ``contracts audit checkpoint-key`` makes one) signs; keep it
+    # outside the database. The public key alone verifies (auditors: CONTRACTS_CHECKPOINT_PUBLIC_KEY).
+    checkpoint_key: SecretStr | None = None
+    checkpoint_public_key: str | None = None
+    # Minutes between the scheduler's checkpoints (leader only; 0: only on demand).
+    checkpoint_interval_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
+    # A folder outside the database where every checkpoint is also written as a file.
+    checkpoint_dir: Path | None = None
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str | None) -> str | None:
@@ -121,6 +131,26 @@ class Settings(BaseSettings):
         if not value.startswith(_POSTGRES_SCHEMES):
             raise ValueError("must be a postgresql://user:password@host:port/dbname URL, or unset for SQLite")
         return value
+
+    @field_validator("checkpoint_key")
+    @classmethod
+    def _check_checkpoint_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        from infrastructure.checkpoint_keys import Ed25519Signer
+
+        Ed25519Signer(value.get_secret_value())  # ValueError names what is wrong, never the value
+        return value
+
+    @field_validator("checkpoint_public_key")
+    @classmethod
+    def _check_checkpoint_public_key(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from infrastructure.checkpoint_keys import Ed25519Verifier
+
+        Ed25519Verifier(value)
+        return value.strip()
 
     @field_validator("year_end_break")
     @classmethod

@@ -1,5 +1,6 @@
-"""``contracts audit``: verify the hash chain, export history as JSON Lines, replay an export
-offline, and produce a disclosure document.
+"""``contracts audit``: verify the hash chain (and compare it with a signed checkpoint), sign a
+checkpoint, export history as JSON Lines, replay an export offline, and produce a disclosure
+document.
 
 ``verify``, ``export`` and ``disclose`` open the configured store (``CONTRACTS_DATABASE_URL``
 or ``CONTRACTS_SQLITE_PATH``, or ``--db FILE``); ``replay`` reads only its file.
@@ -18,8 +19,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-from application import audit
+from application import audit, checkpoints
 from domain.calendar import jst_date
+from infrastructure import checkpointing
 from infrastructure.bootstrap import Services, build_services
 
 
@@ -32,7 +34,23 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _store_args(v)
     v.add_argument("--contract", type=uuid.UUID, help="contract id (default: every aggregate in the store)")
     v.add_argument("--json", action="store_true", help="print the report as JSON")
+    v.add_argument("--checkpoint", type=Path, default=None,
+                   help="also compare the store with this signed checkpoint file (default: the store's latest "
+                        "checkpoint, when one exists and a trusted public key is configured)")
+    v.add_argument("--public-key", default=None,
+                   help="the trusted checkpoint public key (base64; default: CONTRACTS_CHECKPOINT_PUBLIC_KEY, "
+                        "else the public half of CONTRACTS_CHECKPOINT_KEY)")
     v.set_defaults(func=_verify)
+
+    c = audit_sub.add_parser("checkpoint", help="sign a checkpoint of the whole chain now (CONTRACTS_CHECKPOINT_KEY), "
+                                                "keep it in the store and write it for an auditor")
+    _store_args(c)
+    c.add_argument("--out", type=Path, help="also write the checkpoint to this file")
+    c.add_argument("--latest", action="store_true", help="do not sign a new one: export the store's latest")
+    c.set_defaults(func=_checkpoint)
+
+    k = audit_sub.add_parser("checkpoint-key", help="print a new checkpoint signing key and its public key")
+    k.set_defaults(func=_checkpoint_key)
 
     e = audit_sub.add_parser("export", help="write a contract's (or the whole store's) history as JSON Lines")
     _store_args(e)
@@ -88,15 +106,77 @@ def _output(path: Path | None) -> Iterator[IO[str]]:
 def _verify(args: argparse.Namespace) -> int:
     with _services(args) as services:
         report = audit.verify_chain(services.app, args.contract)
+        against = _checkpoint_report(args, services)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        result = report.to_dict()
+        if against is not None:
+            result["checkpoint"] = against if isinstance(against, dict) else against.to_dict()
+        print(json.dumps(result, indent=2))
     else:
         scope = f"contract {args.contract}" if args.contract else "store"
         print(f"{scope}: {report.checked} events in {report.aggregates} chains checked; "
               f"{'ok' if report.ok else 'BROKEN'}; head {report.head}")
         for b in report.broken:
             print(f"broken: {b.aggregate_id} version {b.version}: {b.reason}")
-    return 0 if report.ok else 1
+        if isinstance(against, dict):
+            print(f"checkpoint: {against['problem']}")
+        elif against is not None:
+            print(f"checkpoint {against.sequence} (position {against.position}, {against.events} events): "
+                  f"{'ok' if against.ok else 'DIFFERS'}; {against.after_checkpoint} events stored after it "
+                  "(not covered)")
+            for d in against.differences:
+                print(f"differs: {d.kind}: {d.reason}")
+    checkpoint_ok = against is None or (not isinstance(against, dict) and against.ok)
+    return 0 if report.ok and checkpoint_ok else 1
+
+
+def _checkpoint_report(args: argparse.Namespace, services: Services) -> checkpoints.CheckpointReport | dict[str, str] \
+        | None:
+    """The comparison with ``--checkpoint FILE`` or the store's latest; ``None`` when there is
+    nothing to compare with; a dict naming the problem when the checkpoint cannot be used."""
+    try:
+        if args.checkpoint is not None:
+            document = checkpoints.parse(args.checkpoint.read_text(encoding="utf-8"))
+        else:
+            document = checkpointing.latest_checkpoint(services)
+            if document is None:
+                return None
+        verifier = checkpointing.verifier_from(services.settings, args.public_key)
+        return checkpoints.verify_against(checkpointing.chain_store_of(services.app), document, verifier)
+    except (checkpoints.CheckpointError, checkpointing.CheckpointsUnavailable, OSError, ValueError) as exc:
+        if args.checkpoint is None and isinstance(exc, checkpointing.CheckpointsUnavailable):
+            return None  # the store's latest, but no key to trust it with: the chain report stands alone
+        return {"ok": "false", "problem": str(exc)}
+
+
+def _checkpoint(args: argparse.Namespace) -> int:
+    with _services(args) as services:
+        try:
+            if args.latest:
+                document = checkpointing.latest_checkpoint(services)
+                if document is None:
+                    print("no checkpoint is stored yet", file=sys.stderr)
+                    return 1
+                if args.out is not None:
+                    args.out.write_text(checkpoints.dumps(document), encoding="utf-8")
+            else:
+                document = checkpointing.make_checkpoint(services, out=args.out)
+        except (checkpoints.CheckpointError, checkpointing.CheckpointsUnavailable) as exc:
+            print(f"contracts: {exc}", file=sys.stderr)
+            return 1
+    print(f"checkpoint {document['sequence']}: {document['events']} events up to position {document['position']}, "
+          f"signed by {document['public_key']}" + (f"; written to {args.out}" if args.out else ""))
+    return 0
+
+
+def _checkpoint_key(args: argparse.Namespace) -> int:
+    from infrastructure.checkpoint_keys import Ed25519Signer, new_private_key
+
+    private = new_private_key()
+    print(f"CONTRACTS_CHECKPOINT_KEY={private}")
+    print(f"CONTRACTS_CHECKPOINT_PUBLIC_KEY={Ed25519Signer(private).public_key}")
+    print("keep the first outside the database (a secret store); give the second to auditors", file=sys.stderr)
+    return 0
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -77,3 +77,38 @@ def test_cli_disclose(db: tuple[Path, str], tmp_path: Path, capsys: pytest.Captu
     assert doc["erased"] is True and doc["contracts"][0]["erased_on"] == "2026-10-30"
     assert leaked(out.read_bytes()) == []
     assert main(["audit", "disclose", "--db", str(path), "--customer", "NOBODY"]) == 2
+
+
+def test_spec_13_cli_checkpoint_then_verify_detects_a_deleted_contract(
+        db: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``contracts audit checkpoint-key``, ``checkpoint --out`` (the auditor's file), then the whole
+    contract deleted from the database: ``verify --checkpoint FILE`` (with the public key alone)
+    and ``verify`` (the store's latest) exit 1 naming it; without a key nothing can be signed."""
+    path, cid = db
+    assert main(["audit", "checkpoint", "--db", str(path)]) == 1
+    assert "CONTRACTS_CHECKPOINT_KEY is not set" in capsys.readouterr().err
+    assert main(["audit", "checkpoint-key"]) == 0
+    keys = dict(line.split("=", 1) for line in capsys.readouterr().out.split())
+    monkeypatch.setenv("CONTRACTS_CHECKPOINT_KEY", keys["CONTRACTS_CHECKPOINT_KEY"])
+    exported = tmp_path / "checkpoint.json"
+    assert main(["audit", "checkpoint", "--db", str(path), "--out", str(exported)]) == 0
+    assert "checkpoint 1:" in capsys.readouterr().out
+    assert json.loads(exported.read_text())["signature"]
+    assert main(["audit", "verify", "--db", str(path)]) == 0
+    assert "checkpoint 1 (position" in capsys.readouterr().out
+    with sqlite3.connect(path) as conn:
+        for table in ("stored_events", "event_hashes"):
+            conn.execute(f"DELETE FROM {table} WHERE originator_id = ?", (cid.replace("-", ""),))
+    assert main(["audit", "verify", "--db", str(path)]) == 1
+    assert f"differs: deleted: aggregate {cid}" in capsys.readouterr().out
+    monkeypatch.delenv("CONTRACTS_CHECKPOINT_KEY")  # an auditor: the public key only
+    assert main(["audit", "verify", "--db", str(path), "--checkpoint", str(exported),
+                 "--public-key", keys["CONTRACTS_CHECKPOINT_PUBLIC_KEY"], "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is True  # the chain alone does not see it
+    assert report["checkpoint"]["ok"] is False
+    assert {"kind": "deleted", "aggregate_id": cid} in [
+        {k: d[k] for k in ("kind", "aggregate_id")} for d in report["checkpoint"]["differences"]]
+    assert main(["audit", "verify", "--db", str(path), "--checkpoint", str(exported)]) == 1
+    assert "no trusted public key" in capsys.readouterr().out

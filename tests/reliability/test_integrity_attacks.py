@@ -11,14 +11,25 @@ attacker with some access would try it; each failed on 957dcd3.
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
 from psycopg import sql
-from reliability_kit import Deployment, InProcessApi, apply_body, assert_problem, record_figures
+from reliability_kit import (
+    EVENTS_TABLE,
+    Deployment,
+    InProcessApi,
+    apply_body,
+    assert_problem,
+    record_figures,
+)
 
 pytestmark = [pytest.mark.reliability, pytest.mark.postgres]
 
@@ -117,3 +128,180 @@ def test_one_outage_sent_to_two_servers_at_once_is_recorded_and_credited_once(de
     assert "Exception in ASGI application" not in logs and "unhandled error" not in logs
     record_figures("outage_recorded_once", {"rounds": rounds, "servers": 2, "stored": len(outages),
                                             "refused_409": rounds, "double_credits": 0})
+
+
+# --------------------------------------------------------------------------- item 5
+
+
+def _verify_cli(deployment: Deployment, *args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    """``contracts audit verify --json`` run in this process (as the CLI would, with the
+    deployment's environment): much faster than a new interpreter per check."""
+    import contextlib
+    import io
+    import os
+
+    from infrastructure.cli import main
+
+    saved = {k: v for k, v in os.environ.items() if k.startswith("CONTRACTS_")}
+    out = io.StringIO()
+    try:
+        for k in saved:
+            del os.environ[k]
+        os.environ.update({k: v for k, v in (env or deployment.env).items() if k.startswith("CONTRACTS_")})
+        with contextlib.redirect_stdout(out):
+            code = main(["audit", "verify", "--json", *args])
+    finally:
+        for k in [k for k in os.environ if k.startswith("CONTRACTS_")]:
+            del os.environ[k]
+        os.environ.update(saved)
+    assert code in (0, 1), out.getvalue()[-2000:]
+    return code, json.loads(out.getvalue())
+
+
+class _Rows:
+    """Raw access to the event and hash tables, as an attacker with the database password has."""
+
+    def __init__(self, url: str) -> None:
+        self.conn = psycopg.connect(url, autocommit=True)
+        self.events = sql.Identifier("public", EVENTS_TABLE)
+        self.hashes = sql.Identifier("public", "contracts_event_hashes")
+
+    def take(self, where: str, params: tuple[Any, ...]) -> list[tuple[list[Any], list[Any]]]:
+        """Delete the events matching ``where`` and their hashes; return them for ``put_back``."""
+        taken = []
+        for table in (self.events, self.hashes):
+            cur = self.conn.execute(sql.SQL("DELETE FROM {} WHERE " + where + " RETURNING *").format(table), params)
+            taken.append(([d.name for d in cur.description or []], cur.fetchall()))
+        return taken  # type: ignore[return-value]
+
+    def put_back(self, taken: list[tuple[list[Any], list[Any]]]) -> None:
+        for table, (columns, rows) in zip((self.events, self.hashes), taken, strict=True):
+            for row in rows:
+                self.conn.execute(sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+                    table, sql.SQL(", ").join(map(sql.Identifier, columns)),
+                    sql.SQL(", ").join(sql.Placeholder() * len(columns))), row)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def test_tampering_from_inside_the_database_is_detected_by_a_signed_checkpoint(deployment: Deployment,
+                                                                              tmp_path: Path) -> None:
+    """A live deployment signs a checkpoint (``contracts audit checkpoint --out``: the auditor's
+    file). Then, one at a time and each undone before the next, an attacker with the database
+    password: edits a payment's amount and recomputes the chain hashes; deletes the newest
+    events of the log; deletes a whole contract; swaps two events' global positions. On
+    957dcd3 every one passed ``contracts audit verify``; the chain alone still passes each, and
+    ``verify --checkpoint FILE`` (public key only) and ``verify`` (the store's latest) exit 1
+    naming what changed. Undone, verify passes again: nothing else was touched."""
+    from infrastructure.checkpoint_keys import Ed25519Signer, new_private_key
+
+    private = new_private_key()
+    public = Ed25519Signer(private).public_key
+    deployment.extra_env.update({"CONTRACTS_CHECKPOINT_KEY": private, "CONTRACTS_CHECKPOINT_DIR": str(tmp_path / "cp")})
+    key = deployment.create_key("operator", "auditee")
+    api = deployment.api(with_projections=True)
+    api.start_ready()
+    http = httpx.Client(base_url=api.base, headers={"X-API-Key": key}, timeout=30)
+    assert http.put("/v1/clock", json={"now": "2026-03-02T10:00:00+09:00"}).status_code == 200
+    cids = []
+    for n in range(4):
+        r = http.post("/v1/contracts", json=apply_body(f"TAMPER-{n}"))
+        assert r.status_code == 201, r.text
+        cids.append(r.json()["contract_id"])
+        assert http.post(f"/v1/contracts/{cids[-1]}/approve").status_code == 200
+    assert http.put("/v1/clock", json={"now": "2026-04-02T10:00:00+09:00"}).status_code == 200
+    deadline = time.monotonic() + 30
+    while not (invoices := http.get(f"/v1/contracts/{cids[0]}/invoices").json()["invoices"]):
+        assert time.monotonic() < deadline, "the month start did not run"
+        time.sleep(0.1)
+    payment = {"invoice_id": invoices[0]["invoice_id"], "amount": invoices[0]["total"], "paid_on": "2026-04-02"}
+    paid = http.post(f"/v1/contracts/{cids[0]}/payments", json=payment)
+    assert paid.status_code == 200, paid.text
+    api.stop()  # a quiet store: the sandbox scheduler adds nothing while the attacker works
+
+    exported = tmp_path / "auditor-checkpoint.json"
+    deployment.cli("audit", "checkpoint", "--out", str(exported))
+    document = json.loads(exported.read_text())
+    assert list((tmp_path / "cp").iterdir()), "CONTRACTS_CHECKPOINT_DIR holds a copy"
+    auditor = deployment.env | {"CONTRACTS_CHECKPOINT_KEY": ""}
+    assert _verify_cli(deployment, "--checkpoint", str(exported), "--public-key", public)[0] == 0
+
+    rows = _Rows(deployment.url)
+    found: dict[str, list[str]] = {}
+
+    def detected(name: str) -> None:
+        code, chain_only = _verify_cli(deployment, env=auditor)  # no key: the chain alone
+        assert code == 0 and "checkpoint" not in chain_only, f"{name}: the chain alone should not see it"
+        for args in (("--checkpoint", str(exported), "--public-key", public), ()):  # the file; the store's latest
+            code, report = _verify_cli(deployment, *args)
+            assert code == 1 and report["checkpoint"]["ok"] is False, (name, args, report)
+        found[name] = [d["kind"] for d in report["checkpoint"]["differences"]]
+
+    try:
+        # 1. an amount edited, every later hash of the contract recomputed
+        before = rows.conn.execute(sql.SQL("SELECT e.originator_version, e.state FROM {} e WHERE e.originator_id = %s "
+                                           "AND e.topic LIKE %s").format(rows.events),
+                                   (cids[0], "%PaymentReceived")).fetchone()
+        assert before is not None
+        originals = rows.conn.execute(sql.SQL("SELECT originator_version, hash FROM {} WHERE originator_id = %s")
+                                      .format(rows.hashes), (cids[0],)).fetchall()
+        edited = bytes(before[1]).replace(b'"amount":', b'"amount":1', 1)
+        rows.conn.execute(sql.SQL("UPDATE {} SET state = %s WHERE originator_id = %s AND originator_version = %s")
+                          .format(rows.events), (edited, cids[0], before[0]))
+        _recompute_chain(rows, cids[0])
+        detected("edited")
+        rows.conn.execute(sql.SQL("UPDATE {} SET state = %s WHERE originator_id = %s AND originator_version = %s")
+                          .format(rows.events), (bytes(before[1]), cids[0], before[0]))
+        for version, digest in originals:
+            rows.conn.execute(sql.SQL("UPDATE {} SET hash = %s WHERE originator_id = %s AND originator_version = %s")
+                              .format(rows.hashes), (digest, cids[0], version))
+        assert _verify_cli(deployment)[0] == 0
+
+        # 2. the newest three events of the log deleted (a shorter, valid chain)
+        last = document["position"]
+        newest = rows.conn.execute(sql.SQL("SELECT originator_id, originator_version FROM {} "
+                                           "WHERE notification_id > %s").format(rows.events), (last - 3,)).fetchall()
+        taken = [rows.take("originator_id = %s AND originator_version = %s", tuple(r)) for r in newest]
+        detected("truncated")
+        for t in taken:
+            rows.put_back(t)
+        assert _verify_cli(deployment)[0] == 0
+
+        # 3. a whole contract deleted
+        taken = [rows.take("originator_id = %s", (cids[2],))]
+        detected("deleted")
+        rows.put_back(taken[0])
+        assert _verify_cli(deployment)[0] == 0
+
+        # 4. two events of two contracts swap their global positions
+        a, b = (rows.conn.execute(sql.SQL("SELECT min(notification_id) FROM {} WHERE originator_id = %s")
+                                  .format(rows.events), (c,)).fetchone()[0] for c in (cids[1], cids[3]))
+        for old, new in ((a, -1), (b, a), (-1, b)):
+            rows.conn.execute(sql.SQL("UPDATE {} SET notification_id = %s WHERE notification_id = %s")
+                              .format(rows.events), (new, old))
+        detected("reordered")
+        for old, new in ((a, -1), (b, a), (-1, b)):
+            rows.conn.execute(sql.SQL("UPDATE {} SET notification_id = %s WHERE notification_id = %s")
+                              .format(rows.events), (new, old))
+        assert _verify_cli(deployment)[0] == 0
+    finally:
+        rows.close()
+    assert "edited" in found["edited"]
+    assert "truncated" in found["truncated"]
+    assert "deleted" in found["deleted"]
+    assert found["reordered"] == ["reordered"]
+    record_figures("checkpoint_tampering", {"attacks": 4, "detected_by_checkpoint": len(found),
+                                            "detected_by_chain_alone": 0, "events": document["events"]})
+
+
+def _recompute_chain(rows: _Rows, cid: str) -> None:
+    from application.audit import GENESIS, chain_hash
+
+    prev = GENESIS
+    for version, topic, state in rows.conn.execute(sql.SQL(
+            "SELECT originator_version, topic, state FROM {} WHERE originator_id = %s ORDER BY originator_version")
+            .format(rows.events), (cid,)).fetchall():
+        prev = chain_hash(prev, cid, version, topic, bytes(state))
+        rows.conn.execute(sql.SQL("UPDATE {} SET hash = %s WHERE originator_id = %s AND originator_version = %s")
+                          .format(rows.hashes), (prev, cid, version))
