@@ -203,19 +203,20 @@ def test_tampering_from_inside_the_database_is_detected_by_a_signed_checkpoint(d
     api = deployment.api(with_projections=True)
     api.start_ready()
     http = httpx.Client(base_url=api.base, headers={"X-API-Key": key}, timeout=30)
-    assert http.put("/v1/clock", json={"now": "2026-03-02T10:00:00+09:00"}).status_code == 200
+    # the module's database is shared: its sandbox clock only moves forward, past the other tests' dates
+    assert http.put("/v1/clock", json={"now": "2026-07-02T10:00:00+09:00"}).status_code == 200
     cids = []
     for n in range(4):
         r = http.post("/v1/contracts", json=apply_body(f"TAMPER-{n}"))
         assert r.status_code == 201, r.text
         cids.append(r.json()["contract_id"])
         assert http.post(f"/v1/contracts/{cids[-1]}/approve").status_code == 200
-    assert http.put("/v1/clock", json={"now": "2026-04-02T10:00:00+09:00"}).status_code == 200
+    assert http.put("/v1/clock", json={"now": "2026-08-02T10:00:00+09:00"}).status_code == 200
     deadline = time.monotonic() + 30
     while not (invoices := http.get(f"/v1/contracts/{cids[0]}/invoices").json()["invoices"]):
         assert time.monotonic() < deadline, "the month start did not run"
         time.sleep(0.1)
-    payment = {"invoice_id": invoices[0]["invoice_id"], "amount": invoices[0]["total"], "paid_on": "2026-04-02"}
+    payment = {"invoice_id": invoices[0]["invoice_id"], "amount": invoices[0]["total"], "paid_on": "2026-08-02"}
     paid = http.post(f"/v1/contracts/{cids[0]}/payments", json=payment)
     assert paid.status_code == 200, paid.text
     api.stop()  # a quiet store: the sandbox scheduler adds nothing while the attacker works
