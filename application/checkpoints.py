@@ -16,7 +16,7 @@ what the log was at a moment, signed with a key kept outside the database:
 - ``heads``: every aggregate's last version and chain hash at ``position``, so a rewritten,
   truncated or deleted aggregate is named;
 - ``sequence`` and ``previous``: the checkpoint's number and the digest of the one before it;
-- ``signature``: Ed25519 over the canonical JSON of all of the above (``Signer`` port).
+- ``signature``: Ed25519 over the canonical JSON of all of the above (``application.ports.CheckpointSigner``).
 
 A new checkpoint is refused while the store no longer matches the previous one (it would
 otherwise sign a tampered history as good). Events after the last checkpoint are covered only
@@ -32,42 +32,15 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from application.audit import ChainRow, ChainStore
+from application.ports import ChainRow, ChainStore, CheckpointSigner, CheckpointStore, CheckpointVerifier
 
 FORMAT = "contracts-checkpoint/1"
 ALGORITHM = "Ed25519"
 SEGMENT = 1000
 _PAGE = 1000
 _NO_HASH = bytes(32)
-
-
-class Signer(Protocol):
-    """Signs checkpoints with a key kept outside the database (``infrastructure.checkpoint_keys``)."""
-
-    @property
-    def public_key(self) -> str:
-        """The verifying key, base64 of its raw bytes (what auditors are given)."""
-
-    def sign(self, data: bytes) -> bytes: ...
-
-
-class Verifier(Protocol):
-    @property
-    def public_key(self) -> str: ...
-
-    def verify(self, data: bytes, signature: bytes) -> bool: ...
-
-
-class CheckpointStore(Protocol):
-    """Where the service keeps its own checkpoints (a table next to the events). It is only a
-    convenience: whoever can write to the database can delete rows there, so auditors keep
-    exported copies (``contracts audit checkpoint --out``, ``CONTRACTS_CHECKPOINT_DIR``)."""
-
-    def latest(self) -> dict[str, Any] | None: ...
-
-    def add(self, document: Mapping[str, Any]) -> None: ...
 
 
 class CheckpointError(Exception):
@@ -195,7 +168,7 @@ def parse(text: str) -> dict[str, Any]:
     return document
 
 
-def check_signature(document: Mapping[str, Any], verifier: Verifier) -> None:
+def check_signature(document: Mapping[str, Any], verifier: CheckpointVerifier) -> None:
     """Raise unless ``document`` was signed by the key behind ``verifier`` (a key the auditor
     trusts, never the public key written in the document itself)."""
     try:
@@ -293,7 +266,7 @@ def compare(document: Mapping[str, Any], summary: LogSummary, max_differences: i
     return found[:max_differences]
 
 
-def verify_against(store: ChainStore, document: Mapping[str, Any], verifier: Verifier) -> CheckpointReport:
+def verify_against(store: ChainStore, document: Mapping[str, Any], verifier: CheckpointVerifier) -> CheckpointReport:
     """Check the signature, then compare the stored log with the checkpoint."""
     check_signature(document, verifier)
     (summary,) = summarise(store, [int(document["position"])])
@@ -303,8 +276,8 @@ def verify_against(store: ChainStore, document: Mapping[str, Any], verifier: Ver
                             max(0, summary.max_position - int(document["position"])) if summary.max_position else 0)
 
 
-def make_checkpoint(store: ChainStore, checkpoints: CheckpointStore, signer: Signer, store_label: str,
-                    now: datetime, verifier: Verifier | None = None) -> dict[str, Any]:
+def make_checkpoint(store: ChainStore, checkpoints: CheckpointStore, signer: CheckpointSigner, store_label: str,
+                    now: datetime, verifier: CheckpointVerifier | None = None) -> dict[str, Any]:
     """Sign a checkpoint of the log as it is now and keep it in ``checkpoints``.
 
     Refused (``CheckpointError``) when the store no longer matches the previous checkpoint, so a

@@ -2,7 +2,8 @@
 ``infrastructure`` (and wired by ``infrastructure.bootstrap``).
 
 Declared here: the API's own store (keys, idempotency keys, sandbox clock), the read side as
-the API sees it, the scheduler's leader lock, the audit's chain store and the bulk event reader.
+the API sees it, the scheduler's leader lock, the audit's chain store, the bulk event reader,
+and the checkpoints' signer, verifier and store.
 The other ports live beside their one consumer: ``application.clock.Clock``,
 ``application.read_models.ReadModels`` (the read side as the API, scheduler and UI see it),
 ``application.sweep.DeadlineSource`` and ``application.projections.ports.ReadStore`` (what the
@@ -15,7 +16,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from eventsourcing.persistence import StoredEvent
 
@@ -142,3 +143,33 @@ class BulkEventReader(Protocol):
     and version (the SQLite and PostgreSQL stores of ``infrastructure.persistence``)."""
 
     def select_events_of(self, originator_ids: Sequence[uuid.UUID]) -> Sequence[StoredEvent]: ...
+
+
+# --------------------------------------------------------------------------- signed checkpoints
+
+
+class CheckpointSigner(Protocol):
+    """Signs checkpoints with a key kept outside the database (``infrastructure.checkpoint_keys``)."""
+
+    @property
+    def public_key(self) -> str:
+        """The verifying key, base64 of its raw bytes (what auditors are given)."""
+
+    def sign(self, data: bytes) -> bytes: ...
+
+
+class CheckpointVerifier(Protocol):
+    @property
+    def public_key(self) -> str: ...
+
+    def verify(self, data: bytes, signature: bytes) -> bool: ...
+
+
+class CheckpointStore(Protocol):
+    """Where the service keeps its own checkpoints (a table next to the events). A convenience:
+    whoever can write to the database can delete rows there, so auditors keep exported copies
+    (``contracts audit checkpoint --out``, ``CONTRACTS_CHECKPOINT_DIR``)."""
+
+    def latest(self) -> dict[str, Any] | None: ...
+
+    def add(self, document: Mapping[str, Any]) -> None: ...

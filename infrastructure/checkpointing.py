@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from application import checkpoints
-from application.audit import ChainStore
+from application.ports import ChainStore
 from infrastructure.checkpoint_keys import Ed25519Signer, Ed25519Verifier
 from infrastructure.checkpoint_store import build_checkpoint_store
 from infrastructure.settings import Settings

@@ -135,12 +135,10 @@ def _checkpoint_report(args: argparse.Namespace, services: Services) -> checkpoi
     """The comparison with ``--checkpoint FILE`` or the store's latest; ``None`` when there is
     nothing to compare with; a dict naming the problem when the checkpoint cannot be used."""
     try:
-        if args.checkpoint is not None:
-            document = checkpoints.parse(args.checkpoint.read_text(encoding="utf-8"))
-        else:
-            document = checkpointing.latest_checkpoint(services)
-            if document is None:
-                return None
+        document = (checkpoints.parse(args.checkpoint.read_text(encoding="utf-8")) if args.checkpoint is not None
+                    else checkpointing.latest_checkpoint(services))
+        if document is None:
+            return None
         verifier = checkpointing.verifier_from(services.settings, args.public_key)
         return checkpoints.verify_against(checkpointing.chain_store_of(services.app), document, verifier)
     except (checkpoints.CheckpointError, checkpointing.CheckpointsUnavailable, OSError, ValueError) as exc:

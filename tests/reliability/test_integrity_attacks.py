@@ -140,7 +140,7 @@ def _verify_cli(deployment: Deployment, *args: str, env: dict[str, str] | None =
     import io
     import os
 
-    from infrastructure.cli import main
+    from api.cli import main
 
     saved = {k: v for k, v in os.environ.items() if k.startswith("CONTRACTS_")}
     out = io.StringIO()

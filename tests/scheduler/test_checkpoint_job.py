@@ -10,10 +10,10 @@ from scheduler_kit import jst
 
 from application.clock import FixedClock
 from application.sweep import SweepReport
+from infrastructure.bootstrap import build_scheduler, build_services
 from infrastructure.checkpoint_keys import new_private_key
 from infrastructure.checkpointing import latest_checkpoint, periodic_checkpointer
-from infrastructure.composition import build_services
-from infrastructure.scheduler import DeadlineScheduler, InProcessLock, build_scheduler
+from infrastructure.scheduler import DeadlineScheduler, InProcessLock
 from infrastructure.settings import Settings
 
 DAY = date(2026, 3, 2)
