@@ -143,6 +143,25 @@ NOTIFICATION_TYPES: Mapping[type, NotificationType] = {
         "terms.change_took_effect", 1, _terms_took_effect, description="the announced terms are now in force"),
 }
 
+NOT_NOTIFIED: Mapping[type, str] = {  # every other Contract event, and why no system is told of it
+    ContractEvents.Opened: "internal: the contract record exists; Applied / TrialStarted follow",
+    ContractEvents.TrialStarted: "carries contractor information only; the billing system made the request",
+    ContractEvents.TrialExpired: "planned: reminder.trial_ending / contract.trial_expired",
+    ContractEvents.Applied: "answered synchronously to the billing system that applied",
+    ContractEvents.Approved: "answered synchronously to the caller",
+    ContractEvents.Rejected: "answered synchronously to the caller",
+    ContractEvents.ServicePeriodStarted: "planned: invoice.issued (the invoice the period start issues)",
+    ContractEvents.Renewed: "planned: invoice.issued (the invoice the renewal issues)",
+    ContractEvents.ChangeRequested: "answered synchronously to the caller",
+    ContractEvents.GradeChanged: "planned: invoice.issued for an upgrade charge",
+    ContractEvents.UsersChanged: "planned: invoice.issued for an upgrade charge",
+    ContractEvents.TerminationNoticed: "answered synchronously; contract.terminated follows at the end",
+    ContractEvents.SlaBreachClaimed: "answered synchronously with the assessment; sla.claim_decided follows",
+    ContractEvents.ContractorInfoChanged: "personal data only",
+}
+"""Contract events deliberately not pushed (``tests/unit/test_notifications.py`` checks that every
+Contract event class is either in ``NOTIFICATION_TYPES`` or here, so a new event is a decision)."""
+
 TYPE_NAMES: tuple[str, ...] = tuple(sorted({t.name for t in NOTIFICATION_TYPES.values()}))
 NOTICE_TYPES: Mapping[str, str] = {t.name: t.article for t in NOTIFICATION_TYPES.values() if t.article}
 

@@ -104,3 +104,15 @@ def test_spec10_personal_fields_of_a_payload_are_redacted() -> None:
     assert kind is not None
     assert envelope(event, 1, kind, personal=False)["data"]["reference"] == REDACTED
     assert envelope(event, 1, kind, personal=True)["data"]["reference"] == "BANK-REF-1"
+
+
+def test_spec12_every_contract_event_is_notified_or_deliberately_not() -> None:
+    """A new Contract event needs a decision: a row in NOTIFICATION_TYPES (a notification type,
+    documented in docs/webhooks.md) or an entry in NOT_NOTIFIED with the reason."""
+    from application.notifications.catalog import NOT_NOTIFIED
+
+    undecided = [cls.__name__ for cls in ContractEvents.all() if cls not in NOTIFICATION_TYPES
+                 and cls not in NOT_NOTIFIED]
+    assert not undecided, ("add a row to NOTIFICATION_TYPES or NOT_NOTIFIED in application/notifications/catalog.py "
+                           f"for: {', '.join(undecided)}")
+    assert not set(NOT_NOTIFIED) & set(NOTIFICATION_TYPES)
