@@ -183,10 +183,17 @@ def build_api_store(persistence: Mapping[str, str] | Any) -> ApiStore:
 
 
 def build_clock(settings: Settings, store: ApiStore | None) -> Clock:
-    """Sandbox: the shared, settable database clock. Production: the system clock."""
+    """Sandbox: the shared, settable database clock. Production: the system clock, except on a
+    sandbox store (its clock row exists): there the stored sandbox clock stays the business time,
+    so a command run without ``CONTRACTS_MODE=sandbox`` never sweeps a sandbox to the real date
+    (which would fire months of deadlines at once and shred personal data for good)."""
     if settings.mode == "sandbox":
         if store is None:
             raise ValueError("the sandbox clock lives in the API store")
+        return DatabaseClock(store)
+    if store is not None and store.get_clock() is not None:
+        log.warning("this is a sandbox store (its service clock is set): business time and deadlines follow the "
+                    "stored sandbox clock, not the system clock, although CONTRACTS_MODE is production")
         return DatabaseClock(store)
     return SystemClock()
 
@@ -333,7 +340,8 @@ def bootstrap(settings: Settings, *, api_store: bool = False, in_process: bool |
               env: Mapping[str, str] | None = None) -> Process:
     """Everything a process needs from ``settings``: the application, the API store (when
     ``api_store`` or the sandbox clock needs it; tables created), the clock and the read models
-    (their runner not started; ``in_process`` as in ``build_read_models``)."""
+    (their runner not started; ``in_process`` as in ``build_read_models``). A process that fires
+    deadlines passes ``api_store=True``, so a sandbox store keeps its sandbox clock (``build_clock``)."""
     services = build_services(settings, env)
     store: ApiStore | None = None
     try:

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "api.cli.demo",
     "api.cli.projections",
     "api.cli.serve",
+    "api.cli.start",
     "api.cli.keys",
     "api.cli.audit",
     "api.cli.scheduler",
@@ -25,6 +26,8 @@ COMMAND_MODULES = (
     "api.cli.webhooks",
 )
 EXIT_USAGE = 2
+EXIT_DATABASE = 1
+LONG_RUNNING = frozenset({"serve", "start", "scheduler", "projections"})  # their logs report reconnects
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,8 +51,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger().setLevel(args.settings.log_level)
+    if args.command not in LONG_RUNNING:
+        # a one-shot command reports a database error in one line (below), not the pool's retries
+        logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
     try:
         return int(args.func(args) or 0)
     except DomainError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as exc:
+        if not is_database_error(exc):
+            raise
+        print(f"error: {database_error_line(exc, args.settings.database_label())}", file=sys.stderr)
+        return EXIT_DATABASE
+
+
+def is_database_error(exc: BaseException) -> bool:
+    """An error of the store (driver, pool or the library's persistence errors), also when wrapped."""
+    import sqlite3
+
+    import psycopg
+    from eventsourcing.persistence import PersistenceError
+
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, sqlite3.Error | psycopg.Error | PersistenceError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def database_error_line(exc: BaseException, where: str) -> str:
+    """One line naming the store (never its password) and the error's kind and first line."""
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    return f"database {where}: {type(exc).__name__}{': ' + first if first else ''}"

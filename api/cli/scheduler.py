@@ -51,7 +51,7 @@ def _projection_flag(p: argparse.ArgumentParser) -> None:
 def _process(args: argparse.Namespace) -> Process:
     """Application, API store (sandbox clock), clock and read models of this CLI process, with the
     projection runner started when asked (default: on SQLite)."""
-    process = bootstrap(args.settings)
+    process = bootstrap(args.settings, api_store=True)  # a sandbox store's clock (build_clock)
     run = process.read_models.in_process if args.run_projections is None else args.run_projections
     if run:
         process.read_models.start_runner()

@@ -130,6 +130,34 @@ def workers_refusal(workers: int, settings: Settings, *, with_projections: bool,
     return None
 
 
+NO_KEY_REFUSAL = ("refusing to serve in production mode: the store holds no active API key, so every request "
+                  "would be refused. Make one first:\n"
+                  "  contracts keys create --role operator --name ops-admin\n"
+                  "(it is printed once; roles: billing, auditor, operator), or try the sandbox: contracts start")
+NO_MASTER_KEY_WARNING = ("WARNING: CONTRACTS_MASTER_KEY is not set: the per-contract data keys that protect personal "
+                         "data are stored unwrapped next to the events, so whoever reads the database reads the "
+                         "personal data. Set CONTRACTS_MASTER_KEY (base64 of 32 random bytes, kept outside the "
+                         "database) before serving real data; see docs/auditing.md.")
+
+
+def production_checks(settings: Settings) -> str | None:
+    """Production mode: warn loudly without a master key (stderr); the refusal when no active
+    API key is stored (None: serve). Sandbox mode: nothing."""
+    if settings.mode != "production":
+        return None
+    if settings.master_key_text() is None:
+        print(NO_MASTER_KEY_WARNING, file=sys.stderr, flush=True)
+    from infrastructure.bootstrap import build_api_store, persistence_env
+
+    store = build_api_store(persistence_env(settings))
+    try:
+        store.setup()
+        active = [k for k in store.list_keys() if k.revoked_at is None]
+    finally:
+        store.close()
+    return None if active else NO_KEY_REFUSAL
+
+
 def _run(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -137,6 +165,10 @@ def _run(args: argparse.Namespace) -> int:
     refusal = workers_refusal(args.workers, settings, with_projections=args.with_projections, ui=not args.no_ui)
     if refusal is not None:
         log.error("%s", refusal)
+        return 2
+    refusal = production_checks(settings)
+    if refusal is not None:
+        print(f"error: {refusal}", file=sys.stderr)
         return 2
     if args.workers > 1:
         os.environ[_WORKER_OPTIONS] = json.dumps({"scheduler": not args.no_scheduler})
