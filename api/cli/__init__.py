@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "api.cli.start",
     "api.cli.keys",
     "api.cli.audit",
+    "api.cli.backup",
     "api.cli.scheduler",
     "api.cli.snapshots",
     "api.cli.webhooks",
