@@ -168,6 +168,13 @@ class ContractorIn(Body):
     contractor: Contractor
 
 
+class PrivacyRequestIn(Body):
+    """A request under the privacy policy (開示等の請求, section 7) to stop using (``stop_use``, 利用停止)
+    or to erase (``erase``, 消去) the contractor's personal data. Disclosure is ``GET .../disclosure``."""
+
+    request: Literal["erase", "stop_use"]
+
+
 class AdvanceIn(Body):
     month: MonthValue | None = Field(default=None, description="YYYY-MM; default: the service clock's JST month")
 

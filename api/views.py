@@ -14,9 +14,11 @@ from typing import Any
 
 from api.auth import Principal
 from application.actors import ACTOR_FIELD, actor_of
+from application.audit import retention_document
 from domain.catalog import PricePlan
 from domain.contract import Contract
 from domain.personal_data import PERSONAL_FIELD_NAMES, REDACTED_VALUE
+from domain.policy import Policy
 from domain.values import PRICE_PLAN, TEXT_FORMS, UTC_INSTANT
 
 _EVENT_META = ("originator_id", "originator_version", "timestamp", "originator_topic")
@@ -75,7 +77,7 @@ def event_view(event: Any, principal: Principal, *, position: int | None = None,
     return view
 
 
-def contract_view(contract: Contract, principal: Principal) -> dict[str, Any]:
+def contract_view(contract: Contract, principal: Principal, policy: Policy) -> dict[str, Any]:
     plan = contract.plan
     view: dict[str, Any] = {
         "contract_id": str(contract.id),
@@ -111,7 +113,8 @@ def contract_view(contract: Contract, principal: Principal) -> dict[str, Any]:
         "termination_article": contract.termination_article,
         "retention_until": jsonable(contract.retention_until),
         "extension_days": contract.extension_days,
-        "data_deleted": contract.data_deleted,
+        "data_deleted": contract.data_deleted,  # deprecated: contractor data erased (see retention)
+        "retention": retention_document(contract, policy),
         "contractor": dict(contract.contractor) if contract.contractor else None,
     }
     if not principal.sees_personal_data:

@@ -41,6 +41,7 @@ from domain.errors import InvalidInput, NotFound
 from domain.personal_data import PERSONAL_FIELDS as _PERSONAL_FIELDS
 from domain.personal_data import erased_value, redacted_value
 from domain.values import DATE, MONTH
+from domain.policy import Policy
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +52,28 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {get_topic(cls): names for cls, na
 """Event topic -> attributes holding personal data (``domain.personal_data.PERSONAL_FIELDS``).
 They are stored sealed with the contract's key; the rest of each event stays in clear."""
 
-SHRED_TOPIC = get_topic(ContractEvents.DataDeleted)
-"""Storing this event destroys the contract's key in the same transaction."""
+SPLIT_FIELDS: frozenset[str] = frozenset({"contractor"})
+"""Personal fields sealed in two parts, each under its own key: ``records`` (what the invoice
+records need: ``domain.retention.RECORD_FIELDS``) and ``contacts`` (everything else), so the
+contacts can be erased on request while the recipient's name is kept (privacy policy 7)."""
+
+RECORDS_KEY, CONTACTS_KEY = "records", "contacts"
+
+SHREDS: dict[str, tuple[str, ...]] = {
+    get_topic(ContractEvents.ContractorDataErased): (RECORDS_KEY, CONTACTS_KEY),
+    get_topic(ContractEvents.DataDeleted): (RECORDS_KEY, CONTACTS_KEY),  # stores written before issue 15
+    get_topic(ContractEvents.PrivacyRequestAnswered): (CONTACTS_KEY,),
+}
+"""Storing one of these events destroys the named keys of its contract in the same transaction."""
+
+CONTACTS_KEY_NAMESPACE = uuid.UUID("9a4f2c1e-6b3d-4e8a-a5f7-2d9c0b1e3f64")
+
+
+def key_id(contract_id: uuid.UUID, part: str) -> uuid.UUID:
+    """The key-store id of one of a contract's keys: the contract id itself for the records key (the
+    one key of stores written before issue 15), a derived id for the contacts key."""
+    return contract_id if part == RECORDS_KEY else uuid.uuid5(CONTACTS_KEY_NAMESPACE, str(contract_id))
+
 
 OPENED_TOPIC = get_topic(ContractEvents.Opened)
 
@@ -64,6 +85,12 @@ class Sealed:
 
     kid: str
     data: str
+
+
+def is_sealed(value: Any) -> bool:
+    """A stored personal field: one ``Sealed`` envelope, or a dict of them (a split field)."""
+    return isinstance(value, Sealed) or (isinstance(value, dict) and bool(value)
+                                         and all(isinstance(v, Sealed) for v in value.values()))
 
 
 class SealedAsDict(Transcoding):
@@ -249,7 +276,7 @@ def export_record(app: ContractsApplication, row: ChainRow, redact: bool = False
     """One JSON Lines record: the event as read (personal fields decrypted, erased or redacted)
     in ``payload``, and the exact stored bytes in ``stored`` for the chain and for replay."""
     transcoder = app.mapper.transcoder
-    sealed = ([k for k, v in transcoder.decode(row.state).items() if isinstance(v, Sealed)]
+    sealed = ([k for k, v in transcoder.decode(row.state).items() if is_sealed(v)]
               if row.topic in PERSONAL_FIELDS else [])
     state = _event_state(app.mapper.to_domain_event(row.stored_event()))
     for name in sealed:
@@ -363,7 +390,7 @@ def replay(lines: Iterable[str], as_of: date, late_interest_rate: Decimal,
         state = transcoder.decode(stored)
         payload = record.get("payload") or {}
         for name, value in list(state.items()):
-            if isinstance(value, Sealed):
+            if is_sealed(value):
                 state[name] = payload.get(name, erased_value(name))
         event = mapper.to_domain_event(StoredEvent(oid, version, topic, transcoder.encode(state)))
         item.aggregate = event.mutate(item.aggregate)  # type: ignore[attr-defined]
@@ -430,6 +457,31 @@ def _contract_summary(oid: uuid.UUID, item: _Replayed, as_of: date, rate: Decima
 # --------------------------------------------------------------------------- disclosure
 
 
+def _iso(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+def retention_document(contract: Contract, policy: Policy) -> dict[str, Any]:
+    """When each kind of data goes and why (spec 10): for the disclosure and the operator."""
+    erasure_on = contract.contractor_data_erasure_on(policy)
+    owed = contract.owed()
+    return {
+        "stored_data": {
+            "article": "Art. 15.3",
+            "deletion_on": _iso(contract.retention_until),
+            "deleted_on": _iso(contract.stored_data_deleted_on),
+        },
+        "contractor_data": {
+            "article": "Art. 13; privacy policy 7",
+            "erased_on": _iso(contract.contractor_erased_on),
+            "erasure_on": None if contract.data_deleted else _iso(erasure_on),
+            "records_kept_until": _iso(contract.records_kept_until(policy)),
+            "owed": owed.describe(),
+            "contacts_erased_on": _iso(contract.contacts_erased_on),
+        },
+    }
+
+
 def contracts_of_customer(app: ContractsApplication, customer_number: str) -> list[uuid.UUID]:
     """Contracts opened for ``customer_number`` (scans the creation events: an operator tool)."""
     found: list[uuid.UUID] = []
@@ -469,7 +521,7 @@ def disclosure(app: ContractsApplication, *, contract_id: uuid.UUID | None = Non
 def _disclose_contract(app: ContractsApplication, contract_id: uuid.UUID, as_of: date) -> dict[str, Any]:
     contract = app.get_contract(contract_id)
     records = list(export_records(app, contract_id))
-    erased_on = next((r["payload"].get("deleted_on") for r in records if r["topic"] == SHRED_TOPIC), None)
+    erased_on = contract.contractor_erased_on.isoformat() if contract.contractor_erased_on else None
     personal: list[dict[str, Any]] = [
         {"version": r["version"], "event": r["event"], "recorded_at": r["recorded_at"],
          **{name: r["payload"].get(name) for name in r["sealed"]}}
@@ -482,11 +534,15 @@ def _disclose_contract(app: ContractsApplication, contract_id: uuid.UUID, as_of:
         "state": contract.state.value,
         "erased": contract.data_deleted,
         "erased_on": erased_on,
+        "retention": retention_document(contract, app.policy),
+        "requests": [{k: r["payload"].get(k) for k in ("request", "received_on", "erased_fields", "kept_fields",
+                                                        "kept_until", "kept_because", "actor")}
+                     for r in records if r["event"] == "PrivacyRequestAnswered"],
     }
     if contract.data_deleted:
         document["statement"] = (
             f"The personal data of this contract (contractor information and claim evidence) was erased "
-            f"on {erased_on} (Art. 15.3): its key was destroyed and it can no longer be read. "
+            f"on {erased_on}: its keys were destroyed and it can no longer be read. "
             "The records below hold no personal data; amounts and dates are kept.")
         document["current_contractor"] = None
         document["personal_data"] = []

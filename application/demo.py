@@ -1,6 +1,6 @@
 """A scripted lifecycle: trial -> paid -> change -> late payment -> outage claim ->
-termination -> deletion deadline. Yields human-readable lines; every figure comes from
-the contract's own events."""
+termination -> stored-data deletion -> erasure request -> contractor-data erasure.
+Yields human-readable lines; every figure comes from the contract's own events."""
 
 from __future__ import annotations
 
@@ -62,10 +62,30 @@ def run_demo(app: ContractsApplication) -> Iterator[str]:
     app.advance(cid, Month(2026, 9))
     c = app.get_contract(cid)
     yield (f"contract {c.state.value} ({c.termination_reason.value if c.termination_reason else '-'}) "
-           f"on {c.ended_on}; data retained until {c.retention_until} (Art. 15.3)")
-    assert c.retention_until is not None
-    app.delete_data(cid, c.retention_until)
+           f"on {c.ended_on}; stored data kept until {c.retention_until} (Art. 15.3)")
+    assert c.retention_until is not None and c.ended_on is not None
+    deletion_on, ended_on, policy = c.retention_until, c.ended_on, app.policy
+    yield (f"contractor data kept while anything is owed ({c.owed().describe()}): no erasure date yet "
+           "(Art. 13, spec 10)")
+    for inv in sorted(c.ledger.invoices.values(), key=lambda i: i.issued_on):
+        if inv.outstanding > 0:
+            app.record_payment(cid, inv.invoice_id, inv.outstanding, ended_on, _jst(2026, 9, 1))
     c = app.get_contract(cid)
-    yield f"{c.retention_until} data deleted; contractor info now {c.contractor or 'erased'}; " \
-          f"{len(c.ledger.invoices)} invoices and their amounts remain"
+    yield (f"{ended_on} the rest paid: last invoice issued {c.last_invoice_on()}, records kept until "
+           f"{c.records_kept_until(policy)} ({policy.records_retention_years} years after the fiscal year), "
+           f"contractor data erased on {c.contractor_data_erasure_on(policy)}")
+    app.delete_stored_data(cid, deletion_on)
+    c = app.get_contract(cid)
+    yield (f"{c.stored_data_deleted_on} StoredDataDeleted: the platform purges the customer's stored data "
+           f"(Art. 15.3); the contractor is still {c.contractor.get('name')}")
+    _, answer = app.answer_privacy_request(cid, "erase", _jst(2026, 11, 2))
+    yield (f"2026-11-02 erasure request (privacy policy 7): erased {', '.join(answer['erased_fields'])} at once; "
+           f"kept {', '.join(answer['kept_fields'])} until {answer['kept_until']} (Corporate Tax Act, "
+           "Consumption Tax Act Art. 57-4)")
+    erase_on = c.contractor_data_erasure_on(policy)
+    assert erase_on is not None
+    app.erase_contractor_data(cid, erase_on)
+    c = app.get_contract(cid)
+    yield (f"{c.contractor_erased_on} ContractorDataErased: keys destroyed, contractor info now "
+           f"{c.contractor or 'erased'}; {len(c.ledger.invoices)} invoices and their amounts remain")
     yield f"{c.version} events stored for contract {cid}"

@@ -363,8 +363,22 @@ class ContractsApplication(Application[uuid.UUID]):
                           expected_version: int | None = None) -> CommandResult:
         return self._contract_command(contract_id, expected_version, lambda c: c.change_contractor(contractor, at))
 
-    def delete_data(self, contract_id: uuid.UUID, on: date) -> CommandResult:
-        return self._contract_command(contract_id, None, lambda c: c.delete_data(on))
+    def delete_stored_data(self, contract_id: uuid.UUID, on: date) -> CommandResult:
+        """Art. 15.3: record that the customer's stored data is purged (the platform acts on it)."""
+        return self._contract_command(contract_id, None, lambda c: c.delete_stored_data(on))
+
+    def erase_contractor_data(self, contract_id: uuid.UUID, on: date) -> CommandResult:
+        """Spec 10: destroy the contract's keys once the contractor data need not be kept."""
+        return self._contract_command(contract_id, None, lambda c: c.erase_contractor_data(on, self.policy))
+
+    def answer_privacy_request(self, contract_id: uuid.UUID, request: str, at: datetime,
+                               expected_version: int | None = None) -> tuple[CommandResult, dict[str, Any]]:
+        """Privacy policy 7: a request to stop using or erase the contractor data, with its answer."""
+        require_aware(at)
+        answers: list[dict[str, Any]] = []
+        result = self._contract_command(contract_id, expected_version, lambda c: answers.append(
+            c.answer_privacy_request(request, at, self.policy)))
+        return result, answers[0]
 
     def catalog_service(self, service: str) -> None:
         if service not in self.catalog.services():

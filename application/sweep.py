@@ -53,7 +53,8 @@ from domain.deadlines import (
     DISCONTINUATION,
     MONTH_START,
     PAYMENT_OVERDUE,
-    RETENTION_DELETION,
+    CONTRACTOR_DATA_ERASURE,
+    STORED_DATA_DELETION,
     SLA_WINDOW_END,
     SUSPENSION_NOTICE,
     SUSPENSION_STOP,
@@ -341,8 +342,10 @@ class Sweeper:
                 return app.stop_for_non_payment(aid, on)
             case SLA_WINDOW_END.name:
                 return app.decide_claim(aid, uuid.UUID(d.ref), None, None, start_of_jst_day(on))
-            case RETENTION_DELETION.name:
-                return app.delete_data(aid, on)
+            case STORED_DATA_DELETION.name:
+                return app.delete_stored_data(aid, on)
+            case CONTRACTOR_DATA_ERASURE.name:
+                return app.erase_contractor_data(aid, on)
             case DISCONTINUATION.name:
                 if aid == ServiceDiscontinuation.create_id(d.ref):
                     return app.complete_discontinuation(d.ref, on)

@@ -7,7 +7,7 @@ generated contract only what differs is re-encoded: ``Opened`` (customer number)
 ``Applied`` (the contractor, sealed with the contract's key as the service does: AES-GCM,
 associated data naming the contract and version). All other events reuse the template's
 bytes (their stored state holds no contract id). Every event gets its hash-chain link and
-every contract its key row (one shared random key: benchmark data), so the service can
+every contract its two key rows (records and contacts; one shared random key: benchmark data), so the service can
 append to, read and verify generated contracts like any other.
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 
 import psycopg
 
-from application.audit import GENESIS, PERSONAL_FIELDS, chain_hash
+from application.audit import CONTACTS_KEY, GENESIS, PERSONAL_FIELDS, chain_hash, key_id
 from domain.calendar import JST, Month
 from domain.contract import BillingCycle, Contract
 
@@ -143,8 +143,9 @@ class Generator:
                                   "FROM STDIN (FORMAT BINARY)") as copy:
                         copy.set_types(["uuid", "bytea", "timestamptz"])
                         now = datetime.now(UTC)
-                        for i in range(lo, hi):
+                        for i in range(lo, hi):  # the records key and the contacts key (issue 15)
                             copy.write_row((contract_id(i, cohort), self.key, now))
+                            copy.write_row((key_id(contract_id(i, cohort), CONTACTS_KEY), self.key, now))
                 conn.commit()
                 written += len(events)
         return written

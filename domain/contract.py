@@ -23,6 +23,20 @@ from domain.catalog import PricePlan
 from domain.errors import InvalidInput, RuleViolation
 from domain.folds import event_class
 from domain.policy import Policy
+from domain.retention import (
+    CONTACTS_ERASED,
+    CONTRACTOR_DATA_ARTICLE,
+    ERASED_MARK,
+    PRIVACY_REQUEST_ARTICLE,
+    RECORDS_LAW,
+    STORED_DATA_ARTICLE,
+    Owed,
+    contractor_data_erasure_on,
+    last_invoice_on,
+    records_kept_until,
+    retention_deadline,
+    split_contractor,
+)
 from domain.sla import ClaimAssessment, Coverage, OutageCause, OutageFacts, Remedy, assess_claim
 
 T = TypeVar("T")
@@ -74,16 +88,11 @@ FOR_CAUSE_ARTICLES = {
     "Art. 24.2": "anti-social forces (either party)",
 }
 
+PRIVACY_REQUESTS = ("erase", "stop_use")  # privacy policy 7: 消去 / 利用停止 (disclosure is a read)
+
 IN_SERVICE = (State.CONCLUDED, State.ACTIVE, State.SUSPENSION_NOTICED)
 ENDED = (State.TERMINATED, State.TRIAL_EXPIRED, State.REJECTED)
 DISCONTINUED_STATES = (State.TRIAL, State.APPLIED, *IN_SERVICE)  # Art. 18: a discontinuation ends these
-
-
-def retention_deadline(ended_on: date, policy: Policy) -> date:
-    """Art. 15.3 / 15.5 retention date: stored data is kept ``policy.retention_days`` (POLICY,
-    default 60) after the contract ends, the application is rejected or the trial expires, and
-    deleted then (``delete_data``). Terminated 2026-06-30 -> deleted from 2026-08-29."""
-    return ended_on + timedelta(days=policy.retention_days)
 
 
 def supersede(pending: Iterable[T], new: T, month_of: Callable[[T], Month]) -> list[T]:
@@ -174,7 +183,10 @@ class Contract(Aggregate):
         self.retention_until: date | None = None
         self.extension_days = 0
         self.claims: dict[uuid.UUID, Claim] = {}
-        self.data_deleted = False
+        self.data_deleted = False  # contractor data erased (ContractorDataErased, or the old DataDeleted)
+        self.contractor_erased_on: date | None = None
+        self.stored_data_deleted_on: date | None = None
+        self.contacts_erased_on: date | None = None
         self.payment_references: set[str] = set()
         self.ledger = Ledger(self.id)
 
@@ -226,6 +238,8 @@ class Contract(Aggregate):
         self._check_plan(plan)
         self._check_users(plan, users)
         info = dict(contractor) if contractor is not None else self.contractor
+        info = {k: v for k, v in info.items() if k != CONTACTS_ERASED}  # the mark is not information
+        self._check_contacts_allowed(info)
         if not info.get("name"):
             raise InvalidInput("Art. 2.2", "contractor.name is required for a paid application",
                                "contractor.name")
@@ -609,31 +623,153 @@ class Contract(Aggregate):
     def _credit_rejected(self, claim_id: uuid.UUID, reason: str, at: datetime) -> None:
         self.claims[claim_id].decided = "rejected"
 
-    # -- contractor information and data (Art. 12, 15) -----------------------------------------------
+    # -- contractor information (Art. 12, 13) -------------------------------------------------------
     def change_contractor(self, contractor: dict[str, str], at: datetime) -> None:
         if self.data_deleted or self.state is State.OPENED:
             raise RuleViolation("Art. 12.1", "no contractor information to change")
         if not contractor.get("name"):
             raise InvalidInput("Art. 12.1", "contractor.name is required", "contractor.name")
+        self._check_contacts_allowed(contractor)
         self._contractor_changed(contractor=dict(contractor), at=at)
 
     @event("ContractorInfoChanged")
     def _contractor_changed(self, contractor: dict[str, str], at: datetime) -> None:
         self.contractor = contractor
 
-    def delete_data(self, on: date) -> None:
-        """Art. 15.3 / 15.5: stored data is deleted once the retention period has passed."""
-        self._require_state("Art. 15.3", *ENDED)
+    def _check_contacts_allowed(self, contractor: dict[str, str]) -> None:
+        if self.contacts_erased_on is not None and split_contractor(contractor)[1]:
+            raise RuleViolation(PRIVACY_REQUEST_ARTICLE, f"the contacts were erased on request on "
+                                f"{self.contacts_erased_on}; only the name and address can be recorded")
+
+    # -- stored data (Art. 15.3) ----------------------------------------------------------------------
+    def delete_stored_data(self, on: date) -> None:
+        """Art. 15.3 / 15.5: the customer's stored data (保存データ) is deleted once the retention
+        period after the end of the contract has passed. Contractor data is not touched."""
+        self._require_state(STORED_DATA_ARTICLE, *ENDED)
         assert self.retention_until is not None
-        if self.data_deleted:
-            raise RuleViolation("Art. 15.3", "data already deleted")
+        if self.stored_data_deleted_on is not None:
+            raise RuleViolation(STORED_DATA_ARTICLE, f"stored data already deleted on {self.stored_data_deleted_on}")
         if on < self.retention_until:
-            raise RuleViolation("Art. 15.3", f"data is retained until {self.retention_until}")
-        self._data_deleted(deleted_on=on)
+            raise RuleViolation(STORED_DATA_ARTICLE, f"stored data is kept until {self.retention_until}")
+        self._stored_data_deleted(service=self.service, deleted_on=on)
+
+    @event("StoredDataDeleted")
+    def _stored_data_deleted(self, service: str, deleted_on: date) -> None:
+        """The instruction to the platform, and its record, that the stored data is purged (the
+        application stamps who caused it: the scheduler and the deadline, section 13)."""
+        self.stored_data_deleted_on = deleted_on
+
+    # -- contractor data (Art. 13, privacy policy, records retention) ---------------------------------
+    def owed(self) -> Owed:
+        """What is still owed, from the ledger (the input of the contractor-data rule)."""
+        invoices = self.ledger.invoices.values()
+        paid_on = [p.paid_on for i in invoices for p in i.payments]
+        return Owed(principal=sum(max(i.outstanding, 0) for i in invoices),
+                    unapplied_credit=sum(amount for _, amount in self.ledger.pending_credits),
+                    last_settled_on=max(paid_on) if paid_on else None)
+
+    def last_invoice_on(self) -> date | None:
+        """Issue date of the contract's last invoice (``domain.retention.last_invoice_on``)."""
+        return last_invoice_on([i.issued_on for i in self.ledger.invoices.values()])
+
+    def records_kept_until(self, policy: Policy) -> date | None:
+        return records_kept_until(self.last_invoice_on(), policy.fiscal_year_end, policy.records_retention_years,
+                                  policy.records_filing_months)
+
+    def contractor_data_erasure_on(self, policy: Policy) -> date | None:
+        """The day the contractor data goes (``domain.retention.contractor_data_erasure_on``);
+        None while the contract lasts or anything is owed."""
+        deletion = self.retention_until if self.state in ENDED else None
+        return contractor_data_erasure_on(deletion, self.last_invoice_on(), self.owed(), policy.fiscal_year_end,
+                                          policy.records_retention_years, policy.records_filing_months)
+
+    def erase_contractor_data(self, on: date, policy: Policy) -> None:
+        """Crypto-shredding of every personal field once the keeping ends (spec 10, Art. 13)."""
+        if self.data_deleted:
+            raise RuleViolation(CONTRACTOR_DATA_ARTICLE,
+                                f"contractor data already erased on {self.contractor_erased_on}")
+        self._require_state(CONTRACTOR_DATA_ARTICLE, *ENDED)
+        owed = self.owed()
+        if owed.anything:
+            raise RuleViolation(CONTRACTOR_DATA_ARTICLE, f"contractor data is kept while anything is owed "
+                                f"({owed.describe()})")
+        due = self.contractor_data_erasure_on(policy)
+        assert due is not None
+        if on < due:
+            raise RuleViolation(CONTRACTOR_DATA_ARTICLE, f"contractor data is kept until {due - timedelta(days=1)}")
+        self._contractor_data_erased(erased_on=on, reason=self._erasure_reason(policy))
+
+    def _erasure_reason(self, policy: Policy) -> str:
+        kept_until = self.records_kept_until(policy)
+        if kept_until is None:
+            return "no invoice was ever issued: no records to keep (erased with the stored data)"
+        return (f"records period ended on {kept_until}: {policy.records_retention_years} years after the fiscal "
+                f"year holding the last invoice ({self.last_invoice_on()}); nothing owed")
+
+    @event("ContractorDataErased")
+    def _contractor_data_erased(self, erased_on: date, reason: str) -> None:
+        """Stored together with the destruction of the contract's keys (crypto-shredding)."""
+        self.data_deleted, self.contractor, self.contractor_erased_on = True, {}, erased_on
 
     @event("DataDeleted")
     def _data_deleted(self, deleted_on: date) -> None:
+        """The event of stores written before the split (issue 15), read as the new facts: it deleted
+        the stored data and destroyed the contractor key on ``deleted_on``. No command emits it now."""
         self.data_deleted, self.contractor = True, {}
+        self.contractor_erased_on = self.stored_data_deleted_on = deleted_on
+
+    # -- requests under the privacy policy (開示等の請求, section 7) ---------------------------------
+    def answer_privacy_request(self, request: str, at: datetime, policy: Policy) -> dict[str, Any]:
+        """A request to stop using or to erase the contractor data: the contacts go at once, the
+        record fields (the invoice recipient) stay until the records period ends. Recorded with its
+        outcome; a contract without records to keep is erased whole."""
+        if request not in PRIVACY_REQUESTS:
+            raise InvalidInput(PRIVACY_REQUEST_ARTICLE, f"request must be one of {', '.join(PRIVACY_REQUESTS)}",
+                               "request")
+        if self.state is State.OPENED:
+            raise RuleViolation(PRIVACY_REQUEST_ARTICLE, "no contractor information is held")
+        received = jst_date(at)
+        records, contacts = split_contractor(self.contractor)
+        no_records = self.state in ENDED and self.last_invoice_on() is None
+        erased: list[str] = []
+        kept: list[str] = []
+        kept_until: date | None = None
+        if self.data_deleted:
+            because = f"the contractor data was already erased on {self.contractor_erased_on}"
+        elif no_records:
+            erased, because = sorted([*records, *contacts]), "no invoice was ever issued: no records to keep"
+        else:
+            due = self.contractor_data_erasure_on(policy)
+            erased, kept, because = sorted(contacts), sorted(records), self._kept_because(policy)
+            kept_until = None if due is None else due - timedelta(days=1)
+        self._privacy_request_answered(request=request, received_on=received, erased_fields=erased,
+                                       kept_fields=kept, kept_until=kept_until, kept_because=because)
+        if no_records and not self.data_deleted:
+            self._contractor_data_erased(erased_on=received,
+                                         reason=f"{PRIVACY_REQUEST_ARTICLE} request: no records to keep")
+        return {"request": request, "received_on": received, "erased_fields": erased, "kept_fields": kept,
+                "kept_until": kept_until, "kept_because": because}
+
+    def _kept_because(self, policy: Policy) -> str:
+        owed = self.owed()
+        why = [f"the recipient's name (and address) must be kept with the invoice records: {RECORDS_LAW}; "
+               f"{policy.records_retention_years} years after the end of the fiscal year (ending "
+               f"{policy.fiscal_year_end}) holding the last invoice"]
+        if self.state not in ENDED:
+            why.append("the contract is still in force, so its last invoice is not known yet")
+        if owed.anything:
+            why.append(f"amounts are still owed ({owed.describe()}): kept until they are settled")
+        return "; ".join(why)
+
+    @event("PrivacyRequestAnswered")
+    def _privacy_request_answered(self, request: str, received_on: date, erased_fields: list[str],
+                                  kept_fields: list[str], kept_until: date | None, kept_because: str) -> None:
+        """Stored together with the destruction of the contract's contacts key."""
+        if self.data_deleted:
+            return
+        self.contacts_erased_on = self.contacts_erased_on or received_on
+        records, _ = split_contractor(self.contractor)
+        self.contractor = {**records, CONTACTS_ERASED: ERASED_MARK}
 
     # -- helpers ---------------------------------------------------------------------------------------
     def _require_state(self, article: str, *allowed: State) -> None:
@@ -679,7 +815,10 @@ class ContractEvents:
     CreditGranted = event_class(Contract, "CreditGranted")
     CreditRejected = event_class(Contract, "CreditRejected")
     ContractorInfoChanged = event_class(Contract, "ContractorInfoChanged")
-    DataDeleted = event_class(Contract, "DataDeleted")
+    DataDeleted = event_class(Contract, "DataDeleted")  # stores written before issue 15
+    StoredDataDeleted = event_class(Contract, "StoredDataDeleted")
+    ContractorDataErased = event_class(Contract, "ContractorDataErased")
+    PrivacyRequestAnswered = event_class(Contract, "PrivacyRequestAnswered")
 
     @classmethod
     def all(cls) -> tuple[type[Any], ...]:
@@ -709,6 +848,9 @@ EVENT_ARTICLES: dict[type[Any], str] = {
     _E.CreditRejected: "Art. 20",
     _E.ContractorInfoChanged: "Art. 12.1",
     _E.DataDeleted: "Art. 15.3",
+    _E.StoredDataDeleted: "Art. 15.3",
+    _E.ContractorDataErased: "Art. 13; Corporate Tax Act records period",
+    _E.PrivacyRequestAnswered: "privacy policy 7",
 }
 """The rule each event class applies; ``Rejected`` and ``Terminated`` record their article."""
 ARTICLE_RECORDED_BY_EVENT = (_E.Rejected, _E.Terminated)

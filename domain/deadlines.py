@@ -28,6 +28,7 @@ from domain.contract import IN_SERVICE as IN_SERVICE_STATES
 from domain.contract import ContractEvents, State, next_month_start, supersede
 from domain.folds import Dispatch, Handler
 from domain.policy import Policy
+from domain.retention import Owed, contractor_data_erasure_on
 from domain.sla import breach_date
 from domain.values import DATE, MONTH
 
@@ -55,13 +56,15 @@ PAYMENT_OVERDUE = DeadlineKind("payment_overdue", "Art. 9.5", "payment overdue")
 SUSPENSION_NOTICE = DeadlineKind("suspension_notice", "spec 7", "suspension notice")
 SUSPENSION_STOP = DeadlineKind("suspension_stop", "spec 7", "service stop for non-payment")
 SLA_WINDOW_END = DeadlineKind("sla_window_end", "Art. 20.3", "SLA claim window closes")
-RETENTION_DELETION = DeadlineKind("retention_deletion", "Art. 15.3", "data deletion")  # also Art. 15.5
+STORED_DATA_DELETION = DeadlineKind("stored_data_deletion", "Art. 15.3", "stored data deleted")  # also 15.5
+CONTRACTOR_DATA_ERASURE = DeadlineKind("contractor_data_erasure", "Art. 13, spec 10",
+                                       "contractor data erased after the records period")
 DISCONTINUATION = DeadlineKind("discontinuation", "Art. 18", "service discontinuation")
 TERMS_CHANGE_EFFECTIVE = DeadlineKind("terms_change_effective", "Art. 28", "terms change takes effect")
 
 DEADLINE_KINDS: tuple[DeadlineKind, ...] = (
     TRIAL_END, MONTH_START, PAYMENT_OVERDUE, SUSPENSION_NOTICE, SUSPENSION_STOP, SLA_WINDOW_END,
-    RETENTION_DELETION, DISCONTINUATION, TERMS_CHANGE_EFFECTIVE,
+    STORED_DATA_DELETION, CONTRACTOR_DATA_ERASURE, DISCONTINUATION, TERMS_CHANGE_EFFECTIVE,
 )
 """Every deadline kind, in the order the scheduler handles the kinds of one day."""
 
@@ -100,7 +103,11 @@ class Timeline:
     termination_month: Month | None = None
     suspension_stop_on: date | None = None
     retention_until: date | None = None
-    data_deleted: bool = False
+    data_deleted: bool = False  # contractor data erased
+    stored_data_deleted: bool = False
+    last_invoiced_on: date | None = None  # issue date of the last invoice (records retention)
+    last_paid_on: date | None = None
+    unapplied_credit: int = 0  # SLA fee reductions not yet set against an invoice
     overdue: set[str] = field(default_factory=set)  # invoice ids marked PaymentOverdue, still unpaid
     open_invoices: dict[str, tuple[date, int]] = field(default_factory=dict)  # id -> (due_on, unpaid)
     undecided_claims: dict[str, date] = field(default_factory=dict)  # claim id -> breach date
@@ -123,11 +130,14 @@ class Timeline:
                 touched.append(target.invoice_id)
         for invoice_id in touched:
             invoice = ledger.invoices[invoice_id]
-            self.invoice_changed(str(invoice_id), invoice.due_on, invoice.outstanding)
+            self.invoice_changed(str(invoice_id), invoice.due_on, invoice.outstanding, invoice.issued_on)
+        self.unapplied_credit = sum(amount for _, amount in ledger.pending_credits)
         return touched
 
-    def invoice_changed(self, invoice_id: str, due_on: date, unpaid: int) -> None:
+    def invoice_changed(self, invoice_id: str, due_on: date, unpaid: int, issued_on: date | None = None) -> None:
         """Called after the Ledger folded an event that issued or paid an invoice."""
+        if issued_on is not None and (self.last_invoiced_on is None or issued_on > self.last_invoiced_on):
+            self.last_invoiced_on = issued_on
         if unpaid > 0:
             self.open_invoices[invoice_id] = (due_on, unpaid)
         else:
@@ -203,8 +213,23 @@ class Timeline:
     def _on_CreditRejected(self, e: Any) -> None:
         self.undecided_claims.pop(str(e.claim_id), None)
 
-    def _on_DataDeleted(self, e: Any) -> None:
+    def _on_PaymentReceived(self, e: Any) -> None:
+        if self.last_paid_on is None or e.paid_on > self.last_paid_on:
+            self.last_paid_on = e.paid_on
+
+    def _on_StoredDataDeleted(self, e: Any) -> None:
+        self.stored_data_deleted = True
+
+    def _on_ContractorDataErased(self, e: Any) -> None:
         self.data_deleted = True
+
+    def _on_DataDeleted(self, e: Any) -> None:
+        """The event of stores written before issue 15: both facts at once."""
+        self.data_deleted = self.stored_data_deleted = True
+
+    def owed(self) -> Owed:
+        return Owed(principal=sum(unpaid for _, unpaid in self.open_invoices.values()),
+                    unapplied_credit=self.unapplied_credit, last_settled_on=self.last_paid_on)
 
     # -- derived ---------------------------------------------------------------------------------
     def next_month_start(self) -> Month | None:
@@ -229,6 +254,10 @@ class Timeline:
             "suspension_stop_on": DATE.encode_optional(self.suspension_stop_on),
             "retention_until": DATE.encode_optional(self.retention_until),
             "data_deleted": self.data_deleted,
+            "stored_data_deleted": self.stored_data_deleted,
+            "last_invoiced_on": DATE.encode_optional(self.last_invoiced_on),
+            "last_paid_on": DATE.encode_optional(self.last_paid_on),
+            "unapplied_credit": self.unapplied_credit,
             "overdue": sorted(self.overdue),
             "open_invoices": {k: [DATE.encode(d), n] for k, (d, n) in sorted(self.open_invoices.items())},
             "undecided_claims": {k: DATE.encode(d) for k, d in sorted(self.undecided_claims.items())},
@@ -251,6 +280,11 @@ class Timeline:
             suspension_stop_on=DATE.decode_optional(data["suspension_stop_on"]),
             retention_until=DATE.decode_optional(data["retention_until"]),
             data_deleted=data["data_deleted"],
+            # documents written before issue 15 lack these: DataDeleted meant both deletions
+            stored_data_deleted=data.get("stored_data_deleted", data["data_deleted"]),
+            last_invoiced_on=DATE.decode_optional(data.get("last_invoiced_on")),
+            last_paid_on=DATE.decode_optional(data.get("last_paid_on")),
+            unapplied_credit=data.get("unapplied_credit", 0),
             overdue=set(data["overdue"]),
             open_invoices={k: (DATE.decode(d), n) for k, (d, n) in data["open_invoices"].items()},
             undecided_claims={k: DATE.decode(d) for k, d in data["undecided_claims"].items()},
@@ -267,7 +301,10 @@ def contract_deadlines(t: Timeline, policy: Policy) -> list[DueAction]:
       active (spec 7).
     - suspension_stop: the stop date of a suspension notice (spec 7).
     - sla_window_end: breach date + ``sla_claim_window_days`` + 1 for undecided claims (Art. 20.3).
-    - retention_deletion: ``retention_until`` once ended, until DataDeleted (Art. 15.3 / 15.5).
+    - stored_data_deletion: ``retention_until`` once ended, until StoredDataDeleted (Art. 15.3 / 15.5).
+    - contractor_data_erasure: once ended and nothing is owed, the day after the records period of the
+      last invoice (never before the stored-data deadline), until ContractorDataErased (spec 10, Art. 13;
+      ``domain.retention.contractor_data_erasure_on``).
     """
     out: list[DueAction] = []
     if t.state == State.TRIAL.value and t.trial_ends_on is not None:
@@ -286,8 +323,14 @@ def contract_deadlines(t: Timeline, policy: Policy) -> list[DueAction]:
     for claim_id, breach_on in t.undecided_claims.items():
         out.append(DueAction(breach_on + timedelta(days=policy.sla_claim_window_days + 1), SLA_WINDOW_END.name,
                              claim_id))
-    if t.state in ENDED and t.retention_until is not None and not t.data_deleted:
-        out.append(DueAction(t.retention_until, RETENTION_DELETION.name))
+    if t.state in ENDED and t.retention_until is not None and not t.stored_data_deleted:
+        out.append(DueAction(t.retention_until, STORED_DATA_DELETION.name))
+    if t.state in ENDED and not t.data_deleted:
+        erase_on = contractor_data_erasure_on(t.retention_until, t.last_invoiced_on, t.owed(),
+                                              policy.fiscal_year_end, policy.records_retention_years,
+                                              policy.records_filing_months)
+        if erase_on is not None:
+            out.append(DueAction(erase_on, CONTRACTOR_DATA_ERASURE.name))
     return sorted(out)
 
 
@@ -326,7 +369,10 @@ def _timeline_handlers() -> tuple[dict[type, Handler[Timeline]], Iterable[type]]
         c.CreditGranted: t._on_CreditGranted,
         c.CreditRejected: t._on_CreditRejected,
         c.DataDeleted: t._on_DataDeleted,
-    }, (c.PaymentReceived, c.ContractorInfoChanged))  # payments reach it through ``follow``
+        c.PaymentReceived: t._on_PaymentReceived,  # the invoice itself reaches it through ``follow``
+        c.StoredDataDeleted: t._on_StoredDataDeleted,
+        c.ContractorDataErased: t._on_ContractorDataErased,
+    }, (c.ContractorInfoChanged, c.PrivacyRequestAnswered))
 
 
 TIMELINE_FOLD: Dispatch[Timeline] = Dispatch("deadline Timeline", _timeline_handlers)

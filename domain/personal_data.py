@@ -1,8 +1,9 @@
-"""Personal data (spec 10, Art. 15.3): which event fields are personal and how they read once
+"""Personal data (spec 10, Art. 13): which event fields are personal and how they read once
 erased or redacted. The one vocabulary of the writer (sealing), the audit export, the API
 views and the pages.
 
-- *erased*: the contract's key was destroyed (Art. 15.3 deletion): the field reads ``ERASED``.
+- *erased*: the contract's keys were destroyed (``ContractorDataErased``, spec 10): the field
+  reads ``ERASED``; only the contacts key (a privacy-policy-7 request): ``ERASED_CONTACTS``.
 - *redacted*: the reader may not see personal data (the auditor role, a redacted export): the
   export shows ``REDACTED``, the API ``REDACTED_VALUE``, the pages the word ``REDACTED_WORD``.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain.contract import ContractEvents
+from domain.retention import CONTACTS_ERASED, ERASED_MARK
 
 PERSONAL_FIELDS: dict[type[Any], tuple[str, ...]] = {
     ContractEvents.TrialStarted: ("contractor",),
@@ -24,7 +26,11 @@ PERSONAL_FIELDS: dict[type[Any], tuple[str, ...]] = {
 PERSONAL_FIELD_NAMES: frozenset[str] = frozenset(name for names in PERSONAL_FIELDS.values() for name in names)
 
 ERASED: dict[str, Any] = {"contractor": {"erased": "true"}, "evidence": "[erased]"}
-"""What a personal field reads as once its key is destroyed (Art. 15.3)."""
+"""What a personal field reads as once its keys are destroyed (``ContractorDataErased``, spec 10)."""
+
+ERASED_CONTACTS: dict[str, str] = {CONTACTS_ERASED: ERASED_MARK}
+"""What the contacts part of a contractor document reads as once the contacts key is destroyed
+(privacy policy 7): merged into the record fields, which stay readable."""
 
 REDACTED: dict[str, Any] = {"contractor": {"redacted": "true"}, "evidence": "[redacted]"}
 """What a personal field reads as in an export made with ``redact=True``."""

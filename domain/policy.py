@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from domain.calendar import YearEndBreak
+from domain.retention import FiscalYearEnd
 
 
 @dataclass(frozen=True)
@@ -15,7 +16,10 @@ class Policy:
     due_months_after: int = 1  # spec 6: due on the last day of the month after the invoice's
     suspension_notice_after_days: int = 14  # spec 7
     suspension_grace_days: int = 14  # spec 7
-    retention_days: int = 60  # spec 10, Art. 15.3
+    retention_days: int = 60  # spec 10, Art. 15.3: stored data kept after the contract ended
+    records_retention_years: int = 7  # spec 10: contractor data kept with the invoice records
+    fiscal_year_end: FiscalYearEnd = FiscalYearEnd(3, 31)  # spec 10: the records period counts from it
+    records_filing_months: int = 0  # spec 10 counts from the year end; the tax law from the filing deadline
     annual_auto_renew: bool = True  # spec 4
     sla_claim_window_days: int = 60  # Art. 20.3 (fixed by the terms)
     discontinuation_notice_months: int = 3  # Art. 18 (fixed by the terms)

@@ -13,8 +13,17 @@
   storing, and opens it when reading. The AES-GCM associated data binds each ciphertext to
   its event (aggregate, version, field). Once the key is destroyed the fields read as
   ``domain.personal_data.ERASED`` while every other attribute (amounts, dates) replays as before.
-* The key is destroyed by the recorder, in the transaction that stores ``DataDeleted``
-  (see ``infrastructure.persistence``), so "deleted" and "unreadable" can never disagree.
+* A contractor document is sealed in two parts under two keys of the contract (issue 15):
+  ``records`` (name, address: the invoice recipient, kept for the records period) under the
+  key whose id is the contract id (the one key of older stores), and ``contacts`` under a key
+  with a derived id (``application.audit.key_id``), so a privacy request can erase the
+  contacts at once. Stored as ``{"records": Sealed, "contacts": Sealed}``.
+* Keys are destroyed by the recorder, in the transaction that stores the event that says so
+  (``application.audit.SHREDS``: ``ContractorDataErased`` both keys, ``PrivacyRequestAnswered``
+  the contacts key, the old ``DataDeleted`` both), so "erased" and "unreadable" never disagree.
+* Events written before the split hold the whole contractor document under the records key:
+  once the contacts key is destroyed, their contact fields are dropped on reading too (the
+  ciphertext itself goes when the records key is destroyed).
 
 Keys are cached in memory for ``KEY_CACHE_SECONDS`` (env ``CONTRACTS_KEY_CACHE_SECONDS``,
 default 30): a key destroyed by *another* process stops decrypting here within that time;
@@ -49,8 +58,18 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import get_topic
 
-from application.audit import PERSONAL_FIELDS, Sealed, SealedAsDict
-from domain.personal_data import erased_value
+from application.audit import (
+    CONTACTS_KEY,
+    PERSONAL_FIELDS,
+    RECORDS_KEY,
+    SHREDS,
+    SPLIT_FIELDS,
+    Sealed,
+    SealedAsDict,
+    key_id,
+)
+from domain.personal_data import ERASED_CONTACTS, erased_value
+from domain.retention import split_contractor
 from infrastructure.settings import MASTER_KEY_RULE, decode_master_key
 
 KEYS_TABLE = "contract_keys"
@@ -81,6 +100,7 @@ class KeyStore:
         self._kek_id = hashlib.sha256(master_key).hexdigest()[:16] if master_key else None
         self._cache: dict[uuid.UUID, tuple[bytes | None, float]] = {}
         self._refused_ids: set[uuid.UUID] = set()  # unwrapped rows already reported
+        self._absent: dict[uuid.UUID, float] = {}  # ids known to have no row (contacts of older events)
         self._lock = threading.Lock()
         self.cache_seconds = cache_seconds
         self.table = self.qualified(KEYS_TABLE)
@@ -153,6 +173,25 @@ class KeyStore:
         self._remember(contract_id, key)
         return key
 
+    def is_destroyed(self, contract_id: uuid.UUID) -> bool:
+        """Whether the key ``contract_id`` was destroyed (False when it never existed)."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(contract_id)
+            absent = self._absent.get(contract_id, 0.0) > now
+        if hit is not None and hit[1] > now:
+            return hit[0] is None
+        if absent:
+            return False
+        found, row = self._read(contract_id)
+        if not found:
+            with self._lock:
+                self._absent[contract_id] = now + self.cache_seconds
+            return False
+        key = self._unwrap(contract_id, row)
+        self._remember(contract_id, key)
+        return key is None
+
     def prefetch(self, contract_ids: Sequence[uuid.UUID]) -> None:
         """Read the keys of many contracts in ONE query into the cache (bulk loads: the sweep's
         chunks), instead of one round trip each on first use. Rows that do not unwrap are left to
@@ -204,8 +243,9 @@ class KeyStore:
         with self._lock:
             for cid in contract_ids:
                 self._cache[cid] = (None, time.monotonic() + 3600 * 24 * 365)
+                self._absent.pop(cid, None)
         for cid in contract_ids:
-            logger.info("contract %s: personal data key destroyed; its personal fields now read as erased", cid)
+            logger.info("key %s destroyed: the personal fields it sealed now read as erased", cid)
 
     def after_destroy(self) -> None:
         """Hook for the dialect to scrub physical remnants (best effort)."""
@@ -351,13 +391,17 @@ class PersonalDataMapper(Mapper[uuid.UUID]):
             return super().to_stored_event(domain_event)
         oid: uuid.UUID = domain_event.originator_id
         version: int = domain_event.originator_version
-        aead = AESGCM(self.keys.key_for_writing(oid))
         state = dict(vars(domain_event))
         for name in fields:
-            if name in state:
-                nonce = os.urandom(12)
-                sealed = aead.encrypt(nonce, self.transcoder.encode(state[name]), _aad(oid, version, name))
-                state[name] = Sealed(oid.hex, base64.b64encode(nonce + sealed).decode())
+            if name not in state:
+                continue
+            if name in SPLIT_FIELDS and isinstance(state[name], dict):
+                records, contacts = split_contractor(state[name])
+                parts = {RECORDS_KEY: records, CONTACTS_KEY: contacts} if contacts else {RECORDS_KEY: records}
+                state[name] = {part: self._seal(key_id(oid, part), value, _aad(oid, version, f"{name}.{part}"))
+                               for part, value in parts.items()}
+            else:
+                state[name] = self._seal(oid, state[name], _aad(oid, version, name))
         clone = object.__new__(type(domain_event))
         object.__setattr__(clone, "__dict__", state)
         return super().to_stored_event(clone)
@@ -371,15 +415,44 @@ class PersonalDataMapper(Mapper[uuid.UUID]):
         if stored_event.topic not in PERSONAL_FIELDS:
             return domain_event
         state: dict[str, Any] = domain_event.__dict__
-        sealed = [name for name, value in state.items() if isinstance(value, Sealed)]
+        sealed = [name for name, value in state.items()
+                  if isinstance(value, Sealed) or (isinstance(value, dict) and value
+                                                   and all(isinstance(v, Sealed) for v in value.values()))]
         if not sealed:
             return domain_event
         oid = uuid.UUID(str(stored_event.originator_id))
+        version, topic = stored_event.originator_version, stored_event.topic
         key = self.keys.key_for_reading(oid)
         for name in sealed:
-            state[name] = erased_value(name) if key is None else self._open(
-                key, state[name], oid, stored_event.originator_version, name, stored_event.topic)
+            value = state[name]
+            if key is None:
+                state[name] = erased_value(name)
+            elif isinstance(value, Sealed):
+                opened = self._open(key, value, oid, version, name, topic)
+                contacts_gone = name in SPLIT_FIELDS and isinstance(opened, dict) and self.keys.is_destroyed(
+                    key_id(oid, CONTACTS_KEY))
+                if contacts_gone:  # an event older than the split: its contacts are dropped on reading
+                    opened = {**split_contractor(opened)[0], **ERASED_CONTACTS}
+                state[name] = opened
+            else:
+                state[name] = self._open_parts(key, value, oid, version, name, topic)
         return domain_event
+
+    def _seal(self, kid: uuid.UUID, value: Any, aad: bytes) -> Sealed:
+        nonce = os.urandom(12)
+        sealed = AESGCM(self.keys.key_for_writing(kid)).encrypt(nonce, self.transcoder.encode(value), aad)
+        return Sealed(kid.hex, base64.b64encode(nonce + sealed).decode())
+
+    def _open_parts(self, records_key: bytes, parts: dict[str, Sealed], oid: uuid.UUID, version: int, name: str,
+                    topic: str) -> dict[str, Any]:
+        opened: dict[str, Any] = {}
+        for part, sealed in parts.items():
+            key = records_key if part == RECORDS_KEY else self.keys.key_for_reading(key_id(oid, part))
+            if key is None:
+                opened.update(ERASED_CONTACTS)
+            else:
+                opened.update(self._open(key, sealed, oid, version, f"{name}.{part}", topic))
+        return opened
 
     def _open(self, key: bytes, sealed: Sealed, oid: uuid.UUID, version: int, name: str, topic: str) -> Any:
         try:
@@ -405,14 +478,20 @@ def cache_seconds_from_env(env: Any) -> float:
     return float(text) if text else 30.0
 
 
-def iter_contract_ids(stored_events: Sequence[StoredEvent], topic: str) -> Iterator[uuid.UUID]:
+def keys_to_destroy(stored_events: Sequence[StoredEvent]) -> list[uuid.UUID]:
+    """Ids of the keys that storing ``stored_events`` destroys (``application.audit.SHREDS``)."""
+    return list(dict.fromkeys(_shredded(stored_events)))
+
+
+def _shredded(stored_events: Sequence[StoredEvent]) -> Iterator[uuid.UUID]:
     for e in stored_events:
-        if e.topic == topic:
-            yield uuid.UUID(str(e.originator_id))
+        for part in SHREDS.get(e.topic, ()):
+            yield key_id(uuid.UUID(str(e.originator_id)), part)
 
 
 def prefetch_keys_of(keys: KeyStore | None, stored_events: Sequence[StoredEvent]) -> None:
     """Warm the key cache for every aggregate among ``stored_events`` that has sealed fields."""
     if keys is not None:
-        keys.prefetch(list(dict.fromkeys(uuid.UUID(str(e.originator_id)) for e in stored_events
-                                         if e.topic in PERSONAL_FIELDS)))
+        oids = list(dict.fromkeys(uuid.UUID(str(e.originator_id)) for e in stored_events
+                                  if e.topic in PERSONAL_FIELDS))
+        keys.prefetch([*oids, *(key_id(oid, CONTACTS_KEY) for oid in oids)])

@@ -20,6 +20,7 @@ from domain.calendar import YearEndBreak
 from domain.errors import InvalidInput
 from domain.notifications import DeliveryPolicy
 from domain.policy import Policy
+from domain.retention import FiscalYearEnd
 
 _SPEC = Policy()
 ENV_PREFIX = "CONTRACTS_"
@@ -66,6 +67,11 @@ class Settings(BaseSettings):
     suspension_notice_after_days: int = Field(default=_SPEC.suspension_notice_after_days, ge=0)
     suspension_grace_days: int = Field(default=_SPEC.suspension_grace_days, ge=0)
     retention_days: int = Field(default=_SPEC.retention_days, ge=0)
+    records_retention_years: int = Field(default=_SPEC.records_retention_years, ge=0, le=100)
+    fiscal_year_end: str = str(_SPEC.fiscal_year_end)
+    # months from the fiscal year end to the tax return's filing deadline, from whose next day the
+    # Corporate Tax Act counts the records period (2 by the law; 0 = the spec's count from the year end)
+    records_filing_months: int = Field(default=_SPEC.records_filing_months, ge=0, le=12)
     annual_auto_renew: bool = _SPEC.annual_auto_renew
     sla_claim_window_days: int = Field(default=_SPEC.sla_claim_window_days, ge=0)
     discontinuation_notice_months: int = Field(default=_SPEC.discontinuation_notice_months, ge=0)
@@ -161,6 +167,15 @@ class Settings(BaseSettings):
             raise ValueError(exc.message) from None
         return value
 
+    @field_validator("fiscal_year_end")
+    @classmethod
+    def _check_fiscal_year_end(cls, value: str) -> str:
+        try:
+            FiscalYearEnd.parse(value)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _check_log_level(cls, value: object) -> object:
@@ -181,6 +196,9 @@ class Settings(BaseSettings):
             suspension_notice_after_days=self.suspension_notice_after_days,
             suspension_grace_days=self.suspension_grace_days,
             retention_days=self.retention_days,
+            records_retention_years=self.records_retention_years,
+            fiscal_year_end=FiscalYearEnd.parse(self.fiscal_year_end),
+            records_filing_months=self.records_filing_months,
             annual_auto_renew=self.annual_auto_renew,
             sla_claim_window_days=self.sla_claim_window_days,
             discontinuation_notice_months=self.discontinuation_notice_months,

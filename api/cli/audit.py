@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from application import audit, checkpoints
+from application.actors import Actor, acting_as
 from domain.calendar import jst_date
 from infrastructure import checkpointing
 from infrastructure.bootstrap import Services, build_services
@@ -76,6 +77,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     who.add_argument("--contract", type=uuid.UUID, help="contract id")
     d.add_argument("--out", type=Path, help="output file (default: standard output)")
     d.set_defaults(func=_disclose)
+
+    q = audit_sub.add_parser("privacy-request", help="act on a request to stop using or erase the contractor's "
+                                                     "personal data (privacy policy 7); prints the recorded answer")
+    _store_args(q)
+    q.add_argument("--contract", type=uuid.UUID, required=True, help="contract id")
+    q.add_argument("--request", choices=("erase", "stop_use"), required=True,
+                   help="erase (消去) or stop_use (利用停止): contacts go at once, the invoice recipient stays "
+                        "until the records period ends")
+    q.add_argument("--operator", required=True, help="who acts on the request (recorded as the actor)")
+    q.set_defaults(func=_privacy_request)
 
 
 def _store_args(p: argparse.ArgumentParser) -> None:
@@ -203,4 +214,15 @@ def _disclose(args: argparse.Namespace) -> int:
         document: dict[str, Any] = audit.disclosure(services.app, contract_id=args.contract,
                                                     customer_number=args.customer)
         out.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+def _privacy_request(args: argparse.Namespace) -> int:
+    with _services(args) as services:
+        app = services.app
+        with acting_as(Actor.operator(args.operator)):  # section 13: the operator is the actor
+            _, answer = app.answer_privacy_request(args.contract, args.request, datetime.now(UTC))
+        document = {k: v.isoformat() if isinstance(v, date) else v for k, v in answer.items()}
+        document["retention"] = audit.retention_document(app.get_contract(args.contract), app.policy)
+    print(json.dumps({"contract_id": str(args.contract), **document}, indent=2, ensure_ascii=False))
     return 0

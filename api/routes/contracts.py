@@ -23,13 +23,14 @@ from api.schemas import (
     ContractorIn,
     Instant,
     PaymentIn,
+    PrivacyRequestIn,
     RejectIn,
     TerminateIn,
     TerminationNoticeIn,
 )
 from api.views import contract_view, event_view, jsonable
 from application.audit import disclosure as disclosure_document
-from application.audit import verify_chain
+from application.audit import retention_document, verify_chain
 from application.service import CommandResult
 from domain.calendar import Month
 from domain.contract import BillingCycle, Contract
@@ -181,6 +182,29 @@ def change_contractor(contract_id: uuid.UUID, body: ContractorIn, request: Reque
         ctx.app.change_contractor(contract_id, body.contractor.as_dict(), ctx.now(), expected)))
 
 
+@router.post("/{contract_id}/privacy-requests", summary="Act on a request to stop using or erase the "
+             "contractor's personal data (privacy policy 7), operator only",
+             description="Contacts not needed for the legal records (person in charge, e-mail, phone, store "
+                         "administrator) are erased at once (their key is destroyed); the invoice recipient's name "
+                         "and address are kept until the records period ends (Corporate Tax Act: 7 years after the "
+                         "fiscal year of the last invoice; Consumption Tax Act Art. 57-4(1)(6)). The request and "
+                         "this answer are recorded (`PrivacyRequestAnswered`). A contract that never had an "
+                         "invoice and has ended is erased whole.",
+             response_model=CommandOut, **roles(*OPERATORS))
+def privacy_request(contract_id: uuid.UUID, body: PrivacyRequestIn, request: Request, ctx: Ctx,
+                    who: Who) -> Response:
+    expected = parse_if_match(request)
+
+    def act() -> Outcome:
+        result, answer = ctx.app.answer_privacy_request(contract_id, body.request, ctx.now(), expected)
+        log.info("privacy request %s on contract %s answered by %s: %d fields erased, %d kept", body.request,
+                 contract_id, who.name, len(answer["erased_fields"]), len(answer["kept_fields"]))
+        contract = ctx.app.get_contract(contract_id, version=result.version)
+        return command_outcome(result, **{k: jsonable(v) for k, v in answer.items()},
+                               retention=retention_document(contract, ctx.app.policy))
+    return run_command(ctx, request, who, body, act)
+
+
 @router.post("/{contract_id}/advance", summary="Run the contract's month starts up to a month (operator)",
              description="Period starts, renewals, changes taking effect and noticed ends, up to `month` "
                          "(default: the service clock's JST month; never a month that has not begun). "
@@ -207,7 +231,7 @@ def advance(contract_id: uuid.UUID, request: Request, ctx: Ctx, who: Who,
             **roles(*READERS))
 def get_contract(contract_id: uuid.UUID, ctx: Ctx, who: Who, as_of: AsOf = None) -> Response:
     contract = contract_as_of(ctx, contract_id, as_of)
-    body = contract_view(contract, who)
+    body = contract_view(contract, who, ctx.app.policy)
     body["as_of"] = jsonable(as_of)
     body["notices"] = notices_of(ctx, contract)  # Art. 9.5, 18, 28: when each notice reached each endpoint
     return JSONResponse(body, headers={"ETag": etag(contract.version)})

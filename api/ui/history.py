@@ -207,6 +207,12 @@ def _claimed(e: Any, _: HistoryEntry, sees: bool) -> str:
             f"({e.cause.value.replace('_', ' ')}); evidence {evidence}")
 
 
+def _privacy_answer(e: Any) -> str:
+    kept = (f"kept {', '.join(e.kept_fields)} until {e.kept_until or 'the records period ends'}"
+            if e.kept_fields else "nothing kept")
+    return f"{e.request.replace('_', ' ')} request of {e.received_on}: erased {len(e.erased_fields)} fields; {kept}"
+
+
 _E = ContractEvents
 DETAILS: dict[type[Any], Details] = {
     _E.Opened: _opened,
@@ -228,14 +234,17 @@ DETAILS: dict[type[Any], Details] = {
     _E.SuspensionNoticed: lambda e, _, __: f"service stops on {e.stop_on} unless paid",
     _E.SuspensionLifted: lambda e, _, __: f"paid on {e.lifted_on}: suspension lifted",
     _E.Terminated: lambda e, _, __: (f"{e.reason.value.replace('_', ' ')}; ended {e.ended_on}, "
-                                     f"data kept until {e.retention_until}"),
-    _E.TrialExpired: lambda e, _, __: f"expired {e.expired_on}, data kept until {e.retention_until}",
+                                     f"stored data kept until {e.retention_until}"),
+    _E.TrialExpired: lambda e, _, __: f"expired {e.expired_on}, stored data kept until {e.retention_until}",
     _E.SlaBreachClaimed: _claimed,
     _E.CreditGranted: lambda e, _, __: (f"claim {str(e.claim_id)[:8]}: {e.remedy.replace('_', ' ')} "
                                         f"{_yen(e.amount)} ({e.credit_days} credit days, {e.breach_month})"),
     _E.CreditRejected: lambda e, _, __: f"claim {str(e.claim_id)[:8]}: {e.reason}",
     _E.ContractorInfoChanged: lambda e, _, sees: f"contractor {_who(e, sees)}",
-    _E.DataDeleted: lambda e, _, __: f"personal data erased on {e.deleted_on}",
+    _E.DataDeleted: lambda e, _, __: f"stored data deleted and personal data erased on {e.deleted_on}",
+    _E.StoredDataDeleted: lambda e, _, __: f"stored data of {e.service} purged on {e.deleted_on}",
+    _E.ContractorDataErased: lambda e, _, __: f"personal data erased on {e.erased_on}: {e.reason}",
+    _E.PrivacyRequestAnswered: lambda e, _, __: _privacy_answer(e),
 }
 """How each event class reads on the timeline."""
 

@@ -17,10 +17,9 @@ from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
-from application.audit import SHRED_TOPIC
 from application.ports import ChainRow
 from infrastructure.persistence.chain import ChainLinker, refuse_text_ids
-from infrastructure.personal_data import PostgresKeyStore, iter_contract_ids, prefetch_keys_of
+from infrastructure.personal_data import PostgresKeyStore, keys_to_destroy, prefetch_keys_of
 
 
 class ChainedPostgresApplicationRecorder(es_pg.PostgresApplicationRecorder):
@@ -115,7 +114,7 @@ class ChainedPostgresApplicationRecorder(es_pg.PostgresApplicationRecorder):
             # aborted pipeline segment for prepared ("prepared statement _pg3_N does not exist" on the
             # connection's next use).
             pipeline.sync()
-        shred = sorted(set(iter_contract_ids(stored_events, SHRED_TOPIC))) if self.keys is not None else []
+        shred = sorted(keys_to_destroy(stored_events)) if self.keys is not None else []
         if shred and self.keys is not None:
             self.keys.destroy_in(curs, shred)
         self._pending.links, self._pending.shred = links, shred

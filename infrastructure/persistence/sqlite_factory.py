@@ -16,13 +16,12 @@ import eventsourcing.sqlite as es_sqlite
 from eventsourcing.persistence import ApplicationRecorder, ProcessRecorder, StoredEvent
 from eventsourcing.utils import Environment, EnvType
 
-from application.audit import SHRED_TOPIC
 from application.ports import ChainRow
 from infrastructure.persistence.chain import ChainLinker, Link, refuse_text_ids
 from infrastructure.persistence.sealed import SealedFactoryMixin
 from infrastructure.personal_data import (
     SQLiteKeyStore,
-    iter_contract_ids,
+    keys_to_destroy,
     prefetch_keys_of,
 )
 
@@ -100,7 +99,7 @@ class ChainedSQLiteApplicationRecorder(es_sqlite.SQLiteApplicationRecorder):
             return ids
         links = self.linker.link(stored_events, lambda need: self._prev_hashes(c, need))
         c.executemany(self.insert_hashes_statement, [(oid.hex, v, h) for oid, v, h in links])
-        shred = list(iter_contract_ids(stored_events, SHRED_TOPIC)) if self.keys is not None else []
+        shred = keys_to_destroy(stored_events) if self.keys is not None else []
         if shred and self.keys is not None:
             self.keys.destroy_in(c, shred)
         self._pending.links, self._pending.shred = links, shred

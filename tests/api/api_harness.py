@@ -61,6 +61,7 @@ class Harness:
     mode: str
     log: list[Any] = field(default_factory=list)
     hooks: WebhookParts | None = None
+    read_models: Any = None  # what the API reads deadlines from (a scheduler can use them too)
 
     @property
     def app(self) -> Any:
@@ -150,5 +151,5 @@ def make_harness(tmp_path: Path, env: dict[str, str] | None = None, *, mode: str
                      webhook_worker=hooks.worker)
     keys = {role: create_key(store, role, f"{role}-{uuid.uuid4().hex[:6]}", datetime.now(UTC)) for role in ROLES}
     client = TestClient(app, raise_server_exceptions=False)
-    return Harness(services, store, clock, client, keys, stop, mode, hooks=hooks)
+    return Harness(services, store, clock, client, keys, stop, mode, hooks=hooks, read_models=read_models)
 

@@ -69,6 +69,7 @@ def test_operator_only_operations() -> None:
         ("get", "/v1/webhook-endpoints/{endpoint_id}/deliveries"),
         ("get", "/v1/webhook-endpoints/{endpoint_id}/deliveries/{notification_id}"),
         ("post", "/v1/webhook-endpoints/{endpoint_id}/redeliver"),
+        ("post", "/v1/contracts/{contract_id}/privacy-requests"),
     }
     auditor_may = {(m, p) for m, p, allowed in PROTECTED if "auditor" in allowed}
     assert all(m == "get" for m, _ in auditor_may), "auditors only read"

@@ -32,7 +32,7 @@ def test_a_refused_command_leaves_the_cached_contract_as_stored(app: ContractsAp
     cid = monthly_to_june(app)
     before = summary(app.get_contract(cid))
     with pytest.raises(RuleViolation):  # Art. 15.3: no deletion while the contract runs
-        app.delete_data(cid, jst(2026, 6, 3).date())
+        app.delete_stored_data(cid, jst(2026, 6, 3).date())
     assert summary(app.get_contract(cid)) == before
 
 

@@ -114,16 +114,20 @@ def test_spec_3_full_lifecycle_with_hand_computed_figures(app: ContractsApplicat
     # unpaid: June 33000 + July 30800 + August 33000 = 96800
     assert c.ledger.outstanding() == 96800
 
-    # Art. 15.3: deletion on the retention deadline, not before
-    assert_refused(app, cid, lambda: app.delete_data(cid, date(2026, 10, 29)), RuleViolation, "Art. 15.3")
-    app.delete_data(cid, date(2026, 10, 30))
+    # Art. 15.3: stored data deleted on the retention deadline, not before
+    assert_refused(app, cid, lambda: app.delete_stored_data(cid, date(2026, 10, 29)), RuleViolation,
+                   "Art. 15.3")
+    app.delete_stored_data(cid, date(2026, 10, 30))
+    # Art. 13 / spec 10: the contractor data stays while 96800 yen are owed
+    assert_refused(app, cid, lambda: app.erase_contractor_data(cid, date(2034, 4, 1)), RuleViolation,
+                   "Art. 13")
     assert names(app, cid) == [
         "Opened", "TrialStarted", "Applied", "Approved", "ServicePeriodStarted", "ChangeRequested",
         "GradeChanged", "Renewed", "SlaBreachClaimed", "CreditGranted", "PaymentOverdue", "Renewed",
         "TerminationNoticed", "SuspensionNoticed", "PaymentReceived", "SuspensionLifted", "Renewed",
-        "Terminated", "DataDeleted"]
+        "Terminated", "StoredDataDeleted"]
     final = app.get_contract(cid)
-    assert final.contractor == {} and final.ledger.outstanding() == 96800
+    assert final.contractor["name"] == CONTRACTOR["name"] and final.ledger.outstanding() == 96800
 
     # replays: from the stored events, and in a fresh application over the same store
     assert summary(replay(list(app.events.get(cid)))) == summary(final)
@@ -230,7 +234,7 @@ def _change_after_end(app: ContractsApplication) -> tuple[uuid.UUID | None, Call
 def _early_delete(app: ContractsApplication) -> tuple[uuid.UUID | None, Callable[[], object]]:
     cid = _monthly(app, until=Month(2026, 4))
     app.terminate_for_cause(cid, "Art. 23.1.1", jst(2026, 4, 10))  # retention until 06-09
-    return cid, lambda: app.delete_data(cid, date(2026, 6, 8))
+    return cid, lambda: app.delete_stored_data(cid, date(2026, 6, 8))
 
 
 def _claim_twice(app: ContractsApplication) -> tuple[uuid.UUID | None, Callable[[], object]]:
@@ -323,7 +327,7 @@ REFUSALS: list[tuple[str, Case, type[Exception], str]] = [
      _monthly_cmd(lambda app, cid: app.terminate_for_cause(cid, "Art. 99", jst(2026, 4, 10))),
      InvalidInput, "Art. 23.1"),
     ("art_15_3_delete_before_deadline", _early_delete, RuleViolation, "Art. 15.3"),
-    ("art_15_3_delete_while_active", _monthly_cmd(lambda app, cid: app.delete_data(cid, date(2027, 1, 1))),
+    ("art_15_3_delete_while_active", _monthly_cmd(lambda app, cid: app.delete_stored_data(cid, date(2027, 1, 1))),
      RuleViolation, "Art. 15.3"),
     ("art_20_3_claim_twice", _claim_twice, RuleViolation, "Art. 20.3"),
     ("art_20_1_claim_outage_of_another_service", _claim_other_service, RuleViolation, "Art. 20.1"),

@@ -50,6 +50,8 @@ command = st.one_of(
     st.tuples(st.just("cause"), st.sampled_from(ARTICLES)),
     st.tuples(st.just("expire")),
     st.tuples(st.just("delete")),
+    st.tuples(st.just("erase")),
+    st.tuples(st.just("privacy"), st.sampled_from(["erase", "stop_use"])),
     st.tuples(st.just("contractor"), st.booleans()),
 )
 scenario = st.tuples(
@@ -170,7 +172,11 @@ class Run:
             elif kind == "expire":
                 app.expire_trial(cid, self.today)
             elif kind == "delete":
-                app.delete_data(cid, self.today)
+                app.delete_stored_data(cid, self.today)
+            elif kind == "erase":
+                app.erase_contractor_data(cid, self.today)
+            elif kind == "privacy":
+                app.answer_privacy_request(cid, cmd[1], self.at)
             elif kind == "contractor":
                 app.change_contractor(cid, {"name": "Renamed K.K."} if cmd[1] else {}, self.at)
         except DomainError as refused:
@@ -239,7 +245,8 @@ refusable = st.sampled_from([
     ("approve-twice", lambda r: r.app.approve(r.cid, r.at)),
     ("overpay", lambda r: r.app.record_payment(r.cid, r.invoice_id(0), 10**9, r.today, r.at)),
     ("bad-article", lambda r: r.app.terminate_for_cause(r.cid, "Art. 99", r.at)),
-    ("early-delete", lambda r: r.app.delete_data(r.cid, date(2026, 1, 1))),
+    ("early-delete", lambda r: r.app.delete_stored_data(r.cid, date(2026, 1, 1))),
+    ("early-erase", lambda r: r.app.erase_contractor_data(r.cid, date(2026, 1, 1))),
     ("no-change", lambda r: r.app.request_change(r.cid, None, None, None, r.at)),
     ("expire-early", lambda r: r.app.expire_trial(r.cid, date(2026, 3, 2))),
     ("stale", lambda r: r.app.change_contractor(r.cid, {"name": "x"}, r.at, expected_version=1)),

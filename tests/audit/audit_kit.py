@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from application.service import ContractsApplication
@@ -97,10 +97,18 @@ def run_lifecycle(app: ContractsApplication) -> Lifecycle:
     return Lifecycle(cid, outage, claim_id, refusals)
 
 
-def delete_data(app: ContractsApplication, cid: uuid.UUID) -> None:
-    contract = app.get_contract(cid)
-    assert contract.retention_until is not None
-    app.delete_data(cid, contract.retention_until)
+def settle(app: ContractsApplication, cid: uuid.UUID) -> None:
+    """Pay what the lifecycle left unpaid, on 2026-09-01 (nothing owed: spec 10)."""
+    for inv in app.get_contract(cid).ledger.invoices.values():
+        if inv.outstanding > 0:
+            app.record_payment(cid, inv.invoice_id, inv.outstanding, date(2026, 9, 1), jst(2026, 9, 1))
+
+
+def erase_contractor_data(app: ContractsApplication, cid: uuid.UUID) -> None:
+    """Settle, then erase the contractor data when the records period ends: last invoice
+    2026-08-01, fiscal year to 2027-03-31, + 7 years -> kept until 2034-03-31, erased 2034-04-01."""
+    settle(app, cid)
+    app.erase_contractor_data(cid, date(2034, 4, 1))
 
 
 def leaked(raw: bytes) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from audit_kit import PERSON, Store, delete_data, jst, run_lifecycle
+from audit_kit import PERSON, Store, erase_contractor_data, jst, run_lifecycle
 
 from application.audit import GENESIS, chain_hash, verify_chain
 from domain.errors import NotFound
@@ -40,7 +40,7 @@ def test_chain_links_are_the_documented_hash(store: Store) -> None:
 
 def test_shredding_keeps_the_chain_valid(store: Store) -> None:
     run = run_lifecycle(store.app)
-    delete_data(store.app, run.contract_id)
+    erase_contractor_data(store.app, run.contract_id)
     assert verify_chain(store.app).ok
 
 
@@ -113,7 +113,7 @@ def test_writing_after_a_removed_hash_fails_loudly(store: Store) -> None:
     fresh = store.reopen()  # no chain heads cached
     try:
         with pytest.raises(Exception, match="no hash recorded"):
-            delete_data(fresh.app, run.contract_id)
+            erase_contractor_data(fresh.app, run.contract_id)
     finally:
         fresh.close()
 

@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from audit_kit import CHANGED, CUSTOMER, delete_data, leaked, run_lifecycle
+from audit_kit import CHANGED, CUSTOMER, EVIDENCE, PERSON, erase_contractor_data, leaked, run_lifecycle, settle
 
 from api.cli import main
 from infrastructure.bootstrap import build_services
@@ -68,13 +68,13 @@ def test_cli_disclose(db: tuple[Path, str], tmp_path: Path, capsys: pytest.Captu
     assert doc["contracts"][0]["current_contractor"] == CHANGED
     services = build_services(Settings(sqlite_path=path, database_url=None))
     try:
-        delete_data(services.app, uuid.UUID(cid))
+        erase_contractor_data(services.app, uuid.UUID(cid))
     finally:
         services.close()
     out = tmp_path / "disclosure.json"
     assert main(["audit", "disclose", "--db", str(path), "--contract", cid, "--out", str(out)]) == 0
     doc = json.loads(out.read_text(encoding="utf-8"))
-    assert doc["erased"] is True and doc["contracts"][0]["erased_on"] == "2026-10-30"
+    assert doc["erased"] is True and doc["contracts"][0]["erased_on"] == "2034-04-01"
     assert leaked(out.read_bytes()) == []
     assert main(["audit", "disclose", "--db", str(path), "--customer", "NOBODY"]) == 2
 
@@ -112,3 +112,32 @@ def test_spec_13_cli_checkpoint_then_verify_detects_a_deleted_contract(
         {k: d[k] for k in ("kind", "aggregate_id")} for d in report["checkpoint"]["differences"]]
     assert main(["audit", "verify", "--db", str(path), "--checkpoint", str(exported)]) == 1
     assert "no trusted public key" in capsys.readouterr().out
+
+
+def test_cli_privacy_policy_7_erasure_request(db: tuple[Path, str], capsys: pytest.CaptureFixture[str]) -> None:
+    """The lifecycle ended 2026-08-31 with invoices to 2026-08 (fiscal year to 2027-03-31): the contacts
+    go at once, the name and address are kept until 2034-03-31 (Corporate Tax Act 7 years) once settled."""
+    path, cid = db
+    services = build_services(Settings(sqlite_path=path, database_url=None))
+    try:
+        settle(services.app, uuid.UUID(cid))
+    finally:
+        services.close()
+    assert main(["audit", "privacy-request", "--db", str(path), "--contract", cid, "--request", "erase",
+                 "--operator", "alice"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["kept_fields"] == ["address", "name"] and answer["kept_until"] == "2034-03-31"
+    assert set(answer["erased_fields"]) == {"contact_email", "contact_name", "contact_phone", "store_admin_email",
+                                            "store_admin_name"}
+    assert "Corporate Tax Act" in answer["kept_because"]
+    assert main(["audit", "disclose", "--db", str(path), "--contract", cid]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    [c] = doc["contracts"]
+    assert c["current_contractor"] == {"name": CHANGED["name"], "address": CHANGED["address"],
+                                       "contacts": "[erased]"}
+    assert c["requests"][0]["actor"] == {"kind": "operator", "name": "alice", "role": "operator"}
+    # claim evidence (free text, kept with the records key: it supports a booked credit) aside
+    text = json.dumps(doc, ensure_ascii=False).replace(json.dumps(EVIDENCE, ensure_ascii=False), "")
+    contacts = {v for person in (PERSON, CHANGED) for k, v in person.items() if k not in ("name", "address")}
+    assert [v for v in contacts if v in text] == []  # erased in every event of the history, too
+    assert CHANGED["name"] in text

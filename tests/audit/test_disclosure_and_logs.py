@@ -7,7 +7,18 @@ import json
 import logging
 
 import pytest
-from audit_kit import CHANGED, CUSTOMER, EVIDENCE, PERSON, SECRETS, Store, delete_data, jst, leaked, run_lifecycle
+from audit_kit import (
+    CHANGED,
+    CUSTOMER,
+    EVIDENCE,
+    PERSON,
+    SECRETS,
+    Store,
+    erase_contractor_data,
+    jst,
+    leaked,
+    run_lifecycle,
+)
 
 from application.audit import disclosure, export_records, replay, verify_chain
 from domain.errors import NotFound
@@ -31,12 +42,15 @@ def test_spec10_disclosure_before_erasure_holds_everything(store: Store) -> None
 
 def test_spec10_disclosure_after_erasure_says_so(store: Store) -> None:
     run = run_lifecycle(store.app)
-    delete_data(store.app, run.contract_id)
+    erase_contractor_data(store.app, run.contract_id)
     doc = disclosure(store.app, customer_number=CUSTOMER, now=jst(2026, 11, 1))
     assert doc["erased"] is True
     [c] = doc["contracts"]
-    assert c["erased"] is True and c["erased_on"] == "2026-10-30"
-    assert "erased on 2026-10-30" in c["statement"]
+    assert c["erased"] is True and c["erased_on"] == "2034-04-01"
+    assert "erased on 2034-04-01" in c["statement"]
+    retention = c["retention"]
+    assert retention["stored_data"]["deletion_on"] == "2026-10-30"  # Art. 15.3: ended 08-31 + 60 days
+    assert retention["contractor_data"]["records_kept_until"] == "2034-03-31"
     assert c["current_contractor"] is None and c["personal_data"] == []
     assert len(c["invoices"]) == 5  # amounts and dates are kept
     assert leaked(json.dumps(doc, ensure_ascii=False).encode()) == []
@@ -53,10 +67,10 @@ def test_spec10_no_personal_data_in_logs_or_errors(store: Store, caplog: pytest.
     verify_chain(store.app)
     records = list(export_records(store.app))
     replay([json.dumps(r) for r in records], jst(2026, 11, 1).date(), store.app.policy.late_interest_rate)
-    delete_data(store.app, run.contract_id)
+    erase_contractor_data(store.app, run.contract_id)
     verify_chain(store.app, run.contract_id)
     text = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
-    assert f"contract {run.contract_id}: personal data key destroyed" in text  # the logs were captured
+    assert f"key {run.contract_id} destroyed" in text  # the logs were captured
     assert "hash chain of store verified" in text
     assert leaked(text.encode()) == []
     assert run.refusals and leaked("\n".join(run.refusals).encode()) == []

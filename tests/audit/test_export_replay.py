@@ -8,7 +8,7 @@ import json
 from datetime import date
 from decimal import Decimal
 
-from audit_kit import CHANGED, EVIDENCE, Store, delete_data, leaked, run_lifecycle
+from audit_kit import CHANGED, EVIDENCE, Store, erase_contractor_data, leaked, run_lifecycle, settle
 
 from application.audit import export_records, invoice_documents, replay, write_jsonl
 from domain.personal_data import ERASED, REDACTED
@@ -79,8 +79,9 @@ def test_redacted_export_has_no_personal_data_and_still_replays(store: Store) ->
 
 def test_export_after_deletion_replays_with_erased_fields(store: Store) -> None:
     run = run_lifecycle(store.app)
+    settle(store.app, run.contract_id)
     before = replay(_export(store, contract_id=run.contract_id).splitlines(), AS_OF, RATE)["contracts"][0]
-    delete_data(store.app, run.contract_id)
+    erase_contractor_data(store.app, run.contract_id)
     text = _export(store, contract_id=run.contract_id)
     assert leaked(text.encode()) == []
     after = replay(text.splitlines(), AS_OF, RATE)

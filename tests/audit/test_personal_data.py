@@ -1,5 +1,6 @@
-"""Spec 10 / Art. 15.3: personal data is stored encrypted with a key per contract;
-DataDeleted destroys the key; the events still replay with amounts and dates intact."""
+"""Spec 10 / Art. 13: personal data is stored encrypted with keys per contract (records and
+contacts); ContractorDataErased destroys them, a privacy-policy-7 request the contacts key; the
+events still replay with amounts and dates intact."""
 
 from __future__ import annotations
 
@@ -11,10 +12,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from audit_kit import CHANGED, CUSTOMER, EVIDENCE, PERSON, Store, delete_data, jst, leaked, run_lifecycle
+from audit_kit import (
+    CHANGED,
+    CUSTOMER,
+    EVIDENCE,
+    PERSON,
+    Store,
+    erase_contractor_data,
+    jst,
+    leaked,
+    run_lifecycle,
+    settle,
+)
 from eventsourcing.persistence import MapperDeserialisationError
 
-from application.audit import PERSONAL_FIELDS, export_records
+from application.audit import PERSONAL_FIELDS, export_records, key_id
 from application.service import ContractsApplication
 from domain.errors import RuleViolation
 from domain.personal_data import ERASED
@@ -44,18 +56,19 @@ def test_spec10_no_plaintext_personal_data_in_the_store(store: Store) -> None:
     assert store.app.get_contract(run.contract_id, version=2).contractor == PERSON
 
 
-def test_spec10_data_deleted_destroys_the_key_and_keeps_every_figure(store: Store) -> None:
+def test_spec10_contractor_data_erased_destroys_the_keys_and_keeps_every_figure(store: Store) -> None:
     run = run_lifecycle(store.app)
     cid = run.contract_id
+    settle(store.app, cid)
     before = _figures(store.app, cid)
-    delete_data(store.app, cid)
+    erase_contractor_data(store.app, cid)
     after_here = _figures(store.app, cid)
     fresh = store.reopen()  # another process: nothing cached
     try:
         after_fresh = _figures(fresh.app, cid)
-        # amounts, dates and the invoices are unchanged; only DataDeleted was added
+        # amounts, dates and the invoices are unchanged; only ContractorDataErased was added
         assert after_here["events"][:-1] == before["events"]
-        assert after_here["events"][-1][1] == "DataDeleted"
+        assert after_here["events"][-1][1] == "ContractorDataErased"
         assert after_here["invoices"] == before["invoices"] == after_fresh["invoices"]
         assert after_fresh == after_here
         # personal fields read as erased, in every historical version and in every process
@@ -79,10 +92,11 @@ def test_spec10_destroyed_key_is_gone_from_the_key_table(store: Store) -> None:
     keys = store.app.factory.keys  # type: ignore[attr-defined]
     key = keys.key_for_reading(run.contract_id)
     assert key is not None and key in store.raw_bytes()  # no master key: the data key is stored as is
-    delete_data(store.app, run.contract_id)
+    erase_contractor_data(store.app, run.contract_id)
     assert keys.key_for_reading(run.contract_id) is None
-    found, row = keys._read(run.contract_id)
-    assert found and row["key"] is None and row["destroyed_at"] is not None
+    for kid in (run.contract_id, key_id(run.contract_id, "contacts")):  # the records and the contacts key
+        found, row = keys._read(kid)
+        assert found and row["key"] is None and row["destroyed_at"] is not None
     if store.backend == "sqlite":  # secure_delete + WAL checkpoint: the bytes are gone from the files too
         assert key not in store.raw_bytes()
     # no new personal data can be stored under a destroyed key
@@ -92,7 +106,7 @@ def test_spec10_destroyed_key_is_gone_from_the_key_table(store: Store) -> None:
 
 def test_spec10_no_personal_data_can_be_added_after_deletion(store: Store) -> None:
     run = run_lifecycle(store.app)
-    delete_data(store.app, run.contract_id)
+    erase_contractor_data(store.app, run.contract_id)
     with pytest.raises(RuleViolation):
         store.app.change_contractor(run.contract_id, PERSON, jst(2026, 11, 1))
     with pytest.raises(RuleViolation):

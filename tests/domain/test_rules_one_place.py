@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from domain.calendar import Month
-from domain.contract import next_month_start, retention_deadline, supersede
+from domain.contract import next_month_start, supersede
+from domain.retention import retention_deadline
 from domain.deadlines import DEADLINE_KIND_NAMES, DEADLINE_KINDS, KIND_BY_NAME, deadline_label
 from domain.personal_data import ERASED, PERSONAL_FIELD_NAMES, REDACTED, is_erased
 from domain.policy import Policy
@@ -75,7 +76,9 @@ def test_spec_11_every_deadline_kind_has_an_article_and_a_label() -> None:
         assert kind.article.startswith(("Art. ", "spec ")), kind
         assert kind.label == f"{kind.what} ({kind.article})" and kind.what, kind
         assert KIND_BY_NAME[kind.name] is kind
-    assert deadline_label("retention_deletion") == "data deletion (Art. 15.3)"
+    assert deadline_label("stored_data_deletion") == "stored data deleted (Art. 15.3)"
+    assert deadline_label("contractor_data_erasure") == (
+        "contractor data erased after the records period (Art. 13, spec 10)")
     assert deadline_label("trial_end") == "trial ends (Art. 5.2)"
     assert deadline_label("unknown") == "unknown"
 
@@ -83,8 +86,8 @@ def test_spec_11_every_deadline_kind_has_an_article_and_a_label() -> None:
 def test_spec_11_firing_order_of_one_day() -> None:
     """Month starts before overdue marks, the retention deletion after the window closes."""
     assert DEADLINE_KIND_NAMES == ("trial_end", "month_start", "payment_overdue", "suspension_notice",
-                                   "suspension_stop", "sla_window_end", "retention_deletion", "discontinuation",
-                                   "terms_change_effective")
+                                   "suspension_stop", "sla_window_end", "stored_data_deletion",
+                                   "contractor_data_erasure", "discontinuation", "terms_change_effective")
 
 
 # --------------------------------------------------------------------------- spec 10 personal fields

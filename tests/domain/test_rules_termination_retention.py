@@ -149,34 +149,29 @@ def test_art_28_objection_on_or_after_the_effective_date_refused() -> None:
 
 
 # --------------------------------------------------------------------------- spec 10 / Art. 15.3 retention
-def test_art_15_3_data_deleted_after_60_days_not_before() -> None:
-    """Monthly, noticed 2026-07-10 -> ends 2026-08-31 -> retention deadline 10-30."""
+def test_art_15_3_stored_data_deleted_after_60_days_not_before() -> None:
+    """Monthly, noticed 2026-07-10 -> ends 2026-08-31 -> stored-data deadline 10-30 (more rules in
+    test_rules_retention.py)."""
     c = active(until=Month(2026, 7))
     c.notice_termination(None, jst(2026, 7, 10), CAL)
     c.advance_to(Month(2026, 9), POLICY)
     assert c.retention_until == date(2026, 10, 30)
-    assert_refused(c, lambda: c.delete_data(date(2026, 10, 29)), RuleViolation, "Art. 15.3")
+    assert_refused(c, lambda: c.delete_stored_data(date(2026, 10, 29)), RuleViolation, "Art. 15.3")
     totals = sorted(i.total for i in c.ledger.invoices.values())
-    c.delete_data(date(2026, 10, 30))
-    assert names(c.collect_events()) == ["DataDeleted"]
-    assert c.data_deleted and c.contractor == {}
+    c.delete_stored_data(date(2026, 10, 30))
+    assert names(c.collect_events()) == ["StoredDataDeleted"]
+    assert not c.data_deleted and c.contractor  # contractor data is kept (records, Art. 13)
     assert sorted(i.total for i in c.ledger.invoices.values()) == totals  # amounts intact
-    assert_refused(c, lambda: c.delete_data(date(2026, 11, 1)), RuleViolation, "Art. 15.3")
-    assert_refused(c, lambda: c.change_contractor({"name": "x"}, jst(2026, 11, 1)), RuleViolation, "Art. 12.1")
-
-
-def test_art_15_3_no_deletion_while_in_service() -> None:
-    c = active()
-    assert_refused(c, lambda: c.delete_data(date(2030, 1, 1)), RuleViolation, "Art. 15.3")
+    assert_refused(c, lambda: c.delete_stored_data(date(2026, 11, 1)), RuleViolation, "Art. 15.3")
 
 
 def test_art_15_5_trial_expiry_retention() -> None:
-    """Trial from 2026-03-02 expires 04-01; deleted no earlier than 05-31."""
+    """Trial from 2026-03-02 expires 04-01; stored data deleted no earlier than 05-31."""
     c = trial(at=jst(2026, 3, 2))
     c.expire_trial(date(2026, 4, 1), POLICY)
-    assert_refused(c, lambda: c.delete_data(date(2026, 5, 30)), RuleViolation, "Art. 15.3")
-    c.delete_data(date(2026, 5, 31))
-    assert c.data_deleted
+    assert_refused(c, lambda: c.delete_stored_data(date(2026, 5, 30)), RuleViolation, "Art. 15.3")
+    c.delete_stored_data(date(2026, 5, 31))
+    assert c.stored_data_deleted_on == date(2026, 5, 31)
 
 
 def test_spec_10_retention_across_leap_february() -> None:

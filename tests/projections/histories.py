@@ -18,7 +18,7 @@ from domain.errors import DomainError
 from domain.sla import OutageCause, Remedy
 
 ACTIONS = ("advance",) * 4 + ("pay",) * 3 + ("pay_part", "overdue", "suspend", "change", "claim", "decide") * 2 + (
-    "stop", "notice", "expire", "delete", "apply", "approve", "reject")
+    "stop", "notice", "expire", "delete", "erase", "privacy", "apply", "approve", "reject")
 GRADES = {"kintone": ("light", "standard", "premium"), "garoon": ("standard",), "mailwise-beta": ("standard",)}
 CAUSES = (OutageCause.PROVIDER_NETWORK, OutageCause.PROVIDER_NETWORK, OutageCause.SCHEDULED_MAINTENANCE,
           OutageCause.FORCE_MAJEURE)
@@ -114,7 +114,11 @@ class History:
         elif s.action == "expire":
             app.expire_trial(cid, today)
         elif s.action == "delete":
-            app.delete_data(cid, today)
+            app.delete_stored_data(cid, today)
+        elif s.action == "erase":
+            app.erase_contractor_data(cid, today)
+        elif s.action == "privacy":
+            app.answer_privacy_request(cid, ("erase", "stop_use")[s.pick % 2], at)
         elif s.action == "apply":
             app.apply_from_trial(cid, "standard", 10, (BillingCycle.MONTHLY, BillingCycle.ANNUAL)[s.pick % 2],
                                  None, at)

@@ -65,9 +65,10 @@ def assert_agrees_with_aggregates(services: Services, models: ReadModelsImpl) ->
                 assert getattr(state.ledger, f.name) == getattr(c.ledger, f.name), f.name
         t = state.timeline
         assert (t.state, t.trial_ends_on, t.first_month, t.period_end, t.termination_month, t.suspension_stop_on,
-                t.retention_until, t.data_deleted) == (
+                t.retention_until, t.data_deleted, t.stored_data_deleted, t.last_invoiced_on) == (
             c.state.value, c.trial_ends_on, c.first_month, c.period_end, c.termination_month, c.suspension_stop_on,
-            c.retention_until, c.data_deleted)
+            c.retention_until, c.data_deleted, c.stored_data_deleted_on is not None, c.last_invoice_on())
+        assert t.owed() == c.owed()
         assert t.overdue == {str(i) for i in c.overdue}
         assert set(t.undecided_claims) == {str(k) for k, v in c.claims.items() if v.decided is None}
         starts = [d.ref for d in models.deadlines_until(Month(2100, 1).first_day)

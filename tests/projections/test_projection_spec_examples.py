@@ -222,12 +222,16 @@ def test_retention_deadline_after_termination_and_trial_expiry(services: Service
     read_models.runner.catch_up()
 
     def retention(aggregate_id: object) -> list[tuple[date, str]]:
-        return [(d.due_on, d.kind) for d in read_models.deadlines_until(date(2027, 12, 31))
-                if d.aggregate_id == aggregate_id and d.kind in ("retention_deletion", "trial_end", "month_start")]
+        kinds = ("stored_data_deletion", "contractor_data_erasure", "trial_end", "month_start")
+        return [(d.due_on, d.kind) for d in read_models.deadlines_until(date(2040, 12, 31))
+                if d.aggregate_id == aggregate_id and d.kind in kinds]
 
-    assert retention(cid) == [(date(2026, 10, 30), "retention_deletion")]
-    assert retention(trial.aggregate_id) == [(date(2026, 5, 31), "retention_deletion")]
-    app.delete_data(cid, date(2026, 10, 30))
+    # every invoice (April to August) is unpaid: no contractor-data erasure date while owed (spec 10)
+    assert retention(cid) == [(date(2026, 10, 30), "stored_data_deletion")]
+    # the trial never had an invoice: its contractor data goes with the stored data
+    assert retention(trial.aggregate_id) == [(date(2026, 5, 31), "contractor_data_erasure"),
+                                             (date(2026, 5, 31), "stored_data_deletion")]
+    app.delete_stored_data(cid, date(2026, 10, 30))
     read_models.runner.catch_up()
     assert retention(cid) == []
     # the invoices survive deletion of the personal data (amounts and dates intact)

@@ -11,12 +11,14 @@ from application.read_models import Deadline
 from application.service import ContractsApplication
 from domain.contract import ENDED, IN_SERVICE, Contract, State
 from domain.deadlines import DEADLINE_KIND_NAMES
+from domain.policy import Policy
 from domain.service_events import ServiceDiscontinuation, TermsChange
 
 ORDER = {k: i for i, k in enumerate(DEADLINE_KIND_NAMES)}
 
 
-def contract_deadlines(c: Contract, window_days: int, notice_after_days: int) -> list[Deadline]:
+def contract_deadlines(c: Contract, window_days: int, notice_after_days: int,
+                       policy: Policy | None = None) -> list[Deadline]:
     out: list[Deadline] = []
     if c.state is State.TRIAL and c.trial_ends_on is not None:
         out.append(Deadline(c.trial_ends_on, "trial_end", c.id))
@@ -38,8 +40,11 @@ def contract_deadlines(c: Contract, window_days: int, notice_after_days: int) ->
         if claim.decided is None:
             out.append(Deadline(claim.outage.breach_date + timedelta(days=window_days + 1), "sla_window_end",
                                 c.id, str(claim.claim_id)))
-    if c.state in ENDED and not c.data_deleted and c.retention_until is not None:
-        out.append(Deadline(c.retention_until, "retention_deletion", c.id))
+    if c.state in ENDED and c.stored_data_deleted_on is None and c.retention_until is not None:
+        out.append(Deadline(c.retention_until, "stored_data_deletion", c.id))
+    erase_on = c.contractor_data_erasure_on(policy or Policy())  # the aggregate's view of spec 10
+    if c.state in ENDED and not c.data_deleted and erase_on is not None:
+        out.append(Deadline(erase_on, "contractor_data_erasure", c.id))
     return out
 
 
@@ -57,7 +62,8 @@ class ScanDeadlines:
         contracts: list[Contract] = [app.repository.get(i) for i in app.iter_aggregate_ids("Contract.Opened")]
         out: list[Deadline] = []
         for c in contracts:
-            out.extend(contract_deadlines(c, policy.sla_claim_window_days, policy.suspension_notice_after_days))
+            out.extend(contract_deadlines(c, policy.sla_claim_window_days, policy.suspension_notice_after_days,
+                                          policy))
         for i in app.iter_aggregate_ids("DiscontinuationAnnounced"):
             item = app.repository.get(i)
             assert isinstance(item, ServiceDiscontinuation)

@@ -12,6 +12,7 @@ from datetime import date
 
 from scheduler_kit import CONTRACTOR, World, jst
 
+from application.actors import Actor, actor_of
 from domain.calendar import Month
 from domain.contract import BillingCycle, State
 from domain.service_events import ServiceDiscontinuation, TermsChange
@@ -37,7 +38,7 @@ def pay(w: World, cid: uuid.UUID, period: str, on: date) -> None:
     w.app.record_payment(cid, invoice_id, amount, on, jst(on.year, on.month, on.day, 12))
 
 
-def test_trial_expiry_then_retention_deletion(store: Callable[..., World]) -> None:
+def test_trial_expiry_then_stored_data_deletion_and_contractor_data_erasure(store: Callable[..., World]) -> None:
     w = store()
     cid = w.app.open_contract("T-1", "kintone", "light", 5, CONTRACTOR, jst(2026, 3, 2), trial=True).aggregate_id
     # Art. 5.2: trial of 30 days (catalog trial_days) from 2026-03-02 -> ends 2026-04-01
@@ -49,11 +50,18 @@ def test_trial_expiry_then_retention_deletion(store: Callable[..., World]) -> No
     # Art. 15.5 / spec 10: retention 60 days: 2026-04-01 + 60 = 2026-05-31 (29 days to 04-30, 31 in May)
     assert expired.retention_until == date(2026, 5, 31)
     w.daily(date(2026, 4, 2), date(2026, 5, 30))
-    assert "DataDeleted" not in w.names(cid)
+    assert w.names(cid) == ["Opened", "TrialStarted", "TrialExpired"]
     w.sweep_on(date(2026, 5, 31))
-    assert w.event(cid, "DataDeleted").deleted_on == date(2026, 5, 31)
+    deleted = w.event(cid, "StoredDataDeleted")  # Art. 15.3: what the platform acts on
+    assert (deleted.deleted_on, deleted.service) == (date(2026, 5, 31), "kintone")
+    assert actor_of(deleted) == Actor.scheduler("stored_data_deletion", date(2026, 5, 31))  # section 13
+    # spec 10: a trial never had an invoice, so no records to keep: its contractor data goes the same day
+    erased = w.event(cid, "ContractorDataErased")
+    assert erased.erased_on == date(2026, 5, 31)
+    assert actor_of(erased) == Actor.scheduler("contractor_data_erasure", date(2026, 5, 31))
     assert w.app.get_contract(cid).contractor == {}
-    assert w.names(cid) == ["Opened", "TrialStarted", "TrialExpired", "DataDeleted"]
+    assert w.names(cid)[:3] == ["Opened", "TrialStarted", "TrialExpired"]
+    assert sorted(w.names(cid)[3:]) == ["ContractorDataErased", "StoredDataDeleted"]
 
 
 def test_monthly_renewals_for_three_months(store: Callable[..., World]) -> None:
@@ -106,14 +114,27 @@ def test_overdue_suspension_termination_deletion(store: Callable[..., World]) ->
     # Art. 15.3: retention 60 days: 06-28 + 60 = 2026-08-27 (2 days to 06-30, 31 in July, 27 in August)
     assert ended.retention_until == date(2026, 8, 27)
     w.daily(date(2026, 6, 29), date(2026, 8, 26))
-    assert "DataDeleted" not in w.names(cid)
+    assert "StoredDataDeleted" not in w.names(cid)
     w.sweep_on(date(2026, 8, 27))
-    assert w.event(cid, "DataDeleted").deleted_on == date(2026, 8, 27)
+    assert w.event(cid, "StoredDataDeleted").deleted_on == date(2026, 8, 27)
     names = w.names(cid)
     assert names[:8] == ["Opened", "Applied", "Approved", "ServicePeriodStarted", "Renewed", "Renewed",
                          "PaymentOverdue", "SuspensionNoticed"]
-    assert names.count("Terminated") == 1 and names[-1] == "DataDeleted"
+    assert names.count("Terminated") == 1 and names[-1] == "StoredDataDeleted"
     assert "Renewed" not in names[names.index("Terminated"):]  # no July renewal after the stop
+    # spec 10 / Art. 13: April, May and June are still owed: the contractor data stays, even after the
+    # records period of the last invoice (June, issued 2026-06-01: fiscal year to 2027-03-31, + 7 years)
+    w.sweep_on(date(2034, 4, 1))
+    assert "ContractorDataErased" not in w.names(cid)
+    assert w.app.get_contract(cid).contractor == CONTRACTOR
+    for period in ("2026-04", "2026-05", "2026-06"):
+        pay(w, cid, period, date(2034, 5, 10))
+    # settled 2034-05-10, after the records period: erased the day after
+    w.sweep_on(date(2034, 5, 10))
+    assert "ContractorDataErased" not in w.names(cid)
+    w.sweep_on(date(2034, 5, 11))
+    assert w.event(cid, "ContractorDataErased").erased_on == date(2034, 5, 11)
+    assert w.app.get_contract(cid).contractor == {}
 
 
 def test_payment_before_stop_date_lifts_suspension(store: Callable[..., World]) -> None:

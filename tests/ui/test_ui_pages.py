@@ -244,9 +244,10 @@ def test_erased_personal_data_shows_as_erased(api: Harness) -> None:
     app.advance(cid, Month(2026, 4))
     app.notice_termination(cid, None, jst(2026, 4, 10))
     app.advance(cid, Month(2026, 6))
-    contract = app.get_contract(cid)
-    assert contract.retention_until is not None
-    app.delete_data(cid, contract.retention_until)
+    for invoice in app.get_contract(cid).ledger.invoices.values():
+        app.record_payment(cid, invoice.invoice_id, invoice.total, date(2026, 6, 10), jst(2026, 6, 10))
+    # spec 10: ended 2026-05-31, last invoice 2026-05-01 (fiscal year to 2027-03-31): erased 2034-04-01
+    app.erase_contractor_data(cid, date(2034, 4, 1))
     for role in ("operator", "auditor"):
         client = browser_client(api, role)
         for params in ({}, {"as_of": "2026-04-15"}):
@@ -256,7 +257,7 @@ def test_erased_personal_data_shows_as_erased(api: Harness) -> None:
             for value in person.values():
                 assert value not in html
         html = client.get(f"/ui/contracts/{cid}").text
-        assert "DataDeleted" in html and "personal data erased on" in html
+        assert "ContractorDataErased" in html and "personal data erased on 2034-04-01" in html
         assert "ERASE-1" in client.get("/ui/", params={"q": "ERASE-1"}).text
 
 

@@ -12,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from domain.calendar import YearEndBreak
+from domain.retention import FiscalYearEnd
 from infrastructure.settings import Settings
 
 
@@ -31,6 +32,9 @@ def test_defaults_are_the_spec_policy_values() -> None:
     assert policy.suspension_notice_after_days == 14  # spec 7
     assert policy.suspension_grace_days == 14  # spec 7
     assert policy.retention_days == 60  # spec 10, Art. 15.3
+    assert policy.records_retention_years == 7  # spec 10: Corporate Tax Act records period
+    assert policy.fiscal_year_end == FiscalYearEnd(3, 31)  # spec 10
+    assert policy.records_filing_months == 0  # spec 10 counts from the year end
     assert policy.annual_auto_renew is True  # spec 4
     assert policy.sla_claim_window_days == 60  # Art. 20.3
     assert policy.discontinuation_notice_months == 3  # Art. 18
@@ -130,3 +134,14 @@ def test_master_key_must_be_base64_of_32_bytes() -> None:
         with pytest.raises(ValidationError) as err:
             Settings(master_key=bad)
         assert [e["loc"] for e in err.value.errors()] == [("master_key",)]
+
+
+def test_spec_10_records_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONTRACTS_RECORDS_RETENTION_YEARS", "10")
+    monkeypatch.setenv("CONTRACTS_FISCAL_YEAR_END", "12-31")
+    policy = Settings().policy()
+    assert (policy.records_retention_years, policy.fiscal_year_end) == (10, FiscalYearEnd(12, 31))
+    monkeypatch.setenv("CONTRACTS_FISCAL_YEAR_END", "02-30")
+    with pytest.raises(ValidationError) as info:
+        Settings()
+    assert "fiscal_year_end" in str(info.value) and "MM-DD" in str(info.value)
