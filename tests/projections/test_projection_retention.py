@@ -16,7 +16,7 @@ from datetime import date
 from projection_kit import jst, paid_contract
 
 from domain.calendar import Month
-from infrastructure.composition import Services
+from infrastructure.bootstrap import Services
 from infrastructure.read_side import ReadModelsImpl
 
 KINDS = ("stored_data_deletion", "contractor_data_erasure")
