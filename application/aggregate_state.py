@@ -38,7 +38,7 @@ from domain.sla import OutageFacts
 
 A = TypeVar("A", bound=Aggregate)
 
-STATE_SCHEMA_VERSION = 1
+STATE_SCHEMA_VERSION = 2  # 2: the retention dates of issue 15 (stored data, contractor data, contacts)
 STATE_DATACLASSES: tuple[tuple[type[Any], str], ...] = (
     (Ledger, "state_ledger"),
     (Invoice, "state_invoice"),

@@ -40,8 +40,8 @@ from domain.contract import Contract, ContractEvents
 from domain.errors import InvalidInput, NotFound
 from domain.personal_data import PERSONAL_FIELDS as _PERSONAL_FIELDS
 from domain.personal_data import erased_value, redacted_value
-from domain.values import DATE, MONTH
 from domain.policy import Policy
+from domain.values import DATE, MONTH
 
 logger = logging.getLogger(__name__)
 

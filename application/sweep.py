@@ -49,13 +49,13 @@ from application.service import CommandResult, ContractsApplication
 from domain.calendar import JST, Month, jst_date
 from domain.contract import DISCONTINUED_STATES, Contract
 from domain.deadlines import (
+    CONTRACTOR_DATA_ERASURE,
     DEADLINE_KIND_NAMES,
     DISCONTINUATION,
     MONTH_START,
     PAYMENT_OVERDUE,
-    CONTRACTOR_DATA_ERASURE,
-    STORED_DATA_DELETION,
     SLA_WINDOW_END,
+    STORED_DATA_DELETION,
     SUSPENSION_NOTICE,
     SUSPENSION_STOP,
     TERMS_CHANGE_EFFECTIVE,

@@ -296,7 +296,8 @@ def _ledger_handlers() -> tuple[dict[type, Handler[Ledger]], tuple[type, ...]]:
         c.CreditGranted: Ledger._on_CreditGranted,
     }, (c.Opened, c.TrialStarted, c.TrialExpired, c.Rejected, c.ChangeRequested, c.TerminationNoticed,
         c.PaymentOverdue, c.SuspensionNoticed, c.SuspensionLifted, c.Terminated, c.SlaBreachClaimed,
-        c.CreditRejected, c.ContractorInfoChanged, c.DataDeleted))
+        c.CreditRejected, c.ContractorInfoChanged, c.DataDeleted, c.StoredDataDeleted, c.ContractorDataErased,
+        c.PrivacyRequestAnswered))
 
 
 LEDGER_FOLD: Dispatch[Ledger] = Dispatch("billing Ledger", _ledger_handlers)

@@ -50,6 +50,7 @@ from application.aggregate_state import (
     encode_state,
     restore,
 )
+from application.audit import CONTACTS_KEY, key_id
 from domain.contract import Contract
 
 log = logging.getLogger(__name__)
@@ -63,9 +64,15 @@ def schema_stamp(version: int) -> str:
     return f"contract-state-v{version}"
 
 
+def _upcast_v1_v2(state: dict[str, Any]) -> None:
+    """Issue 15 split retention: a readable version-1 snapshot has a live key, so neither the stored
+    data nor the contractor data was deleted yet and no contacts were erased on request."""
+    state.update(stored_data_deleted_on=None, contractor_erased_on=None, contacts_erased_on=None)
+
+
 # Upcasters of a stored state, from version N to N+1 (key N): each changes the state dict in place,
-# as the library's ``upcast_vN_vN+1`` methods do. None yet: version 1 is the first JSON state.
-UPCASTERS: dict[int, Callable[[dict[str, Any]], None]] = {}
+# as the library's ``upcast_vN_vN+1`` methods do.
+UPCASTERS: dict[int, Callable[[dict[str, Any]], None]] = {1: _upcast_v1_v2}
 
 
 def readable_versions() -> list[int]:
@@ -156,6 +163,8 @@ class SnapshotStore:
             return None
         if key is None:  # shredded: the snapshot holds personal data in clear once opened; replay instead
             return None
+        if self.keys.is_destroyed(key_id(originator_id, CONTACTS_KEY)):
+            return None  # contacts erased on request (privacy policy 7): an older snapshot may hold them
         try:
             plain = _inflate(AESGCM(key).decrypt(sealed[:12], sealed[12:], _aad(originator_id, version)))
             state = decode_state(self.app.mapper.transcoder, plain)

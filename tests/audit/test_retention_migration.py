@@ -9,9 +9,10 @@ import pytest
 from audit_kit import PERSON, Store, jst, leaked, settle
 
 import infrastructure.personal_data as personal_data
-from application.audit import ERASED, verify_chain
+from application.audit import verify_chain
 from domain.calendar import Month
 from domain.contract import BillingCycle
+from domain.personal_data import ERASED
 
 
 def _ended_contract(store: Store) -> object:

@@ -104,6 +104,20 @@ def test_a_shredded_contract_is_replayed_with_its_personal_data_erased(services:
     assert contract is not None and contract.contractor == {"erased": "true"}
 
 
+def test_privacy_policy_7_contacts_erased_are_not_read_back_from_an_older_snapshot(services: Services) -> None:
+    """A snapshot taken before an erasure request holds the contacts under the records key: once the
+    contacts key is destroyed the snapshot is not used, and the replay reads the contacts as erased."""
+    cid = _contract(services, 30)
+    snap.take_snapshots(services.app, [cid], every=25)
+    store = snap.open_snapshots(services.app)
+    assert store is not None and store.get(cid, lte=30)
+    services.app.answer_privacy_request(cid, "erase", datetime(2026, 3, 3, 1, 0, tzinfo=UTC))
+    assert store.get(cid, lte=30) == []
+    contract = store.get_contract(cid, 30)
+    assert contract is not None
+    assert contract.contractor == {"name": PERSON["name"], "address": PERSON["address"], "contacts": "[erased]"}
+
+
 def test_as_of_an_instant_is_one_query_and_equals_the_version_lookup_and_a_full_replay(
         services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
     """Auditors' as-of by recorded time (issue 7): the version lookup, the snapshot and the events
