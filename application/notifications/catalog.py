@@ -88,8 +88,13 @@ def _claim_rejected(e: Any) -> Payload:
             "remedy": None, "amount": 0, "credit_days": 0, "breach_month": None, "reason": e.reason}
 
 
+def _stored_data_deleted(e: Any) -> Payload:
+    return {"contract_id": _id(e.originator_id), "service": e.service, "deleted_on": _day(e.deleted_on)}
+
+
 def _data_deleted(e: Any) -> Payload:
-    return {"contract_id": _id(e.originator_id), "deleted_on": _day(e.deleted_on)}
+    """The event of stores written before issue 15 (it carried no service)."""
+    return {"contract_id": _id(e.originator_id), "service": None, "deleted_on": _day(e.deleted_on)}
 
 
 def _discontinuation_announced(e: Any) -> Payload:
@@ -128,7 +133,10 @@ NOTIFICATION_TYPES: Mapping[type, NotificationType] = {
         "sla.claim_decided", 1, _claim_granted, description="an SLA claim was decided (granted or rejected)"),
     ContractEvents.CreditRejected: NotificationType(
         "sla.claim_decided", 1, _claim_rejected, description="an SLA claim was decided (granted or rejected)"),
-    ContractEvents.DataDeleted: NotificationType(
+    ContractEvents.StoredDataDeleted: NotificationType(
+        "stored_data.deletion_due", 1, _stored_data_deleted,
+        description="the retention period has passed: purge the customer's stored data (Art. 15.3)"),
+    ContractEvents.DataDeleted: NotificationType(  # stores written before issue 15: the same instruction
         "stored_data.deletion_due", 1, _data_deleted,
         description="the retention period has passed: purge the customer's stored data (Art. 15.3)"),
     ServiceEvents.DiscontinuationAnnounced: NotificationType(

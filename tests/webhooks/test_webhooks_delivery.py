@@ -191,6 +191,20 @@ def test_spec12_endpoints_receive_what_is_recorded_after_their_registration_and_
     assert str(early_cid) not in {b["aggregate_id"] for b in r.bodies()}
 
 
+def test_art_15_3_stored_data_deletion_is_pushed_to_the_platform(hub, receiver):
+    """Spec 10 / 12: ended for cause 2026-06-10, stored data deleted 60 days later, 2026-08-09:
+    StoredDataDeleted is the platform's instruction (contract, service, date); no personal data."""
+    r = receiver(always(200))
+    hub.register(r.url, ["stored_data.deletion_due"])
+    cid, _ = overdue_contract(hub.app)
+    hub.app.terminate_for_cause(cid, "Art. 23.1.1", datetime(2026, 6, 10, 1, tzinfo=UTC))
+    hub.app.delete_stored_data(cid, date(2026, 8, 9))
+    hub.pump()
+    [body] = r.bodies()
+    assert body["type"] == "stored_data.deletion_due"
+    assert body["data"] == {"contract_id": str(cid), "service": "kintone", "deleted_on": "2026-08-09"}
+
+
 def test_spec12_a_deleted_endpoint_gets_nothing_more_and_its_secret_is_gone(hub, receiver):
     r = receiver(always(200))
     endpoint, _ = hub.register(r.url)
