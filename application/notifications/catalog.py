@@ -166,6 +166,8 @@ NOT_NOTIFIED: Mapping[type, str] = {  # every other Contract event, and why no s
     ContractEvents.TerminationNoticed: "answered synchronously; contract.terminated follows at the end",
     ContractEvents.SlaBreachClaimed: "answered synchronously with the assessment; sla.claim_decided follows",
     ContractEvents.ContractorInfoChanged: "personal data only",
+    ContractEvents.ContractorDataErased: "internal: the keys are destroyed; the platform acts on StoredDataDeleted",
+    ContractEvents.PrivacyRequestAnswered: "answered synchronously to the operator who acted on the request",
 }
 """Contract events deliberately not pushed (``tests/unit/test_notifications.py`` checks that every
 Contract event class is either in ``NOTIFICATION_TYPES`` or here, so a new event is a decision)."""
