@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from datetime import UTC, datetime
 
@@ -20,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     create.add_argument("--name", required=True, help="who holds the key (unique; names the caller in logs)")
     create.set_defaults(func=_create)
     listing = keys.add_parser("list", help="list keys (names, roles, dates; never the keys)")
+    listing.add_argument("--json", action="store_true", help="print a JSON array")
     listing.set_defaults(func=_list)
     revoke = keys.add_parser("revoke", help="revoke the key with this name")
     revoke.add_argument("--name", required=True)
@@ -50,7 +52,12 @@ def _create(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     store = _store(args.settings)
     try:
-        for k in store.list_keys():
+        found = store.list_keys()
+        if args.json:
+            print(json.dumps([{"name": k.name, "role": k.role, "created_at": k.created_at.isoformat(),
+                               "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None} for k in found]))
+            return 0
+        for k in found:
             revoked = f"revoked {k.revoked_at.isoformat()}" if k.revoked_at else "active"
             print(f"{k.name}\t{k.role}\tcreated {k.created_at.isoformat()}\t{revoked}")
     finally:

@@ -11,6 +11,7 @@ in-process by default; on PostgreSQL run ``contracts projections run`` (or pass
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 from datetime import date
@@ -39,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s.add_argument("--force", action="store_true",
                    help="sweep even if another scheduler is the leader (safe: the sweep is idempotent)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.add_argument("--json", action="store_true", help="print the report as JSON (implies --no-progress)")
     _projection_flag(s)
     s.set_defaults(func=_sweep)
 
@@ -111,10 +113,20 @@ class _Bar(SweepProgress):
         self.bar.close()
 
 
+def sweep_json(report: SweepReport) -> dict[str, object]:
+    """The sweep report as JSON: figures, fired per kind, and each failure."""
+    return {"today": report.today.isoformat(), "until": report.until.isoformat(), "fired": report.fired,
+            "events": report.events, "already_done": report.noop, "retried": report.retried,
+            "by_kind": dict(report.by_kind), "passes": report.passes, "complete": report.complete,
+            "stopped": report.stopped, "seconds": round(report.seconds, 3),
+            "failures": [{"kind": f.kind, "aggregate_id": str(f.aggregate_id), "due_on": f.due_on.isoformat(),
+                          "attempts": f.attempts, "error": f.error} for f in report.failures]}
+
+
 def _sweep(args: argparse.Namespace) -> int:
     parts = _process(args)
     scheduler = build_scheduler(parts.services, parts.read_models, parts.clock)
-    bar = _Bar(disable=args.no_progress)
+    bar = _Bar(disable=args.no_progress or args.json)
     try:
         leader = scheduler.lock.acquire()
         if not leader and not args.force:
@@ -136,6 +148,9 @@ def _sweep(args: argparse.Namespace) -> int:
         bar.close()
         scheduler.shutdown()
         parts.close()
+    if args.json:
+        print(json.dumps(sweep_json(report)))
+        return _exit_code(report)
     print(report.summary())
     for failure in report.failures:
         print(f"  failed {failure.kind} for {failure.aggregate_id} due {failure.due_on} "

@@ -4,6 +4,7 @@ deadlines on a sandbox store keeps the stored sandbox clock; a database error is
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -89,9 +90,14 @@ def test_sweep_without_sandbox_mode_keeps_a_sandbox_stores_clock(tmp_path: Path)
         create_key(process.store, "operator", "ops", concluded)
     finally:
         process.close()
-    swept = _contracts("sweep", "--no-progress", env=_env(sqlite_path=str(db)), timeout=120)  # production mode
+    env = _env(sqlite_path=str(db))  # production mode
+    swept = _contracts("sweep", "--json", env=env, timeout=120)
     assert swept.returncode == 0, swept.stderr
     assert "sandbox store" in swept.stderr
+    report = json.loads(swept.stdout)
+    assert report["today"] == "2026-02-20" and report["by_kind"] == {"month_start": 1} and report["failures"] == []
+    listed = _contracts("keys", "list", "--json", env=env)
+    assert [(k["name"], k["role"], k["revoked_at"]) for k in json.loads(listed.stdout)] == [("ops", "operator", None)]
     process = bootstrap(Settings(database_url=None, sqlite_path=db, mode="sandbox"))
     try:
         contract = process.services.app.get_contract(cid)
