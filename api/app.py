@@ -38,8 +38,8 @@ def create_app(services: Services, read_models: ApiReadModels, clock: Clock, sto
                mode: str | None = None, wait_timeout: float = 5.0,
                idempotency_retention: timedelta = timedelta(hours=24), ui: bool = True,
                key_cache: KeyCache | None = None, webhooks: Any = None, webhook_worker: Any = None) -> FastAPI:
-    """``ui``: serve the read-only pages under ``/ui/`` (their login sessions live in this process's
-    memory). ``key_cache``: valid API keys cached by the auth middleware (default: a ``KeyCache``
+    """``ui``: serve the read-only pages under ``/ui/`` (their login sessions are rows of ``store``).
+    ``key_cache``: valid API keys cached by the auth middleware (default: a ``KeyCache``
     with ``settings.api_key_cache_seconds``); revocations through ``store`` empty it at once."""
     app = FastAPI(title="Contract lifecycle API", version="1", description=DESCRIPTION)
     if key_cache is None:

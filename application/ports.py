@@ -1,9 +1,9 @@
 """The ports of the application: what it needs from the outside, declared once, implemented in
 ``infrastructure`` (and wired by ``infrastructure.bootstrap``).
 
-Declared here: the API's own store (keys, idempotency keys, sandbox clock), the read side as
-the API sees it, the scheduler's leader lock, the audit's chain store, the bulk event reader,
-and the checkpoints' signer, verifier and store.
+Declared here: the API's own store (keys, idempotency keys, sandbox clock, web sessions), the
+read side as the API sees it, the scheduler's leader lock, the audit's chain store, the bulk
+event reader, and the checkpoints' signer, verifier and store.
 The other ports live beside their one consumer: ``application.clock.Clock``,
 ``application.read_models.ReadModels`` (the read side as the API, scheduler and UI see it),
 ``application.sweep.DeadlineSource`` and ``application.projections.ports.ReadStore`` (what the
@@ -47,6 +47,15 @@ class IdempotencyRecord:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class UiSessionRecord:
+    """A live login session of the web pages (stored by the hash of its id)."""
+
+    key_hash: str
+    created_at: datetime
+    last_seen: datetime
+
+
 class KeyNameTaken(Exception):
     """An API key with that name already exists (names identify principals)."""
 
@@ -69,6 +78,15 @@ class ApiStore(Protocol):
                            body: bytes) -> None: ...
     def release_idempotency(self, key: str, principal: str) -> None: ...
     def purge_idempotency(self, before: datetime) -> int: ...
+
+    def insert_session(self, session_hash: str, key_hash: str, now: datetime) -> None: ...
+    def touch_session(self, session_hash: str, now: datetime, idle_after: datetime,
+                      absolute_after: datetime) -> UiSessionRecord | None:
+        """The session if it was last seen at or after ``idle_after`` and created at or after
+        ``absolute_after`` (its last-seen time set to ``now``); an expired one is deleted."""
+    def delete_session(self, session_hash: str) -> None: ...
+    def purge_sessions(self, idle_after: datetime, absolute_after: datetime) -> int: ...
+    def count_sessions(self) -> int: ...
 
     def get_clock(self) -> datetime | None: ...
     def advance_clock(self, to: datetime, at: datetime) -> datetime: ...

@@ -1,4 +1,5 @@
-"""SQL storage of the HTTP API's own state: API keys, idempotency keys and the sandbox clock.
+"""SQL storage of the HTTP API's own state: API keys, idempotency keys, the sandbox clock and the
+web pages' login sessions.
 
 Kept in the same database as the events (the SQLite file or the PostgreSQL schema), so every
 process of a deployment (API workers, scheduler, projection runners) sees the same keys and
@@ -19,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from application.ports import ApiKeyRecord, IdempotencyRecord, KeyNameTaken
+from application.ports import ApiKeyRecord, IdempotencyRecord, KeyNameTaken, UiSessionRecord
 
 # --------------------------------------------------------------------------- SQL templates
 
@@ -52,7 +53,18 @@ _ADVANCE_CLOCK = ("INSERT INTO {service_clock} AS c (id, now, set_at) VALUES (1,
                   "ON CONFLICT (id) DO UPDATE SET now = excluded.now, set_at = excluded.set_at "
                   "WHERE c.now <= excluded.now")
 
-_TABLES = ("api_keys", "idempotency_keys", "service_clock")
+# Web-page sessions (``api.ui.sessions``): only the SHA-256 of the session id is stored. A
+# session is live while both its idle and its absolute limit are ahead; reading it restarts the
+# idle timer in the same statement, so two workers never disagree about a session.
+_INSERT_SESSION = "INSERT INTO {ui_sessions} (session_hash, key_hash, created_at, last_seen) VALUES (%s, %s, %s, %s)"
+_TOUCH_SESSION = ("UPDATE {ui_sessions} SET last_seen = %s WHERE session_hash = %s AND last_seen >= %s "
+                  "AND created_at >= %s")
+_GET_SESSION = "SELECT key_hash, created_at, last_seen FROM {ui_sessions} WHERE session_hash = %s"
+_DELETE_SESSION = "DELETE FROM {ui_sessions} WHERE session_hash = %s"
+_PURGE_SESSIONS = "DELETE FROM {ui_sessions} WHERE last_seen < %s OR created_at < %s"
+_COUNT_SESSIONS = "SELECT COUNT(*) FROM {ui_sessions}"
+
+_TABLES = ("api_keys", "idempotency_keys", "service_clock", "ui_sessions")
 
 
 def _ddl(ts: str, blob: str) -> list[str]:
@@ -65,6 +77,9 @@ def _ddl(ts: str, blob: str) -> list[str]:
         "CREATE INDEX IF NOT EXISTS {idempotency_created_idx} ON {idempotency_keys} (created_at)",
         f"CREATE TABLE IF NOT EXISTS {{service_clock}} (id INTEGER PRIMARY KEY CHECK (id = 1), now {ts} NOT NULL, "
         f"set_at {ts} NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS {ui_sessions} (session_hash TEXT PRIMARY KEY, key_hash TEXT NOT NULL, "
+        f"created_at {ts} NOT NULL, last_seen {ts} NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS {ui_sessions_seen_idx} ON {ui_sessions} (last_seen)",
     ]
 
 
@@ -149,6 +164,35 @@ class _SqlStore:
         count, _ = self._run(_PURGE, (_utc(before),))
         return count
 
+    # -- web-page sessions
+    def insert_session(self, session_hash: str, key_hash: str, now: datetime) -> None:
+        now = _utc(now)
+        self._run(_INSERT_SESSION, (session_hash, key_hash, now, now))
+
+    def touch_session(self, session_hash: str, now: datetime, idle_after: datetime,
+                      absolute_after: datetime) -> UiSessionRecord | None:
+        """The live session (its ``last_seen`` set to ``now``), or None when unknown or expired
+        (an expired row is deleted)."""
+        count, _ = self._run(_TOUCH_SESSION, (_utc(now), session_hash, _utc(idle_after), _utc(absolute_after)))
+        if count != 1:
+            self._run(_DELETE_SESSION, (session_hash,))
+            return None
+        _, rows = self._run(_GET_SESSION, (session_hash,), fetch=True)
+        if not rows:  # logged out between the statements
+            return None
+        return UiSessionRecord(rows[0][0], self._ts_out(rows[0][1]), self._ts_out(rows[0][2]))
+
+    def delete_session(self, session_hash: str) -> None:
+        self._run(_DELETE_SESSION, (session_hash,))
+
+    def purge_sessions(self, idle_after: datetime, absolute_after: datetime) -> int:
+        count, _ = self._run(_PURGE_SESSIONS, (_utc(idle_after), _utc(absolute_after)))
+        return count
+
+    def count_sessions(self) -> int:
+        _, rows = self._run(_COUNT_SESSIONS, fetch=True)
+        return int(rows[0][0])
+
     # -- sandbox clock
     def get_clock(self) -> datetime | None:
         _, rows = self._run(_GET_CLOCK, fetch=True)
@@ -181,7 +225,8 @@ class SQLiteApiStore(_SqlStore):
         self._conn.execute("PRAGMA busy_timeout = 10000")
         if path not in (":memory:", ""):
             self._conn.execute("PRAGMA journal_mode = WAL")
-        names = {t: t for t in _TABLES} | {"idempotency_created_idx": "idempotency_created_idx"}
+        names = {t: t for t in _TABLES} | {"idempotency_created_idx": "idempotency_created_idx",
+                                           "ui_sessions_seen_idx": "ui_sessions_seen_idx"}
         self._sql = {t: t.replace("%s", "?").format(**names) for t in _all_templates()}
 
     def _run(self, template: str, params: Sequence[Any] = (), fetch: bool = False
@@ -226,6 +271,7 @@ class PostgresApiStore(_SqlStore):
                                     timeout=timeout)  # wait for a connection at most this long (then 503)
         names: dict[str, Any] = {t: sql.Identifier(schema, t) for t in _TABLES}
         names["idempotency_created_idx"] = sql.Identifier("idempotency_keys_created_idx")
+        names["ui_sessions_seen_idx"] = sql.Identifier("ui_sessions_seen_idx")
         self._sql = {t: sql.SQL(t).format(**names) for t in _all_templates()}
 
     def _run(self, template: str, params: Sequence[Any] = (), fetch: bool = False
@@ -256,7 +302,8 @@ class PostgresApiStore(_SqlStore):
 
 def _all_templates() -> list[str]:
     return [_INSERT_KEY, _FIND_KEY, _LIST_KEYS, _REVOKE_KEY, _CLAIM, _TAKE_OVER, _GET_CLAIM, _FINISH, _RELEASE,
-            _PURGE, _GET_CLOCK, _ADVANCE_CLOCK, *_ddl("TEXT", "BLOB"), *_ddl("TIMESTAMPTZ", "BYTEA")]
+            _PURGE, _GET_CLOCK, _ADVANCE_CLOCK, _INSERT_SESSION, _TOUCH_SESSION, _GET_SESSION, _DELETE_SESSION,
+            _PURGE_SESSIONS, _COUNT_SESSIONS, *_ddl("TEXT", "BLOB"), *_ddl("TIMESTAMPTZ", "BYTEA")]
 
 
 # --------------------------------------------------------------------------- construction

@@ -6,17 +6,13 @@ the clock, read models, background workers); this module hands them to the FastA
 
 ``--workers N`` (N > 1) runs N API processes on one port (uvicorn's supervisor; each worker
 builds its own parts with ``worker_app``, an app factory). Only on PostgreSQL, with the
-projection runner as its own process (``contracts projections run``) and without the ``/ui/``
-pages (``--no-ui``), because:
+projection runner as its own process (``contracts projections run``), because on the embedded
+SQLite store the projection runner runs inside the API process and SQLite has one writer at a
+time: several processes would run several runners and queue on the file lock.
 
-- on the embedded SQLite store the projection runner runs inside the API process and SQLite has
-  one writer at a time: several processes would run several runners and queue on the file lock;
-- the ``/ui/`` login sessions live in the memory of the process that created them
-  (``api.ui.sessions``): a browser would be sent back to the login page whenever a request
-  reached another worker. Serve the pages from a separate single-worker ``contracts serve``.
-
-Everything else is shared through the database already: API keys (each process caches valid
-ones for ``CONTRACTS_API_KEY_CACHE_SECONDS``), idempotency keys, the sandbox clock; every worker
+Everything else is shared through the database: API keys (each process caches valid ones for
+``CONTRACTS_API_KEY_CACHE_SECONDS``), idempotency keys, the sandbox clock, the ``/ui/`` login
+sessions (``api.ui.sessions``: any worker honours a session another made); every worker
 runs a deadline scheduler and the PostgreSQL advisory lock lets one of them sweep
 (``--no-scheduler``: none in these processes; run ``contracts scheduler``).
 """
@@ -49,8 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="run the projection runner in this process also on PostgreSQL (default: only on "
                         "SQLite; with PostgreSQL run `contracts projections run` as its own process)")
     p.add_argument("--workers", type=int, default=1,
-                   help="API processes on the port (default 1; more needs PostgreSQL, --no-ui and the projection "
-                        "runner as its own process)")
+                   help="API processes on the port (default 1; more needs PostgreSQL and the projection runner as "
+                        "its own process; the /ui/ sessions are shared through the database)")
     p.add_argument("--no-scheduler", action="store_true",
                    help="run no deadline scheduler in the API process(es) (run `contracts scheduler` instead)")
     p.add_argument("--no-ui", action="store_true", help="do not serve the read-only web pages under /ui/")
@@ -96,7 +92,7 @@ def worker_app() -> Any:
         raise SystemExit(2) from None
     logging.getLogger().setLevel(settings.log_level)
     app, close = build_served_app(settings, with_projections=False, scheduler=bool(options.get("scheduler", True)),
-                                  ui=False)
+                                  ui=bool(options.get("ui", True)))
     inner = app.router.lifespan_context
 
     @asynccontextmanager
@@ -111,7 +107,7 @@ def worker_app() -> Any:
     return app
 
 
-def workers_refusal(workers: int, settings: Settings, *, with_projections: bool, ui: bool) -> str | None:
+def workers_refusal(workers: int, settings: Settings, *, with_projections: bool) -> str | None:
     """Why ``--workers`` cannot be used with these options (None: it can)."""
     if workers < 1:
         return "--workers must be at least 1"
@@ -123,10 +119,6 @@ def workers_refusal(workers: int, settings: Settings, *, with_projections: bool,
     if with_projections:
         return ("--workers > 1 cannot run the projection runner in the API processes (--with-projections): run "
                 "`contracts projections run` as its own process")
-    if ui:
-        return ("--workers > 1 needs --no-ui: the /ui/ login sessions live in the memory of one process, so a "
-                "browser would be logged out whenever a request reached another worker; serve the pages from a "
-                "separate single-worker `contracts serve`")
     return None
 
 
@@ -162,7 +154,7 @@ def _run(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings: Settings = args.settings
-    refusal = workers_refusal(args.workers, settings, with_projections=args.with_projections, ui=not args.no_ui)
+    refusal = workers_refusal(args.workers, settings, with_projections=args.with_projections)
     if refusal is not None:
         log.error("%s", refusal)
         return 2
@@ -171,7 +163,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: {refusal}", file=sys.stderr)
         return 2
     if args.workers > 1:
-        os.environ[_WORKER_OPTIONS] = json.dumps({"scheduler": not args.no_scheduler})
+        os.environ[_WORKER_OPTIONS] = json.dumps({"scheduler": not args.no_scheduler, "ui": not args.no_ui})
         log.info("serving %s mode on http://%s:%d with %d worker processes (events in %s)", settings.mode,
                  args.host, args.port, args.workers, settings.database_label())
         uvicorn.run("api.cli.serve:worker_app", factory=True, workers=args.workers, host=args.host,

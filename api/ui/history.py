@@ -274,12 +274,10 @@ def _row(entry: HistoryEntry, sees_personal_data: bool) -> Row:
 
 def _claim(c: ClaimFacts) -> ClaimView:
     a, outage, d = c.assessment, c.outage, c.decision
-    if d is None:
-        decision = "-"
-    elif d.status == "granted":
-        decision = f"granted: {(d.remedy or '').replace('_', ' ')} {_yen(d.amount or 0)}"
+    if d is not None and d.status == "granted":  # the status is shown beside it: "granted: fee reduction"
+        decision = f"{(d.remedy or '').replace('_', ' ')} {_yen(d.amount or 0)}"
     else:
-        decision = d.status
+        decision = "-"
     return ClaimView(
         claim_id=str(c.claim_id), outage=f"{_instant(outage.started_at)} - {_instant(outage.ended_at)}",
         outage_hours=int(outage.duration.total_seconds() // 3600), cause=outage.cause.value.replace("_", " "),

@@ -76,12 +76,14 @@ class Pages:
 
     def __init__(self, ctx: ApiContext, sessions: SessionStore | None = None) -> None:
         self.ctx = ctx
-        self.sessions = sessions or SessionStore()
+        self.sessions = sessions or SessionStore(ctx.store)
         self.env = build_environment()
 
     # -- rendering --------------------------------------------------------------------------------
-    def render(self, template: str, status: int = 200, who: Principal | None = None, **values: Any) -> HTMLResponse:
-        html = self.env.get_template(template).render(who=who, mode=self.ctx.mode, **values)
+    def render(self, template: str, status: int = 200, who: Principal | None = None,
+               alarm: dict[str, Any] | None = None, **values: Any) -> HTMLResponse:
+        """``alarm``: a broken hash chain, shown as a banner across the top of the page."""
+        html = self.env.get_template(template).render(who=who, mode=self.ctx.mode, alarm=alarm, **values)
         return HTMLResponse(html, status_code=status, headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
 
     def error_page(self, status: int, title: str, detail: str, who: Principal | None = None) -> HTMLResponse:
@@ -161,7 +163,9 @@ class Pages:
                     pass
                 else:
                     return RedirectResponse(f"{PREFIX}/contracts/{contract_id}", status_code=303)
-        return self.render("search.html", who=who, query=query, results=results, searched=bool(query),
+        chain = _chain_status(self.ctx, None)
+        return self.render("search.html", who=who, alarm=_alarm(chain), chain=chain, query=query, results=results,
+                           searched=bool(query),
                            contractor=lambda c: contractor_text(c, who.sees_personal_data))
 
     def find_by_customer(self, customer_number: str) -> list[Contract]:
@@ -203,7 +207,7 @@ class Pages:
         hooks = getattr(self.ctx, "webhooks", None)  # Art. 9.5, 18, 28: when each notice was delivered
         notices = hooks.notices(app.get_contract(cid)) if hooks is not None else None
         return self.render(
-            "contract.html", who=who, h=history, c=history.contract, head=current, today=today,
+            "contract.html", who=who, alarm=_alarm(chain), h=history, c=history.contract, head=current, today=today,
             as_of_given=as_of is not None, chain=chain, notices=notices,
             contractor=contractor_text(history.contract, who.sees_personal_data) if history.contract else "-",
             contractor_fields=contractor_fields(history.contract, who.sees_personal_data)
@@ -217,14 +221,24 @@ class _LoginRedirect(Exception):
         self.target = target
 
 
-def _chain_status(ctx: ApiContext, contract_id: uuid.UUID) -> dict[str, Any]:
+def _chain_status(ctx: ApiContext, contract_id: uuid.UUID | None) -> dict[str, Any]:
+    """The hash chain of one contract, or of the whole store (``None``: the dashboard)."""
     try:
         report = verify_chain(ctx.app, contract_id)
+    except NotFound:
+        return {"available": True, "ok": True, "checked": 0, "head": "", "broken": 0, "detail": None}
     except DomainError as exc:
-        return {"available": False, "ok": False, "detail": exc.message}
+        return {"available": False, "ok": False, "detail": exc.message, "broken": 0}
     first = report.first_broken
+    where = "" if first is None or contract_id is not None else f"contract {first.aggregate_id} "
     return {"available": True, "ok": report.ok, "checked": report.checked, "head": report.head,
-            "detail": None if first is None else f"version {first.version}: {first.reason}"}
+            "broken": len(report.broken),
+            "detail": None if first is None else f"{where}version {first.version}: {first.reason}"}
+
+
+def _alarm(chain: dict[str, Any]) -> dict[str, Any] | None:
+    """The page-wide alarm of a broken chain (a chain that is not kept is no alarm: it says so)."""
+    return chain if chain["available"] and not chain["ok"] else None
 
 
 def _safe_next(value: str | None) -> str:

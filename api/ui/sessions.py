@@ -1,89 +1,62 @@
-"""Browser sessions of the web pages: a random session id in an HttpOnly cookie, mapped on the
-server to the *hash* of the API key that logged in.
+"""Browser sessions of the web pages: a random session id in an HttpOnly cookie, mapped in the
+API store (the events' database) to the *hash* of the API key that logged in.
 
 Neither the key nor its hash ever reaches the browser or a URL; the cookie holds only a random
-256-bit session id, and the server keeps only the session id's SHA-256 (a leaked memory dump
-gives no usable cookie). Every request looks the key hash up again in the API store, so revoking
-the key (``contracts keys revoke``) ends its sessions at once, and the role is always the key's
+256-bit session id, and the database keeps only the session id's SHA-256 (a leaked table gives
+no usable cookie). Every request looks the key hash up again in the API store, so revoking the
+key (``contracts keys revoke``) ends its sessions at once, and the role is always the key's
 current role.
 
-Sessions live in the memory of the API process: a restart logs everybody out, which is harmless
-for a read-only page (log in again with the key). Running several API processes behind one
-address would need sticky sessions or a table in the API store (not done: ``contracts serve``
-is one process).
+Sessions are rows of the API store (``ui_sessions``), so every API process over the same
+database honours them (``contracts serve --workers N`` keeps the pages) and a restart logs
+nobody out. 30 minutes idle, 8 hours at most; logout deletes the row; expired rows are deleted
+when read and purged at each login.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from application.ports import ApiStore, UiSessionRecord
 
 COOKIE = "contracts_ui"
 IDLE_TIMEOUT = timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = timedelta(hours=8)
-MAX_SESSIONS = 10_000
+_MAX_ID_LENGTH = 100
 
 
 def _digest(session_id: str) -> str:
     return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
 
 
-@dataclass
-class Session:
-    key_hash: str
-    created_at: datetime
-    last_seen: datetime
+Session = UiSessionRecord
 
 
 class SessionStore:
-    """Thread-safe (routes run in the thread pool), bounded, with idle and absolute expiry."""
+    """Login sessions over the API store, with idle and absolute expiry."""
 
-    def __init__(self, idle: timedelta = IDLE_TIMEOUT, absolute: timedelta = ABSOLUTE_TIMEOUT,
-                 max_sessions: int = MAX_SESSIONS) -> None:
-        self.idle, self.absolute, self.max_sessions = idle, absolute, max_sessions
-        self._sessions: dict[str, Session] = {}
-        self._lock = threading.Lock()
+    def __init__(self, store: ApiStore, idle: timedelta = IDLE_TIMEOUT,
+                 absolute: timedelta = ABSOLUTE_TIMEOUT) -> None:
+        self.store, self.idle, self.absolute = store, idle, absolute
 
     def create(self, key_hash: str, now: datetime) -> str:
         """A new session for the key; returns the session id (the cookie value)."""
+        self.store.purge_sessions(now - self.idle, now - self.absolute)
         session_id = secrets.token_urlsafe(32)
-        with self._lock:
-            self._purge(now)
-            while len(self._sessions) >= self.max_sessions:  # drop the oldest
-                oldest = min(self._sessions, key=lambda k: self._sessions[k].last_seen)
-                del self._sessions[oldest]
-            self._sessions[_digest(session_id)] = Session(key_hash, now, now)
+        self.store.insert_session(_digest(session_id), key_hash, now)
         return session_id
 
     def get(self, session_id: str | None, now: datetime) -> Session | None:
         """The live session of this id (its idle timer restarted), or None."""
-        if not session_id or len(session_id) > 100:
+        if not session_id or len(session_id) > _MAX_ID_LENGTH:
             return None
-        digest = _digest(session_id)
-        with self._lock:
-            session = self._sessions.get(digest)
-            if session is None:
-                return None
-            if self._expired(session, now):
-                del self._sessions[digest]
-                return None
-            session.last_seen = now
-            return session
+        return self.store.touch_session(_digest(session_id), now, now - self.idle, now - self.absolute)
 
     def drop(self, session_id: str | None) -> None:
-        if session_id:
-            with self._lock:
-                self._sessions.pop(_digest(session_id), None)
+        if session_id and len(session_id) <= _MAX_ID_LENGTH:
+            self.store.delete_session(_digest(session_id))
 
     def __len__(self) -> int:
-        return len(self._sessions)
-
-    def _expired(self, session: Session, now: datetime) -> bool:
-        return now - session.last_seen > self.idle or now - session.created_at > self.absolute
-
-    def _purge(self, now: datetime) -> None:
-        for digest in [d for d, s in self._sessions.items() if self._expired(s, now)]:
-            del self._sessions[digest]
+        return self.store.count_sessions()

@@ -87,7 +87,7 @@ def test_serve_answers_with_docs_health_and_the_api(tmp_path: Path) -> None:
     assert key not in output and "Served K.K." not in output  # no secrets or personal data in the log
 
 
-def test_serve_workers_refused_on_sqlite_with_the_ui_or_with_projections(
+def test_serve_workers_refused_on_sqlite_or_with_projections(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     from api.cli.serve import workers_refusal
     from infrastructure.settings import Settings
@@ -99,11 +99,10 @@ def test_serve_workers_refused_on_sqlite_with_the_ui_or_with_projections(
     assert not (tmp_path / "w.sqlite").exists()  # refused before building anything
     sqlite = Settings(database_url=None)
     pg = Settings(database_url="postgresql://u@127.0.0.1:5432/db")
-    assert workers_refusal(1, sqlite, with_projections=True, ui=True) is None
-    assert workers_refusal(0, pg, with_projections=False, ui=False) == "--workers must be at least 1"
-    assert "--no-ui" in (workers_refusal(2, pg, with_projections=False, ui=True) or "")
-    assert "projections run" in (workers_refusal(2, pg, with_projections=True, ui=False) or "")
-    assert workers_refusal(2, pg, with_projections=False, ui=False) is None
+    assert workers_refusal(1, sqlite, with_projections=True) is None
+    assert workers_refusal(0, pg, with_projections=False) == "--workers must be at least 1"
+    assert workers_refusal(2, pg, with_projections=False) is None  # with the pages: their sessions are rows
+    assert "projections run" in (workers_refusal(2, pg, with_projections=True) or "")
 
 
 def test_worker_app_factory_builds_its_own_parts_and_closes_them(tmp_path: Path,
@@ -127,7 +126,8 @@ def test_worker_app_factory_builds_its_own_parts_and_closes_them(tmp_path: Path,
     with TestClient(app) as client:
         assert client.get("/healthz").status_code == 200
         assert client.get("/v1/clock", headers={"X-API-Key": key}).status_code == 200
-        assert client.get("/ui/").status_code in (401, 404)  # no pages in a worker process
+        r = client.get("/ui/", follow_redirects=False)  # a worker serves the pages (sessions in the database)
+        assert r.status_code == 303 and r.headers["location"].startswith("/ui/login")
     ctx = app.state.ctx
     with pytest.raises(Exception):  # noqa: B017, PT011 - closed on shutdown: the pool refuses work
         ctx.store.find_key("x")
