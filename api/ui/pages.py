@@ -8,7 +8,8 @@ auditor role or higher; an operator is higher than an auditor (everything), bill
 different kind of key, not a higher one. Auditors see no personal data (contractor and claim
 evidence read "redacted", as in the API); operators see it; erased data reads "erased" to both.
 
-Pages: ``/ui/`` (search by contract id or customer number), ``/ui/contracts/{id}?as_of=DATE``
+Pages: ``/ui/`` (the dashboard, and search by contract id or customer number), ``/ui/contracts``
+(the contract list with its filters; ``/ui/contracts.csv`` the same as CSV), ``/ui/contracts/{id}?as_of=DATE``
 (timeline, invoices, SLA claims, deadlines and hash-chain status as of a business date;
 ``api.ui.history``), ``/ui/login`` and ``/ui/logout``.
 """
@@ -20,7 +21,7 @@ import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlencode
 
 from fastapi import FastAPI, Request
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -29,11 +30,14 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from api.auth import AUDITOR, OPERATOR, Principal, hash_key
 from api.context import ApiContext
+from api.ui.export import csv_response
 from api.ui.history import History, contractor_fields, contractor_text, fold, recorded_jst
 from api.ui.sessions import COOKIE, SessionStore
 from application.audit import contracts_of_customer, verify_chain
+from application.desk import PAGE_SIZE, ContractQuery, contract_list, dashboard, matching_contracts
 from domain.calendar import jst_date
-from domain.contract import Contract
+from domain.contract import Contract, State
+from domain.deadlines import deadline_label
 from domain.errors import DomainError, NotFound
 
 log = logging.getLogger("api.ui")
@@ -164,9 +168,50 @@ class Pages:
                 else:
                     return RedirectResponse(f"{PREFIX}/contracts/{contract_id}", status_code=303)
         chain = _chain_status(self.ctx, None)
+        desk = None if query else dashboard(self.ctx.read_models, self.ctx.app.get_contract,
+                                            self.ctx.app.recorder.max_notification_id() or 0,
+                                            jst_date(self.ctx.now()))
         return self.render("search.html", who=who, alarm=_alarm(chain), chain=chain, query=query, results=results,
-                           searched=bool(query),
+                           searched=bool(query), desk=desk, deadline_label=deadline_label,
                            contractor=lambda c: contractor_text(c, who.sees_personal_data))
+
+    # -- the contract list ----------------------------------------------------------------------------
+    def _query(self, request: Request) -> tuple[ContractQuery, int]:
+        params = request.query_params
+        state = (params.get("state") or "").strip()
+        if state and state not in {s.value for s in State}:
+            raise UiError(400, "Bad request", "state must be one of the contract states.")
+        ref = (params.get("ref") or "").strip()
+        if ref not in ("", "yes", "no"):
+            raise UiError(400, "Bad request", "ref must be yes, no or empty.")
+        try:
+            page = int(params.get("page") or 1)
+        except ValueError:
+            raise UiError(400, "Bad request", "page must be a whole number.") from None
+        query = ContractQuery(customer=(params.get("customer") or "").strip()[:64],
+                              service=(params.get("service") or "").strip()[:64], state=state,
+                              has_reference=None if not ref else ref == "yes")
+        return query, page
+
+    def contracts(self, request: Request) -> Response:
+        who = self.require(request)
+        query, page = self._query(request)
+        listing = contract_list(self.ctx.read_models, self.ctx.app.get_contract, query, page, PAGE_SIZE)
+        chain = _chain_status(self.ctx, None)
+        ref = "" if query.has_reference is None else ("yes" if query.has_reference else "no")
+        filters = {"customer": query.customer, "service": query.service, "state": query.state, "ref": ref}
+        return self.render("contracts.html", who=who, alarm=_alarm(chain), listing=listing, q=query, ref=ref,
+                           states=[s.value for s in State], filters=filters,
+                           link=lambda **changes: "?" + urlencode({k: v for k, v in (filters | changes).items() if v}))
+
+    def contracts_csv(self, request: Request) -> Response:
+        """Every contract the list's filters select (not one page of them)."""
+        self.require(request)
+        query, _ = self._query(request)
+        found, _ = matching_contracts(self.ctx.read_models, self.ctx.app.get_contract, query)
+        rows = [(str(r.contract_id), r.customer_number, r.service, r.reference, r.state) for r in found]
+        return csv_response("contracts.csv", ("contract_id", "customer_number", "service", "reference", "state"),
+                            rows, SECURITY_HEADERS)
 
     def find_by_customer(self, customer_number: str) -> list[Contract]:
         """The customer's contracts: the deterministic id of each catalog service (reference ""),
@@ -334,6 +379,14 @@ def build_ui_app(ctx: ApiContext) -> FastAPI:
     @ui.get(PREFIX + "/", include_in_schema=False)
     def search(request: Request) -> Response:
         return pages().search(request)
+
+    @ui.get(PREFIX + "/contracts", include_in_schema=False)
+    def contracts(request: Request) -> Response:
+        return pages().contracts(request)
+
+    @ui.get(PREFIX + "/contracts.csv", include_in_schema=False)
+    def contracts_csv(request: Request) -> Response:
+        return pages().contracts_csv(request)
 
     @ui.get(PREFIX + "/contracts/{contract_id}", include_in_schema=False)
     def contract(request: Request, contract_id: str) -> Response:
