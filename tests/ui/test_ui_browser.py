@@ -4,8 +4,9 @@ sandbox mode) with keys made by ``contracts keys create``.
 
 An auditor logs in with a key, searches the contract by customer number, opens it, reads the
 April invoice and the total outstanding, moves the as-of date to before the payment and then
-to before the later invoices existed, and sees the hand-computed figures (``ui_kit``). A
-screenshot goes to ``test-artifacts/ui-contract.png``.
+to before the later invoices existed, and sees the hand-computed figures (``ui_kit``); before
+that it reads the dashboard and the contract list. Screenshots go to ``test-artifacts/``
+(``ui-dashboard.png``, ``ui-contract.png``, ``ui-contract-today.png``).
 
 ``./dev`` installs chromium and chromium-driver when it runs as root. Without them the test is
 skipped with the reason; with ``CI=true`` it fails instead.
@@ -182,6 +183,16 @@ def test_auditor_moves_the_as_of_date_and_sees_the_figures_change(browser: Any, 
     driver.find_element(By.ID, "login").click()
     _wait(driver, lambda: driver.current_url.rstrip("?") == server.base + "/ui/")
     assert server.keys["auditor"] not in driver.current_url
+    # -- the dashboard: one active contract, nothing overdue on 06-20 (May is due 06-30), the
+    # store's chain intact; the contract list finds the customer by part of the number
+    assert _text(driver, '#by-state [data-state="active"]') == "1"
+    assert _text(driver, "#overdue-total") == "0" and "intact" in _text(driver, "#store-chain")
+    assert not driver.find_elements(By.ID, "chain-alarm")
+    _screenshot(driver, ARTIFACTS / "ui-dashboard.png")
+    driver.get(server.base + "/ui/contracts?customer=" + CUSTOMER[2:])
+    _wait(driver, lambda: driver.find_elements(By.ID, "contracts"))
+    assert _text(driver, "#total") == "1"
+    driver.get(server.base + "/ui/")
     driver.find_element(By.ID, "q").send_keys(CUSTOMER)
     driver.find_element(By.ID, "search").click()
     _wait(driver, lambda: driver.find_elements(By.ID, "results"))
@@ -218,3 +229,4 @@ def test_auditor_moves_the_as_of_date_and_sees_the_figures_change(browser: Any, 
     driver.get(f"{server.base}/ui/contracts/{made.contract_id}")
     _wait(driver, lambda: "/ui/login" in driver.current_url)
     assert (ARTIFACTS / "ui-contract.png").stat().st_size > 10_000
+    assert (ARTIFACTS / "ui-dashboard.png").stat().st_size > 10_000
