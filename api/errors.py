@@ -127,7 +127,12 @@ def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 def _message_of(error: Mapping[str, Any]) -> str:
+    """The validator's message without any part of the submitted value: pydantic's parsing
+    errors quote what they found (``... invalid character: ... found `x` at 1``), so only the
+    sentence before the first comma is kept for them."""
     message = str(error.get("msg", "invalid"))
+    if str(error.get("type", "")).endswith("_parsing") or "`" in message:
+        message = message.split(", ", 1)[0].split("`", 1)[0].rstrip(" :")
     return message.removeprefix("Value error, ")
 
 

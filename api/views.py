@@ -17,7 +17,7 @@ from application.actors import ACTOR_FIELD, actor_of
 from application.audit import retention_document
 from domain.catalog import PricePlan
 from domain.contract import Contract
-from domain.personal_data import PERSONAL_FIELD_NAMES, REDACTED_VALUE
+from domain.personal_data import PERSONAL_FIELD_NAMES, PERSONAL_FIELDS, REDACTED_VALUE
 from domain.policy import Policy
 from domain.values import PRICE_PLAN, TEXT_FORMS, UTC_INSTANT
 
@@ -50,10 +50,10 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def redact(data: dict[str, Any], principal: Principal) -> dict[str, Any]:
+def redact(data: dict[str, Any], principal: Principal, fields: Any = PERSONAL_FIELD_NAMES) -> dict[str, Any]:
     if principal.sees_personal_data:
         return data
-    return {k: (REDACTED_VALUE if k in PERSONAL_FIELD_NAMES and v else v) for k, v in data.items()}
+    return {k: (REDACTED_VALUE if k in fields and v else v) for k, v in data.items()}
 
 
 def event_view(event: Any, principal: Principal, *, position: int | None = None,
@@ -72,7 +72,9 @@ def event_view(event: Any, principal: Principal, *, position: int | None = None,
         "type": name,
         "recorded_at": jsonable(event.timestamp),
         "actor": actor.as_dict() if actor is not None else None,
-        "data": redact(jsonable(data), principal),
+        # the personal fields of this event's class (a payment's ``reference`` is the payer's,
+        # a contract's ``reference`` on Opened is the billing system's own label)
+        "data": redact(jsonable(data), principal, PERSONAL_FIELDS.get(type(event), ())),
     })
     return view
 

@@ -71,9 +71,9 @@ class ContractsApplication(Application[uuid.UUID]):
         try:
             aggregate: Aggregate = self.repository.get(aggregate_id, deepcopy_from_cache=False)
         except AggregateNotFoundError:
-            raise NotFound("spec 3", f"no {what} {aggregate_id}", f"{what}_id") from None
+            raise NotFound("spec 3", f"no {what} with this id", f"{what}_id") from None
         if not isinstance(aggregate, cls):
-            raise NotFound("spec 3", f"no {what} {aggregate_id}", f"{what}_id")
+            raise NotFound("spec 3", f"no {what} with this id", f"{what}_id")
         if self.repository.cache:  # the cached object itself: commands work on a copy (the library deep-copies)
             return private_copy(aggregate)
         return aggregate
@@ -104,8 +104,8 @@ class ContractsApplication(Application[uuid.UUID]):
                           action: Callable[[Contract], Any]) -> CommandResult:
         contract = self.get_contract(contract_id)
         if expected_version is not None and expected_version != contract.version:
-            raise ConcurrencyConflict("spec 3", f"contract is at version {contract.version}, "
-                                      f"not {expected_version}", "If-Match")
+            raise ConcurrencyConflict("spec 3", f"contract is at version {contract.version}, not the If-Match version",
+                                      "If-Match")
         action(contract)
         return self._commit(contract)
 
@@ -116,9 +116,9 @@ class ContractsApplication(Application[uuid.UUID]):
         try:
             contract: Aggregate = self.repository.get(contract_id, version=version)
         except AggregateNotFoundError:
-            raise NotFound("spec 3", f"no contract {contract_id}", "contract_id") from None
+            raise NotFound("spec 3", "no contract with this id", "contract_id") from None
         if not isinstance(contract, Contract):
-            raise NotFound("spec 3", f"no contract {contract_id}", "contract_id")
+            raise NotFound("spec 3", "no contract with this id", "contract_id")
         return contract
 
     def get_contracts(self, contract_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Contract | Exception]:
@@ -194,8 +194,8 @@ class ContractsApplication(Application[uuid.UUID]):
         try:
             return self._commit(contract)
         except ConcurrencyConflict:
-            raise RuleViolation("Art. 2.1", f"customer {customer_number} already has a contract for "
-                                f"{service} (reference {reference!r})") from None
+            raise RuleViolation("Art. 2.1", "this customer already has a contract for this service with this "
+                                "reference", "reference") from None
 
     def apply_from_trial(self, contract_id: uuid.UUID, grade: str, users: int, cycle: BillingCycle,
                          contractor: dict[str, str] | None, at: datetime,
@@ -284,7 +284,7 @@ class ContractsApplication(Application[uuid.UUID]):
         try:
             return self._commit(item)
         except ConcurrencyConflict:
-            raise RuleViolation("Art. 28", f"terms version {version} already announced") from None
+            raise RuleViolation("Art. 28", "this terms version is already announced", "version") from None
 
     def terms_change_takes_effect(self, version: str, on: date) -> CommandResult:
         item = self._load(TermsChange, TermsChange.create_id(version), "terms_change")
@@ -382,4 +382,4 @@ class ContractsApplication(Application[uuid.UUID]):
 
     def catalog_service(self, service: str) -> None:
         if service not in self.catalog.services():
-            raise InvalidInput("spec 2", f"unknown service {service!r}", "service")
+            raise InvalidInput("spec 2", "unknown service (not in the catalog)", "service")

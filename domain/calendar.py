@@ -42,7 +42,7 @@ class Month:
                 raise ValueError
             return cls(int(y), int(m))
         except ValueError:
-            raise InvalidInput("spec 1", f"month must be YYYY-MM, got {text!r}", "month") from None
+            raise InvalidInput("spec 1", "month must be YYYY-MM", "month") from None
 
     @classmethod
     def of(cls, day: date) -> Month:

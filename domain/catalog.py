@@ -65,8 +65,8 @@ class Catalog:
             return self.plans[(service, grade)]
         except KeyError:
             if not any(s == service for s, _ in self.plans):
-                raise InvalidInput("spec 2", f"unknown service {service!r}", "service") from None
-            raise InvalidInput("spec 2", f"unknown grade {grade!r} of service {service!r}", "grade") from None
+                raise InvalidInput("spec 2", "unknown service (not in the catalog)", "service") from None
+            raise InvalidInput("spec 2", "unknown grade for this service (not in the catalog)", "grade") from None
 
     def services(self) -> list[str]:
         return sorted({s for s, _ in self.plans})

@@ -452,15 +452,15 @@ class Contract(Aggregate):
         """``reference`` (the payer's transaction id) makes a retried payment refused, not doubled."""
         _require_positive_int(amount, "amount", "Art. 9.3")
         if reference is not None and reference in self.payment_references:
-            raise RuleViolation("Art. 9.3", f"payment {reference!r} is already recorded")
+            raise RuleViolation("Art. 9.3", "a payment with this reference is already recorded", "reference")
         invoice = self.ledger.invoices.get(invoice_id)
         if invoice is None:
-            raise InvalidInput("Art. 9.3", f"no invoice {invoice_id} on this contract", "invoice_id")
+            raise InvalidInput("Art. 9.3", "no such invoice on this contract", "invoice_id")
         if paid_on < invoice.issued_on or paid_on > jst_date(at):
             raise InvalidInput("Art. 9.3", f"paid_on must lie between {invoice.issued_on} and today", "paid_on")
         if amount > invoice.outstanding:
-            raise RuleViolation("Art. 9.5", f"amount {amount} exceeds the outstanding {invoice.outstanding} "
-                                "(no overpayment: paid fees are never refunded)")
+            raise RuleViolation("Art. 9.5", f"amount exceeds the invoice's outstanding {invoice.outstanding} yen "
+                                "(no overpayment: paid fees are never refunded)", "amount")
         self._payment_received(invoice_id=invoice_id, amount=amount, paid_on=paid_on, at=at, reference=reference)
         if (self.state is State.SUSPENSION_NOTICED and self.suspension_stop_on is not None
                 and paid_on < self.suspension_stop_on and not self._overdue_principal()):
@@ -480,7 +480,7 @@ class Contract(Aggregate):
     def mark_overdue(self, invoice_id: uuid.UUID, on: date) -> None:
         invoice = self.ledger.invoices.get(invoice_id)
         if invoice is None:
-            raise InvalidInput("Art. 9.5", f"no invoice {invoice_id} on this contract", "invoice_id")
+            raise InvalidInput("Art. 9.5", "no such invoice on this contract", "invoice_id")
         if on <= invoice.due_on:
             raise RuleViolation("Art. 9.5", f"invoice is due on {invoice.due_on}; not overdue on {on}")
         unpaid = invoice.outstanding_on(invoice.due_on)
@@ -593,7 +593,7 @@ class Contract(Aggregate):
         """The provider chooses remedy and amount (Art. 20.1); default: minimum as fee reduction."""
         claim = self.claims.get(claim_id)
         if claim is None:
-            raise InvalidInput("Art. 20.3", f"no claim {claim_id} on this contract", "claim_id")
+            raise InvalidInput("Art. 20.3", "no such claim on this contract", "claim_id")
         if claim.decided is not None:
             raise RuleViolation("Art. 20.1", f"claim already {claim.decided}")
         result = self.assess(claim_id, policy)

@@ -20,19 +20,21 @@ PERSONAL_FIELDS: dict[type[Any], tuple[str, ...]] = {
     ContractEvents.Applied: ("contractor",),
     ContractEvents.ContractorInfoChanged: ("contractor",),
     ContractEvents.SlaBreachClaimed: ("evidence",),
+    ContractEvents.PaymentReceived: ("reference",),
 }
-"""Event class -> attributes holding personal data (契約者情報 and claim evidence text)."""
+"""Event class -> attributes holding personal data (契約者情報, claim evidence text, and the payer's
+reference on a payment: on Japanese bank transfers often the remitter's name, spec 10)."""
 
 PERSONAL_FIELD_NAMES: frozenset[str] = frozenset(name for names in PERSONAL_FIELDS.values() for name in names)
 
-ERASED: dict[str, Any] = {"contractor": {"erased": "true"}, "evidence": "[erased]"}
+ERASED: dict[str, Any] = {"contractor": {"erased": "true"}, "evidence": "[erased]", "reference": "[erased]"}
 """What a personal field reads as once its keys are destroyed (``ContractorDataErased``, spec 10)."""
 
 ERASED_CONTACTS: dict[str, str] = {CONTACTS_ERASED: ERASED_MARK}
 """What the contacts part of a contractor document reads as once the contacts key is destroyed
 (privacy policy 7): merged into the record fields, which stay readable."""
 
-REDACTED: dict[str, Any] = {"contractor": {"redacted": "true"}, "evidence": "[redacted]"}
+REDACTED: dict[str, Any] = {"contractor": {"redacted": "true"}, "evidence": "[redacted]", "reference": "[redacted]"}
 """What a personal field reads as in an export made with ``redact=True``."""
 
 REDACTED_VALUE = "[redacted]"

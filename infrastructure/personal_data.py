@@ -389,12 +389,13 @@ class PersonalDataMapper(Mapper[uuid.UUID]):
         fields = PERSONAL_FIELDS.get(get_topic(type(domain_event)))
         if not fields:
             return super().to_stored_event(domain_event)
+        state = dict(vars(domain_event))
+        present = [name for name in fields if state.get(name) is not None]  # None holds nothing personal
+        if not present:
+            return super().to_stored_event(domain_event)
         oid: uuid.UUID = domain_event.originator_id
         version: int = domain_event.originator_version
-        state = dict(vars(domain_event))
-        for name in fields:
-            if name not in state:
-                continue
+        for name in present:
             if name in SPLIT_FIELDS and isinstance(state[name], dict):
                 records, contacts = split_contractor(state[name])
                 parts = {RECORDS_KEY: records, CONTACTS_KEY: contacts} if contacts else {RECORDS_KEY: records}
@@ -418,11 +419,24 @@ class PersonalDataMapper(Mapper[uuid.UUID]):
         sealed = [name for name, value in state.items()
                   if isinstance(value, Sealed) or (isinstance(value, dict) and value
                                                    and all(isinstance(v, Sealed) for v in value.values()))]
-        if not sealed:
+        # a personal field stored in clear before it was sealed (the payer's reference before
+        # issue 14): it cannot be encrypted after the fact (events never change), but it reads as
+        # erased once the contract's key is destroyed, like the sealed ones
+        clear = [name for name in PERSONAL_FIELDS[stored_event.topic]
+                 if name not in sealed and name not in SPLIT_FIELDS and state.get(name) not in (None, "")]
+        if not sealed and not clear:
             return domain_event
         oid = uuid.UUID(str(stored_event.originator_id))
         version, topic = stored_event.originator_version, stored_event.topic
-        key = self.keys.key_for_reading(oid)
+        try:
+            key = self.keys.key_for_reading(oid)
+        except ContractKeyError:
+            if sealed:
+                raise
+            return domain_event
+        if key is None:
+            for name in clear:
+                state[name] = erased_value(name)
         for name in sealed:
             value = state[name]
             if key is None:

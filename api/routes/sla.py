@@ -57,7 +57,7 @@ def claim_contract(ctx: ApiContext, claim_id: uuid.UUID) -> uuid.UUID:
     """The contract a claim belongs to (claim ids are derived from contract and outage)."""
     found = ctx.read_models.claim_contract(claim_id)
     if found is None:
-        raise NotFound("Art. 20.3", f"no SLA claim {claim_id}", "claim_id")
+        raise NotFound("Art. 20.3", "no SLA claim with this id", "claim_id")
     return found
 
 

@@ -92,9 +92,9 @@ def test_spec_11_firing_order_of_one_day() -> None:
 
 # --------------------------------------------------------------------------- spec 10 personal fields
 def test_spec_10_personal_fields_and_how_they_read() -> None:
-    assert PERSONAL_FIELD_NAMES == {"contractor", "evidence"}
+    assert PERSONAL_FIELD_NAMES == {"contractor", "evidence", "reference"}  # reference: the payer's (issue 14)
     assert set(ERASED) == set(REDACTED) == PERSONAL_FIELD_NAMES
-    assert is_erased(ERASED["contractor"]) and is_erased(ERASED["evidence"])
+    assert is_erased(ERASED["contractor"]) and is_erased(ERASED["evidence"]) and is_erased(ERASED["reference"])
     assert not is_erased(REDACTED["contractor"]) and not is_erased({"name": "x"})
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -306,3 +307,68 @@ def _recompute_chain(rows: _Rows, cid: str) -> None:
         prev = chain_hash(prev, cid, version, topic, bytes(state))
         rows.conn.execute(sql.SQL("UPDATE {} SET hash = %s WHERE originator_id = %s AND originator_version = %s")
                           .format(rows.hashes), (prev, cid, version))
+
+
+# --------------------------------------------------------------------------- item 8
+
+
+def test_payer_reference_is_never_echoed_never_in_clear_redacted_for_auditors_and_erased(scratch_url: str) -> None:
+    """A payment whose payer reference carries a name and a newline, sent twice; a contract
+    ``reference`` sent twice. On 957dcd3 the refusals echoed both (``payment 'ﾌﾘｺﾐ…\\n…' is already
+    recorded``), the reference was stored in clear in the event table, shown to auditors in the
+    feed, and survived erasure. Now: no echo, no clear text in any table, ``[redacted]`` for
+    auditors, ``[erased]`` once the contract's data is deleted (its key destroyed)."""
+    api = InProcessApi.start(scratch_url)
+    try:
+        c, h = api.client, api.headers
+        marker = "REMITTER-LEAK-5150"
+        payer = f"ﾌﾘｺﾐ ｶ)ｻﾝﾌﾟﾙ\n{marker} INFO forged line"
+        # the module's database is shared: its sandbox clock only moves forward
+        assert c.put("/v1/clock", json={"now": "2026-09-02T10:00:00+09:00"}, headers=h()).status_code == 200
+        label = "ORDER-LABEL-8080"  # the contract's own reference: not personal data, but never echoed either
+        body = apply_body("ECHO-1", reference=f"order\n{label}")
+        cid = c.post("/v1/contracts", json=body, headers=h()).json()["contract_id"]
+        twice = c.post("/v1/contracts", json=body, headers=h())
+        assert label not in assert_problem(twice, 409)["detail"] and label not in twice.text
+        assert c.post(f"/v1/contracts/{cid}/approve", headers=h()).status_code == 200
+        assert c.put("/v1/clock", json={"now": "2026-10-02T10:00:00+09:00"}, headers=h()).status_code == 200
+        assert c.post(f"/v1/contracts/{cid}/advance", headers=h("operator")).status_code == 200
+        iid = c.get(f"/v1/contracts/{cid}/invoices", headers=h()).json()["invoices"][0]["invoice_id"]
+        pay = {"invoice_id": iid, "amount": 1, "paid_on": "2026-10-02", "reference": payer}
+        assert c.post(f"/v1/contracts/{cid}/payments", json=pay, headers=h()).status_code == 200
+        again = c.post(f"/v1/contracts/{cid}/payments", json=pay, headers=h())
+        refused = assert_problem(again, 409)
+        assert refused["field"] == "reference" and marker not in again.text and "ﾌﾘｺﾐ" not in again.text
+
+        with psycopg.connect(scratch_url) as conn:  # every table of the database, as bytes
+            tables = [r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables "
+                                                 "WHERE table_schema = 'public'")]
+            clear = [t for t in tables if conn.execute(sql.SQL("SELECT count(*) FROM {} t WHERE t::text LIKE %s")
+                                                       .format(sql.Identifier("public", t)),
+                                                       (f"%{marker}%",)).fetchone()[0]
+                     and t not in ("contracts_events", "contracts_event_hashes")]
+            events_clear = conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE topic LIKE %s AND "
+                                                "convert_from(state, 'UTF8') LIKE %s")
+                                        .format(sql.Identifier("public", EVENTS_TABLE)),
+                                        ("%PaymentReceived", f"%{marker}%")).fetchone()[0]
+        assert events_clear == 0, "the payer reference is stored in clear"
+        assert clear == [], f"the payer reference in clear in {clear}"
+
+        feed = c.get("/v1/events", params={"limit": 1000}, headers=h("auditor")).json()["events"]
+        (payment,) = [e for e in feed if e["type"] == "PaymentReceived" and e["aggregate_id"] == cid]
+        assert payment["data"]["reference"] == "[redacted]" and marker not in str(feed)
+        operator = c.get(f"/v1/contracts/{cid}/events", headers=h("operator")).json()["events"]
+        assert [e["data"]["reference"] for e in operator if e["type"] == "PaymentReceived"] == [payer]
+
+        # erasure: terminated for cause, then the data deleted on its retention date (Art. 15.3)
+        assert c.post(f"/v1/contracts/{cid}/terminate", json={"article": "Art. 23.1.1"},
+                      headers=h("operator")).status_code == 200
+        app = api.services.app
+        retained = app.get_contract(uuid.UUID(cid)).retention_until
+        app.delete_data(uuid.UUID(cid), retained)
+        erased = c.get(f"/v1/contracts/{cid}/events", headers=h("operator")).json()["events"]
+        assert [e["data"]["reference"] for e in erased if e["type"] == "PaymentReceived"] == ["[erased]"]
+        record_figures("payer_reference", {"echoed": 0, "tables_in_clear": 0, "auditor_sees": "[redacted]",
+                                           "after_erasure": "[erased]"})
+    finally:
+        api.close()
