@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from audit_kit import Store, delete_data, jst, run_lifecycle
+from audit_kit import Store, erase_contractor_data, jst, run_lifecycle
 
 from application.audit import export_records
 from domain.personal_data import ERASED, REDACTED
@@ -39,7 +39,7 @@ def test_spec10_the_payer_reference_is_sealed_and_reads_back(store: Store) -> No
 
 def test_spec10_the_payer_reference_reads_as_erased_after_erasure(store: Store) -> None:
     cid, version = _pay_with_reference(store)
-    delete_data(store.app, cid)  # the contract's key is destroyed (Art. 15.3)
+    erase_contractor_data(store.app, cid)  # the contract's keys are destroyed (spec 10)
     fresh = store.reopen()
     try:
         for app in (store.app, fresh.app):
@@ -65,7 +65,7 @@ def test_spec10_a_reference_stored_in_clear_before_sealing_reads_as_erased_after
     try:
         (payment,) = [e for e in fresh.app.contract_events(cid) if e.originator_version == version]
         assert payment.reference == "LEGACY REMITTER"
-        delete_data(fresh.app, cid)
+        erase_contractor_data(fresh.app, cid)
         (payment,) = [e for e in fresh.app.contract_events(cid) if e.originator_version == version]
         assert payment.reference == ERASED["reference"]
     finally:
