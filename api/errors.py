@@ -25,6 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from application.undecodable import UndecodableEvent
 from domain.errors import ConcurrencyConflict, DomainError, InvalidInput, NotFound, RuleViolation
 
 log = logging.getLogger("api")
@@ -93,6 +94,18 @@ def unavailable_response(method: str, path: str, exc: BaseException) -> Response
     body = problem_body(503, "service-unavailable", "the database cannot be reached right now; retry later",
                         instance=path)
     return problem_response(503, body, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+def undecodable_response(path: str, exc: UndecodableEvent) -> Response:
+    """A stored event of this aggregate does not decode (damaged in storage, issue 14): this
+    aggregate cannot be read or changed until it is repaired; every other one still can."""
+    log.warning("stored event undecodable: aggregate %s version %d (%s)", exc.aggregate_id, exc.version,
+                exc.reason)
+    body = problem_body(500, "event-undecodable", f"event version {exc.version} of {exc.aggregate_id} is "
+                        "damaged in storage and cannot be decoded; `contracts audit verify` names it",
+                        title="Stored event cannot be decoded", instance=path,
+                        aggregate_id=str(exc.aggregate_id), version=exc.version)
+    return problem_response(500, body)
 
 
 def domain_status(exc: DomainError) -> int:
@@ -166,6 +179,10 @@ def install_error_handlers(app: FastAPI) -> None:
         kind = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
         return problem_response(exc.status_code, problem_body(exc.status_code, kind, detail,
                                                               instance=request.url.path), exc.headers)
+
+    @app.exception_handler(UndecodableEvent)
+    async def _undecodable(request: Request, exc: UndecodableEvent) -> Response:
+        return undecodable_response(request.url.path, exc)
 
     async def _unavailable(request: Request, exc: Exception) -> Response:
         return unavailable_response(request.method, request.url.path, exc)

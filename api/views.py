@@ -15,6 +15,7 @@ from typing import Any
 from api.auth import Principal
 from application.actors import ACTOR_FIELD, actor_of
 from application.audit import retention_document
+from application.undecodable import UndecodableEvent
 from domain.catalog import PricePlan
 from domain.contract import Contract
 from domain.personal_data import PERSONAL_FIELD_NAMES, PERSONAL_FIELDS, REDACTED_VALUE
@@ -76,6 +77,18 @@ def event_view(event: Any, principal: Principal, *, position: int | None = None,
         # a contract's ``reference`` on Opened is the billing system's own label)
         "data": redact(jsonable(data), principal, PERSONAL_FIELDS.get(type(event), ())),
     })
+    return view
+
+
+def undecodable_view(damaged: UndecodableEvent, *, position: int | None = None,
+                     topic: str | None = None) -> dict[str, Any]:
+    """A feed entry for a stored event that does not decode: where it is and why, no data."""
+    qualname = (topic or damaged.topic).partition(":")[2]
+    aggregate_type, _, name = qualname.rpartition(".")
+    view: dict[str, Any] = {} if position is None else {"position": position}
+    view.update({"aggregate_type": aggregate_type, "aggregate_id": str(damaged.aggregate_id),
+                 "version": damaged.version, "type": name, "recorded_at": None, "data": None,
+                 "undecodable": True, "reason": damaged.reason})
     return view
 
 

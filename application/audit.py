@@ -35,6 +35,7 @@ from application.actors import ACTOR_FIELD
 from application.ports import ChainRow, ChainStore
 from application.service import ContractsApplication
 from application.transcodings import register_all
+from application.undecodable import UndecodableEvent, decode_event
 from domain.calendar import jst_date
 from domain.contract import Contract, ContractEvents
 from domain.errors import InvalidInput, NotFound
@@ -138,9 +139,11 @@ class Break:
     aggregate_id: uuid.UUID
     version: int
     reason: str
+    position: int | None = None  # of the stored event, where there is one
 
     def to_dict(self) -> dict[str, Any]:
-        return {"aggregate_id": str(self.aggregate_id), "version": self.version, "reason": self.reason}
+        return {"aggregate_id": str(self.aggregate_id), "version": self.version, "reason": self.reason,
+                "position": self.position}
 
 
 @dataclass
@@ -180,14 +183,19 @@ def _chain_store(app: ContractsApplication) -> ChainStore:
 
 
 def verify_chain(app: ContractsApplication, contract_id: uuid.UUID | None = None,
-                 max_breaks: int = 100) -> VerifyReport:
-    """Recompute every hash from the stored rows (one aggregate, or the whole store)."""
+                 max_breaks: int = 100, *, decode: bool = True) -> VerifyReport:
+    """Recompute every hash from the stored rows (one aggregate, or the whole store), and decode
+    every event: one that does not decode is a broken link named with its position (issue 14).
+    ``decode=False``: the hashes only (tests of the chain with synthetic events)."""
     store = _chain_store(app)
+    prefetch = getattr(app.mapper, "prefetch", None) if decode else None  # the keys of a page's sealed events in one query
 
     def rows() -> Iterator[ChainRow]:
         after: tuple[uuid.UUID, int] | None = None
         while True:
             page = store.chain_rows(contract_id, after, _PAGE)
+            if prefetch is not None:
+                prefetch([row.stored_event() for row in page])
             yield from page
             if len(page) < _PAGE:
                 return
@@ -195,6 +203,7 @@ def verify_chain(app: ContractsApplication, contract_id: uuid.UUID | None = None
 
     report = VerifyReport(ok=True, checked=0, aggregates=0)
     found: dict[tuple[uuid.UUID, int], str] = {}
+    positions: dict[tuple[uuid.UUID, int], int] = {}
     heads = hashlib.sha256()
     current: uuid.UUID | None = None
     # after a bad link both the recomputed and the recorded hash may be the true previous link
@@ -212,6 +221,10 @@ def verify_chain(app: ContractsApplication, contract_id: uuid.UUID | None = None
             current, prevs, expected = row.originator_id, (GENESIS,), 1
             report.aggregates += 1
         report.checked += 1
+        positions[(row.originator_id, row.version)] = row.position
+        undecodable = _undecodable(app, row) if decode else None
+        if undecodable is not None:
+            found[(row.originator_id, row.version)] = undecodable
         if row.version != expected:  # the link into this row cannot be checked
             found.setdefault((row.originator_id, expected),
                              f"version {expected} is missing (next stored version is {row.version})")
@@ -225,7 +238,8 @@ def verify_chain(app: ContractsApplication, contract_id: uuid.UUID | None = None
         else:
             found[(row.originator_id, row.version)] = (
                 "no chain hash recorded for this event" if row.hash is None
-                else "stored event does not match its chain hash (the event or its hash was altered)")
+                else "stored event does not match its chain hash (the event or its hash was altered)"
+            ) + (f"; {undecodable}" if undecodable is not None else "")
             prev = computed[0]
             prevs = (prev,) if row.hash is None else (prev, row.hash)
         expected += 1
@@ -233,7 +247,7 @@ def verify_chain(app: ContractsApplication, contract_id: uuid.UUID | None = None
     for oid, version in store.orphan_hashes(contract_id, max_breaks):
         found.setdefault((oid, version), "a chain hash is recorded for an event that is no longer stored "
                                          "(event deleted)")
-    report.broken = [Break(oid, version, reason) for (oid, version), reason
+    report.broken = [Break(oid, version, reason, positions.get((oid, version))) for (oid, version), reason
                      in sorted(found.items(), key=lambda item: (str(item[0][0]), item[0][1]))][:max_breaks]
     if contract_id is not None and report.aggregates == 0 and not report.broken:
         raise NotFound("spec 3", f"no contract {contract_id}", "contract_id")
@@ -248,6 +262,15 @@ def verify_chain(app: ContractsApplication, contract_id: uuid.UUID | None = None
         logger.warning("hash chain of %s BROKEN at %s version %d: %s (%d broken links)", scope, b.aggregate_id,
                        b.version, b.reason, len(report.broken))
     return report
+
+
+def _undecodable(app: ContractsApplication, row: ChainRow) -> str | None:
+    """Why the stored event does not decode (None: it decodes)."""
+    try:
+        decode_event(app.mapper, row.stored_event(), position=row.position)
+    except UndecodableEvent as exc:
+        return f"stored event cannot be decoded: {exc.reason}"
+    return None
 
 
 # --------------------------------------------------------------------------- export

@@ -51,7 +51,6 @@ from eventsourcing.persistence import (
     Compressor,
     JSONTranscoder,
     Mapper,
-    MapperDeserialisationError,
     PersistenceError,
     StoredEvent,
     Transcoder,
@@ -68,6 +67,7 @@ from application.audit import (
     SealedAsDict,
     key_id,
 )
+from application.undecodable import UndecodableEvent, reason_of
 from domain.personal_data import ERASED_CONTACTS, erased_value
 from domain.retention import split_contractor
 from infrastructure.settings import MASTER_KEY_RULE, decode_master_key
@@ -407,12 +407,21 @@ class PersonalDataMapper(Mapper[uuid.UUID]):
         object.__setattr__(clone, "__dict__", state)
         return super().to_stored_event(clone)
 
+    def prefetch(self, stored_events: Sequence[StoredEvent]) -> None:
+        """Read the keys of these events' sealed fields in one query (bulk reads: verify's pages)."""
+        prefetch_keys_of(self.keys, stored_events)
+
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         """The library's decoding (one JSON decode), then the sealed fields opened in place.
 
         They are opened after the library's upcasting: an upcaster that reads a personal field
-        would see the ``Sealed`` envelope (no event has one; add the opening there if one does)."""
-        domain_event = super().to_domain_event(stored_event)
+        would see the ``Sealed`` envelope (no event has one; add the opening there if one does).
+        Stored bytes that do not decode raise ``UndecodableEvent`` naming the event (issue 14)."""
+        try:
+            domain_event = super().to_domain_event(stored_event)
+        except Exception as exc:  # noqa: BLE001 - any failure of the stored bytes is the same fault
+            raise UndecodableEvent(stored_event.originator_id, stored_event.originator_version,
+                                   stored_event.topic, reason_of(exc)) from None
         if stored_event.topic not in PERSONAL_FIELDS:
             return domain_event
         state: dict[str, Any] = domain_event.__dict__
@@ -473,9 +482,8 @@ class PersonalDataMapper(Mapper[uuid.UUID]):
             raw = base64.b64decode(sealed.data)
             return self.transcoder.decode(AESGCM(key).decrypt(raw[:12], raw[12:], _aad(oid, version, name)))
         except (InvalidTag, ValueError, binascii.Error):
-            raise MapperDeserialisationError(
-                f"personal field {name!r} of {topic} {oid} version {version} does not decrypt "
-                "(altered ciphertext or wrong key)") from None
+            raise UndecodableEvent(oid, version, topic, f"personal field {name!r} does not decrypt "
+                                   "(altered ciphertext or wrong key)") from None
 
 
 def _aad(oid: uuid.UUID, version: int, name: str) -> bytes:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sys
 import threading
 import time
 from types import FrameType
 
+from application.projections.ports import DamagedRow
 from infrastructure.bootstrap import build_read_models, build_services
-from infrastructure.read_side import TRANSIENT
+from infrastructure.read_side import TRANSIENT, RebuildFailed
 
 log = logging.getLogger("contracts.projections")
 
@@ -70,17 +72,32 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def print_damaged(damaged: list[DamagedRow]) -> None:
+    """The events the projections did not apply (undecodable, and the later ones of their aggregates)."""
+    if damaged:
+        print(f"{len(damaged)} events not applied (the projections stopped their aggregates; "
+              "`contracts audit verify` names the damage):", file=sys.stderr)
+    for d in damaged:
+        print(f"  position {d.position}: {d.event} version {d.version} of {d.aggregate_id}: {d.reason}",
+              file=sys.stderr)
+
+
 def _rebuild(args: argparse.Namespace) -> int:
     settings = args.settings
     services = build_services(settings)
     try:
         models = build_read_models(services)
         started = time.perf_counter()
-        applied = models.runner.rebuild(progress=not args.no_progress, batch_size=args.batch_size)
+        try:
+            applied = models.runner.rebuild(progress=not args.no_progress, batch_size=args.batch_size)
+        except RebuildFailed as exc:
+            print(f"contracts projections rebuild: {exc}", file=sys.stderr)
+            return 1
         elapsed = time.perf_counter() - started
         rate = applied / elapsed if elapsed > 0 else 0.0
         print(f"rebuilt read models from {applied} events in {elapsed:.1f}s ({rate:,.0f} events/s); "
               f"position {models.position()}")
+        print_damaged(models.damaged_events())
     finally:
         services.close()
     return 0
@@ -95,6 +112,7 @@ def _status(args: argparse.Namespace) -> int:
         position = models.position()
         print(f"read models at position {position} of {last} ({last - position} behind) in "
               f"{settings.database_label()}")
+        print_damaged(models.damaged_events())
     finally:
         services.close()
     return 0

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
+from eventsourcing.persistence import Notification
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import READERS, Principal, current_principal, roles
 from api.context import ApiContext, context
 from api.schemas import MONTH_PATTERN, PROBLEM_RESPONSES, IsoDate
-from api.views import event_view, jsonable
+from api.views import event_view, jsonable, undecodable_view
+from application.undecodable import UndecodableEvent, decode_event
 from domain.calendar import Month
+
+log = logging.getLogger("api")
 
 router = APIRouter(prefix="/v1", tags=["feeds"], responses=PROBLEM_RESPONSES)
 Ctx = Annotated[ApiContext, Depends(context)]
@@ -22,15 +27,27 @@ RECEIPT_TOPIC_SUFFIX = "CommandReceipt.CommandApplied"
 @router.get("/events", summary="Global event feed, ordered by position (cursor: after)",
             description="Returns events with position > `after`, oldest first, at most `limit`. Follow the feed "
                         "by passing the returned `next_after` as `after`. Positions increase monotonically and "
-                        "a committed event never appears behind one already returned.",
+                        "a committed event never appears behind one already returned. A stored event that "
+                        "cannot be decoded (damaged in storage) is listed with `undecodable: true`, a "
+                        "`reason` and no `data`.",
             **roles(*READERS))
 def events(ctx: Ctx, who: Who, after: Annotated[int, Query(ge=0, le=2**62)] = 0,
            limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100) -> dict[str, Any]:
     notifications = ctx.app.recorder.select_notifications(start=after + 1, limit=limit)
-    items = [event_view(ctx.app.mapper.to_domain_event(n), who, position=n.id, topic=n.topic)
-             for n in notifications if not n.topic.endswith(RECEIPT_TOPIC_SUFFIX)]  # internal proof of a key
+    items = [_entry(ctx, n, who) for n in notifications
+             if not n.topic.endswith(RECEIPT_TOPIC_SUFFIX)]  # internal proof of a key
     return {"events": items, "next_after": notifications[-1].id if notifications else after,
             "has_more": len(notifications) == limit}
+
+
+def _entry(ctx: ApiContext, n: Notification, who: Principal) -> dict[str, Any]:
+    """One feed entry; a stored event that does not decode is marked, not a failed page (issue 14)."""
+    try:
+        event = decode_event(ctx.app.mapper, n, position=n.id)
+    except UndecodableEvent as damaged:
+        log.warning("feed: event at position %d does not decode (%s)", n.id, damaged.reason)
+        return undecodable_view(damaged, position=n.id, topic=n.topic)
+    return event_view(event, who, position=n.id, topic=n.topic)
 
 
 @router.get("/invoices", summary="Every invoice of a month (YYYY-MM)", **roles(*READERS))

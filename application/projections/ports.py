@@ -7,6 +7,8 @@ Tables (same shape on both stores; ``infrastructure.read_store``):
 - ``rm_deadlines``: open deadlines, indexed by ``(due_on, kind, aggregate_id, ref)``.
 - ``rm_contracts``: the folded per-contract projection state (JSON) and its version/position.
 - ``rm_event_times``: (position, originator, version, recorded_at) for as-of queries.
+- ``rm_damaged``: stored events that do not decode, and the later events of their aggregate,
+  which the projections did not apply (issue 14).
 - the library's tracking table: the last notification id applied (same transaction).
 """
 
@@ -85,6 +87,15 @@ class EventTimeRow:
     recorded_at: datetime
 
 
+@dataclass(frozen=True)
+class DamagedRow:
+    position: int
+    aggregate_id: uuid.UUID
+    version: int
+    event: str  # the event class name (from the stored topic)
+    reason: str
+
+
 @dataclass
 class Changes:
     """Everything one batch of events changes, written in one transaction with the position."""
@@ -97,11 +108,12 @@ class Changes:
     deadlines_cleared: list[tuple[uuid.UUID, str]] = field(default_factory=list)  # (aggregate, kind)
     states: list[StateRow] = field(default_factory=list)  # upsert
     event_times: list[EventTimeRow] = field(default_factory=list)  # insert
+    damaged: list[DamagedRow] = field(default_factory=list)  # insert
 
     def __len__(self) -> int:
         return (len(self.invoices) + len(self.payments) + len(self.claims) + len(self.deadlines_removed)
                 + len(self.deadlines_added) + len(self.deadlines_cleared) + len(self.states)
-                + len(self.event_times))
+                + len(self.event_times) + len(self.damaged))
 
 
 class StateSource(Protocol):
@@ -113,6 +125,9 @@ class StateSource(Protocol):
         """Invoices with their payments (in recorded order)."""
 
     def load_contract_invoices(self, contract_ids: Sequence[uuid.UUID]) -> list[Invoice]: ...
+
+    def damaged_aggregates(self) -> set[uuid.UUID]:
+        """Aggregates the projections stopped at an undecodable event (``rm_damaged``)."""
 
 
 class ReadStore(StateSource, Protocol):
@@ -128,6 +143,19 @@ class ReadStore(StateSource, Protocol):
 
     def reset(self) -> None:
         """Empty every read table and set the position to 0 (one transaction)."""
+
+    def shadow(self) -> ReadStore:
+        """A store over new, empty tables beside these (a rebuild writes there, then ``replace_with``)."""
+
+    def replace_with(self, shadow: ReadStore) -> int:
+        """In one transaction: these tables take the shadow's rows and position, the shadow is dropped;
+        returns the position. On failure nothing changes."""
+
+    def drop(self) -> None:
+        """Drop these tables (a shadow that will not be used)."""
+
+    def damaged_events(self) -> list[DamagedRow]:
+        """``rm_damaged`` in position order."""
 
     def invoices_of(self, contract_id: uuid.UUID) -> list[Invoice]: ...
 

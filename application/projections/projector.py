@@ -5,6 +5,11 @@ deadline ``Timeline``, undecided claims) and diffs what the batch changed. State
 in memory (LRU, bounded) between batches; the store's tracking check guarantees the cache is
 only trusted while this projector is the one advancing the position, and ``reset()`` must be
 called after any failed batch.
+
+A stored event that does not decode (``UndecodableEvent`` in the batch, issue 14) stops its
+aggregate only: it is recorded in ``rm_damaged`` with its position and reason, and every later
+event of that aggregate is recorded there as not applied, while every other aggregate goes on.
+The aggregate's read rows stay as they were before the damaged event (docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from application.projections.codec import encode_lines
 from application.projections.ports import (
     Changes,
     ClaimRow,
+    DamagedRow,
     DeadlineRow,
     EventTimeRow,
     InvoiceRow,
@@ -28,6 +34,7 @@ from application.projections.ports import (
     StateSource,
 )
 from application.projections.state import ContractProjection, PendingClaim
+from application.undecodable import UndecodableEvent
 from domain.billing import Invoice
 from domain.contract import Contract, ContractEvents
 from domain.deadlines import DISCONTINUATION, TERMS_CHANGE_EFFECTIVE, DueAction, contract_deadlines, fold_event
@@ -45,25 +52,42 @@ SERVICE_DEADLINES: dict[type, tuple[str, str | None, str | None]] = {
 }
 
 
+NOT_APPLIED = "not applied: an earlier event of this aggregate does not decode"
+
+
 class Projector:
     def __init__(self, policy: Policy, cache_size: int = 5_000) -> None:
         self.policy = policy
         self.cache_size = cache_size
         self._cache: OrderedDict[uuid.UUID, ContractProjection] = OrderedDict()
+        self._stopped: set[uuid.UUID] | None = None  # aggregates with an undecodable event (as committed)
 
     def reset(self) -> None:
         """Forget cached states (after a failed batch, a rebuild or another runner's progress)."""
         self._cache.clear()
+        self._stopped = None
 
     # -- one batch -------------------------------------------------------------------------------
     def process(self, batch: Sequence[tuple[int, Any]], source: StateSource) -> Changes:
         changes = Changes()
         by_contract: OrderedDict[uuid.UUID, list[tuple[int, Any]]] = OrderedDict()
         service: dict[tuple[uuid.UUID, str], DeadlineRow | None] = {}
+        if self._stopped is None:
+            self._stopped = set(source.damaged_aggregates())
+        stopped = set(self._stopped)  # committed with this batch only (a failed batch changes nothing)
         for position, event in batch:
+            if isinstance(event, UndecodableEvent):
+                stopped.add(event.aggregate_id)
+                changes.damaged.append(DamagedRow(position, event.aggregate_id, event.version, event.event_name,
+                                                  event.reason))
+                continue
             aggregate_id = event.originator_id
             changes.event_times.append(EventTimeRow(position, aggregate_id, event.originator_version,
                                                     event.timestamp))
+            if aggregate_id in stopped:
+                changes.damaged.append(DamagedRow(position, aggregate_id, event.originator_version,
+                                                  type(event).__name__, NOT_APPLIED))
+                continue
             if isinstance(event, Contract.Event):
                 by_contract.setdefault(aggregate_id, []).append((position, event))
             else:
@@ -78,6 +102,7 @@ class Projector:
                 changes.deadlines_added.append(row)
         if by_contract:
             self._process_contracts(by_contract, source, changes)
+        self._stopped = stopped
         return changes
 
     def _process_contracts(self, by_contract: OrderedDict[uuid.UUID, list[tuple[int, Any]]],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
@@ -10,11 +11,12 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from application.projections.codec import invoice_from_row
-from application.projections.ports import Changes, DeadlineRow
+from application.projections.ports import Changes, DamagedRow, DeadlineRow
 from domain.billing import Invoice, Payment
 
 TRACKING_NAME = "contracts.read_models"  # key of the tracking row (distinct from process applications)
-TABLES = ("rm_invoices", "rm_payments", "rm_claims", "rm_deadlines", "rm_contracts", "rm_event_times")
+TABLES = ("rm_invoices", "rm_payments", "rm_claims", "rm_deadlines", "rm_contracts", "rm_event_times", "rm_damaged")
+SHADOW = "rb_"  # table (and index) name prefix of the tables a rebuild fills beside the live ones
 INVOICE_COLUMNS = ("invoice_id", "contract_id", "kind", "period", "month", "issued_on", "due_on", "total", "paid",
                    "outstanding", "refunded", "lines")
 ORDER = {  # primary keys: the order of dumps
@@ -24,15 +26,18 @@ ORDER = {  # primary keys: the order of dumps
     "rm_deadlines": "aggregate_id, kind, ref",
     "rm_contracts": "contract_id",
     "rm_event_times": "position",
+    "rm_damaged": "position",
 }
 CHUNK = 500
 
 
 def ddl(t: dict[str, str]) -> list[str]:
-    """CREATE statements; ``t`` maps logical types (uuid, date, ts, big, tbl_*) to the dialect's."""
+    """CREATE statements; ``t`` maps logical types (uuid, date, ts, big) to the dialect's, ``prefix``
+    qualifies table names and ``ix`` prefixes index names (a rebuild's shadow tables)."""
     u, d, ts, big = t["uuid"], t["date"], t["ts"], t["big"]
     n = t["prefix"]
-    return [
+    ix = t.get("ix", "")
+    statements = [
         f"CREATE TABLE IF NOT EXISTS {n}rm_invoices (invoice_id {u} PRIMARY KEY, contract_id {u} NOT NULL, "
         f"kind TEXT NOT NULL, period TEXT NOT NULL, month TEXT NOT NULL, issued_on {d} NOT NULL, "
         f"due_on {d} NOT NULL, total {big} NOT NULL, paid {big} NOT NULL, outstanding {big} NOT NULL, "
@@ -55,7 +60,11 @@ def ddl(t: dict[str, str]) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {n}rm_event_times (position {big} PRIMARY KEY, originator_id {u} NOT NULL, "
         f"version {big} NOT NULL, recorded_at {ts} NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS rm_event_times_originator ON {n}rm_event_times (originator_id, version)",
+        f"CREATE TABLE IF NOT EXISTS {n}rm_damaged (position {big} PRIMARY KEY, aggregate_id {u} NOT NULL, "
+        f"version {big} NOT NULL, event TEXT NOT NULL, reason TEXT NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS rm_damaged_aggregate ON {n}rm_damaged (aggregate_id)",
     ]
+    return [s.replace("CREATE INDEX IF NOT EXISTS ", "CREATE INDEX IF NOT EXISTS " + ix) for s in statements]
 
 
 class ReadTables:
@@ -63,18 +72,31 @@ class ReadTables:
 
     P = "?"  # placeholder
     prefix = ""  # schema qualification of table names
+    index_prefix = ""  # SHADOW for a rebuild's tables
+    tracking_name = TRACKING_NAME  # key of this store's row in the tracking table
 
     # -- dialect hooks ---------------------------------------------------------------------------
     @abstractmethod
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
 
     @abstractmethod
-    def _write(self, previous: int, position: int | None) -> AbstractContextManager[Any]:
-        """A write transaction; checks the tracking position is ``previous`` and sets it to
-        ``position`` at the end (``None``: reset to 0)."""
+    def _write(self, previous: int, position: int | None, exact: bool = False) -> AbstractContextManager[Any]:
+        """A write transaction; checks the tracking position is ``previous`` (unless negative) and
+        moves it forward to ``position`` at the end (``None``: set to 0; ``exact``: set, even back)."""
 
     @abstractmethod
     def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]: ...
+
+    @abstractmethod
+    def _ddl_types(self) -> dict[str, str]: ...
+
+    @abstractmethod
+    def _set_tracking(self, cur: Any, position: int) -> None:
+        """Set this store's tracking row to ``position`` (down as well as up)."""
+
+    def _clear(self, cur: Any) -> None:
+        for table in TABLES:
+            cur.execute(f"DELETE FROM {self.prefix}{table}")
 
     def db(self, value: Any) -> Any:
         """Python value -> parameter (SQLite stores text)."""
@@ -141,11 +163,58 @@ class ReadTables:
                     f"INSERT INTO {n}rm_event_times (position, originator_id, version, recorded_at) "
                     f"VALUES ({p}, {p}, {p}, {p})",
                     [(r.position, u(r.originator_id), r.version, ts(r.recorded_at)) for r in changes.event_times])
+            if changes.damaged:
+                cur.executemany(
+                    f"INSERT INTO {n}rm_damaged (position, aggregate_id, version, event, reason) "
+                    f"VALUES ({p}, {p}, {p}, {p}, {p})",
+                    [(r.position, u(r.aggregate_id), r.version, r.event, r.reason) for r in changes.damaged])
 
     def reset(self) -> None:
         with self._write(-1, None) as cur:
+            self._clear(cur)
+
+    # -- rebuild beside the live tables, then swap (issue 14) ----------------------------------------
+    def shadow(self) -> Any:
+        """A copy of this store over empty ``rb_`` tables with their own tracking row."""
+        other = copy.copy(self)
+        other.prefix = self.prefix + SHADOW
+        other.index_prefix = SHADOW
+        other.tracking_name = self.tracking_name + ".rebuild"
+        other._forget_connections()
+        with other._write(-1, None) as cur:
             for table in TABLES:
-                cur.execute(f"DELETE FROM {self.prefix}{table}")
+                cur.execute(f"DROP TABLE IF EXISTS {other.prefix}{table}")
+            for statement in ddl({**other._ddl_types(), "prefix": other.prefix, "ix": SHADOW}):
+                cur.execute(statement)
+        return other
+
+    def replace_with(self, shadow: Any) -> int:
+        """One transaction: these tables' rows become the shadow's, the position the shadow's; the
+        shadow's tables and tracking row go. A runner that was further along meets a stale position
+        and goes on from here (``StalePosition``)."""
+        position = shadow.position()
+        with self._write(-1, position, exact=True) as cur:
+            self._clear(cur)
+            for table in TABLES:
+                cur.execute(f"INSERT INTO {self.prefix}{table} SELECT * FROM {shadow.prefix}{table}")
+            shadow._drop_in(cur)
+        return int(position)
+
+    def drop(self) -> None:
+        with self._write(-1, None) as cur:
+            self._drop_in(cur)
+
+    def _drop_in(self, cur: Any) -> None:
+        assert self.tracking_name != TRACKING_NAME, "only a shadow's tables are dropped"
+        for table in TABLES:
+            cur.execute(f"DROP TABLE IF EXISTS {self.prefix}{table}")
+        self._delete_tracking(cur)
+
+    def _forget_connections(self) -> None:
+        """The copy shares the datastore; anything connection-bound is its own."""
+
+    @abstractmethod
+    def _delete_tracking(self, cur: Any) -> None: ...
 
     # -- reads for the projector ------------------------------------------------------------------
     def load_states(self, contract_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
@@ -162,6 +231,13 @@ class ReadTables:
 
     def load_contract_invoices(self, contract_ids: Sequence[uuid.UUID]) -> list[Invoice]:
         return self._invoices("contract_id", list(contract_ids))
+
+    def damaged_aggregates(self) -> set[uuid.UUID]:
+        return {self.py_uuid(a) for (a,) in self._rows(f"SELECT DISTINCT aggregate_id FROM {self.prefix}rm_damaged")}
+
+    def damaged_events(self) -> list[DamagedRow]:
+        return [DamagedRow(int(p), self.py_uuid(a), int(v), e, r) for p, a, v, e, r in self._rows(
+            f"SELECT position, aggregate_id, version, event, reason FROM {self.prefix}rm_damaged ORDER BY position")]
 
     def _invoices(self, column: str, keys: Sequence[Any], order: str = "contract_id, month, kind, period"
                   ) -> list[Invoice]:

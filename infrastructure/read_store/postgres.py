@@ -31,8 +31,7 @@ class PostgresReadStore(ReadTables, PostgresTrackingRecorder):
         schema = datastore.schema
         self.prefix = SQL("{}.").format(Identifier(schema)).as_string(None)
         self.tracking = SQL("{}.{}").format(Identifier(schema), Identifier(TRACKING_TABLE)).as_string(None)
-        types = {"uuid": "uuid", "date": "date", "ts": "timestamptz", "big": "bigint", "prefix": self.prefix}
-        statements = [*ddl(types), f"INSERT INTO {self.tracking} (application_name, notification_id) "
+        statements = [*ddl(self._ddl_types()), f"INSERT INTO {self.tracking} (application_name, notification_id) "
                       f"VALUES ('{TRACKING_NAME}', 0) ON CONFLICT DO NOTHING"]
         self.sql_create_statements.extend(SQL(cast(Any, s)).format() for s in statements)
 
@@ -45,24 +44,39 @@ class PostgresReadStore(ReadTables, PostgresTrackingRecorder):
             return [tuple(row.values()) for row in cur.fetchall()]
 
     def position(self) -> int:
-        return self.max_tracking_id(TRACKING_NAME) or 0
+        return self.max_tracking_id(self.tracking_name) or 0
+
+    def _ddl_types(self) -> dict[str, str]:
+        return {"uuid": "uuid", "date": "date", "ts": "timestamptz", "big": "bigint", "prefix": self.prefix}
+
+    def _set_tracking(self, cur: Any, position: int) -> None:
+        cur.execute(cast(Any, f"INSERT INTO {self.tracking} (application_name, notification_id) VALUES (%s, %s) "
+                              "ON CONFLICT (application_name) DO UPDATE SET notification_id = "
+                              "excluded.notification_id"), (self.tracking_name, position))
+
+    def _delete_tracking(self, cur: Any) -> None:
+        cur.execute(cast(Any, f"DELETE FROM {self.tracking} WHERE application_name = %s"), (self.tracking_name,))
+
+    def _clear(self, cur: Any) -> None:
+        cur.execute("TRUNCATE " + ", ".join(self.prefix + t for t in TABLES))
+
+    def _forget_connections(self) -> None:
+        self._listener = None
 
     @contextmanager
-    def _write(self, previous: int, position: int | None) -> Iterator[Any]:
+    def _write(self, previous: int, position: int | None, exact: bool = False) -> Iterator[Any]:
         with self.datastore.transaction(commit=True) as cur:
             cur.execute(cast(Any, f"SELECT notification_id FROM {self.tracking} WHERE application_name = %s "
-                                     "FOR UPDATE"), (TRACKING_NAME,))
+                                     "FOR UPDATE"), (self.tracking_name,))
             row = cur.fetchone()
             current = int(row["notification_id"]) if row is not None else 0
             if previous >= 0 and current != previous:
                 raise StalePosition(f"read models are at {current}, batch starts after {previous}")
             yield cur
-            if position is None:
-                cur.execute(cast(Any, f"INSERT INTO {self.tracking} (application_name, notification_id) VALUES "
-                                     "(%s, 0) ON CONFLICT (application_name) DO UPDATE SET notification_id = 0"),
-                            (TRACKING_NAME,))
+            if position is None or exact:
+                self._set_tracking(cur, position or 0)
             else:
-                self._insert_tracking(cur, Tracking(TRACKING_NAME, position))
+                self._insert_tracking(cur, Tracking(self.tracking_name, position))
 
     def commit(self, changes: Changes, previous: int, position: int) -> None:
         """One statement per table per batch: rows travel as arrays and are ``unnest``-ed (far fewer
@@ -108,10 +122,11 @@ class PostgresReadStore(ReadTables, PostgresTrackingRecorder):
                 _bulk(cur, f"INSERT INTO {n}rm_event_times (position, originator_id, version, recorded_at)",
                       ("bigint", "uuid", "bigint", "timestamptz"),
                       [(r.position, r.originator_id, r.version, r.recorded_at) for r in changes.event_times])
+            if changes.damaged:
+                _bulk(cur, f"INSERT INTO {n}rm_damaged (position, aggregate_id, version, event, reason)",
+                      ("bigint", "uuid", "bigint", "text", "text"),
+                      [(r.position, r.aggregate_id, r.version, r.event, r.reason) for r in changes.damaged])
 
-    def reset(self) -> None:
-        with self._write(-1, None) as cur:
-            cur.execute("TRUNCATE " + ", ".join(self.prefix + t for t in TABLES))
 
     # -- wake-ups: LISTEN to the channel the library NOTIFYs on every insert ------------------------
     _listener: psycopg.Connection[Any] | None = None

@@ -44,26 +44,36 @@ class SQLiteReadStore(ReadTables, SQLiteTrackingRecorder):
             return [tuple(row) for row in c.fetchall()]
 
     def position(self) -> int:
-        return self.max_tracking_id(TRACKING_NAME) or 0
+        return self.max_tracking_id(self.tracking_name) or 0
+
+    def _ddl_types(self) -> dict[str, str]:
+        return TYPES
+
+    def _set_tracking(self, cur: Any, position: int) -> None:
+        cur.execute("INSERT INTO tracking (application_name, notification_id) VALUES (?, ?) "
+                    "ON CONFLICT (application_name) DO UPDATE SET notification_id = excluded.notification_id",
+                    (self.tracking_name, position))
+
+    def _delete_tracking(self, cur: Any) -> None:
+        cur.execute("DELETE FROM tracking WHERE application_name = ?", (self.tracking_name,))
 
     @contextmanager
-    def _write(self, previous: int, position: int | None) -> Iterator[Any]:
+    def _write(self, previous: int, position: int | None, exact: bool = False) -> Iterator[Any]:
         with self.datastore.get_connection(commit=True) as conn:
             cursor = conn.cursor()
             try:
                 cursor.execute("BEGIN IMMEDIATE")  # take the write lock before reading the position
-                cursor.execute("SELECT notification_id FROM tracking WHERE application_name = ?", (TRACKING_NAME,))
+                cursor.execute("SELECT notification_id FROM tracking WHERE application_name = ?",
+                               (self.tracking_name,))
                 row = cursor.fetchone()
                 current = int(row[0]) if row is not None and row[0] is not None else 0
                 if previous >= 0 and current != previous:
                     raise StalePosition(f"read models are at {current}, batch starts after {previous}")
                 yield cursor
-                if position is None:
-                    cursor.execute("INSERT INTO tracking (application_name, notification_id) VALUES (?, 0) "
-                                   "ON CONFLICT (application_name) DO UPDATE SET notification_id = 0",
-                                   (TRACKING_NAME,))
+                if position is None or exact:
+                    self._set_tracking(cursor, position or 0)
                 else:
-                    self._insert_tracking(cursor, Tracking(TRACKING_NAME, position))
+                    self._insert_tracking(cursor, Tracking(self.tracking_name, position))
                 conn.commit()
             except BaseException:
                 conn.rollback()

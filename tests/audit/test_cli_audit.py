@@ -38,7 +38,9 @@ def test_cli_verify_ok_then_names_the_edited_row(db: tuple[Path, str], capsys: p
     assert f"broken: {cid} version 3" in out
     assert main(["audit", "verify", "--db", str(path), "--contract", cid, "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
-    assert report["first_broken"] == {"aggregate_id": cid, "version": 3, "reason": report["first_broken"]["reason"]}
+    # the only aggregate of the store: its version 3 is the third event stored
+    assert report["first_broken"] == {"aggregate_id": cid, "version": 3, "reason": report["first_broken"]["reason"],
+                                      "position": 3}
 
 
 def test_cli_export_then_replay_offline(db: tuple[Path, str], tmp_path: Path,

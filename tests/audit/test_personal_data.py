@@ -24,10 +24,10 @@ from audit_kit import (
     run_lifecycle,
     settle,
 )
-from eventsourcing.persistence import MapperDeserialisationError
 
 from application.audit import PERSONAL_FIELDS, export_records, key_id
 from application.service import ContractsApplication
+from application.undecodable import UndecodableEvent
 from domain.errors import RuleViolation
 from domain.personal_data import ERASED
 from infrastructure.bootstrap import SQLITE_MODULE, build_services
@@ -124,7 +124,7 @@ def test_spec10_ciphertext_is_bound_to_its_event(store: Store) -> None:
                   (applied.state, run.contract_id, 2))
     fresh = store.reopen()
     try:
-        with pytest.raises(MapperDeserialisationError) as info:
+        with pytest.raises(UndecodableEvent) as info:
             fresh.app.get_contract(run.contract_id)
         assert leaked(str(info.value).encode()) == []
     finally:

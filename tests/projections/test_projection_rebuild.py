@@ -8,18 +8,20 @@ import random
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from histories import ACTIONS, History, Step, random_steps
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from application.projections.projector import Projector
 from application.projections.state import ContractProjection
 from domain.billing import Ledger
 from domain.calendar import Month
 from domain.contract import Contract
 from infrastructure.bootstrap import Services, build_read_models, build_services
-from infrastructure.read_side import ReadModelsImpl
+from infrastructure.read_side import ReadModelsImpl, RebuildFailed
 from infrastructure.settings import Settings
 
 steps = st.lists(st.builds(Step, st.sampled_from(ACTIONS), st.integers(0, 3), st.integers(0, 8),
@@ -107,3 +109,63 @@ def test_rebuild_equals_incremental_on_postgres(pg_services: Services) -> None:
     assert_agrees_with_aggregates(pg_services, models)
     models.runner.rebuild(progress=False, batch_size=37)
     assert models.store.dump() == incremental
+
+
+def _cut_short(services: Services, position: int) -> None:
+    """Cut the stored JSON of the event at ``position`` in half (a damaged row), on either store."""
+    recorder: Any = services.app.recorder
+    stored = recorder.select_notifications(start=position, limit=1)[0]
+    half = bytes(stored.state)[: len(stored.state) // 2]
+    if hasattr(recorder, "events_table_name") and "sqlite" not in type(recorder).__module__:
+        with recorder.datastore.transaction(commit=True) as cur:
+            table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
+            cur.execute(f"UPDATE {table} SET state = %s WHERE notification_id = %s", (half, position))
+    else:
+        with recorder.datastore.transaction(commit=True) as cur:
+            cur.execute("UPDATE stored_events SET state = ? WHERE rowid = ?", (half, position))
+
+
+def test_issue14_a_rebuild_is_atomic_and_stops_only_the_damaged_contract(services: Services) -> None:
+    """A rebuild builds beside the live tables and swaps them in; failing half-way, it leaves them as
+    they were. An event that does not decode stops its own contract only (issue 14, item 4)."""
+    models = build_read_models(services)
+    rng = random.Random(14)
+    play_incrementally(services, models, random_steps(rng, 80), [(5, False)])
+    live = models.store.dump()
+    original = Projector.process
+    calls = {"n": 0}
+
+    def failing(self: Projector, batch: Any, source: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise RuntimeError("injected")
+        return original(self, batch, source)
+
+    Projector.process = failing  # type: ignore[method-assign]
+    try:
+        with pytest.raises(RebuildFailed, match="live read tables are unchanged"):
+            models.runner.rebuild(progress=False, batch_size=3)
+    finally:
+        Projector.process = original  # type: ignore[method-assign]
+    assert models.store.dump() == live
+    assert models.runner.catch_up() == 0  # the live position did not move either
+
+    # damage one event of one contract: the rebuild completes, that contract stops at the damage
+    victim = models.contract_ids()[0]
+    events = [n for n in services.app.recorder.select_notifications(start=1, limit=10_000)
+              if uuid.UUID(str(n.originator_id)) == victim]
+    assert len(events) >= 3
+    damaged = events[2]
+    _cut_short(services, damaged.id)
+    models.runner.rebuild(progress=False, batch_size=4)
+    rebuilt = models.store.dump()
+    not_applied = models.damaged_events()
+    assert [(d.position, d.aggregate_id, d.version) for d in not_applied] == [
+        (n.id, victim, n.originator_version) for n in events[2:]]
+    assert "not valid JSON" in not_applied[0].reason
+    others = {t: [r for r in rows if str(victim) not in map(str, r)] for t, rows in live.items() if t != "tracking"}
+    assert {t: [r for r in rows if str(victim) not in map(str, r)] for t, rows in rebuilt.items()
+            if t != "tracking" and t != "rm_damaged"} == {t: v for t, v in others.items() if t != "rm_damaged"}
+    assert rebuilt["tracking"] == live["tracking"]
+    state = ContractProjection.from_json(models.store.state_doc(victim) or "")
+    assert state.version == 2  # the two events before the damaged one
