@@ -188,7 +188,8 @@ def verify_chain(app: ContractsApplication, contract_id: uuid.UUID | None = None
     every event: one that does not decode is a broken link named with its position (issue 14).
     ``decode=False``: the hashes only (tests of the chain with synthetic events)."""
     store = _chain_store(app)
-    prefetch = getattr(app.mapper, "prefetch", None) if decode else None  # the keys of a page's sealed events in one query
+    # the keys of a page's sealed events in one query
+    prefetch = getattr(app.mapper, "prefetch", None) if decode else None
 
     def rows() -> Iterator[ChainRow]:
         after: tuple[uuid.UUID, int] | None = None
