@@ -43,7 +43,7 @@ from starlette.datastructures import Headers
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.errors import DATABASE_UNAVAILABLE, problem_body, problem_response, unavailable_response
+from api.errors import problem_body, problem_response, unavailable, unavailable_response
 from application.api_keys import AUDITOR, BILLING, OPERATOR, OPERATORS, READERS, ROLES, WRITERS, hash_key
 from application.ports import ApiKeyRecord, ApiStore
 
@@ -176,7 +176,9 @@ class AuthMiddleware:
                 generation = self.cache.generation
                 try:
                     record = await run_in_threadpool(self.store.find_key, key_hash)
-                except DATABASE_UNAVAILABLE as exc:  # 503, not a 500 with a stack trace in the log
+                except Exception as exc:  # 503, not a 500 with a stack trace in the log
+                    if not unavailable(exc):
+                        raise
                     await unavailable_response(scope["method"], path, exc)(scope, receive, send)
                     return
                 if record is not None:

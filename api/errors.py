@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -56,6 +57,31 @@ _TITLES = {
 DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (psycopg.OperationalError, psycopg.InterfaceError,
                                                      StoreOperationalError, StoreInterfaceError)
 RETRY_AFTER_SECONDS = 2
+STORAGE_FULL_RETRY_AFTER_SECONDS = 30
+
+# SQLite result codes of a store that cannot take a write right now (the API store and the CLI talk
+# to SQLite directly, not through the library's error translation): disk full, I/O error, busy.
+# Other ``sqlite3.OperationalError``s (a syntax error, a missing table) are bugs: 500 with an incident.
+_SQLITE_UNAVAILABLE = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_BUSY,
+                                 sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN})
+
+
+def storage_full(exc: BaseException) -> bool:
+    """The database has no room: SQLite's SQLITE_FULL, PostgreSQL's disk_full (53100) or
+    out_of_memory/insufficient_resources class 53, as raised or as the library re-raised them."""
+    for e in (exc, exc.__cause__, exc.__context__):
+        if isinstance(e, sqlite3.OperationalError) and getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+            return True
+        if isinstance(e, psycopg.Error) and (getattr(e, "sqlstate", None) or "").startswith("53"):
+            return True
+    return False
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Transient: the database cannot be reached or cannot take a write right now (answer 503)."""
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and getattr(exc, "sqlite_errorcode", None) in _SQLITE_UNAVAILABLE
 
 
 class ApiProblem(Exception):
@@ -89,7 +115,13 @@ def problem_response(status: int, body: Mapping[str, Any], headers: Mapping[str,
 
 
 def unavailable_response(method: str, path: str, exc: BaseException) -> Response:
-    """503 problem for a database that cannot be reached (the reason goes to the log, by type only)."""
+    """503 problem for a database that cannot be reached or is full (the reason goes to the log, by
+    type only: never the message, which may quote a value)."""
+    if storage_full(exc):
+        log.error("database full on %s %s (%s): answered 503", method, path, type(exc).__name__)
+        body = problem_body(503, "service-unavailable", "the database has no room to store this request right "
+                            "now; retry later", instance=path)
+        return problem_response(503, body, {"Retry-After": str(STORAGE_FULL_RETRY_AFTER_SECONDS)})
     log.warning("database unavailable on %s %s (%s): answered 503", method, path, type(exc).__name__)
     body = problem_body(503, "service-unavailable", "the database cannot be reached right now; retry later",
                         instance=path)
@@ -192,7 +224,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        if isinstance(exc, DATABASE_UNAVAILABLE):  # raised outside the routes (a middleware)
+        if unavailable(exc):  # raised outside the routes (a middleware), or SQLite's own errors
             return unavailable_response(request.method, request.url.path, exc)
         incident = uuid.uuid4().hex
         log.error("incident %s: unhandled error on %s %s", incident, request.method, request.url.path,

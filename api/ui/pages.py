@@ -295,12 +295,17 @@ def _safe_next(value: str | None) -> str:
 
 
 def _check_origin(request: Request) -> None:
-    """A POST from another site is refused (the cookie is SameSite=Strict too)."""
+    """A POST from another site is refused (the cookie is SameSite=Strict too). ``Origin: null``
+    (a sandboxed frame, a ``data:`` page, a cross-origin redirect) is another site too: accepting
+    it let any page log a victim's browser into the attacker's key (login CSRF, issue 14). A
+    browser's ``Sec-Fetch-Site`` is checked as well; a client sending neither header (a script,
+    not a browser) is not a CSRF vector."""
     origin = request.headers.get("origin")
-    if origin and origin != "null":
-        expected = f"{request.url.scheme}://{request.url.netloc}"
-        if origin != expected:
-            raise UiError(403, "Forbidden", "cross-site form submissions are refused")
+    expected = f"{request.url.scheme}://{request.url.netloc}"
+    if origin is not None and origin != expected:
+        raise UiError(403, "Forbidden", "cross-site form submissions are refused")
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        raise UiError(403, "Forbidden", "cross-site form submissions are refused")
 
 
 async def _read_form(request: Request) -> dict[str, str]:
