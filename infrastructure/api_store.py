@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from application.ports import ApiKeyRecord, IdempotencyRecord, KeyNameTaken, UiSessionRecord
+from infrastructure.persistence.pool_health import CONNECTION_LOST, PoolDoctor
 
 # --------------------------------------------------------------------------- SQL templates
 
@@ -269,6 +270,7 @@ class PostgresApiStore(_SqlStore):
         self._pool = ConnectionPool(conninfo, min_size=1, max_size=pool_size, open=True,
                                     kwargs={"autocommit": True}, name="contracts-api",
                                     timeout=timeout)  # wait for a connection at most this long (then 503)
+        self._doctor = PoolDoctor(self._pool)
         names: dict[str, Any] = {t: sql.Identifier(schema, t) for t in _TABLES}
         names["idempotency_created_idx"] = sql.Identifier("idempotency_keys_created_idx")
         names["ui_sessions_seen_idx"] = sql.Identifier("ui_sessions_seen_idx")
@@ -276,10 +278,14 @@ class PostgresApiStore(_SqlStore):
 
     def _run(self, template: str, params: Sequence[Any] = (), fetch: bool = False
              ) -> tuple[int, list[tuple[Any, ...]]]:
-        with self._pool.connection() as conn, conn.cursor() as cursor:
-            cursor.execute(self._sql[template], list(params))
-            rows = cursor.fetchall() if fetch else []
-            return cursor.rowcount, rows
+        try:
+            with self._pool.connection() as conn, conn.cursor() as cursor:
+                cursor.execute(self._sql[template], list(params))
+                rows = cursor.fetchall() if fetch else []
+                return cursor.rowcount, rows
+        except CONNECTION_LOST:
+            self._doctor.connection_failed()  # the other idle connections are likely dead too (issue 14)
+            raise
 
     def _ts_out(self, value: Any) -> datetime:
         return _utc(value)

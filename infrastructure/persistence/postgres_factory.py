@@ -16,6 +16,7 @@ from eventsourcing.persistence import ApplicationRecorder, ProcessRecorder
 from eventsourcing.utils import Environment, EnvType
 
 from infrastructure.persistence.group_commit import GroupCommitPostgresApplicationRecorder, group_commit_settings
+from infrastructure.persistence.pool_health import heal_on_failure
 from infrastructure.persistence.postgres_recorder import (
     ChainedPostgresApplicationRecorder,
     ChainedPostgresProcessRecorder,
@@ -34,6 +35,7 @@ class Factory(SealedFactoryMixin, es_pg.PostgresFactory):
         super().__init__(env)
         if self.datastore.enable_db_functions:
             raise OSError("POSTGRES_ENABLE_DB_FUNCTIONS bypasses the hash chain: not supported")
+        heal_on_failure(self.datastore)  # a lost connection has the pool checked at once (issue 14)
         self._open_key_store(PostgresKeyStore)
 
     def application_recorder(self) -> ApplicationRecorder:
