@@ -128,10 +128,16 @@ class Services:
         self.app.close()
 
 
-def build_services(settings: Settings, env: Mapping[str, str] | None = None) -> Services:
+def build_services(settings: Settings, env: Mapping[str, str] | None = None, *, migrate: bool = True) -> Services:
     """Build the application; ``env`` replaces the persistence settings (tests, tools); a key it
-    gives wins over the settings' value."""
+    gives wins over the settings' value. The schema migrations are applied first
+    (``infrastructure.schema``: under an advisory lock on PostgreSQL, so processes starting at once
+    never collide creating tables), unless ``env`` is given."""
     catalog = load_catalog(settings.catalog_path)
+    if migrate and env is None:
+        from infrastructure.schema import migrate as apply_migrations
+
+        apply_migrations(settings)
     policy = settings.policy()
     calendar = business_calendar(policy)
     app_env = audited(env) if env is not None else persistence_env(settings)

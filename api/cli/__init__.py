@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "api.cli.scheduler",
     "api.cli.snapshots",
     "api.cli.webhooks",
+    "api.cli.migrate",
 )
 EXIT_USAGE = 2
 EXIT_DATABASE = 1
