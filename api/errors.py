@@ -114,15 +114,22 @@ def problem_response(status: int, body: Mapping[str, Any], headers: Mapping[str,
                     headers=dict(headers or {}))
 
 
-def unavailable_response(method: str, path: str, exc: BaseException) -> Response:
+def route_label(scope: Mapping[str, Any]) -> str:
+    """The matched route's template (``/v1/contracts/{contract_id}``) for log lines: never the
+    request's own path, which is client text (a percent-encoded newline forged a log line)."""
+    template = getattr(scope.get("route"), "path", None)
+    return template if isinstance(template, str) else "(before routing)"
+
+
+def unavailable_response(method: str, path: str, exc: BaseException, route: str = "(before routing)") -> Response:
     """503 problem for a database that cannot be reached or is full (the reason goes to the log, by
-    type only: never the message, which may quote a value)."""
+    type only: never the message, which may quote a value; the route template, not the path)."""
     if storage_full(exc):
-        log.error("database full on %s %s (%s): answered 503", method, path, type(exc).__name__)
+        log.error("database full on %s %s (%s): answered 503", method, route, type(exc).__name__)
         body = problem_body(503, "service-unavailable", "the database has no room to store this request right "
                             "now; retry later", instance=path)
         return problem_response(503, body, {"Retry-After": str(STORAGE_FULL_RETRY_AFTER_SECONDS)})
-    log.warning("database unavailable on %s %s (%s): answered 503", method, path, type(exc).__name__)
+    log.warning("database unavailable on %s %s (%s): answered 503", method, route, type(exc).__name__)
     body = problem_body(503, "service-unavailable", "the database cannot be reached right now; retry later",
                         instance=path)
     return problem_response(503, body, {"Retry-After": str(RETRY_AFTER_SECONDS)})
@@ -217,17 +224,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return undecodable_response(request.url.path, exc)
 
     async def _unavailable(request: Request, exc: Exception) -> Response:
-        return unavailable_response(request.method, request.url.path, exc)
+        return unavailable_response(request.method, request.url.path, exc, route_label(request.scope))
 
-    for unavailable in DATABASE_UNAVAILABLE:
-        app.add_exception_handler(unavailable, _unavailable)
+    for error_class in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(error_class, _unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         if unavailable(exc):  # raised outside the routes (a middleware), or SQLite's own errors
-            return unavailable_response(request.method, request.url.path, exc)
+            return unavailable_response(request.method, request.url.path, exc, route_label(request.scope))
         incident = uuid.uuid4().hex
-        log.error("incident %s: unhandled error on %s %s", incident, request.method, request.url.path,
+        log.error("incident %s: unhandled error on %s %s", incident, request.method, route_label(request.scope),
                   exc_info=(type(exc), exc, exc.__traceback__))
         body = problem_body(500, "internal-error", "The server failed to handle the request; the incident id "
                             "identifies it in the service log.", instance=request.url.path, incident=incident)

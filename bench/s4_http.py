@@ -229,7 +229,7 @@ def run(quick: bool, rounds: int) -> ScenarioResult:
                                           **quiet))  # type: ignore[call-overload]
             # the same uvicorn settings as ``contracts serve --workers`` (TCP_NODELAY on the workers' connections)
             bare = (f"import uvicorn; uvicorn.run('bench.bare_app:app', port={raw_port}, workers={WORKERS}, "
-                    "log_level='warning', http='api.cli.serve:NoDelayH11Protocol')")
+                    "log_level='warning', http='api.http_protocol:GuardedH11Protocol')")
             procs.append(subprocess.Popen([sys.executable, "-c", bare], env=env, cwd=ROOT,
                                           **quiet))  # type: ignore[call-overload]
             svc, raw = f"http://127.0.0.1:{svc_port}", f"http://127.0.0.1:{raw_port}"

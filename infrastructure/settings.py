@@ -97,6 +97,19 @@ class Settings(BaseSettings):
     pg_group_commit_max_batch: int = Field(default=64, ge=1)
     pg_group_commit_linger_ms: float = Field(default=0.0, ge=0)
 
+    # HTTP connections of one API process (``api.http_protocol``, issue 14): a client has this long
+    # to send a whole request (headers and body) once it has connected or started a new request on a
+    # kept-alive connection (slowloris guard); connections beyond ``http_max_connections`` are
+    # refused at once with 503; an idle kept-alive connection is closed after ``http_keep_alive_seconds``.
+    http_request_read_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    http_max_connections: int = Field(default=500, ge=1)
+    http_keep_alive_seconds: float = Field(default=5.0, gt=0, le=300)
+    # Log lines (``infrastructure.log_safety``): the same message (logger, level, template) is
+    # written at most ``log_repeat_limit`` times per ``log_repeat_window_seconds``; the rest are
+    # counted and the count is written with the next one let through (0: no limit).
+    log_repeat_limit: int = Field(default=20, ge=0)
+    log_repeat_window_seconds: float = Field(default=10.0, gt=0)
+
     @field_validator("master_key", mode="before")
     @classmethod
     def _check_master_key(cls, value: object) -> object:

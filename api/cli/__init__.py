@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from domain.errors import DomainError
+    from infrastructure.log_safety import configure as configure_logging
     from infrastructure.settings import SettingsError, load_settings
 
     parser = build_parser()
@@ -51,8 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger().setLevel(args.settings.log_level)
+    configure_logging(args.settings.log_level, args.settings.log_repeat_limit,
+                      args.settings.log_repeat_window_seconds)  # escaped, rate-limited lines (issue 14)
     if args.command not in LONG_RUNNING:
         # a one-shot command reports a database error in one line (below), not the pool's retries
         logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)

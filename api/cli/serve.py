@@ -23,15 +23,14 @@ import argparse
 import json
 import logging
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from uvicorn.protocols.http.h11_impl import H11Protocol
-
+from api.http_protocol import configure as configure_protocol
 from infrastructure.bootstrap import bootstrap, start_background_workers
+from infrastructure.log_safety import configure as configure_logging
 from infrastructure.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("contracts.serve")
@@ -56,6 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=_run)
 
 
+PROTOCOL = "api.http_protocol:GuardedH11Protocol"
 _WORKER_OPTIONS = "_CONTRACTS_SERVE_OPTIONS"  # serve's options, for the worker processes (not a setting)
 
 
@@ -90,7 +90,8 @@ def worker_app() -> Any:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    logging.getLogger().setLevel(settings.log_level)
+    configure_logging(settings.log_level, settings.log_repeat_limit, settings.log_repeat_window_seconds)
+    configure_protocol(settings)
     app, close = build_served_app(settings, with_projections=False, scheduler=bool(options.get("scheduler", True)),
                                   ui=bool(options.get("ui", True)))
     inner = app.router.lifespan_context
@@ -150,6 +151,17 @@ def production_checks(settings: Settings) -> str | None:
     return None if active else NO_KEY_REFUSAL
 
 
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How every API process runs uvicorn: the guarded protocol (request read timeout, connection
+    cap, TCP_NODELAY), keep-alive and concurrency bounds from the settings, and no logging
+    configuration of uvicorn's own (its loggers propagate to the process's escaped, rate-limited
+    handler: ``infrastructure.log_safety``)."""
+    configure_protocol(settings)
+    return {"http": PROTOCOL, "log_config": None, "log_level": settings.log_level.lower(), "server_header": False,
+            "timeout_keep_alive": settings.http_keep_alive_seconds,
+            "limit_concurrency": settings.http_max_connections, "h11_max_incomplete_event_size": 16 * 1024}
+
+
 def _run(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -167,8 +179,7 @@ def _run(args: argparse.Namespace) -> int:
         log.info("serving %s mode on http://%s:%d with %d worker processes (events in %s)", settings.mode,
                  args.host, args.port, args.workers, settings.database_label())
         uvicorn.run("api.cli.serve:worker_app", factory=True, workers=args.workers, host=args.host,
-                    port=args.port, log_level=settings.log_level.lower(), server_header=False,
-                    http="api.cli.serve:NoDelayH11Protocol")
+                    port=args.port, **uvicorn_options(settings))
         return 0
     app, close = build_served_app(settings, with_projections=args.with_projections,
                                   scheduler=not args.no_scheduler, ui=not args.no_ui,
@@ -176,26 +187,7 @@ def _run(args: argparse.Namespace) -> int:
     log.info("serving %s mode on http://%s:%d (events in %s)", settings.mode, args.host, args.port,
              settings.database_label())
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level.lower(),
-                    server_header=False)
+        uvicorn.run(app, host=args.host, port=args.port, **uvicorn_options(settings))
     finally:
         close()
     return 0
-
-
-class NoDelayH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with ``TCP_NODELAY`` on every connection.
-
-    asyncio sets it only on sockets whose ``proto`` is TCP; the listening socket uvicorn's
-    ``--workers`` supervisor hands to its processes comes back with ``proto`` 0, so the workers'
-    connections kept Nagle's algorithm and a keep-alive client waited for the delayed ACK: ~40 ms
-    per response (measured: a bare FastAPI app fell from ~1,000 to ~350 req/s with 2 workers)."""
-
-    def connection_made(self, transport: Any) -> None:
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:  # not a TCP socket after all
-                pass
-        super().connection_made(transport)

@@ -30,6 +30,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from api.auth import AUDITOR, OPERATOR, Principal, hash_key
 from api.context import ApiContext
+from api.errors import route_label
 from api.ui.export import csv_response
 from api.ui.history import History, contractor_fields, contractor_text, fold, recorded_jst
 from api.ui.sessions import COOKIE, SessionStore
@@ -356,7 +357,7 @@ def build_ui_app(ctx: ApiContext) -> FastAPI:
     @ui.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         incident = uuid.uuid4().hex
-        log.error("incident %s: unhandled error on %s %s", incident, request.method, request.url.path,
+        log.error("incident %s: unhandled error on %s %s", incident, request.method, route_label(request.scope),
                   exc_info=(type(exc), exc, exc.__traceback__))
         return pages().error_page(500, "Internal error", f"The page failed; incident {incident} in the service log.")
 

@@ -46,11 +46,10 @@ def sqlite_api(tmp_path: Path) -> Iterator[Any]:
         from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from api.auth import ROLES, create_key
+    from api.auth import ROLES
+    from application.api_keys import create_key
     from application.clock import SystemClock
-    from infrastructure.api_store import build_api_store
-    from infrastructure.composition import build_services
-    from infrastructure.read_side import build_read_models
+    from infrastructure.bootstrap import build_api_store, build_read_models, build_services
     from infrastructure.settings import Settings
 
     services = build_services(Settings(database_url=None, sqlite_path=tmp_path / "c.sqlite"))
