@@ -36,6 +36,7 @@ from api.ui.history import History, contractor_fields, contractor_text, fold, re
 from api.ui.sessions import COOKIE, SessionStore
 from application.audit import contracts_of_customer, verify_chain
 from application.desk import PAGE_SIZE, ContractQuery, contract_list, dashboard, matching_contracts
+from application.undecodable import UndecodableEvent
 from domain.calendar import jst_date
 from domain.contract import Contract, State
 from domain.deadlines import deadline_label
@@ -344,6 +345,14 @@ def build_ui_app(ctx: ApiContext) -> FastAPI:
     @ui.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound) -> Response:
         return pages().error_page(404, "Not found", "No such contract.", pages().principal(request))
+
+    @ui.exception_handler(UndecodableEvent)
+    async def _undecodable(request: Request, exc: UndecodableEvent) -> Response:
+        log.warning("stored event undecodable: aggregate %s version %d (%s)", exc.aggregate_id, exc.version,
+                    exc.reason)
+        return pages().error_page(500, "Damaged history", f"Event version {exc.version} of this contract is damaged "
+                                  "in storage and cannot be decoded; `contracts audit verify` names it.",
+                                  pages().principal(request))
 
     @ui.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:

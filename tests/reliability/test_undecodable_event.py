@@ -135,6 +135,11 @@ def _check(scratch_url: str, fresh: InProcessApi, damaged: dict[str, int], a: st
     problem = assert_problem(c.post(f"/v1/contracts/{a}/contractor", json={"contractor": {"name": "X K.K."}},
                                     headers=h()), 500)
     assert problem["type"].endswith("event-undecodable")
+    # the auditors' page of a damaged contract says so (no incident), the clean one renders
+    assert c.post("/ui/login", data={"key": fresh.keys["auditor"]}, follow_redirects=False).status_code == 303
+    page = c.get(f"/ui/contracts/{a}")
+    assert page.status_code == 500 and "Damaged history" in page.text and "incident" not in page.text
+    assert c.get(f"/ui/contracts/{b}").status_code == 200
     # everything else goes on: reads and commands of B, read-your-writes, the projections
     assert c.get(f"/v1/contracts/{b}", headers=h()).status_code == 200
     started = time.monotonic()
