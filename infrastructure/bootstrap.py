@@ -132,18 +132,24 @@ def build_services(settings: Settings, env: Mapping[str, str] | None = None, *, 
     """Build the application; ``env`` replaces the persistence settings (tests, tools); a key it
     gives wins over the settings' value. The schema migrations are applied first
     (``infrastructure.schema``: under an advisory lock on PostgreSQL, so processes starting at once
-    never collide creating tables), unless ``env`` is given."""
+    never collide creating tables), unless ``env`` is given; the application then creates no
+    table of its own on PostgreSQL (``CREATE OR REPLACE FUNCTION`` beside another process's
+    migration fails with "tuple concurrently updated")."""
     catalog = load_catalog(settings.catalog_path)
+    migrated = False
     if migrate and env is None:
         from infrastructure.schema import migrate as apply_migrations
 
         apply_migrations(settings)
+        migrated = settings.database_url is not None
     policy = settings.policy()
     calendar = business_calendar(policy)
     app_env = audited(env) if env is not None else persistence_env(settings)
     for key, value in library_env(settings).items():
         if not _has(app_env, key):
             app_env[key] = value
+    if migrated and not _has(app_env, ENV_PREFIX + "CREATE_TABLE"):
+        app_env["CREATE_TABLE"] = "n"  # created by the migration, under the lock
     app = ContractsApplication(app_env, catalog, policy, calendar)
     return Services(settings, catalog, policy, calendar, app)
 

@@ -5,7 +5,7 @@
   CR, NUL, ESC, DEL, C1 controls and the Unicode line and paragraph separators): one record is
   one line, always. A traceback stays multi-line but every line of it is indented, so no line
   of it can pass for a record of its own.
-- ``RepeatLimiter``: the same message (logger, level and message template) is let through at most
+- ``RepeatLimiter``: the same warning or error (logger, level and message template) is let through at most
   ``limit`` times per ``window`` seconds; the others are counted and the count is added to the
   next one let through ("... [37 similar lines suppressed]"). A process out of descriptors once
   wrote 83 MB of "Too many open files" in 16 s.
@@ -28,7 +28,8 @@ UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "asyncio")
 
 
 def escape_controls(text: str) -> str:
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}",
+                        text)
 
 
 class EscapeControls(logging.Filter):
@@ -53,7 +54,9 @@ class EscapeControls(logging.Filter):
 
 
 class RepeatLimiter(logging.Filter):
-    """At most ``limit`` records with the same (logger, level, template) per ``window`` seconds."""
+    """At most ``limit`` records with the same (logger, level, template) per ``window`` seconds, for
+    warnings and errors (floods are failures repeating); INFO lines, one per fired deadline or
+    per request, are the service's normal record and are never dropped."""
 
     def __init__(self, limit: int = 20, window: float = 10.0) -> None:
         super().__init__()
@@ -62,7 +65,7 @@ class RepeatLimiter(logging.Filter):
         self._seen: dict[tuple[str, int, str], list[Any]] = {}  # key -> [window start, count, suppressed]
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.limit <= 0 or getattr(record, "_limited", None) is not None:
+        if record.levelno < logging.WARNING or self.limit <= 0 or getattr(record, "_limited", None) is not None:
             return bool(getattr(record, "_limited", True))
         template = record.msg if isinstance(record.msg, str) else type(record.msg).__name__
         key = (record.name, record.levelno, template[:200])

@@ -12,7 +12,8 @@ process, before it builds anything, calls ``migrate`` (``contracts migrate`` doe
   (``CREATE ... IF NOT EXISTS``: events, chain hashes, contract keys, read tables and tracking,
   API keys, idempotency keys, sandbox clock, snapshots) are ensured, so a table added to the code
   later is also first created under the lock;
-- the lock is released; the parts then find their tables and create nothing.
+- the lock is released; the application of the process is then built with ``CREATE_TABLE=n`` (the
+  library's ``CREATE OR REPLACE FUNCTION`` is not safe beside another process's migration either).
 
 Version 1 is the baseline (the tables as the code creates them). A change that ``IF NOT EXISTS``
 cannot express (a new column, a backfill) is a new numbered step in ``MIGRATIONS``. SQLite
@@ -34,7 +35,7 @@ from infrastructure.settings import Settings
 log = logging.getLogger("contracts.schema")
 
 SCHEMA_LOCK = 0x636F6E7472616374  # "contract": the advisory lock key of schema changes (any fixed bigint)
-TABLE = "schema_migrations"
+TABLE = "schema_migrations"  # (SQLite statements name it literally)
 LOCK_WAIT_SECONDS = 120  # how long a start waits for another process's migration
 
 
@@ -51,7 +52,10 @@ def ensure_tables(settings: Settings) -> None:
     from infrastructure.read_store import open_read_store
     from infrastructure.snapshots import open_snapshots
 
-    services = build_services(settings, migrate=False)  # events, chain hashes, contract keys
+    env = {**persistence_env(settings), "CREATE_TABLE": "y"}
+    if settings.database_url is not None:  # one connection is enough to create tables
+        env.update({"POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "1"})
+    services = build_services(settings, env, migrate=False)  # events, chain hashes, contract keys
     try:
         open_read_store(services.app)  # read tables and their tracking
         open_snapshots(services.app)
@@ -109,9 +113,9 @@ def _migrate_sqlite(settings: Settings) -> list[int]:
     import sqlite3
 
     with sqlite3.connect(settings.sqlite_path, timeout=30) as conn:
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (version INTEGER PRIMARY KEY, description TEXT NOT NULL, "
-                     "applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)")
-        done = {int(v) for (v,) in conn.execute(f"SELECT version FROM {TABLE}")}
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, description TEXT "
+                     "NOT NULL, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)")
+        done = {int(v) for (v,) in conn.execute("SELECT version FROM schema_migrations")}
     applied = _apply(settings, done, lambda m: _record_sqlite(settings, m))
     return applied
 
@@ -120,7 +124,7 @@ def _record_sqlite(settings: Settings, migration: Migration) -> None:
     import sqlite3
 
     with sqlite3.connect(settings.sqlite_path, timeout=30) as conn:
-        conn.execute(f"INSERT OR IGNORE INTO {TABLE} (version, description) VALUES (?, ?)",
+        conn.execute("INSERT OR IGNORE INTO schema_migrations (version, description) VALUES (?, ?)",
                      (migration.version, migration.description))
 
 
@@ -131,7 +135,7 @@ def schema_version(settings: Settings) -> int | None:
             import sqlite3
 
             with sqlite3.connect(settings.sqlite_path, timeout=30) as conn:
-                row = conn.execute(f"SELECT MAX(version) FROM {TABLE}").fetchone()
+                row = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
         else:
             with psycopg.connect(settings.database_url, connect_timeout=5) as pg:
                 row = pg.execute(sql.SQL("SELECT MAX(version) FROM {}").format(sql.Identifier(TABLE))).fetchone()

@@ -35,8 +35,8 @@ def ddl(t: dict[str, str]) -> list[str]:
     """CREATE statements; ``t`` maps logical types (uuid, date, ts, big) to the dialect's, ``prefix``
     qualifies table names and ``ix`` prefixes index names (a rebuild's shadow tables)."""
     u, d, ts, big = t["uuid"], t["date"], t["ts"], t["big"]
+    t = {"ix": "", **t}
     n = t["prefix"]
-    ix = t.get("ix", "")
     statements = [
         f"CREATE TABLE IF NOT EXISTS {n}rm_invoices (invoice_id {u} PRIMARY KEY, contract_id {u} NOT NULL, "
         f"kind TEXT NOT NULL, period TEXT NOT NULL, month TEXT NOT NULL, issued_on {d} NOT NULL, "
@@ -64,7 +64,7 @@ def ddl(t: dict[str, str]) -> list[str]:
         f"version {big} NOT NULL, event TEXT NOT NULL, reason TEXT NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS rm_damaged_aggregate ON {n}rm_damaged (aggregate_id)",
     ]
-    return [s.replace("CREATE INDEX IF NOT EXISTS ", "CREATE INDEX IF NOT EXISTS " + ix) for s in statements]
+    return [s.replace("CREATE INDEX IF NOT EXISTS ", "CREATE INDEX IF NOT EXISTS " + t["ix"]) for s in statements]
 
 
 class ReadTables:
@@ -181,9 +181,10 @@ class ReadTables:
         other.index_prefix = SHADOW
         other.tracking_name = self.tracking_name + ".rebuild"
         other._forget_connections()
+        n = other.prefix
         with other._write(-1, None) as cur:
             for table in TABLES:
-                cur.execute(f"DROP TABLE IF EXISTS {other.prefix}{table}")
+                cur.execute(f"DROP TABLE IF EXISTS {n}{table}")
             for statement in ddl({**other._ddl_types(), "prefix": other.prefix, "ix": SHADOW}):
                 cur.execute(statement)
         return other
@@ -192,11 +193,11 @@ class ReadTables:
         """One transaction: these tables' rows become the shadow's, the position the shadow's; the
         shadow's tables and tracking row go. A runner that was further along meets a stale position
         and goes on from here (``StalePosition``)."""
-        position = shadow.position()
+        position, n = shadow.position(), shadow.prefix
         with self._write(-1, position, exact=True) as cur:
             self._clear(cur)
             for table in TABLES:
-                cur.execute(f"INSERT INTO {self.prefix}{table} SELECT * FROM {shadow.prefix}{table}")
+                cur.execute(f"INSERT INTO {self.prefix}{table} SELECT * FROM {n}{table}")
             shadow._drop_in(cur)
         return int(position)
 
