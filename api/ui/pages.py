@@ -297,16 +297,21 @@ def _safe_next(value: str | None) -> str:
 
 
 def _check_origin(request: Request) -> None:
-    """A POST from another site is refused (the cookie is SameSite=Strict too). ``Origin: null``
-    (a sandboxed frame, a ``data:`` page, a cross-origin redirect) is another site too: accepting
-    it let any page log a victim's browser into the attacker's key (login CSRF, issue 14). A
-    browser's ``Sec-Fetch-Site`` is checked as well; a client sending neither header (a script,
-    not a browser) is not a CSRF vector."""
+    """A POST from another site is refused (the cookie is SameSite=Strict too).
+
+    ``Origin: null`` is what a sandboxed frame or a ``data:`` page of another site sends: accepting
+    it let any page log a victim's browser into the attacker's key (login CSRF, issue 14). It is
+    also what a browser sends for our own form, because these pages say ``Referrer-Policy:
+    no-referrer``; the browser's ``Sec-Fetch-Site`` (which no page can set) tells the two apart, so
+    ``null`` passes only with ``Sec-Fetch-Site: same-origin``. A cross-site ``Sec-Fetch-Site`` is
+    refused whatever the ``Origin``; a client sending neither header is a script, not a browser,
+    and no CSRF vector."""
     origin = request.headers.get("origin")
+    site = request.headers.get("sec-fetch-site")
     expected = f"{request.url.scheme}://{request.url.netloc}"
-    if origin is not None and origin != expected:
+    if site is not None and site not in ("same-origin", "none"):
         raise UiError(403, "Forbidden", "cross-site form submissions are refused")
-    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+    if origin is not None and origin != expected and not (origin == "null" and site == "same-origin"):
         raise UiError(403, "Forbidden", "cross-site form submissions are refused")
 
 
