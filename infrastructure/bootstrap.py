@@ -132,9 +132,10 @@ def build_services(settings: Settings, env: Mapping[str, str] | None = None, *, 
     """Build the application; ``env`` replaces the persistence settings (tests, tools); a key it
     gives wins over the settings' value. The schema migrations are applied first
     (``infrastructure.schema``: under an advisory lock on PostgreSQL, so processes starting at once
-    never collide creating tables), unless ``env`` is given; the application then creates no
-    table of its own on PostgreSQL (``CREATE OR REPLACE FUNCTION`` beside another process's
-    migration fails with "tuple concurrently updated")."""
+    never collide creating tables), unless ``env`` is given; the application's event tables are
+    then not created again on PostgreSQL (the library's ``CREATE OR REPLACE FUNCTION`` beside
+    another process's migration fails with "tuple concurrently updated"). A new part that creates
+    tables belongs in ``infrastructure.schema.ensure_tables`` too."""
     catalog = load_catalog(settings.catalog_path)
     migrated = False
     if migrate and env is None:
@@ -148,8 +149,8 @@ def build_services(settings: Settings, env: Mapping[str, str] | None = None, *, 
     for key, value in library_env(settings).items():
         if not _has(app_env, key):
             app_env[key] = value
-    if migrated and not _has(app_env, ENV_PREFIX + "CREATE_TABLE"):
-        app_env["CREATE_TABLE"] = "n"  # created by the migration, under the lock
+    if migrated:
+        app_env[ENV_PREFIX + "SCHEMA_MIGRATED"] = "y"  # the events tables exist: created under the lock
     app = ContractsApplication(app_env, catalog, policy, calendar)
     return Services(settings, catalog, policy, calendar, app)
 

@@ -12,8 +12,12 @@ process, before it builds anything, calls ``migrate`` (``contracts migrate`` doe
   (``CREATE ... IF NOT EXISTS``: events, chain hashes, contract keys, read tables and tracking,
   API keys, idempotency keys, sandbox clock, snapshots) are ensured, so a table added to the code
   later is also first created under the lock;
-- the lock is released; the application of the process is then built with ``CREATE_TABLE=n`` (the
-  library's ``CREATE OR REPLACE FUNCTION`` is not safe beside another process's migration either).
+- the lock is released; the process's own parts then find their tables (``CREATE ... IF NOT
+  EXISTS`` of an existing table changes nothing), and its event recorder skips its
+  ``create_table`` (the library's ``CREATE OR REPLACE FUNCTION`` rewrites a catalog row even when
+  nothing changed, and fails beside another process's migration).
+
+A part that creates tables must also be built in ``ensure_tables``.
 
 Version 1 is the baseline (the tables as the code creates them). A change that ``IF NOT EXISTS``
 cannot express (a new column, a backfill) is a new numbered step in ``MIGRATIONS``. SQLite
@@ -51,6 +55,7 @@ def ensure_tables(settings: Settings) -> None:
     from infrastructure.bootstrap import build_api_store, build_services, persistence_env
     from infrastructure.read_store import open_read_store
     from infrastructure.snapshots import open_snapshots
+    from infrastructure.webhooks import open_webhook_store
 
     env = {**persistence_env(settings), "CREATE_TABLE": "y"}
     if settings.database_url is not None:  # one connection is enough to create tables
@@ -58,6 +63,7 @@ def ensure_tables(settings: Settings) -> None:
     services = build_services(settings, env, migrate=False)  # events, chain hashes, contract keys
     try:
         open_read_store(services.app)  # read tables and their tracking
+        open_webhook_store(services.app)  # endpoints, deliveries, attempts
         open_snapshots(services.app)
         store = build_api_store(persistence_env(settings))  # API keys, idempotency keys, clock
         try:
@@ -69,7 +75,8 @@ def ensure_tables(settings: Settings) -> None:
 
 
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "baseline: events, chain hashes, contract keys, read tables, API store, snapshots", ensure_tables),
+    Migration(1, "baseline: events, chain hashes, contract keys, read tables, webhooks, API store, snapshots",
+              ensure_tables),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

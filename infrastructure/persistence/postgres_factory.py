@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import eventsourcing.postgres as es_pg
 from eventsourcing.persistence import ApplicationRecorder, ProcessRecorder
-from eventsourcing.utils import Environment, EnvType
+from eventsourcing.utils import Environment, EnvType, strtobool
 
 from infrastructure.persistence.group_commit import GroupCommitPostgresApplicationRecorder, group_commit_settings
 from infrastructure.persistence.pool_health import heal_on_failure
@@ -23,6 +23,8 @@ from infrastructure.persistence.postgres_recorder import (
 )
 from infrastructure.persistence.sealed import SealedFactoryMixin
 from infrastructure.personal_data import PostgresKeyStore
+
+SCHEMA_MIGRATED = "SCHEMA_MIGRATED"  # env (CONTRACTS_SCHEMA_MIGRATED): set by the bootstrap after migrating
 
 
 class Factory(SealedFactoryMixin, es_pg.PostgresFactory):
@@ -46,7 +48,7 @@ class Factory(SealedFactoryMixin, es_pg.PostgresFactory):
                                                    keys=self.keys, max_batch=max_batch, linger=linger)
             if group_commit else
             ChainedPostgresApplicationRecorder(self.datastore, events_table_name=prefix + "_events", keys=self.keys))
-        if self.env_create_table():
+        if self._create_events_table():
             recorder.create_table()
         return recorder
 
@@ -55,6 +57,12 @@ class Factory(SealedFactoryMixin, es_pg.PostgresFactory):
         recorder = ChainedPostgresProcessRecorder(
             self.datastore, events_table_name=(self.env.name.lower() or "stored") + "_events",
             tracking_table_name=(self.env.name.lower() or "notification") + "_tracking", keys=self.keys)
-        if self.env_create_table():
+        if self._create_events_table():
             recorder.create_table()
         return recorder
+
+    def _create_events_table(self) -> bool:
+        """Not once the schema migration (``infrastructure.schema``) created it under its advisory
+        lock: the library's ``CREATE OR REPLACE FUNCTION`` fails ("tuple concurrently updated")
+        beside another process's migration, even when everything exists already (issue 14)."""
+        return self.env_create_table() and not strtobool(self.env.get(SCHEMA_MIGRATED) or "no")
