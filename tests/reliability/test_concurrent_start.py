@@ -66,7 +66,7 @@ def test_four_processes_starting_at_once_on_an_empty_database(private_pg: Privat
         workdir = tmp_path / name
         workdir.mkdir()
         deployment = Deployment(f"postgresql://postgres@127.0.0.1:{private_pg.port}/{name}", workdir,
-                                mode="production")
+                                mode="sandbox")
         try:
             gate = workdir / "go"
             deployment.extra_env["RELIABILITY_START_GATE"] = str(gate)

@@ -74,7 +74,7 @@ class Slow(threading.Thread):
 
 
 def test_slow_clients_cannot_exhaust_the_process(tmp_path: Path) -> None:
-    deployment = Deployment("", tmp_path, mode="production", extra_env={
+    deployment = Deployment("", tmp_path, mode="sandbox", extra_env={
         "CONTRACTS_SQLITE_PATH": str(tmp_path / "contracts.sqlite"),
         "CONTRACTS_HTTP_REQUEST_READ_TIMEOUT_SECONDS": str(READ_TIMEOUT),
         "CONTRACTS_HTTP_MAX_CONNECTIONS": str(MAX_CONNECTIONS)})
