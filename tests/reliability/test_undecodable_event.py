@@ -53,7 +53,17 @@ def flip_sealed_bit(url: str, cid: str) -> int:
     """One bit of the ciphertext of the contractor field of the contract's ``Applied`` event."""
     position, state = _row(url, cid, ".Applied")
     doc = json.loads(state)
-    sealed = doc["contractor"]["_data_"]
+
+    def first_sealed(node: Any) -> Any:
+        if isinstance(node, dict):
+            if node.get("_type_") == "sealed":
+                return node["_data_"]
+            for value in node.values():
+                if (found := first_sealed(value)) is not None:
+                    return found
+        return None
+
+    sealed = first_sealed(doc)
     raw = bytearray(base64.b64decode(sealed["enc"]))
     raw[20] ^= 0x01
     sealed["enc"] = base64.b64encode(bytes(raw)).decode()
