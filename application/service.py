@@ -20,6 +20,7 @@ from application.actors import stamp
 from application.aggregate_state import private_copy, register_state_transcodings
 from application.command_receipts import CommandReceipt, current_scope, new_receipt, receipt_id
 from application.ports import BulkEventReader
+from application.settlement import SettlementCommands
 from application.transcodings import register_all
 from domain.calendar import BusinessCalendar, Month, require_aware
 from domain.catalog import Catalog
@@ -27,6 +28,7 @@ from domain.contract import BillingCycle, Contract
 from domain.errors import ConcurrencyConflict, InvalidInput, NotFound, RuleViolation
 from domain.policy import Policy
 from domain.service_events import Outage, OutageLog, ServiceDiscontinuation, TermsChange
+from domain.settlement import CustomerAccount
 from domain.sla import ClaimAssessment, OutageCause, Remedy
 
 A = TypeVar("A", bound=Aggregate)
@@ -45,7 +47,7 @@ class CommandResult:
     events: int
 
 
-class ContractsApplication(Application[uuid.UUID]):
+class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
     name = "contracts"
 
     def __init__(self, env: Mapping[str, str] | None, catalog: Catalog, policy: Policy,
@@ -88,8 +90,9 @@ class ContractsApplication(Application[uuid.UUID]):
                                       None) from None
         last = aggregates[0]
         own = [r for r in recordings if r.domain_event.originator_id != (receipt[0].id if receipt else None)]
-        position = own[-1].notification.id if own else None
-        return CommandResult(last.id, last.version, position, len(own))
+        position = own[-1].notification.id if own else None  # read-your-writes: the whole transaction
+        events = sum(1 for r in own if r.domain_event.originator_id == last.id)  # the command's aggregate
+        return CommandResult(last.id, last.version, position, events)
 
     def find_receipt(self, key: str) -> CommandReceipt | None:
         """The receipt of a command already applied under ``key`` (see application.command_receipts):
@@ -191,11 +194,16 @@ class ContractsApplication(Application[uuid.UUID]):
             if cycle is None:
                 raise InvalidInput("Art. 8", "billing_cycle (monthly or annual) is required", "billing_cycle")
             contract.apply(plan, cycle, users, contractor, at)
-        try:
-            return self._commit(contract)
-        except ConcurrencyConflict:
-            raise RuleViolation("Art. 2.1", "this customer already has a contract for this service with this "
-                                "reference", "reference") from None
+        for attempt in range(3):  # the customer's account is shared by their contracts (rule book 7)
+            account = self.find_account(customer_number) or CustomerAccount(customer_number=customer_number)
+            account.register(contract.id)
+            try:
+                return self._commit(contract, account)
+            except ConcurrencyConflict:
+                if attempt == 2 or self._exists(contract.id):
+                    raise RuleViolation("Art. 2.1", "this customer already has a contract for this service with "
+                                        "this reference", "reference") from None
+        raise AssertionError("unreachable")
 
     def apply_from_trial(self, contract_id: uuid.UUID, grade: str, users: int, cycle: BillingCycle,
                          contractor: dict[str, str] | None, at: datetime,

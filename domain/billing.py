@@ -54,6 +54,19 @@ class InvoiceLine:
 class Payment:
     paid_on: date
     amount: int
+    transfer_id: uuid.UUID | None = None  # the bank transfer it came from (rule book 7)
+    source: str = "transfer"  # transfer | credit_balance (an earlier overpayment) | reversal (negative)
+
+
+@dataclass(frozen=True)
+class WriteOff:
+    """Principal no longer claimed (rule book 7): a transfer-fee shortfall within the tolerance, or
+    an uncollectible debt an operator wrote off. It stays on the record and on the invoice."""
+
+    written_off_on: date
+    amount: int  # negative: a write-off undone (its transfer was reversed)
+    rule: str = "rule book 7"
+    transfer_id: uuid.UUID | None = None  # the transfer whose fee shortfall it was (undone with it)
 
 
 @dataclass
@@ -68,6 +81,7 @@ class Invoice:
     lines: list[InvoiceLine]
     payments: list[Payment] = field(default_factory=list)
     refunded: int = 0
+    write_offs: list[WriteOff] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -78,12 +92,20 @@ class Invoice:
         return sum(p.amount for p in self.payments)
 
     @property
+    def written_off(self) -> int:
+        return sum(w.amount for w in self.write_offs)
+
+    @property
     def outstanding(self) -> int:
-        return self.total - self.paid
+        return self.total - self.paid - self.written_off
+
+    def _reductions(self) -> list[tuple[date, int]]:
+        """What reduced the unpaid principal, and from which day: payments and write-offs."""
+        return [(p.paid_on, p.amount) for p in self.payments] + [(w.written_off_on, w.amount) for w in self.write_offs]
 
     def outstanding_on(self, day: date) -> int:
         """Unpaid principal at the end of ``day``."""
-        return self.total - sum(p.amount for p in self.payments if p.paid_on <= day)
+        return self.total - sum(amount for on, amount in self._reductions() if on <= day)
 
     def late_interest(self, as_of: date, annual_rate: Decimal) -> int:
         """Art. 9.4: rate x unpaid x days / 365 for each day from the day after the due date
@@ -93,18 +115,19 @@ class Invoice:
         if as_of <= start:
             return 0
         weighted = 0  # sum of unpaid-yen x days
-        unpaid = self.total - sum(p.amount for p in self.payments if p.paid_on < start)
+        reductions = sorted(self._reductions())
+        unpaid = self.total - sum(amount for on, amount in reductions if on < start)
         cursor = start
-        for payment in sorted(self.payments, key=lambda p: p.paid_on):
-            if payment.paid_on < start:
+        for paid_on, amount in reductions:
+            if paid_on < start:
                 continue
-            stop = min(payment.paid_on, as_of)
+            stop = min(paid_on, as_of)
             if stop > cursor:
                 weighted += unpaid * (stop - cursor).days
                 cursor = stop
-            if payment.paid_on >= as_of:
+            if paid_on >= as_of:
                 break
-            unpaid -= payment.amount
+            unpaid -= amount
         if as_of > cursor and unpaid > 0:
             weighted += unpaid * (as_of - cursor).days
         return floor_yen(annual_rate * weighted / 365)
@@ -123,8 +146,20 @@ class Invoice:
             "paid": self.paid,
             "outstanding": self.outstanding,
             "refunded": self.refunded,
-            "payments": [{"paid_on": p.paid_on.isoformat(), "amount": p.amount} for p in self.payments],
+            "payments": [self._payment_dict(p) for p in self.payments],
+            "written_off": self.written_off,
+            "write_offs": [{"written_off_on": w.written_off_on.isoformat(), "amount": w.amount}
+                           for w in self.write_offs],
         }
+
+    @staticmethod
+    def _payment_dict(p: Payment) -> dict[str, Any]:
+        data: dict[str, Any] = {"paid_on": p.paid_on.isoformat(), "amount": p.amount}
+        if p.transfer_id is not None:
+            data["transfer_id"] = str(p.transfer_id)
+        if p.source != "transfer":
+            data["source"] = p.source
+        return data
 
 
 @dataclass
@@ -171,7 +206,23 @@ class Ledger:
         self._after_change(e)
 
     def _on_PaymentReceived(self, e: Any) -> None:
-        self.invoices[e.invoice_id].payments.append(Payment(e.paid_on, e.amount))
+        self.invoices[e.invoice_id].payments.append(
+            Payment(e.paid_on, e.amount, getattr(e, "transfer_id", None), getattr(e, "source", "transfer")))
+
+    def _on_PaymentReversed(self, e: Any) -> None:
+        """Rule book 7: a reversal is a negative payment ON THE ORIGINAL DAY, so from that day on
+        the invoice is as unpaid as if the money never came (Art. 9.4 interest follows); nothing
+        recorded is removed."""
+        self.invoices[e.invoice_id].payments.append(Payment(e.paid_on, -e.amount, e.transfer_id, "reversal"))
+
+    def _on_DebtWrittenOff(self, e: Any) -> None:
+        self.invoices[e.invoice_id].write_offs.append(
+            WriteOff(e.written_off_on, e.amount, e.rule, getattr(e, "transfer_id", None)))
+
+    def _on_WriteOffReversed(self, e: Any) -> None:
+        """The fee shortfall written off with a transfer that was reversed is claimed again."""
+        self.invoices[e.invoice_id].write_offs.append(
+            WriteOff(e.written_off_on, -e.amount, "rule book 7", e.transfer_id))
 
     def _on_CreditGranted(self, e: Any) -> None:
         if e.remedy == "fee_reduction":

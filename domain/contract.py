@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.billing import Ledger, due_date
+from domain.billing import Invoice, Ledger, Payment, WriteOff, due_date
 from domain.calendar import BusinessCalendar, Month, jst_date, require_aware
 from domain.catalog import PricePlan
 from domain.errors import InvalidInput, RuleViolation
@@ -188,6 +188,9 @@ class Contract(Aggregate):
         self.stored_data_deleted_on: date | None = None
         self.contacts_erased_on: date | None = None
         self.payment_references: set[str] = set()
+        self.last_suspension: tuple[date, list[uuid.UUID]] | None = None  # (stop date, invoices) last noticed
+        self.suspension_lifted_on: date | None = None
+        self.reversed_payments: set[tuple[str, str]] = set()  # (transfer id, source) reversed (rule book 7)
         self.ledger = Ledger(self.id)
 
     @classmethod
@@ -448,9 +451,14 @@ class Contract(Aggregate):
 
     # -- payments and non-payment (Art. 9) -----------------------------------------------------------
     def receive_payment(self, invoice_id: uuid.UUID, amount: int, paid_on: date, at: datetime,
-                        reference: str | None = None) -> None:
-        """``reference`` (the payer's transaction id) makes a retried payment refused, not doubled."""
+                        reference: str | None = None, transfer_id: uuid.UUID | None = None,
+                        source: str = "transfer") -> None:
+        """``reference`` (the payer's transaction id) makes a retried payment refused, not doubled;
+        ``transfer_id`` names the bank transfer it was allocated from (rule book 7), ``source`` is
+        ``credit_balance`` when an earlier overpayment pays it."""
         _require_positive_int(amount, "amount", "Art. 9.3")
+        if source not in ("transfer", "credit_balance"):
+            raise InvalidInput("rule book 7", "source must be transfer or credit_balance", "source")
         if reference is not None and reference in self.payment_references:
             raise RuleViolation("Art. 9.3", "a payment with this reference is already recorded", "reference")
         invoice = self.ledger.invoices.get(invoice_id)
@@ -461,18 +469,124 @@ class Contract(Aggregate):
         if amount > invoice.outstanding:
             raise RuleViolation("Art. 9.5", f"amount exceeds the invoice's outstanding {invoice.outstanding} yen "
                                 "(no overpayment: paid fees are never refunded)", "amount")
-        self._payment_received(invoice_id=invoice_id, amount=amount, paid_on=paid_on, at=at, reference=reference)
+        self._payment_received(invoice_id=invoice_id, amount=amount, paid_on=paid_on, at=at, reference=reference,
+                               transfer_id=transfer_id, source=source)
+        self._lift_if_settled(paid_on)
+
+    def _lift_if_settled(self, on: date) -> None:
+        """Art. 9.5: paid in full (principal) before the stop date -> the contract continues."""
         if (self.state is State.SUSPENSION_NOTICED and self.suspension_stop_on is not None
-                and paid_on < self.suspension_stop_on and not self._overdue_principal()):
-            self._suspension_lifted(lifted_on=paid_on)
+                and on < self.suspension_stop_on and not self._overdue_principal()):
+            self._suspension_lifted(lifted_on=on)
 
     @event("PaymentReceived")
     def _payment_received(self, invoice_id: uuid.UUID, amount: int, paid_on: date, at: datetime,
-                          reference: str | None = None) -> None:
+                          reference: str | None = None, transfer_id: uuid.UUID | None = None,
+                          source: str = "transfer") -> None:
         if reference is not None:
             self.payment_references.add(reference)
         if self.ledger.invoices[invoice_id].outstanding <= 0:
             self.overdue.discard(invoice_id)
+
+    def reverse_payment(self, transfer_id: uuid.UUID, on: date, reason: str, source: str = "transfer") -> None:
+        """Rule book 7: a bounced or mistaken transfer is undone by facts naming it, one per invoice it
+        paid: each is unpaid again as if the money never came (late interest too, Art. 9.4); the fee
+        shortfall written off with it is claimed again; those past due are overdue again; and a
+        suspension it lifted comes back with its original stop date (Art. 9.5)."""
+        if not reason or not reason.strip() or len(reason) > 500:
+            raise InvalidInput("rule book 7", "reason is required (at most 500 characters)", "reason")
+        if (str(transfer_id), source) in self.reversed_payments:
+            raise RuleViolation("rule book 7", "the payments of this transfer are already reversed")
+        hits: list[tuple[Invoice, list[Payment], list[WriteOff]]] = []
+        for invoice in self.ledger.invoices.values():
+            own = [p for p in invoice.payments if p.transfer_id == transfer_id and p.source == source]
+            fees = [w for w in invoice.write_offs if w.transfer_id == transfer_id and w.amount > 0
+                    and source == "transfer"]
+            if own:
+                hits.append((invoice, own, fees))
+        if not hits:
+            raise RuleViolation("rule book 7", "no payment of this transfer on this contract to reverse")
+        restore: date | None = None
+        past_due = {i.invoice_id for i, _, _ in hits if on > i.due_on}
+        if (self.state is State.ACTIVE and self.last_suspension is not None and self.suspension_lifted_on is not None
+                and set(self.last_suspension[1]) & past_due):
+            restore = self.last_suspension[0]
+        for n, (invoice, own, fees) in enumerate(hits):
+            for payment in own:
+                self._payment_reversed(invoice_id=invoice.invoice_id, transfer_id=transfer_id, source=source,
+                                       amount=payment.amount, paid_on=payment.paid_on, reversed_on=on, reason=reason,
+                                       overdue_again=invoice.invoice_id in past_due,
+                                       suspension_stop_on=restore if n == len(hits) - 1 else None)
+            for write_off in fees:
+                self._write_off_reversed(invoice_id=invoice.invoice_id, transfer_id=transfer_id,
+                                         amount=write_off.amount, written_off_on=write_off.written_off_on,
+                                         reversed_on=on)
+
+    @event("PaymentReversed")
+    def _payment_reversed(self, invoice_id: uuid.UUID, transfer_id: uuid.UUID, source: str, amount: int,
+                          paid_on: date, reversed_on: date, reason: str, overdue_again: bool,
+                          suspension_stop_on: date | None) -> None:
+        self.reversed_payments.add((str(transfer_id), source))
+        if overdue_again:
+            self.overdue.add(invoice_id)
+        if suspension_stop_on is not None:
+            self.state, self.suspension_stop_on, self.suspension_lifted_on = (
+                State.SUSPENSION_NOTICED, suspension_stop_on, None)
+
+    @event("WriteOffReversed")
+    def _write_off_reversed(self, invoice_id: uuid.UUID, transfer_id: uuid.UUID, amount: int, written_off_on: date,
+                            reversed_on: date) -> None:
+        pass
+
+    def write_off(self, invoice_id: uuid.UUID, amount: int, on: date, rule: str, reason: str,
+                  transfer_id: uuid.UUID | None = None) -> None:
+        """Rule book 7: principal no longer claimed (a fee shortfall within the tolerance, or an
+        uncollectible debt an operator writes off with the reason); it stays on the record."""
+        _require_positive_int(amount, "amount", "rule book 7")
+        invoice = self.ledger.invoices.get(invoice_id)
+        if invoice is None:
+            raise InvalidInput("rule book 7", "no such invoice on this contract", "invoice_id")
+        if amount > invoice.outstanding:
+            raise RuleViolation("rule book 7", "the write-off exceeds the invoice's outstanding amount")
+        if not reason or not reason.strip() or len(reason) > 500:
+            raise InvalidInput("rule book 7", "reason is required (at most 500 characters)", "reason")
+        if on < invoice.issued_on:
+            raise InvalidInput("rule book 7", "a write-off cannot precede the invoice", "written_off_on")
+        self._debt_written_off(invoice_id=invoice_id, amount=amount, written_off_on=on, rule=rule, reason=reason,
+                               transfer_id=transfer_id)
+        self._lift_if_settled(on)
+
+    @event("DebtWrittenOff")
+    def _debt_written_off(self, invoice_id: uuid.UUID, amount: int, written_off_on: date, rule: str,
+                          reason: str, transfer_id: uuid.UUID | None = None) -> None:
+        if self.ledger.invoices[invoice_id].outstanding <= 0:
+            self.overdue.discard(invoice_id)
+
+    # -- operator discretion (Art. 9.5 ただし書) ------------------------------------------------------
+    def move_suspension_stop(self, stop_on: date, reason: str, at: datetime) -> None:
+        """Art. 9.5 proviso: the provider may allow a later payment: a later (or earlier, not past)
+        stop date, recorded with the reason."""
+        self._require_state("Art. 9.5", State.SUSPENSION_NOTICED)
+        if not reason or not reason.strip() or len(reason) > 500:
+            raise InvalidInput("Art. 9.5", "reason is required (at most 500 characters)", "reason")
+        if stop_on <= jst_date(at):
+            raise InvalidInput("Art. 9.5", "the new stop date must lie after today", "stop_on")
+        if stop_on == self.suspension_stop_on:
+            raise RuleViolation("Art. 9.5", "the stop date is already that day")
+        self._suspension_stop_moved(previous_stop_on=self.suspension_stop_on, stop_on=stop_on, reason=reason, at=at)
+
+    @event("SuspensionStopMoved")
+    def _suspension_stop_moved(self, previous_stop_on: date | None, stop_on: date, reason: str, at: datetime) -> None:
+        self.suspension_stop_on = stop_on
+        if self.last_suspension is not None:
+            self.last_suspension = (stop_on, self.last_suspension[1])
+
+    def lift_suspension(self, reason: str, at: datetime) -> None:
+        """Art. 9.5 proviso: the provider continues the contract although money is still owed."""
+        self._require_state("Art. 9.5", State.SUSPENSION_NOTICED)
+        if not reason or not reason.strip() or len(reason) > 500:
+            raise InvalidInput("Art. 9.5", "reason is required (at most 500 characters)", "reason")
+        self._suspension_lifted(lifted_on=jst_date(at), reason=reason)
 
     def _overdue_principal(self) -> int:
         return sum(self.ledger.invoices[i].outstanding for i in self.overdue)
@@ -508,10 +622,12 @@ class Contract(Aggregate):
     def _suspension_noticed(self, invoice_ids: list[uuid.UUID], reason: str, noticed_on: date,
                             stop_on: date) -> None:
         self.state, self.suspension_stop_on = State.SUSPENSION_NOTICED, stop_on
+        self.last_suspension, self.suspension_lifted_on = (stop_on, list(invoice_ids)), None
 
     @event("SuspensionLifted")
-    def _suspension_lifted(self, lifted_on: date) -> None:
-        self.state, self.suspension_stop_on = State.ACTIVE, None
+    def _suspension_lifted(self, lifted_on: date, reason: str | None = None) -> None:
+        """``reason``: set when an operator lifted it (Art. 9.5 proviso); None when it was paid."""
+        self.state, self.suspension_stop_on, self.suspension_lifted_on = State.ACTIVE, None, lifted_on
 
     def stop_for_non_payment(self, on: date, policy: Policy) -> None:
         self._require_state("Art. 9.5", State.SUSPENSION_NOTICED)

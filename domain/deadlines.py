@@ -200,6 +200,16 @@ class Timeline:
     def _on_SuspensionLifted(self, e: Any) -> None:
         self.state, self.suspension_stop_on = State.ACTIVE.value, None
 
+    def _on_SuspensionStopMoved(self, e: Any) -> None:
+        self.suspension_stop_on = e.stop_on
+
+    def _on_PaymentReversed(self, e: Any) -> None:
+        """Rule book 7: a past-due invoice is overdue again; a lifted suspension comes back."""
+        if e.overdue_again:
+            self.overdue.add(str(e.invoice_id))
+        if e.suspension_stop_on is not None:
+            self.state, self.suspension_stop_on = "suspension_noticed", e.suspension_stop_on
+
     def _on_Terminated(self, e: Any) -> None:
         self.state, self.retention_until, self.suspension_stop_on = (State.TERMINATED.value, e.retention_until,
                                                                      None)

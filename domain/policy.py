@@ -20,6 +20,7 @@ class Policy:
     records_retention_years: int = 7  # spec 10: contractor data kept with the invoice records
     fiscal_year_end: FiscalYearEnd = FiscalYearEnd(3, 31)  # spec 10: the records period counts from it
     records_filing_months: int = 0  # spec 10 counts from the year end; the tax law from the filing deadline
+    transfer_fee_tolerance: int = 0  # rule book 7: shortfall (振込手数料) written off by rule, in yen
     annual_auto_renew: bool = True  # spec 4
     sla_claim_window_days: int = 60  # Art. 20.3 (fixed by the terms)
     discontinuation_notice_months: int = 3  # Art. 18 (fixed by the terms)

@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     # months from the fiscal year end to the tax return's filing deadline, from whose next day the
     # Corporate Tax Act counts the records period (2 by the law; 0 = the spec's count from the year end)
     records_filing_months: int = Field(default=_SPEC.records_filing_months, ge=0, le=12)
+    transfer_fee_tolerance: int = Field(default=_SPEC.transfer_fee_tolerance, ge=0, le=100_000)
     annual_auto_renew: bool = _SPEC.annual_auto_renew
     sla_claim_window_days: int = Field(default=_SPEC.sla_claim_window_days, ge=0)
     discontinuation_notice_months: int = Field(default=_SPEC.discontinuation_notice_months, ge=0)
@@ -212,6 +213,7 @@ class Settings(BaseSettings):
             records_retention_years=self.records_retention_years,
             fiscal_year_end=FiscalYearEnd.parse(self.fiscal_year_end),
             records_filing_months=self.records_filing_months,
+            transfer_fee_tolerance=self.transfer_fee_tolerance,
             annual_auto_renew=self.annual_auto_renew,
             sla_claim_window_days=self.sla_claim_window_days,
             discontinuation_notice_months=self.discontinuation_notice_months,

@@ -16,7 +16,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from domain.billing import Invoice, InvoiceLine, Ledger, Payment
+from domain.billing import Invoice, InvoiceLine, Ledger, Payment, WriteOff
 from domain.calendar import Month
 from domain.catalog import Campaign, PricePlan
 from domain.values import CAMPAIGN, DATE, DECIMAL, MONTH, PRICE_PLAN, UUID, ValueCodec
@@ -136,8 +136,9 @@ def decode_lines(text: str) -> list[InvoiceLine]:
     return [InvoiceLine(**{k: d[k] for k in _LINE_FIELDS if k in d}) for d in json.loads(text)]
 
 
-def invoice_from_row(row: dict[str, Any], payments: list[Payment]) -> Invoice:
-    """Rebuild a domain Invoice from its read-table row (see ``InvoiceRow``) and its payments."""
+def invoice_from_row(row: dict[str, Any], settled: list[tuple[str, date, int]]) -> Invoice:
+    """Rebuild a domain Invoice from its read-table row (see ``InvoiceRow``) and its payment rows
+    (kind, date, amount: payments, reversals and write-offs of rule book 7, in recorded order)."""
     return Invoice(
         invoice_id=uuid.UUID(str(row["invoice_id"])),
         contract_id=uuid.UUID(str(row["contract_id"])),
@@ -147,8 +148,9 @@ def invoice_from_row(row: dict[str, Any], payments: list[Payment]) -> Invoice:
         issued_on=_as_date(row["issued_on"]),
         due_on=_as_date(row["due_on"]),
         lines=decode_lines(row["lines"]),
-        payments=list(payments),  # in the order they were recorded (event order)
+        payments=[Payment(on, amount, None, kind) for kind, on, amount in settled if kind != "write_off"],
         refunded=int(row["refunded"]),
+        write_offs=[WriteOff(on, amount) for kind, on, amount in settled if kind == "write_off"],
     )
 
 

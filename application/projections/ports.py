@@ -51,6 +51,7 @@ class PaymentRow:
     contract_id: uuid.UUID
     paid_on: date
     amount: int
+    kind: str = "transfer"  # transfer | credit_balance | reversal (negative) | write_off (rule book 7)
 
 
 @dataclass(frozen=True)

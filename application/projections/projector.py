@@ -160,7 +160,9 @@ class Projector:
         whole: list[uuid.UUID] = []
         for contract_id, events in by_contract.items():
             for _, event in events:
-                if isinstance(event, ContractEvents.PaymentReceived):
+                if isinstance(event, ContractEvents.PaymentReceived | ContractEvents.DebtWrittenOff):
+                    wanted.append(event.invoice_id)
+                elif isinstance(event, ContractEvents.PaymentReversed | ContractEvents.WriteOffReversed):
                     wanted.append(event.invoice_id)
                 elif isinstance(event, ContractEvents.CreditGranted) and event.remedy == "refund":
                     whole.append(contract_id)
@@ -182,8 +184,15 @@ class Projector:
             dirty[invoice_id] = None
         if isinstance(event, ContractEvents.PaymentReceived):
             changes.payments.append(PaymentRow(position, event.invoice_id, p.contract_id, event.paid_on,
-                                               event.amount))
-        elif isinstance(event, ContractEvents.SlaBreachClaimed):
+                                               event.amount, getattr(event, "source", "transfer")))
+        elif isinstance(event, ContractEvents.PaymentReversed):  # rule book 7: a negative row on the original day
+            changes.payments.append(PaymentRow(position, event.invoice_id, p.contract_id, event.paid_on,
+                                               -event.amount, "reversal"))
+        elif isinstance(event, ContractEvents.DebtWrittenOff | ContractEvents.WriteOffReversed):
+            amount = event.amount if isinstance(event, ContractEvents.DebtWrittenOff) else -event.amount
+            changes.payments.append(PaymentRow(position, event.invoice_id, p.contract_id, event.written_off_on,
+                                               amount, "write_off"))
+        if isinstance(event, ContractEvents.SlaBreachClaimed):
             outage = OutageFacts(event.outage_id, event.service, event.started_at, event.ended_at, event.cause)
             p.claims[str(event.claim_id)] = PendingClaim(event.claim_id, outage, event.received_on,
                                                          event.proof_of_payment, event.proof_of_breach, event.at)

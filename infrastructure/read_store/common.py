@@ -12,7 +12,7 @@ from typing import Any
 
 from application.projections.codec import invoice_from_row
 from application.projections.ports import Changes, DamagedRow, DeadlineRow
-from domain.billing import Invoice, Payment
+from domain.billing import Invoice
 
 TRACKING_NAME = "contracts.read_models"  # key of the tracking row (distinct from process applications)
 TABLES = ("rm_invoices", "rm_payments", "rm_claims", "rm_deadlines", "rm_contracts", "rm_event_times", "rm_damaged")
@@ -45,7 +45,8 @@ def ddl(t: dict[str, str]) -> list[str]:
         f"CREATE INDEX IF NOT EXISTS rm_invoices_contract ON {n}rm_invoices (contract_id, month)",
         f"CREATE INDEX IF NOT EXISTS rm_invoices_month ON {n}rm_invoices (month)",
         f"CREATE TABLE IF NOT EXISTS {n}rm_payments (position {big} PRIMARY KEY, invoice_id {u} NOT NULL, "
-        f"contract_id {u} NOT NULL, paid_on {d} NOT NULL, amount {big} NOT NULL)",
+        f"contract_id {u} NOT NULL, paid_on {d} NOT NULL, amount {big} NOT NULL, "
+        "kind TEXT NOT NULL DEFAULT 'transfer')",
         f"CREATE INDEX IF NOT EXISTS rm_payments_invoice ON {n}rm_payments (invoice_id, position)",
         f"CREATE INDEX IF NOT EXISTS rm_payments_contract ON {n}rm_payments (contract_id, position)",
         f"CREATE TABLE IF NOT EXISTS {n}rm_claims (claim_id {u} PRIMARY KEY, contract_id {u} NOT NULL, "
@@ -129,9 +130,9 @@ class ReadTables:
                       r.total, r.paid, r.outstanding, r.refunded, r.lines) for r in changes.invoices])
             if changes.payments:
                 cur.executemany(
-                    f"INSERT INTO {n}rm_payments (position, invoice_id, contract_id, paid_on, amount) "
-                    f"VALUES ({p}, {p}, {p}, {p}, {p})",
-                    [(r.position, u(r.invoice_id), u(r.contract_id), d(r.paid_on), r.amount)
+                    f"INSERT INTO {n}rm_payments (position, invoice_id, contract_id, paid_on, amount, kind) "
+                    f"VALUES ({p}, {p}, {p}, {p}, {p}, {p})",
+                    [(r.position, u(r.invoice_id), u(r.contract_id), d(r.paid_on), r.amount, r.kind)
                      for r in changes.payments])
             if changes.claims:
                 cur.executemany(
@@ -253,18 +254,18 @@ class ReadTables:
     def _assemble(self, rows: list[tuple[Any, ...]]) -> list[Invoice]:
         if not rows:
             return []
-        payments: dict[uuid.UUID, list[Payment]] = {}
+        settled: dict[uuid.UUID, list[tuple[str, date, int]]] = {}
         ids = [row[0] for row in rows]
         for chunk in _chunks(ids):
             where, params = self._in("invoice_id", list(chunk))
-            for iid, paid_on, amount in self._rows(
-                    f"SELECT invoice_id, paid_on, amount FROM {self.prefix}rm_payments WHERE {where} "
+            for iid, paid_on, amount, kind in self._rows(
+                    f"SELECT invoice_id, paid_on, amount, kind FROM {self.prefix}rm_payments WHERE {where} "
                     "ORDER BY position", params):
-                payments.setdefault(self.py_uuid(iid), []).append(Payment(self.py_date(paid_on), int(amount)))
+                settled.setdefault(self.py_uuid(iid), []).append((str(kind), self.py_date(paid_on), int(amount)))
         out = []
         for row in rows:
             record = dict(zip(INVOICE_COLUMNS, row, strict=True))
-            out.append(invoice_from_row(record, payments.get(self.py_uuid(record["invoice_id"]), [])))
+            out.append(invoice_from_row(record, settled.get(self.py_uuid(record["invoice_id"]), [])))
         return out
 
     # -- queries -----------------------------------------------------------------------------------

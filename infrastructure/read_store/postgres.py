@@ -31,7 +31,8 @@ class PostgresReadStore(ReadTables, PostgresTrackingRecorder):
         schema = datastore.schema
         self.prefix = SQL("{}.").format(Identifier(schema)).as_string(None)
         self.tracking = SQL("{}.{}").format(Identifier(schema), Identifier(TRACKING_TABLE)).as_string(None)
-        statements = [*ddl(self._ddl_types()), f"INSERT INTO {self.tracking} (application_name, notification_id) "
+        statements = [*ddl(self._ddl_types()), f"ALTER TABLE {self.prefix}rm_payments ADD COLUMN IF NOT EXISTS kind "
+                      "TEXT NOT NULL DEFAULT 'transfer'", f"INSERT INTO {self.tracking} (application_name, notification_id) "
                       f"VALUES ('{TRACKING_NAME}', 0) ON CONFLICT DO NOTHING"]
         self.sql_create_statements.extend(SQL(cast(Any, s)).format() for s in statements)
 
@@ -91,9 +92,10 @@ class PostgresReadStore(ReadTables, PostgresTrackingRecorder):
                         r.paid, r.outstanding, r.refunded, r.lines) for r in invoices],
                       f"ON CONFLICT (invoice_id) DO UPDATE SET {updates}")
             if changes.payments:
-                _bulk(cur, f"INSERT INTO {n}rm_payments (position, invoice_id, contract_id, paid_on, amount)",
-                      ("bigint", "uuid", "uuid", "date", "bigint"),
-                      [(r.position, r.invoice_id, r.contract_id, r.paid_on, r.amount) for r in changes.payments])
+                _bulk(cur, f"INSERT INTO {n}rm_payments (position, invoice_id, contract_id, paid_on, amount, kind)",
+                      ("bigint", "uuid", "uuid", "date", "bigint", "text"),
+                      [(r.position, r.invoice_id, r.contract_id, r.paid_on, r.amount, r.kind)
+                       for r in changes.payments])
             claims = _last_by(changes.claims, lambda r: r.claim_id)
             if claims:
                 _bulk(cur, f"INSERT INTO {n}rm_claims (claim_id, contract_id, status, doc)",

@@ -25,6 +25,10 @@ class SQLiteReadStore(ReadTables, SQLiteTrackingRecorder):
 
     def _create_table(self, c: SQLiteCursor) -> None:
         super()._create_table(c)
+        c.execute("PRAGMA table_info(rm_payments)")
+        if "kind" not in {row[1] for row in c.fetchall()}:
+            # stores made before settlement (rule book 7) kinds: every row so far was a payment
+            c.execute("ALTER TABLE rm_payments ADD COLUMN kind TEXT NOT NULL DEFAULT 'transfer'")
         c.execute("INSERT OR IGNORE INTO tracking (application_name, notification_id) VALUES (?, 0)",
                   (TRACKING_NAME,))
 

@@ -35,8 +35,11 @@ def test_apply_approve_read_and_follow_the_feed(any_api: Harness) -> None:
     feed = api.get("/v1/events", "auditor", params={"after": 0, "limit": 2}).json()
     assert [e["position"] for e in feed["events"]] == [1, 2] and feed["has_more"] is True
     rest = api.get("/v1/events", "auditor", params={"after": feed["next_after"]}).json()
-    assert [e["type"] for e in rest["events"]] == ["Approved"] and rest["next_after"] == 3
-    assert api.get("/v1/events", params={"after": 3}).json() == {"events": [], "next_after": 3, "has_more": False}
+    # the customer's account (rule book 7) registers the contract in the same transaction
+    assert [(e["aggregate_type"], e["type"]) for e in rest["events"]] == [
+        ("CustomerAccount", "Opened"), ("CustomerAccount", "ContractRegistered"), ("Contract", "Approved")]
+    assert rest["next_after"] == 5
+    assert api.get("/v1/events", params={"after": 5}).json() == {"events": [], "next_after": 5, "has_more": False}
 
 
 def test_trial_then_paid_application(any_api: Harness) -> None:

@@ -1,0 +1,259 @@
+"""Settlement commands (rule book section 7, Art. 9.3 and 9.5): bank transfers for a customer,
+their allocation to the customer's open invoices, credit balance, reversal, write-offs and the
+operator's discretion over a suspension. Mixed into ``ContractsApplication``.
+
+One command saves the transfer, the customer's account and every contract it touched in ONE
+transaction. Two transfers for the same customer at once both change the account; the second
+save conflicts and is re-run on fresh state, so no yen is allocated twice (tested on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
+
+from domain.calendar import jst_date, require_aware
+from domain.contract import Contract
+from domain.errors import ConcurrencyConflict, InvalidInput, NotFound, RuleViolation
+from domain.settlement import (
+    RULE_CREDIT_APPLIED,
+    RULE_UNCOLLECTIBLE,
+    CustomerAccount,
+    OpenInvoice,
+    Transfer,
+    allocate,
+)
+
+if TYPE_CHECKING:
+    from application.service import CommandResult, ContractsApplication
+
+ATTEMPTS = 5  # re-runs of an allocation whose save met a concurrent one for the same customer
+
+
+@dataclass(frozen=True)
+class TransferOutcome:
+    result: CommandResult
+    transfer: Transfer
+
+
+def open_invoices(contracts: Sequence[Contract], on: date | None = None) -> list[OpenInvoice]:
+    """The customer's invoices with unpaid principal (issued by ``on`` when given), oldest first."""
+    found = [OpenInvoice(i.due_on, i.issued_on, i.invoice_id, c.id, i.outstanding)
+             for c in contracts for i in c.ledger.invoices.values()
+             if i.outstanding > 0 and (on is None or i.issued_on <= on)]
+    return sorted(found)
+
+
+class SettlementCommands:
+    """Rule book 7. Expects the ``ContractsApplication`` plumbing (``repository``, ``_commit``...)."""
+
+    # -- reading --------------------------------------------------------------------------------------
+    def _app(self) -> ContractsApplication:
+        return cast("ContractsApplication", self)
+
+    def get_transfer(self, transfer_id: uuid.UUID) -> Transfer:
+        try:
+            found: Aggregate = self._app().repository.get(transfer_id)
+        except AggregateNotFoundError:
+            raise NotFound("rule book 7", "no such transfer", "transfer_id") from None
+        if not isinstance(found, Transfer):
+            raise NotFound("rule book 7", "no such transfer", "transfer_id")
+        return found
+
+    def find_account(self, customer_number: str) -> CustomerAccount | None:
+        try:
+            found: Aggregate = self._app().repository.get(CustomerAccount.create_id(customer_number))
+        except AggregateNotFoundError:
+            return None
+        return found if isinstance(found, CustomerAccount) else None
+
+    def _account(self, customer_number: str) -> CustomerAccount:
+        return self.find_account(customer_number) or CustomerAccount(customer_number=customer_number)
+
+    def customer_contracts(self, account: CustomerAccount) -> list[Contract]:
+        return [self._app().get_contract(cid) for cid in account.contract_ids]
+
+    def unapplied_transfers(self) -> list[Transfer]:
+        """Transfers kept as unapplied (payer unknown): for an operator to apply by hand."""
+        app = self._app()
+        found = []
+        for tid in app.iter_aggregate_ids("settlement.Transfer.Received"):
+            transfer = self.get_transfer(tid)
+            if transfer.status == "unapplied":
+                found.append(transfer)
+        return sorted(found, key=lambda t: (t.value_date, str(t.id)))
+
+    # -- transfers ------------------------------------------------------------------------------------
+    def receive_transfer(self, customer_number: str | None, payer_name: str, bank_reference: str, amount: int,
+                         value_date: date, at: datetime, invoice_ids: Sequence[uuid.UUID] = (),
+                         contract_id: uuid.UUID | None = None) -> TransferOutcome:
+        """A transfer received (rule book 7). With the customer: allocated at once. Without (the payer
+        is not known): kept as unapplied. ``contract_id`` registers that contract with the customer
+        first (contracts opened before accounts existed)."""
+        require_aware(at)
+        transfer_id = Transfer.create_id(customer_number, bank_reference)
+        if self._exists(transfer_id):
+            raise RuleViolation("rule book 7", "a transfer with this bank reference is already recorded "
+                                "for this customer")
+        if customer_number is None:
+            transfer = Transfer.receive(None, payer_name, bank_reference, amount, value_date, (), at)
+            return TransferOutcome(self._app()._commit(transfer), transfer)
+        return self._allocate(lambda: Transfer.receive(customer_number, payer_name, bank_reference, amount,
+                                                       value_date, invoice_ids, at),
+                              customer_number, at, contract_id, new=True)
+
+    def apply_unapplied(self, transfer_id: uuid.UUID, customer_number: str, at: datetime,
+                        invoice_ids: Sequence[uuid.UUID] = ()) -> TransferOutcome:
+        """An operator assigns an unapplied transfer to its customer (and optionally invoices)."""
+        transfer = self.get_transfer(transfer_id)
+        if transfer.status != "unapplied":
+            raise RuleViolation("rule book 7", f"the transfer is {transfer.status}, not unapplied")
+        if self._exists(Transfer.create_id(customer_number, transfer.bank_reference)):
+            raise RuleViolation("rule book 7", "a transfer with this bank reference is already recorded "
+                                "for this customer")
+
+        def reload() -> Transfer:
+            fresh = self.get_transfer(transfer_id)
+            fresh.named_invoices = list(invoice_ids)
+            return fresh
+        return self._allocate(reload, customer_number, at, None, new=False)
+
+    def _allocate(self, make: Any, customer_number: str, at: datetime, contract_id: uuid.UUID | None,
+                  new: bool) -> TransferOutcome:
+        app = self._app()
+        for attempt in range(1, ATTEMPTS + 1):
+            transfer: Transfer = make()
+            account = self._account(customer_number)
+            if contract_id is not None:
+                contract = app.get_contract(contract_id)
+                if contract.customer_number != customer_number:
+                    raise InvalidInput("rule book 7", "the contract belongs to another customer", "contract_id")
+                account.register(contract_id)
+            contracts = {c.id: c for c in self.customer_contracts(account)}
+            mine = {i.invoice_id for c in contracts.values() for i in c.ledger.invoices.values()}
+            if any(i not in mine for i in transfer.named_invoices):
+                raise InvalidInput("rule book 7", "invoice_ids names an invoice that is not this customer's",
+                                   "invoice_ids")
+            plan = allocate(transfer.amount, open_invoices(list(contracts.values()), transfer.value_date),
+                            transfer.named_invoices, app.policy.transfer_fee_tolerance)
+            touched: dict[uuid.UUID, Contract] = {}
+            for a in plan.allocations:
+                contract = contracts[a.contract_id]
+                contract.receive_payment(a.invoice_id, a.amount, transfer.value_date, at, transfer_id=transfer.id)
+                touched[contract.id] = contract
+            for w in plan.written_off:
+                contract = contracts[w.contract_id]
+                contract.write_off(w.invoice_id, w.amount, transfer.value_date, w.rule,
+                                   "transfer fee shortfall (振込手数料)", transfer_id=transfer.id)
+                touched[contract.id] = contract
+            transfer.apply_for(customer_number, plan, at)
+            account.record_transfer(transfer.id, plan.allocated, plan.credit)
+            try:
+                return TransferOutcome(app._commit(transfer, account, *touched.values()), transfer)
+            except ConcurrencyConflict:
+                if attempt == ATTEMPTS:
+                    raise
+                if new and self._exists(transfer.id):  # the same transfer, recorded concurrently
+                    raise RuleViolation("rule book 7", "a transfer with this bank reference is already recorded "
+                                        "for this customer") from None
+        raise AssertionError("unreachable")
+
+    def reverse_transfer(self, transfer_id: uuid.UUID, reason: str, on: date, at: datetime) -> CommandResult:
+        """Rule book 7: a bounced or mistaken transfer is reversed by an event naming it; its
+        allocations unwind (and so does the credit it left, where it was spent)."""
+        require_aware(at)
+        if on > jst_date(at):
+            raise InvalidInput("rule book 7", "reversed_on lies in the future", "reversed_on")
+        app = self._app()
+        for attempt in range(1, ATTEMPTS + 1):
+            transfer = self.get_transfer(transfer_id)
+            was_applied = transfer.status == "applied"
+            transfer.reverse(reason, on)
+            changed: list[Aggregate] = [transfer]
+            if was_applied and transfer.customer_number is not None:
+                account = self._account(transfer.customer_number)
+                contracts: dict[uuid.UUID, Contract] = {}
+                for cid in dict.fromkeys(a.contract_id for a in transfer.allocations):
+                    contracts.setdefault(cid, app.get_contract(cid)).reverse_payment(transfer.id, on, reason)
+                for cid in dict.fromkeys(u.contract_id for u in account.uses if u.source == transfer.id):
+                    if cid not in contracts:
+                        contracts[cid] = app.get_contract(cid)
+                    contracts[cid].reverse_payment(transfer.id, on, reason, source="credit_balance")
+                account.reverse_transfer(transfer.id, on)
+                changed += [account, *contracts.values()]
+            try:
+                return app._commit(*changed)
+            except ConcurrencyConflict:
+                if attempt == ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    # -- credit balance -------------------------------------------------------------------------------
+    def apply_credit_balance(self, customer_number: str, at: datetime) -> CommandResult:
+        """The customer's credit balance pays their open invoices, oldest first (rule book 7)."""
+        require_aware(at)
+        app = self._app()
+        for attempt in range(1, ATTEMPTS + 1):
+            account = self.find_account(customer_number)
+            if account is None or account.credit_balance <= 0:
+                raise RuleViolation("rule book 7", "the customer has no credit balance")
+            contracts = {c.id: c for c in self.customer_contracts(account)}
+            on = jst_date(at)
+            uses = account.plan_credit(open_invoices(list(contracts.values()), on))
+            if not uses:
+                raise RuleViolation("rule book 7", "the customer has no open invoice to apply credit to")
+            account.apply_credit(uses, on)
+            for use in uses:
+                contracts[use.contract_id].receive_payment(use.invoice_id, use.amount, on, at,
+                                                           transfer_id=use.source, source="credit_balance")
+            try:
+                touched = [contracts[cid] for cid in dict.fromkeys(u.contract_id for u in uses)]
+                return app._commit(account, *touched)
+            except ConcurrencyConflict:
+                if attempt == ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    def refund_credit_balance(self, customer_number: str, amount: int, reason: str, at: datetime) -> CommandResult:
+        require_aware(at)
+        account = self.find_account(customer_number)
+        if account is None:
+            raise NotFound("rule book 7", "no account for this customer", "customer_number")
+        account.refund_credit(amount, reason, jst_date(at))
+        return self._app()._commit(account)
+
+    # -- write-offs and operator discretion (rule book 7, Art. 9.5 proviso) -----------------------------
+    def write_off_debt(self, contract_id: uuid.UUID, invoice_id: uuid.UUID, amount: int, reason: str,
+                       at: datetime, expected_version: int | None = None) -> CommandResult:
+        require_aware(at)
+        return self._app()._contract_command(
+            contract_id, expected_version,
+            lambda c: c.write_off(invoice_id, amount, jst_date(at), RULE_UNCOLLECTIBLE, reason))
+
+    def move_suspension_stop(self, contract_id: uuid.UUID, stop_on: date, reason: str, at: datetime,
+                             expected_version: int | None = None) -> CommandResult:
+        require_aware(at)
+        return self._app()._contract_command(contract_id, expected_version,
+                                             lambda c: c.move_suspension_stop(stop_on, reason, at))
+
+    def lift_suspension(self, contract_id: uuid.UUID, reason: str, at: datetime,
+                        expected_version: int | None = None) -> CommandResult:
+        require_aware(at)
+        return self._app()._contract_command(contract_id, expected_version, lambda c: c.lift_suspension(reason, at))
+
+    # -- helpers --------------------------------------------------------------------------------------
+    def _exists(self, aggregate_id: uuid.UUID) -> bool:
+        try:
+            self._app().repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return False
+        return True
+
+
+__all__ = ["SettlementCommands", "TransferOutcome", "open_invoices", "RULE_CREDIT_APPLIED"]

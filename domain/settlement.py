@@ -1,0 +1,310 @@
+"""Settlement of money as it arrives (rule book section 7, Art. 9.3 and 9.5): bank transfers
+(振込) received for a customer, their allocation (消込) to the customer's open invoices, the
+transfer-fee shortfall written off by rule, the excess kept as the customer's credit balance,
+and reversals. Nothing is edited: every step is an event.
+
+* ``allocate`` is the allocation rule, a pure function: oldest invoice first (due date, then
+  issue date), or the invoices the payer named in the order named; principal only (late interest
+  becomes a claim once it is billed, and is then an open invoice like any other, rule book 6);
+  a shortfall of at most ``transfer_fee_tolerance`` yen on the last invoice it reaches is written
+  off; what is left over is credit.
+* ``Transfer`` is one received transfer (its own aggregate: listed, fetched and reversed by id).
+* ``CustomerAccount`` is the customer (the debtor of every transfer): the contracts it holds and
+  its credit balance. Every allocation changes it, so two transfers for one customer never
+  allocate the same yen twice (the second one's save conflicts and is retried on fresh state).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.calendar import jst_date, require_aware
+from domain.errors import InvalidInput, RuleViolation
+
+TRANSFER_NAMESPACE = uuid.UUID("2f7d3a51-8c1e-4b6a-9e0d-5a4c3b2e1f90")
+ACCOUNT_NAMESPACE = uuid.UUID("7a1e4c2b-3d5f-4e6a-8b9c-0d1e2f3a4b5c")
+
+RULE_OLDEST_FIRST = "rule book 7: oldest open invoice first, principal before interest"
+RULE_NAMED = "rule book 7: the invoices the payer named"
+RULE_FEE_TOLERANCE = "rule book 7: transfer fee shortfall within transfer_fee_tolerance"
+RULE_CREDIT = "rule book 7: excess kept as credit balance"
+RULE_CREDIT_APPLIED = "rule book 7: credit balance applied to an open invoice"
+RULE_UNCOLLECTIBLE = "rule book 7: uncollectible debt written off by an operator"
+
+MAX_YEN = 10**12
+
+
+def require_yen(value: int, field: str, article: str = "Art. 9.3") -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_YEN:
+        raise InvalidInput(article, f"{field} must be a whole number of yen from 1 to 10^12", field)
+
+
+@dataclass(frozen=True, order=True)
+class OpenInvoice:
+    """An invoice with unpaid principal, as the allocation sees it (sorted oldest first)."""
+
+    due_on: date
+    issued_on: date
+    invoice_id: uuid.UUID
+    contract_id: uuid.UUID
+    outstanding: int
+
+
+@dataclass(frozen=True)
+class Allocation:
+    contract_id: uuid.UUID
+    invoice_id: uuid.UUID
+    amount: int
+    rule: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"contract_id": str(self.contract_id), "invoice_id": str(self.invoice_id), "amount": self.amount,
+                "rule": self.rule}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Allocation:
+        return cls(uuid.UUID(data["contract_id"]), uuid.UUID(data["invoice_id"]), int(data["amount"]),
+                   str(data["rule"]))
+
+
+@dataclass(frozen=True)
+class AllocationPlan:
+    """Where one sum of money goes: to invoices, written off (the fee shortfall), and to credit."""
+
+    allocations: tuple[Allocation, ...]
+    written_off: tuple[Allocation, ...]
+    credit: int
+
+    @property
+    def allocated(self) -> int:
+        return sum(a.amount for a in self.allocations)
+
+
+def allocate(amount: int, open_invoices: Sequence[OpenInvoice], named: Sequence[uuid.UUID] = (),
+             tolerance: int = 0, rule: str | None = None) -> AllocationPlan:
+    """Rule book section 7. ``named``: the invoices the payer named (only those, in that order);
+    otherwise every open invoice, oldest first. ``tolerance``: POLICY ``transfer_fee_tolerance``.
+
+    Example: 48,400 yen for two invoices of 24,200 pays both; 23,760 yen (24,200 less a 440 yen
+    fee) with a tolerance of 440 pays 23,760 and writes 440 off; 30,000 for one of 24,200 leaves
+    5,800 credit."""
+    by_id = {i.invoice_id: i for i in open_invoices if i.outstanding > 0}
+    if named:
+        order = [by_id[i] for i in dict.fromkeys(named) if i in by_id]
+        rule = rule or RULE_NAMED
+    else:
+        order = sorted(by_id.values())
+        rule = rule or RULE_OLDEST_FIRST
+    remaining, allocations, written_off = amount, [], []
+    for invoice in order:
+        if remaining <= 0:
+            break
+        paid = min(remaining, invoice.outstanding)
+        allocations.append(Allocation(invoice.contract_id, invoice.invoice_id, paid, rule))
+        remaining -= paid
+        short = invoice.outstanding - paid
+        if 0 < short <= tolerance:
+            written_off.append(Allocation(invoice.contract_id, invoice.invoice_id, short, RULE_FEE_TOLERANCE))
+    return AllocationPlan(tuple(allocations), tuple(written_off), remaining)
+
+
+def reference_digest(bank_reference: str) -> str:
+    return hashlib.sha256(bank_reference.strip().encode("utf-8")).hexdigest()
+
+
+class Transfer(Aggregate):
+    """One bank transfer received (振込入金). ``payer_name`` and ``bank_reference`` are personal
+    data (often the remitter's name): sealed when stored, redacted for auditors. The id is
+    derived from the customer and the bank reference, so the same transfer reported twice is
+    refused (idempotent per customer, rule book 7)."""
+
+    @staticmethod
+    def create_id(customer_number: str | None, bank_reference: str) -> uuid.UUID:
+        return uuid.uuid5(TRANSFER_NAMESPACE, f"{customer_number or ''}\x1f{reference_digest(bank_reference)}")
+
+    @event("Received")
+    def __init__(self, customer_number: str | None, payer_name: str, bank_reference: str, amount: int,
+                 value_date: date, named_invoices: list[uuid.UUID], received_at: datetime) -> None:
+        self.customer_number = customer_number
+        self.payer_name = payer_name
+        self.bank_reference = bank_reference
+        self.amount = amount
+        self.value_date = value_date
+        self.named_invoices = list(named_invoices)
+        self.received_at = received_at
+        self.status = "unapplied"
+        self.allocations: list[Allocation] = []
+        self.written_off: list[Allocation] = []
+        self.credit = 0
+        self.reversed_on: date | None = None
+        self.reversal_reason: str | None = None
+
+    @classmethod
+    def receive(cls, customer_number: str | None, payer_name: str, bank_reference: str, amount: int,
+                value_date: date, named_invoices: Sequence[uuid.UUID], at: datetime) -> Transfer:
+        require_aware(at)
+        require_yen(amount, "amount")
+        if not bank_reference or not bank_reference.strip() or len(bank_reference) > 64:
+            raise InvalidInput("Art. 9.3", "bank_reference is required (at most 64 characters)", "bank_reference")
+        if len(payer_name) > 140:
+            raise InvalidInput("Art. 9.3", "payer_name has at most 140 characters", "payer_name")
+        if value_date > jst_date(at):
+            raise InvalidInput("Art. 9.3", "value_date lies in the future", "value_date")
+        if named_invoices and customer_number is None:
+            raise InvalidInput("Art. 9.3", "naming invoices needs the customer_number", "invoice_ids")
+        return cls(customer_number=customer_number, payer_name=payer_name, bank_reference=bank_reference,
+                   amount=amount, value_date=value_date, named_invoices=list(named_invoices), received_at=at)
+
+    def apply_for(self, customer_number: str, plan: AllocationPlan, at: datetime) -> None:
+        """Record where the money went (an unmatched transfer gets its customer here)."""
+        if self.status != "unapplied":
+            raise RuleViolation("rule book 7", f"the transfer is {self.status}, not unapplied")
+        if self.customer_number is not None and customer_number != self.customer_number:
+            raise RuleViolation("rule book 7", "the transfer belongs to another customer")
+        if plan.allocated + plan.credit != self.amount:
+            raise InvalidInput("rule book 7", "the allocation does not add up to the transfer", "amount")
+        self._applied(customer_number=customer_number, allocations=[a.to_dict() for a in plan.allocations],
+                      written_off=[a.to_dict() for a in plan.written_off], credit=plan.credit, at=at)
+
+    @event("Applied")
+    def _applied(self, customer_number: str, allocations: list[dict[str, Any]], written_off: list[dict[str, Any]],
+                 credit: int, at: datetime) -> None:
+        self.customer_number = customer_number
+        self.allocations = [Allocation.from_dict(a) for a in allocations]
+        self.written_off = [Allocation.from_dict(a) for a in written_off]
+        self.credit = credit
+        self.status = "applied"
+
+    def reverse(self, reason: str, on: date) -> None:
+        """A bounced or mistaken transfer (rule book 7): undone by a new fact, never deleted."""
+        if self.status == "reversed":
+            raise RuleViolation("rule book 7", "the transfer is already reversed")
+        if not reason or not reason.strip() or len(reason) > 500:
+            raise InvalidInput("rule book 7", "reason is required (at most 500 characters)", "reason")
+        if on < self.value_date:
+            raise InvalidInput("rule book 7", "a transfer cannot be reversed before its value date", "reversed_on")
+        self._reversed(reason=reason, reversed_on=on)
+
+    @event("Reversed")
+    def _reversed(self, reason: str, reversed_on: date) -> None:
+        self.status, self.reversed_on, self.reversal_reason = "reversed", reversed_on, reason
+
+
+@dataclass(frozen=True)
+class CreditUse:
+    """Credit balance applied to an invoice (kept so a reversal can unwind it, newest first)."""
+
+    source: uuid.UUID  # the transfer whose excess it was
+    contract_id: uuid.UUID
+    invoice_id: uuid.UUID
+    amount: int
+
+
+class CustomerAccount(Aggregate):
+    """One customer (契約者, by customer number): its contracts and its credit balance."""
+
+    @staticmethod
+    def create_id(customer_number: str) -> uuid.UUID:
+        return uuid.uuid5(ACCOUNT_NAMESPACE, customer_number)
+
+    @event("Opened")
+    def __init__(self, customer_number: str) -> None:
+        self.customer_number = customer_number
+        self.contract_ids: list[uuid.UUID] = []
+        self.credits: dict[str, int] = {}  # transfer id (text) -> unused excess
+        self.uses: list[CreditUse] = []
+        self.refunded = 0
+
+    @property
+    def credit_balance(self) -> int:
+        return sum(self.credits.values())
+
+    def register(self, contract_id: uuid.UUID) -> None:
+        if contract_id not in self.contract_ids:
+            self._registered(contract_id=contract_id)
+
+    @event("ContractRegistered")
+    def _registered(self, contract_id: uuid.UUID) -> None:
+        self.contract_ids.append(contract_id)
+
+    def record_transfer(self, transfer_id: uuid.UUID, allocated: int, credit: int) -> None:
+        """Every applied transfer passes here, so concurrent allocations for the customer conflict."""
+        self._transfer_applied(transfer_id=transfer_id, allocated=allocated, credit=credit)
+
+    @event("TransferApplied")
+    def _transfer_applied(self, transfer_id: uuid.UUID, allocated: int, credit: int) -> None:
+        if credit:
+            self.credits[str(transfer_id)] = self.credits.get(str(transfer_id), 0) + credit
+
+    def plan_credit(self, open_invoices: Sequence[OpenInvoice]) -> list[CreditUse]:
+        """Credit applied to open invoices oldest first, oldest credit first."""
+        uses: list[CreditUse] = []
+        pools: list[list[Any]] = [[uuid.UUID(source), left] for source, left in self.credits.items() if left > 0]
+        for invoice in sorted(i for i in open_invoices if i.outstanding > 0):
+            need = invoice.outstanding
+            for pool in pools:
+                if need <= 0:
+                    break
+                take = min(need, pool[1])
+                if take > 0:
+                    uses.append(CreditUse(pool[0], invoice.contract_id, invoice.invoice_id, take))
+                    pool[1] -= take
+                    need -= take
+        return uses
+
+    def apply_credit(self, uses: Sequence[CreditUse], on: date) -> None:
+        for use in uses:
+            if use.amount <= 0 or self.credits.get(str(use.source), 0) < use.amount:
+                raise RuleViolation("rule book 7", "not that much credit balance")
+            self._credit_applied(source=use.source, contract_id=use.contract_id, invoice_id=use.invoice_id,
+                                 amount=use.amount, applied_on=on)
+
+    @event("CreditApplied")
+    def _credit_applied(self, source: uuid.UUID, contract_id: uuid.UUID, invoice_id: uuid.UUID, amount: int,
+                        applied_on: date) -> None:
+        self.credits[str(source)] -= amount
+        self.uses.append(CreditUse(source, contract_id, invoice_id, amount))
+
+    def refund_credit(self, amount: int, reason: str, on: date) -> None:
+        """An operator returns credit balance to the customer (rule book 6: an overpayment is the
+        one refund besides SLA refunds)."""
+        require_yen(amount, "amount", "rule book 7")
+        if amount > self.credit_balance:
+            raise RuleViolation("rule book 7", "the refund exceeds the credit balance")
+        if not reason or not reason.strip() or len(reason) > 500:
+            raise InvalidInput("rule book 7", "reason is required (at most 500 characters)", "reason")
+        taken: dict[str, int] = {}
+        need = amount
+        for source, left in self.credits.items():
+            take = min(need, left)
+            if take > 0:
+                taken[source] = take
+                need -= take
+        self._credit_refunded(amount=amount, sources=taken, reason=reason, refunded_on=on)
+
+    @event("CreditRefunded")
+    def _credit_refunded(self, amount: int, sources: dict[str, int], reason: str, refunded_on: date) -> None:
+        for source, take in sources.items():
+            self.credits[source] -= take
+        self.refunded += amount
+
+    def reverse_transfer(self, transfer_id: uuid.UUID, on: date) -> None:
+        unspent = self.credits.get(str(transfer_id), 0)
+        undone = [u for u in self.uses if u.source == transfer_id]
+        self._transfer_reversed(transfer_id=transfer_id, unspent_credit=unspent,
+                                credit_uses_undone=[{"contract_id": str(u.contract_id),
+                                                     "invoice_id": str(u.invoice_id), "amount": u.amount}
+                                                    for u in undone], reversed_on=on)
+
+    @event("TransferReversed")
+    def _transfer_reversed(self, transfer_id: uuid.UUID, unspent_credit: int, credit_uses_undone: list[dict[str, Any]],
+                           reversed_on: date) -> None:
+        self.credits.pop(str(transfer_id), None)
+        self.uses = [u for u in self.uses if u.source != transfer_id]
