@@ -83,7 +83,7 @@ class SettlementCommands:
         """Transfers kept as unapplied (payer unknown): for an operator to apply by hand."""
         app = self._app()
         found = []
-        for tid in app.iter_aggregate_ids("settlement.Transfer.Received"):
+        for tid in app.iter_aggregate_ids("domain.settlement:Transfer.Received"):
             transfer = self.get_transfer(tid)
             if transfer.status == "unapplied":
                 found.append(transfer)

@@ -1,0 +1,241 @@
+"""Rule book section 7 (Art. 9.3, 9.4, 9.5): bank transfers for a customer, allocation (消込),
+fee shortfall, credit balance, reversal, write-offs and the Art. 9.5 proviso, on the in-memory
+store, SQLite and PostgreSQL.
+
+Every figure is worked by hand from the sample catalog: garoon standard, 10 users, monthly,
+1,000 yen per user -> 10,000 + 10% tax 1,000 = 11,000 yen per month, no initial fee. Approved
+2026-03-24 -> first month April 2026 (Art. 8.1). April's invoice is due 2026-05-31, May's 06-30
+(POLICY due: last day of the next month).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import uuid
+from datetime import UTC, date, datetime
+
+import pytest
+
+from application.service import ContractsApplication
+from domain.calendar import JST, Month
+from domain.contract import BillingCycle, State
+from domain.errors import ConcurrencyConflict, InvalidInput, RuleViolation
+from domain.settlement import RULE_FEE_TOLERANCE, RULE_NAMED, RULE_OLDEST_FIRST
+
+CONTRACTOR = {"name": "Example Trading K.K.", "address": "1-1 Sample-cho, Tokyo"}
+CUSTOMER = "CUST-7"
+MONTHLY_TOTAL = 11_000
+
+
+def jst(y: int, m: int, d: int, h: int = 10) -> datetime:
+    return datetime(y, m, d, h, tzinfo=JST).astimezone(UTC)
+
+
+def contract_with_invoices(app: ContractsApplication, *months: str, service: str = "garoon",
+                           customer: str = CUSTOMER) -> uuid.UUID:
+    opened = app.open_contract(customer, service, "standard", 10, CONTRACTOR, jst(2026, 3, 9),
+                               cycle=BillingCycle.MONTHLY)
+    app.approve(opened.aggregate_id, jst(2026, 3, 24))
+    for month in months:
+        app.advance(opened.aggregate_id, Month.parse(month))
+    return opened.aggregate_id
+
+
+def invoice(app: ContractsApplication, contract_id: uuid.UUID, period: str):  # type: ignore[no-untyped-def]
+    return next(i for i in app.get_contract(contract_id).ledger.invoices.values() if i.period == period)
+
+
+def test_rule_7_one_transfer_pays_two_invoices_oldest_first(app: ContractsApplication) -> None:
+    cid = contract_with_invoices(app, "2026-04", "2026-05")
+    out = app.receive_transfer(CUSTOMER, "ｶ)ｻﾝﾌﾟﾙﾄﾚｰﾃﾞｨﾝｸﾞ", "BANK-0001", 22_000, date(2026, 5, 20), jst(2026, 5, 20))
+    transfer = app.get_transfer(out.transfer.id)
+    assert transfer.status == "applied" and transfer.credit == 0
+    assert [(a.invoice_id, a.amount, a.rule) for a in transfer.allocations] == [
+        (invoice(app, cid, "2026-04").invoice_id, 11_000, RULE_OLDEST_FIRST),
+        (invoice(app, cid, "2026-05").invoice_id, 11_000, RULE_OLDEST_FIRST)]
+    assert invoice(app, cid, "2026-04").outstanding == 0 and invoice(app, cid, "2026-05").outstanding == 0
+    assert invoice(app, cid, "2026-04").payments[0].transfer_id == transfer.id
+
+
+def test_rule_7_transfers_are_idempotent_on_the_bank_reference_per_customer(app: ContractsApplication) -> None:
+    contract_with_invoices(app, "2026-04")
+    app.receive_transfer(CUSTOMER, "ｻﾝﾌﾟﾙ", "BANK-0002", 5_000, date(2026, 4, 20), jst(2026, 4, 20))
+    with pytest.raises(RuleViolation) as refused:
+        app.receive_transfer(CUSTOMER, "ｻﾝﾌﾟﾙ", "BANK-0002", 5_000, date(2026, 4, 20), jst(2026, 4, 21))
+    assert refused.value.article == "rule book 7"
+    other = contract_with_invoices(app, "2026-04", customer="CUST-8")  # another customer may reuse it
+    app.receive_transfer("CUST-8", "ｱﾅｻﾞｰ", "BANK-0002", 1_000, date(2026, 4, 20), jst(2026, 4, 21))
+    assert invoice(app, other, "2026-04").outstanding == 10_000
+
+
+def test_rule_7_a_fee_shortfall_within_the_tolerance_is_written_off(app: ContractsApplication) -> None:
+    app.policy = dataclasses.replace(app.policy, transfer_fee_tolerance=440)
+    cid = contract_with_invoices(app, "2026-04")
+    april = invoice(app, cid, "2026-04").invoice_id
+    out = app.receive_transfer(CUSTOMER, "ｻﾝﾌﾟﾙ", "BANK-0003", 11_000 - 440, date(2026, 5, 20), jst(2026, 5, 20),
+                               invoice_ids=[april])
+    assert [(w.amount, w.rule) for w in app.get_transfer(out.transfer.id).written_off] == [(440, RULE_FEE_TOLERANCE)]
+    inv = invoice(app, cid, "2026-04")
+    assert (inv.paid, inv.written_off, inv.outstanding) == (10_560, 440, 0)
+    assert inv.late_interest(date(2026, 7, 1), app.policy.late_interest_rate) == 0  # paid (and written off) in time
+
+
+def test_rule_7_art_9_4_a_shortfall_beyond_the_tolerance_stays_open_and_accrues(app: ContractsApplication) -> None:
+    app.policy = dataclasses.replace(app.policy, transfer_fee_tolerance=330)
+    cid = contract_with_invoices(app, "2026-04")
+    app.receive_transfer(CUSTOMER, "ｻﾝﾌﾟﾙ", "BANK-0004", 10_560, date(2026, 5, 20), jst(2026, 5, 20))
+    inv = invoice(app, cid, "2026-04")
+    assert (inv.paid, inv.written_off, inv.outstanding) == (10_560, 0, 440)
+    # Art. 9.4: 440 unpaid from 06-01 to 06-30 (30 days): floor(440 x 0.145 x 30 / 365) = floor(5.24) = 5
+    assert inv.late_interest(date(2026, 7, 1), app.policy.late_interest_rate) == 5
+    app.mark_overdue(cid, inv.invoice_id, date(2026, 6, 1))  # the Art. 9.5 path runs as before
+    assert app.get_contract(cid).overdue == {inv.invoice_id}
+
+
+def test_rule_7_an_overpayment_is_credit_applied_to_the_next_invoice(app: ContractsApplication) -> None:
+    cid = contract_with_invoices(app, "2026-04")
+    out = app.receive_transfer(CUSTOMER, "ｻﾝﾌﾟﾙ", "BANK-0005", 15_000, date(2026, 4, 20), jst(2026, 4, 20))
+    assert app.get_transfer(out.transfer.id).credit == 4_000  # 15,000 - April's 11,000
+    account = app.find_account(CUSTOMER)
+    assert account is not None and account.credit_balance == 4_000
+    app.advance(cid, Month(2026, 5))  # May's invoice, 11,000
+    app.apply_credit_balance(CUSTOMER, jst(2026, 5, 2))
+    may = invoice(app, cid, "2026-05")
+    assert (may.paid, may.outstanding) == (4_000, 7_000)
+    assert [(p.amount, p.source, p.transfer_id) for p in may.payments] == [(4_000, "credit_balance", out.transfer.id)]
+    account = app.find_account(CUSTOMER)
+    assert account is not None and account.credit_balance == 0
+    with pytest.raises(RuleViolation):
+        app.apply_credit_balance(CUSTOMER, jst(2026, 5, 3))
+
+
+def test_rule_7_credit_can_be_refunded_by_an_operator(app: ContractsApplication) -> None:
+    contract_with_invoices(app, "2026-04")
+    app.receive_transfer(CUSTOMER, "ｻﾝﾌﾟﾙ", "BANK-0006", 12_000, date(2026, 4, 20), jst(2026, 4, 20))
+    with pytest.raises(RuleViolation):
+        app.refund_credit_balance(CUSTOMER, 1_001, "customer asked", jst(2026, 4, 21))
+    with pytest.raises(InvalidInput):
+        app.refund_credit_balance(CUSTOMER, 1_000, " ", jst(2026, 4, 21))
+    app.refund_credit_balance(CUSTOMER, 1_000, "customer asked for the excess back", jst(2026, 4, 21))
+    account = app.find_account(CUSTOMER)
+    assert account is not None and (account.credit_balance, account.refunded) == (0, 1_000)
+
+
+def test_rule_7_art_9_4_9_5_reversal_after_a_lifted_suspension(app: ContractsApplication) -> None:
+    """April unpaid: overdue 06-01, noticed 06-14 with stop 06-28 (14 + 14 days, rule book 7). A
+    transfer of 22,000 on 06-20 pays April and May and lifts the suspension; it bounces on 06-25:
+    April (past due) is overdue again, the suspension comes back with its stop date 06-28, May (due
+    06-30) is simply unpaid. Late interest on April as of 07-01 counts 06-01..06-30 on 11,000 as if
+    nothing had been paid: floor(11000 x 0.145 x 30 / 365) = floor(131.09) = 131 (it would be
+    floor(11000 x 0.145 x 19 / 365) = 83 had the transfer stood)."""
+    cid = contract_with_invoices(app, "2026-04", "2026-05", "2026-06")
+    april = invoice(app, cid, "2026-04")
+    app.mark_overdue(cid, april.invoice_id, date(2026, 6, 1))
+    app.notice_suspension(cid, date(2026, 6, 14))
+    assert app.get_contract(cid).suspension_stop_on == date(2026, 6, 28)
+    out = app.receive_transfer(CUSTOMER, "ｻﾝﾌﾟﾙ", "BANK-0007", 22_000, date(2026, 6, 20), jst(2026, 6, 20))
+    lifted = app.get_contract(cid)
+    assert lifted.state is State.ACTIVE and lifted.suspension_stop_on is None
+    assert invoice(app, cid, "2026-04").late_interest(date(2026, 7, 1), app.policy.late_interest_rate) == 83
+
+    app.reverse_transfer(out.transfer.id, "returned by the bank (振込組戻し)", date(2026, 6, 25), jst(2026, 6, 25))
+    back = app.get_contract(cid)
+    assert back.state is State.SUSPENSION_NOTICED and back.suspension_stop_on == date(2026, 6, 28)
+    assert back.overdue == {april.invoice_id}
+    april_now, may_now = invoice(app, cid, "2026-04"), invoice(app, cid, "2026-05")
+    assert (april_now.paid, april_now.outstanding, may_now.outstanding) == (0, 11_000, 11_000)
+    assert [(p.amount, p.source) for p in april_now.payments] == [(11_000, "transfer"), (-11_000, "reversal")]
+    assert april_now.late_interest(date(2026, 7, 1), app.policy.late_interest_rate) == 131
+    assert app.get_transfer(out.transfer.id).status == "reversed"
+    with pytest.raises(RuleViolation):
+        app.reverse_transfer(out.transfer.id, "again", date(2026, 6, 26), jst(2026, 6, 26))
+    app.stop_for_non_payment(cid, date(2026, 6, 28))  # Art. 9.5: the stop date as first notified
+    ended = app.get_contract(cid)
+    assert ended.state is State.TERMINATED and ended.ended_on == date(2026, 6, 28)
+
+
+def test_rule_7_a_transfer_after_termination_still_settles(app: ContractsApplication) -> None:
+    cid = contract_with_invoices(app, "2026-04", "2026-05", "2026-06")
+    app.mark_overdue(cid, invoice(app, cid, "2026-04").invoice_id, date(2026, 6, 1))
+    app.notice_suspension(cid, date(2026, 6, 14))
+    app.stop_for_non_payment(cid, date(2026, 6, 28))
+    app.receive_transfer(CUSTOMER, "ｻﾝﾌﾟﾙ", "BANK-0008", 33_000, date(2026, 7, 10), jst(2026, 7, 10))
+    ended = app.get_contract(cid)
+    assert ended.state is State.TERMINATED and ended.ledger.outstanding() == 0
+
+
+def test_rule_7_named_invoices_are_paid_in_the_order_named(app: ContractsApplication) -> None:
+    cid = contract_with_invoices(app, "2026-04", "2026-05")
+    may = invoice(app, cid, "2026-05").invoice_id
+    out = app.receive_transfer(CUSTOMER, "ｻﾝﾌﾟﾙ", "BANK-0009", 11_000, date(2026, 5, 20), jst(2026, 5, 20),
+                               invoice_ids=[may])
+    assert [(a.invoice_id, a.rule) for a in app.get_transfer(out.transfer.id).allocations] == [(may, RULE_NAMED)]
+    assert invoice(app, cid, "2026-04").outstanding == 11_000
+    with pytest.raises(InvalidInput) as refused:
+        app.receive_transfer(CUSTOMER, "ｻﾝﾌﾟﾙ", "BANK-0010", 1_000, date(2026, 5, 20), jst(2026, 5, 20),
+                             invoice_ids=[uuid.uuid4()])
+    assert refused.value.field == "invoice_ids"
+
+
+def test_rule_7_an_unmatched_transfer_is_kept_and_applied_by_hand(app: ContractsApplication) -> None:
+    cid = contract_with_invoices(app, "2026-04")
+    out = app.receive_transfer(None, "ﾌﾒｲ", "BANK-0011", 11_000, date(2026, 4, 20), jst(2026, 4, 20))
+    assert [t.id for t in app.unapplied_transfers()] == [out.transfer.id]
+    assert invoice(app, cid, "2026-04").outstanding == 11_000  # never lost, never guessed
+    app.apply_unapplied(out.transfer.id, CUSTOMER, jst(2026, 4, 22))
+    assert app.unapplied_transfers() == [] and invoice(app, cid, "2026-04").outstanding == 0
+    assert app.get_transfer(out.transfer.id).customer_number == CUSTOMER
+
+
+def test_rule_7_art_9_5_operator_discretion_and_write_off(app: ContractsApplication) -> None:
+    cid = contract_with_invoices(app, "2026-04", "2026-05", "2026-06")
+    april = invoice(app, cid, "2026-04").invoice_id
+    app.mark_overdue(cid, april, date(2026, 6, 1))
+    app.notice_suspension(cid, date(2026, 6, 14))
+    with pytest.raises(InvalidInput) as refused:
+        app.move_suspension_stop(cid, date(2026, 6, 20), "later payment allowed", jst(2026, 6, 21))
+    assert refused.value.field == "stop_on"
+    app.move_suspension_stop(cid, date(2026, 7, 15), "later payment allowed (Art. 9.5 proviso)", jst(2026, 6, 21))
+    assert app.get_contract(cid).suspension_stop_on == date(2026, 7, 15)
+    with pytest.raises(RuleViolation):
+        app.stop_for_non_payment(cid, date(2026, 6, 28))  # not the stop date any more
+    app.lift_suspension(cid, "continued at the provider's discretion", jst(2026, 6, 22))
+    assert app.get_contract(cid).state is State.ACTIVE
+    app.write_off_debt(cid, april, 11_000, "uncollectible: debtor in liquidation", jst(2026, 6, 23))
+    inv = invoice(app, cid, "2026-04")
+    assert (inv.paid, inv.written_off, inv.outstanding) == (0, 11_000, 0)
+    # Art. 9.4 interest ran until the write-off: 06-01..06-22 = 22 days: floor(1595 x 22 / 365) = floor(96.1) = 96
+    assert inv.late_interest(date(2026, 7, 1), app.policy.late_interest_rate) == 96
+    names = [type(e).__name__ for e in app.events.get(cid)]
+    assert names[-3:] == ["SuspensionStopMoved", "SuspensionLifted", "DebtWrittenOff"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("store", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_rule_7_concurrent_transfers_for_one_customer_never_allocate_twice(app: ContractsApplication,
+                                                                           store: object) -> None:
+    cid = contract_with_invoices(app, "2026-04")
+    errors: list[BaseException] = []
+
+    def pay(ref: str) -> None:
+        for _ in range(10):
+            try:
+                app.receive_transfer(CUSTOMER, "ｻﾝﾌﾟﾙ", ref, 11_000, date(2026, 4, 20), jst(2026, 4, 20))
+                return
+            except ConcurrencyConflict:
+                continue
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+                return
+
+    threads = [threading.Thread(target=pay, args=(f"BANK-C{n}",)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    april = invoice(app, cid, "2026-04")
+    assert april.paid == 11_000 and april.outstanding == 0  # paid once
+    account = app.find_account(CUSTOMER)
+    assert account is not None and account.credit_balance == 3 * 11_000  # the other three became credit
