@@ -15,7 +15,7 @@ from api.auth import AuthMiddleware, KeyCache
 from api.body_limit import BodyLimitMiddleware
 from api.context import ApiContext
 from api.errors import install_error_handlers
-from api.routes import announcements, contracts, feeds, sla, system
+from api.routes import announcements, contracts, feeds, sla, system, transfers
 from api.routes import webhooks as webhook_routes
 from api.ui import install_ui
 from application.clock import Clock
@@ -52,7 +52,7 @@ def create_app(services: Services, read_models: ApiReadModels, clock: Clock, sto
                                idempotency_retention=idempotency_retention, key_cache=key_cache,
                                webhooks=webhooks, webhook_worker=webhook_worker)
     install_error_handlers(app)
-    routers = [module.router for module in (system, contracts, sla, feeds, announcements, webhook_routes)]
+    routers = [module.router for module in (system, contracts, sla, feeds, transfers, announcements, webhook_routes)]
     for router in routers:
         app.include_router(router)
     public = {"/healthz", "/readyz", app.openapi_url or "", app.docs_url or "", app.redoc_url or "",

@@ -241,3 +241,54 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (422, "malformed input, or the same Idempotency-Key with another body"),
     )
 }
+
+
+# --------------------------------------------------------------------------- settlement (rule book 7)
+Reason = Annotated[StrictStr, Field(min_length=1, max_length=500, description="why (kept on the record)")]
+
+
+class TransferIn(Body):
+    """A bank transfer received (振込入金). Without ``customer_number`` (payer unknown) it is kept as
+    unapplied for an operator; with it, it is allocated at once to the customer's open invoices,
+    oldest first, or to ``invoice_ids`` when the payer named them."""
+
+    customer_number: StrictStr | None = Field(default=None, min_length=1, max_length=64)
+    payer_name: StrictStr = Field(min_length=1, max_length=140, description="as on the bank statement (often "
+                                  "half-width kana); personal data: never shown to auditors")
+    bank_reference: StrictStr = Field(min_length=1, max_length=64, description="the bank's reference; a transfer "
+                                      "is recorded once per customer and reference (409 when repeated)")
+    amount: Yen
+    value_date: IsoDate
+    invoice_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
+    contract_id: uuid.UUID | None = Field(default=None, description="register this contract with the customer "
+                                          "first (contracts opened before customer accounts existed)")
+
+
+class ApplyTransferIn(Body):
+    customer_number: StrictStr = Field(min_length=1, max_length=64)
+    invoice_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
+
+
+class ReverseTransferIn(Body):
+    reason: Reason
+    reversed_on: IsoDate
+
+
+class CreditRefundIn(Body):
+    amount: Yen
+    reason: Reason
+
+
+class WriteOffIn(Body):
+    invoice_id: uuid.UUID
+    amount: Yen
+    reason: Reason
+
+
+class StopDateIn(Body):
+    stop_on: IsoDate
+    reason: Reason
+
+
+class LiftIn(Body):
+    reason: Reason

@@ -14,6 +14,7 @@ from typing import Any
 
 from domain.contract import ContractEvents
 from domain.retention import CONTACTS_ERASED, ERASED_MARK
+from domain.settlement import Transfer
 
 PERSONAL_FIELDS: dict[type[Any], tuple[str, ...]] = {
     ContractEvents.TrialStarted: ("contractor",),
@@ -21,6 +22,7 @@ PERSONAL_FIELDS: dict[type[Any], tuple[str, ...]] = {
     ContractEvents.ContractorInfoChanged: ("contractor",),
     ContractEvents.SlaBreachClaimed: ("evidence",),
     ContractEvents.PaymentReceived: ("reference",),
+    vars(Transfer)["Received"]: ("payer_name", "bank_reference"),  # rule book 10: often the remitter's name
 }
 """Event class -> attributes holding personal data (契約者情報, claim evidence text, and the payer's
 reference on a payment: on Japanese bank transfers often the remitter's name, spec 10)."""
