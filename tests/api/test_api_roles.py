@@ -31,6 +31,7 @@ PROTECTED = [op for op in OPERATIONS if (op[0], op[1]) not in PUBLIC]
 
 def _call(api: Harness, method: str, path: str, headers: dict[str, str]) -> Any:
     url = path.replace("{contract_id}", str(uuid.uuid4())).replace("{claim_id}", str(uuid.uuid4()))
+    url = url.replace("{transfer_id}", str(uuid.uuid4())).replace("{customer_number}", "CUST-X")
     return api.client.request(method.upper(), url, headers=headers, json={} if method in ("post", "put") else None)
 
 
@@ -70,6 +71,12 @@ def test_operator_only_operations() -> None:
         ("get", "/v1/webhook-endpoints/{endpoint_id}/deliveries/{notification_id}"),
         ("post", "/v1/webhook-endpoints/{endpoint_id}/redeliver"),
         ("post", "/v1/contracts/{contract_id}/privacy-requests"),
+        # rule book 7: operator discretion and the operator's side of settlement
+        ("get", "/v1/transfers"), ("post", "/v1/transfers/{transfer_id}/apply"),
+        ("post", "/v1/transfers/{transfer_id}/reverse"), ("post", "/v1/customers/{customer_number}/credit/refund"),
+        ("post", "/v1/contracts/{contract_id}/write-offs"),
+        ("post", "/v1/contracts/{contract_id}/suspension/stop-date"),
+        ("post", "/v1/contracts/{contract_id}/suspension/lift"),
     }
     auditor_may = {(m, p) for m, p, allowed in PROTECTED if "auditor" in allowed}
     assert all(m == "get" for m, _ in auditor_may), "auditors only read"
