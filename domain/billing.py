@@ -345,10 +345,13 @@ def _ledger_handlers() -> tuple[dict[type, Handler[Ledger]], tuple[type, ...]]:
         c.UsersChanged: Ledger._on_UsersChanged,
         c.PaymentReceived: Ledger._on_PaymentReceived,
         c.CreditGranted: Ledger._on_CreditGranted,
+        c.PaymentReversed: Ledger._on_PaymentReversed,
+        c.DebtWrittenOff: Ledger._on_DebtWrittenOff,
+        c.WriteOffReversed: Ledger._on_WriteOffReversed,
     }, (c.Opened, c.TrialStarted, c.TrialExpired, c.Rejected, c.ChangeRequested, c.TerminationNoticed,
         c.PaymentOverdue, c.SuspensionNoticed, c.SuspensionLifted, c.Terminated, c.SlaBreachClaimed,
         c.CreditRejected, c.ContractorInfoChanged, c.DataDeleted, c.StoredDataDeleted, c.ContractorDataErased,
-        c.PrivacyRequestAnswered))
+        c.PrivacyRequestAnswered, c.SuspensionStopMoved))
 
 
 LEDGER_FOLD: Dispatch[Ledger] = Dispatch("billing Ledger", _ledger_handlers)

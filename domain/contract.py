@@ -935,6 +935,10 @@ class ContractEvents:
     StoredDataDeleted = event_class(Contract, "StoredDataDeleted")
     ContractorDataErased = event_class(Contract, "ContractorDataErased")
     PrivacyRequestAnswered = event_class(Contract, "PrivacyRequestAnswered")
+    PaymentReversed = event_class(Contract, "PaymentReversed")
+    WriteOffReversed = event_class(Contract, "WriteOffReversed")
+    DebtWrittenOff = event_class(Contract, "DebtWrittenOff")
+    SuspensionStopMoved = event_class(Contract, "SuspensionStopMoved")
 
     @classmethod
     def all(cls) -> tuple[type[Any], ...]:
@@ -967,6 +971,10 @@ EVENT_ARTICLES: dict[type[Any], str] = {
     _E.StoredDataDeleted: "Art. 15.3",
     _E.ContractorDataErased: "Art. 13; Corporate Tax Act records period",
     _E.PrivacyRequestAnswered: "privacy policy 7",
+    _E.PaymentReversed: "Art. 9.3, 9.4",  # rule book 7: a reversed transfer
+    _E.WriteOffReversed: "Art. 9.3",
+    _E.DebtWrittenOff: "Art. 9.3",  # rule book 7: fee shortfall or uncollectible debt
+    _E.SuspensionStopMoved: "Art. 9.5",  # the proviso: a later payment allowed
 }
 """The rule each event class applies; ``Rejected`` and ``Terminated`` record their article."""
 ARTICLE_RECORDED_BY_EVENT = (_E.Rejected, _E.Terminated)

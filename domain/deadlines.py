@@ -122,7 +122,8 @@ class Timeline:
         the timeline learns each invoice the event issued, paid or refunded. Returns them."""
         self.apply(event)
         touched: list[uuid.UUID] = list(ledger.invoices)[issued_before:]  # new invoices: the last keys
-        if isinstance(event, ContractEvents.PaymentReceived):
+        if isinstance(event, ContractEvents.PaymentReceived | ContractEvents.PaymentReversed
+                      | ContractEvents.DebtWrittenOff | ContractEvents.WriteOffReversed):
             touched.append(event.invoice_id)
         elif isinstance(event, ContractEvents.CreditGranted) and event.remedy == "refund":
             target = ledger.invoice_for_month(event.breach_month)
@@ -382,7 +383,10 @@ def _timeline_handlers() -> tuple[dict[type, Handler[Timeline]], Iterable[type]]
         c.PaymentReceived: t._on_PaymentReceived,  # the invoice itself reaches it through ``follow``
         c.StoredDataDeleted: t._on_StoredDataDeleted,
         c.ContractorDataErased: t._on_ContractorDataErased,
-    }, (c.ContractorInfoChanged, c.PrivacyRequestAnswered))
+        c.SuspensionStopMoved: t._on_SuspensionStopMoved,
+        c.PaymentReversed: t._on_PaymentReversed,
+    }, (c.ContractorInfoChanged, c.PrivacyRequestAnswered, c.DebtWrittenOff,  # these reach it through ``follow``
+        c.WriteOffReversed))
 
 
 TIMELINE_FOLD: Dispatch[Timeline] = Dispatch("deadline Timeline", _timeline_handlers)

@@ -22,10 +22,11 @@ from api.schemas import (
     TransferIn,
     WriteOffIn,
 )
-from api.views import REDACTED, jsonable
+from api.views import jsonable
 from application.service import CommandResult
 from application.settlement import open_invoices
 from domain.errors import NotFound
+from domain.personal_data import REDACTED_VALUE as REDACTED
 from domain.settlement import CustomerAccount, Transfer
 
 router = APIRouter(tags=["settlement"], responses=PROBLEM_RESPONSES)
