@@ -29,14 +29,16 @@ reference on a payment: on Japanese bank transfers often the remitter's name, sp
 
 PERSONAL_FIELD_NAMES: frozenset[str] = frozenset(name for names in PERSONAL_FIELDS.values() for name in names)
 
-ERASED: dict[str, Any] = {"contractor": {"erased": "true"}, "evidence": "[erased]", "reference": "[erased]"}
+ERASED: dict[str, Any] = {"contractor": {"erased": "true"}, "evidence": "[erased]", "reference": "[erased]",
+                          "payer_name": "[erased]", "bank_reference": "[erased]"}
 """What a personal field reads as once its keys are destroyed (``ContractorDataErased``, spec 10)."""
 
 ERASED_CONTACTS: dict[str, str] = {CONTACTS_ERASED: ERASED_MARK}
 """What the contacts part of a contractor document reads as once the contacts key is destroyed
 (privacy policy 7): merged into the record fields, which stay readable."""
 
-REDACTED: dict[str, Any] = {"contractor": {"redacted": "true"}, "evidence": "[redacted]", "reference": "[redacted]"}
+REDACTED: dict[str, Any] = {"contractor": {"redacted": "true"}, "evidence": "[redacted]", "reference": "[redacted]",
+                            "payer_name": "[redacted]", "bank_reference": "[redacted]"}
 """What a personal field reads as in an export made with ``redact=True``."""
 
 REDACTED_VALUE = "[redacted]"

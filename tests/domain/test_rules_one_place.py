@@ -92,7 +92,8 @@ def test_spec_11_firing_order_of_one_day() -> None:
 
 # --------------------------------------------------------------------------- spec 10 personal fields
 def test_spec_10_personal_fields_and_how_they_read() -> None:
-    assert PERSONAL_FIELD_NAMES == {"contractor", "evidence", "reference"}  # reference: the payer's (issue 14)
+    assert PERSONAL_FIELD_NAMES == {"contractor", "evidence", "reference",  # reference: the payer's (issue 14)
+                                    "payer_name", "bank_reference"}  # a transfer's (rule book 7)
     assert set(ERASED) == set(REDACTED) == PERSONAL_FIELD_NAMES
     assert is_erased(ERASED["contractor"]) and is_erased(ERASED["evidence"]) and is_erased(ERASED["reference"])
     assert not is_erased(REDACTED["contractor"]) and not is_erased({"name": "x"})
