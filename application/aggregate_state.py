@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
-from domain.billing import Invoice, InvoiceLine, Ledger, Payment
+from domain.billing import Invoice, InvoiceLine, Ledger, Payment, WriteOff
 from domain.calendar import Month
 from domain.catalog import Campaign, PricePlan
 from domain.contract import Claim, Contract, PendingChange
@@ -38,12 +38,13 @@ from domain.sla import OutageFacts
 
 A = TypeVar("A", bound=Aggregate)
 
-STATE_SCHEMA_VERSION = 2  # 2: the retention dates of issue 15 (stored data, contractor data, contacts)
+STATE_SCHEMA_VERSION = 3  # 2: issue 15's retention dates; 3: rule book 7 (transfers, write-offs, reversals)
 STATE_DATACLASSES: tuple[tuple[type[Any], str], ...] = (
     (Ledger, "state_ledger"),
     (Invoice, "state_invoice"),
     (InvoiceLine, "state_invoice_line"),
     (Payment, "state_payment"),
+    (WriteOff, "state_write_off"),
     (PendingChange, "state_pending_change"),
     (Claim, "state_claim"),
     (OutageFacts, "state_outage_facts"),
