@@ -63,13 +63,30 @@ def _payment_received(e: Any) -> Payload:
             "paid_on": _day(e.paid_on), "reference": getattr(e, "reference", None)}
 
 
+def _payment_reversed(e: Any) -> Payload:
+    return {"contract_id": _id(e.originator_id), "invoice_id": _id(e.invoice_id), "transfer_id": _id(e.transfer_id),
+            "amount": int(e.amount), "paid_on": _day(e.paid_on), "reversed_on": _day(e.reversed_on),
+            "overdue_again": bool(e.overdue_again), "suspension_stop_on": _day(e.suspension_stop_on)}
+
+
+def _debt_written_off(e: Any) -> Payload:
+    return {"contract_id": _id(e.originator_id), "invoice_id": _id(e.invoice_id), "amount": int(e.amount),
+            "written_off_on": _day(e.written_off_on), "rule": e.rule}
+
+
+def _stop_moved(e: Any) -> Payload:
+    return {"contract_id": _id(e.originator_id), "previous_stop_on": _day(e.previous_stop_on),
+            "stop_on": _day(e.stop_on)}
+
+
 def _suspension_noticed(e: Any) -> Payload:
     return {"contract_id": _id(e.originator_id), "reason": e.reason, "stop_on": _day(e.stop_on),
             "noticed_on": _day(e.noticed_on), "invoice_ids": [str(i) for i in e.invoice_ids]}
 
 
 def _suspension_lifted(e: Any) -> Payload:
-    return {"contract_id": _id(e.originator_id), "lifted_on": _day(e.lifted_on)}
+    return {"contract_id": _id(e.originator_id), "lifted_on": _day(e.lifted_on),
+            "reason": getattr(e, "reason", None)}  # set when an operator lifted it (Art. 9.5 proviso)
 
 
 def _terminated(e: Any) -> Payload:
@@ -122,11 +139,22 @@ NOTIFICATION_TYPES: Mapping[type, NotificationType] = {
     ContractEvents.PaymentReceived: NotificationType(
         "payment.received", 1, _payment_received, personal=("reference",),
         description="a payment of one invoice was recorded"),
+    ContractEvents.PaymentReversed: NotificationType(
+        "payment.reversed", 1, _payment_reversed,
+        description="a payment was reversed (a bounced or mistaken transfer, rule book 7): the invoice is unpaid "
+                    "again from the payment's day"),
+    ContractEvents.DebtWrittenOff: NotificationType(
+        "invoice.written_off", 1, _debt_written_off,
+        description="an amount of an invoice is no longer claimed (transfer fee shortfall or uncollectible)"),
+    ContractEvents.SuspensionStopMoved: NotificationType(
+        "contract.suspension_stop_moved", 1, _stop_moved, article="Art. 9.5",
+        description="the provider allowed a later payment: the service stops on the new stop_on"),
     ContractEvents.SuspensionNoticed: NotificationType(
         "contract.suspension_noticed", 1, _suspension_noticed, article="Art. 9.5",
         description="service will stop on stop_on for the reason given unless paid before"),
     ContractEvents.SuspensionLifted: NotificationType(
-        "contract.suspension_lifted", 1, _suspension_lifted, description="paid in time: the contract continues"),
+        "contract.suspension_lifted", 1, _suspension_lifted,
+        description="paid in time, or lifted by the provider (Art. 9.5 proviso, with reason): the contract continues"),
     ContractEvents.Terminated: NotificationType(
         "contract.terminated", 1, _terminated, description="the contract ended (reason and article)"),
     ContractEvents.CreditGranted: NotificationType(
