@@ -60,7 +60,8 @@ def _invoice_overdue(e: Any) -> Payload:
 
 def _payment_received(e: Any) -> Payload:
     return {"contract_id": _id(e.originator_id), "invoice_id": _id(e.invoice_id), "amount": int(e.amount),
-            "paid_on": _day(e.paid_on), "reference": getattr(e, "reference", None)}
+            "paid_on": _day(e.paid_on), "reference": getattr(e, "reference", None),
+            "transfer_id": _id(getattr(e, "transfer_id", None)), "source": getattr(e, "source", "transfer")}
 
 
 def _payment_reversed(e: Any) -> Payload:

@@ -99,7 +99,8 @@ def test_spec12_the_notification_id_is_derived_from_the_event_and_the_body_is_st
 def test_spec10_personal_fields_of_a_payload_are_redacted() -> None:
     cls = ContractEvents.PaymentReceived
     event = cls(originator_id=uuid.UUID(int=7), originator_version=10, timestamp=T0, invoice_id=uuid.UUID(int=8),
-                amount=1000, paid_on=date(2026, 6, 2), at=T0, reference="BANK-REF-1")
+                amount=1000, paid_on=date(2026, 6, 2), at=T0, reference="BANK-REF-1", transfer_id=None,
+                source="transfer")
     kind = notification_type(event)
     assert kind is not None
     assert envelope(event, 1, kind, personal=False)["data"]["reference"] == REDACTED
