@@ -153,7 +153,8 @@ def test_spec12_webhook_types_are_listed_for_every_role(api: Harness) -> None:
             "sla.claim_decided", "stored_data.deletion_due"} <= set(names)
     articles = {t["type"]: t["article"] for t in types if t["article"]}
     assert articles == {"contract.suspension_noticed": "Art. 9.5", "service.discontinuation_announced": "Art. 18",
-                        "terms.change_announced": "Art. 28"}
+                        "terms.change_announced": "Art. 28",
+                        "contract.suspension_stop_moved": "Art. 9.5"}  # the new stop date is told too
 
 
 def test_art9_5_the_contract_page_shows_when_its_notices_were_delivered(api: Harness) -> None:
