@@ -197,6 +197,7 @@ NOT_NOTIFIED: Mapping[type, str] = {  # every other Contract event, and why no s
     ContractEvents.ContractorInfoChanged: "personal data only",
     ContractEvents.ContractorDataErased: "internal: the keys are destroyed; the platform acts on StoredDataDeleted",
     ContractEvents.PrivacyRequestAnswered: "answered synchronously to the operator who acted on the request",
+    ContractEvents.WriteOffReversed: "follows payment.reversed of the same transfer (its fee shortfall is owed again)",
 }
 """Contract events deliberately not pushed (``tests/unit/test_notifications.py`` checks that every
 Contract event class is either in ``NOTIFICATION_TYPES`` or here, so a new event is a decision)."""
