@@ -32,7 +32,8 @@ class PostgresReadStore(ReadTables, PostgresTrackingRecorder):
         self.prefix = SQL("{}.").format(Identifier(schema)).as_string(None)
         self.tracking = SQL("{}.{}").format(Identifier(schema), Identifier(TRACKING_TABLE)).as_string(None)
         statements = [*ddl(self._ddl_types()), f"ALTER TABLE {self.prefix}rm_payments ADD COLUMN IF NOT EXISTS kind "
-                      "TEXT NOT NULL DEFAULT 'transfer'", f"INSERT INTO {self.tracking} (application_name, notification_id) "
+                      "TEXT NOT NULL DEFAULT 'transfer'",
+                      f"INSERT INTO {self.tracking} (application_name, notification_id) "
                       f"VALUES ('{TRACKING_NAME}', 0) ON CONFLICT DO NOTHING"]
         self.sql_create_statements.extend(SQL(cast(Any, s)).format() for s in statements)
 
