@@ -16,7 +16,7 @@ from typing import Any
 
 from application.checkpoints import parse
 
-TABLE = "audit_checkpoints"
+TABLE = "audit_checkpoints"  # written literally in the SQLite statements below (no SQL text is spliced)
 
 
 class SQLiteCheckpointStore:
@@ -26,14 +26,14 @@ class SQLiteCheckpointStore:
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
         conn.execute("PRAGMA busy_timeout = 10000")
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (sequence INTEGER PRIMARY KEY, position INTEGER NOT NULL, "
-                     "created_at TEXT NOT NULL, document TEXT NOT NULL)")
+        conn.execute("CREATE TABLE IF NOT EXISTS audit_checkpoints (sequence INTEGER PRIMARY KEY, "
+                     "position INTEGER NOT NULL, created_at TEXT NOT NULL, document TEXT NOT NULL)")
         return conn
 
     def latest(self) -> dict[str, Any] | None:
         conn = self._connect()
         try:
-            row = conn.execute(f"SELECT document FROM {TABLE} ORDER BY sequence DESC LIMIT 1").fetchone()
+            row = conn.execute("SELECT document FROM audit_checkpoints ORDER BY sequence DESC LIMIT 1").fetchone()
         finally:
             conn.close()
         return parse(row[0]) if row else None
@@ -41,7 +41,7 @@ class SQLiteCheckpointStore:
     def add(self, document: Mapping[str, Any]) -> None:
         conn = self._connect()
         try:
-            conn.execute(f"INSERT INTO {TABLE} (sequence, position, created_at, document) VALUES (?, ?, ?, ?)",
+            conn.execute("INSERT INTO audit_checkpoints (sequence, position, created_at, document) VALUES (?, ?, ?, ?)",
                          (document["sequence"], document["position"], document["created_at"],
                           json.dumps(document, sort_keys=True)))
         finally:
