@@ -92,21 +92,23 @@ class SettlementCommands:
     # -- transfers ------------------------------------------------------------------------------------
     def receive_transfer(self, customer_number: str | None, payer_name: str, bank_reference: str, amount: int,
                          value_date: date, at: datetime, invoice_ids: Sequence[uuid.UUID] = (),
-                         contract_id: uuid.UUID | None = None) -> TransferOutcome:
+                         contract_id: uuid.UUID | None = None,
+                         payment_reference: str | None = None) -> TransferOutcome:
         """A transfer received (rule book 7). With the customer: allocated at once. Without (the payer
         is not known): kept as unapplied. ``contract_id`` registers that contract with the customer
-        first (contracts opened before accounts existed)."""
+        first (contracts opened before accounts existed). ``payment_reference``: the payer's reference
+        recorded on the payment itself (the per-invoice endpoint: one invoice, so one payment)."""
         require_aware(at)
         transfer_id = Transfer.create_id(customer_number, bank_reference)
         if self._exists(transfer_id):
             raise RuleViolation("rule book 7", "a transfer with this bank reference is already recorded "
-                                "for this customer")
+                                "for this customer", "bank_reference")
         if customer_number is None:
             transfer = Transfer.receive(None, payer_name, bank_reference, amount, value_date, (), at)
             return TransferOutcome(self._app()._commit(transfer), transfer)
         return self._allocate(lambda: Transfer.receive(customer_number, payer_name, bank_reference, amount,
                                                        value_date, invoice_ids, at),
-                              customer_number, at, contract_id, new=True)
+                              customer_number, at, contract_id, new=True, payment_reference=payment_reference)
 
     def apply_unapplied(self, transfer_id: uuid.UUID, customer_number: str, at: datetime,
                         invoice_ids: Sequence[uuid.UUID] = ()) -> TransferOutcome:
@@ -116,7 +118,7 @@ class SettlementCommands:
             raise RuleViolation("rule book 7", f"the transfer is {transfer.status}, not unapplied")
         if self._exists(Transfer.create_id(customer_number, transfer.bank_reference)):
             raise RuleViolation("rule book 7", "a transfer with this bank reference is already recorded "
-                                "for this customer")
+                                "for this customer", "bank_reference")
 
         def reload() -> Transfer:
             fresh = self.get_transfer(transfer_id)
@@ -125,7 +127,7 @@ class SettlementCommands:
         return self._allocate(reload, customer_number, at, None, new=False)
 
     def _allocate(self, make: Any, customer_number: str, at: datetime, contract_id: uuid.UUID | None,
-                  new: bool) -> TransferOutcome:
+                  new: bool, payment_reference: str | None = None) -> TransferOutcome:
         app = self._app()
         for attempt in range(1, ATTEMPTS + 1):
             transfer: Transfer = make()
@@ -145,7 +147,8 @@ class SettlementCommands:
             touched: dict[uuid.UUID, Contract] = {}
             for a in plan.allocations:
                 contract = contracts[a.contract_id]
-                contract.receive_payment(a.invoice_id, a.amount, transfer.value_date, at, transfer_id=transfer.id)
+                contract.receive_payment(a.invoice_id, a.amount, transfer.value_date, at, reference=payment_reference,
+                                         transfer_id=transfer.id)
                 touched[contract.id] = contract
             for w in plan.written_off:
                 contract = contracts[w.contract_id]

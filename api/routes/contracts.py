@@ -189,10 +189,12 @@ def pay_one_invoice(ctx: ApiContext, contract_id: uuid.UUID, body: PaymentIn,
         raise InvalidInput("Art. 9.3", "paid_on must lie between the invoice's issue date and today", "paid_on")
     if body.amount > invoice.outstanding:
         raise RuleViolation("Art. 9.5", "the amount exceeds the invoice's outstanding amount (use /v1/transfers "
-                            "for a transfer whose excess becomes credit)")
+                            "for a transfer whose excess becomes credit)", "amount")
+    if body.reference is not None and body.reference in contract.payment_references:
+        raise RuleViolation("Art. 9.3", "a payment with this reference is already recorded", "reference")
     reference = body.reference or f"payment:{uuid.uuid4()}"
     out = ctx.app.receive_transfer(contract.customer_number, "", reference, body.amount, body.paid_on, ctx.now(),
-                                   [body.invoice_id], contract_id)
+                                   [body.invoice_id], contract_id, payment_reference=body.reference)
     after = ctx.app.get_contract(contract_id)
     result = CommandResult(contract_id, after.version, out.result.position, after.version - contract.version)
     return result, out.transfer.id
