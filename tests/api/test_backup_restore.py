@@ -64,7 +64,8 @@ def test_backup_while_open_then_restore_verifies_the_chain_and_keeps_the_events(
     restored = tmp_path / "restored.sqlite"
     done = _contracts("restore", str(backup), db=restored)
     assert done.returncode == 0, done.stderr
-    assert _events(restored) == at_backup == 9  # 3 contracts x (opened, applied, concluded)
+    # 3 contracts x (opened, applied, concluded) + each customer's account (opened, contract registered)
+    assert _events(restored) == at_backup == 15
     verified = _contracts("audit", "verify", "--json", db=restored)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     report = json.loads(verified.stdout)
