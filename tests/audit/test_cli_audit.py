@@ -38,9 +38,10 @@ def test_cli_verify_ok_then_names_the_edited_row(db: tuple[Path, str], capsys: p
     assert f"broken: {cid} version 3" in out
     assert main(["audit", "verify", "--db", str(path), "--contract", cid, "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
-    # the only aggregate of the store: its version 3 is the third event stored
+    # the contract's version 3 is the fifth event stored: its customer account's Opened and
+    # ContractRegistered (rule book 7) are stored with the contract's first two events
     assert report["first_broken"] == {"aggregate_id": cid, "version": 3, "reason": report["first_broken"]["reason"],
-                                      "position": 3}
+                                      "position": 5}
 
 
 def test_cli_export_then_replay_offline(db: tuple[Path, str], tmp_path: Path,
