@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -40,6 +40,7 @@ ATTEMPTS = 5  # re-runs of an allocation whose save met a concurrent one for the
 class TransferOutcome:
     result: CommandResult
     transfer: Transfer
+    contracts: dict[uuid.UUID, tuple[int, int]] = field(default_factory=dict)  # id -> (version before, after)
 
 
 def open_invoices(contracts: Sequence[Contract], on: date | None = None) -> list[OpenInvoice]:
@@ -138,6 +139,7 @@ class SettlementCommands:
                     raise InvalidInput("rule book 7", "the contract belongs to another customer", "contract_id")
                 account.register(contract_id)
             contracts = {c.id: c for c in self.customer_contracts(account)}
+            before = {cid: c.version for cid, c in contracts.items()}
             mine = {i.invoice_id for c in contracts.values() for i in c.ledger.invoices.values()}
             if any(i not in mine for i in transfer.named_invoices):
                 raise InvalidInput("rule book 7", "invoice_ids names an invoice that is not this customer's",
@@ -158,7 +160,8 @@ class SettlementCommands:
             transfer.apply_for(customer_number, plan, at)
             account.record_transfer(transfer.id, plan.allocated, plan.credit)
             try:
-                return TransferOutcome(app._commit(transfer, account, *touched.values()), transfer)
+                result = app._commit(transfer, account, *touched.values())
+                return TransferOutcome(result, transfer, {cid: (before[cid], c.version) for cid, c in touched.items()})
             except ConcurrencyConflict:
                 if attempt == ATTEMPTS:
                     raise

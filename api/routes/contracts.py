@@ -195,8 +195,8 @@ def pay_one_invoice(ctx: ApiContext, contract_id: uuid.UUID, body: PaymentIn,
     reference = body.reference or f"payment:{uuid.uuid4()}"
     out = ctx.app.receive_transfer(contract.customer_number, "", reference, body.amount, body.paid_on, ctx.now(),
                                    [body.invoice_id], contract_id, payment_reference=body.reference)
-    after = ctx.app.get_contract(contract_id)
-    result = CommandResult(contract_id, after.version, out.result.position, after.version - contract.version)
+    was, now = out.contracts.get(contract_id, (contract.version, contract.version))
+    result = CommandResult(contract_id, now, out.result.position, now - was)  # this command's events only
     return result, out.transfer.id
 
 

@@ -245,6 +245,13 @@ DETAILS: dict[type[Any], Details] = {
     _E.StoredDataDeleted: lambda e, _, __: f"stored data of {e.service} purged on {e.deleted_on}",
     _E.ContractorDataErased: lambda e, _, __: f"personal data erased on {e.erased_on}: {e.reason}",
     _E.PrivacyRequestAnswered: lambda e, _, __: _privacy_answer(e),
+    _E.PaymentReversed: lambda e, entry, __: (f"{_yen(e.amount)} paid on {e.paid_on} for invoice {_invoice_ref(entry)} "
+                                              f"reversed on {e.reversed_on}: {e.reason}"),
+    _E.WriteOffReversed: lambda e, entry, __: (f"{_yen(e.amount)} written off on {e.written_off_on} for invoice "
+                                               f"{_invoice_ref(entry)} owed again"),
+    _E.DebtWrittenOff: lambda e, entry, __: (f"{_yen(e.amount)} of invoice {_invoice_ref(entry)} written off: "
+                                             f"{e.reason}"),
+    _E.SuspensionStopMoved: lambda e, _, __: f"stop date moved from {e.previous_stop_on} to {e.stop_on}: {e.reason}",
 }
 """How each event class reads on the timeline."""
 

@@ -228,14 +228,17 @@ class Deployment:
             services.close()
 
     # -- the checks every scenario ends with ---------------------------------------------------------
-    def stored_events(self, receipts: bool = False) -> list[tuple[int, str, int, str]]:
+    def stored_events(self, receipts: bool = False, settlement: bool = True) -> list[tuple[int, str, int, str]]:
         """(position, originator id, version, event name) of every stored business event, in order
-        (or, with ``receipts``, of the command receipts: proofs that an Idempotency-Key was applied)."""
+        (or, with ``receipts``, of the command receipts: proofs that an Idempotency-Key was applied).
+        ``settlement=False`` leaves out the transfers and customer accounts (rule book 7) that a
+        payment or an application stores beside the contract's own event."""
         query = sql.SQL("SELECT notification_id, originator_id, originator_version, topic FROM {} "
-                        "WHERE (topic LIKE %s) = %s ORDER BY notification_id").format(
+                        "WHERE (topic LIKE %s) = %s AND (%s OR topic NOT LIKE %s) ORDER BY notification_id").format(
                             sql.Identifier("public", EVENTS_TABLE))
         with psycopg.connect(self.url, connect_timeout=5) as conn:
-            rows = conn.execute(query, ("%CommandReceipt.CommandApplied", receipts)).fetchall()
+            rows = conn.execute(query, ("%CommandReceipt.CommandApplied", receipts, settlement,
+                                        "domain.settlement:%")).fetchall()
         return [(int(n), str(o), int(v), str(t).rsplit(".", 1)[-1]) for n, o, v, t in rows]
 
     def event_counts(self) -> Counter[str]:

@@ -56,12 +56,12 @@ class Answer:
 def _wait_quiet(deployment: Deployment, quiet: float = 2.5, timeout: float = 30.0) -> list[Any]:
     """Wait until no event has been stored for ``quiet`` seconds (the sandbox scheduler's sweep)."""
     deadline = time.monotonic() + timeout
-    events = deployment.stored_events()
+    events = deployment.stored_events(settlement=False)
     since = time.monotonic()
     while time.monotonic() - since < quiet:
         assert time.monotonic() < deadline, "events kept arriving during setup"
         time.sleep(0.25)
-        now = deployment.stored_events()
+        now = deployment.stored_events(settlement=False)
         if len(now) != len(events):
             events, since = now, time.monotonic()
     return events
@@ -140,7 +140,7 @@ def test_racing_writers_store_exactly_the_winners(deployment: Deployment) -> Non
     assert statuses[409] + statuses[412] > 0, "no contention: the test raced nothing"
 
     # -- every 2xx has exactly one stored event, and nothing else was stored
-    after = deployment.stored_events()
+    after = deployment.stored_events(settlement=False)
     new = {pos: (oid, version, name) for pos, oid, version, name in after[len(before):]}
     assert after[:len(before)] == before
     positions = [a.position for a in winners]

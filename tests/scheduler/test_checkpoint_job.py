@@ -45,7 +45,8 @@ def test_spec_13_the_leader_signs_checkpoints_periodically_and_exports_them(tmp_
         scheduler.tick()  # becomes the leader
         run()
         first = latest_checkpoint(services)
-        assert first is not None and first["sequence"] == 1 and first["events"] == 2  # Opened, TrialStarted
+        # Opened, TrialStarted; the customer account's Opened, ContractRegistered (rule book 7)
+        assert first is not None and first["sequence"] == 1 and first["events"] == 4
         assert [p.name for p in (tmp_path / "exported").iterdir()] == [f"checkpoint-000001-{first['position']}.json"]
         run()
         second = latest_checkpoint(services)
