@@ -80,8 +80,11 @@ def test_one_outage_sent_to_two_servers_at_once_is_recorded_and_credited_once(de
     first, second = deployment.api("api-1"), deployment.api("api-2")
     first.start_ready()  # one at a time: two processes creating the tables at once collide (item 9)
     second.start_ready()
-    a = httpx.Client(base_url=first.base, headers={"X-API-Key": key}, timeout=30)
-    b = httpx.Client(base_url=second.base, headers={"X-API-Key": key}, timeout=30)
+    # a fresh connection per request: a kept-alive one the server closes after its idle timeout
+    # (5 s; a loaded CI round can take longer) is reset under the next request, which is not the race
+    fresh = httpx.Limits(max_keepalive_connections=0)
+    a = httpx.Client(base_url=first.base, headers={"X-API-Key": key}, timeout=30, limits=fresh)
+    b = httpx.Client(base_url=second.base, headers={"X-API-Key": key}, timeout=30, limits=fresh)
     assert a.put("/v1/clock", json={"now": "2026-03-02T10:00:00+09:00"}).status_code == 200
     cid = a.post("/v1/contracts", json=apply_body("OUTAGE-1")).json()["contract_id"]
     assert a.post(f"/v1/contracts/{cid}/approve").status_code == 200

@@ -58,6 +58,9 @@ class Receiver:
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                if len(body) < length:  # the sender died mid-request (kill -9): nothing was delivered
+                    self.close_connection = True
+                    return
                 got = Received({k.lower(): v for k, v in self.headers.items()}, body, time.monotonic())
                 with receiver.lock:
                     receiver.received.append(got)
