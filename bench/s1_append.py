@@ -1,7 +1,10 @@
 """1. Command append: single-event commands through the application layer at 1, 4 and 16
 concurrent clients (threads sharing one application, as in the API process), against a raw
 psycopg single-row INSERT per transaction (one connection per client) of a row of the same
-shape and size. Target: at least 0.8x the raw rate at every concurrency.
+shape and size, and against the bare library (``bench/bare_library.py``: a bare ``eventsourcing``
+application with a trivial aggregate, the library's defaults) at the same concurrency.
+Targets (issue 21): at least 1.5x the bare library at every concurrency, at least 0.3x the raw
+INSERT at 16 clients, at most 0.5 ms of CPU per command.
 
 The command is ``change_contractor`` (one ``ContractorInfoChanged`` event: load the contract,
 seal the personal fields, append with its hash-chain link). Each client round-robins over
@@ -11,6 +14,7 @@ with group commit switched off (the chained library recorder, one transaction pe
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -20,6 +24,7 @@ from typing import Any
 
 import psycopg
 
+from bench.bare_library import bare_application, bare_worker, create_notes
 from bench.data import CONTRACTOR, Generator, contract_id
 from bench.harness import Row, ScenarioResult, build, median, percentile, scratch_database
 
@@ -107,14 +112,20 @@ def run(quick: bool, rounds: int) -> ScenarioResult:
     per_client = 10 if quick else 300
     rounds = 1 if quick else rounds
     slots = rounds * (sum(LEVELS) + max(LEVELS))  # clients over all measurements
-    result = ScenarioResult(NAME, "Command append: single-event commands vs raw single-row INSERT per transaction",
+    result = ScenarioResult(NAME, "Command append: single-event commands vs the bare library and a raw single-row "
+                            "INSERT per transaction",
                             {"levels": list(LEVELS), "seconds_per_measurement": seconds, "rounds": rounds,
                              "contracts": slots * per_client, "command": "change_contractor"})
     with scratch_database(NAME) as dsn:
         services = build(dsn)
         plain = build(dsn, pg_group_commit=False)
+        bare = bare_application(dsn)
+        text = json.dumps(CONTRACTOR)
         try:
             Generator(services.app, months=1).write(dsn, slots * per_client)
+            bare_slots = rounds * sum(LEVELS)
+            create_notes(bare, list(range(bare_slots * per_client)), text)
+            bare_base = 0
             base = 0
             sample = services.app.change_contractor(contract_id(0), CONTRACTOR, datetime.now(UTC))
             stored = services.app.recorder.select_events(sample.aggregate_id, gt=sample.version - 1)[0]
@@ -125,7 +136,8 @@ def run(quick: bool, rounds: int) -> ScenarioResult:
                 conn.execute(f"CREATE UNIQUE INDEX ON {RAW_TABLE} (notification_id)")
                 conn.execute("VACUUM ANALYZE")
             per_level: dict[int, dict[str, list[Any]]] = {c: {"svc": [], "raw": [], "plain": [], "svc_lat": [],
-                                                               "raw_lat": []} for c in LEVELS}
+                                                               "raw_lat": [], "bare": [], "bare_cpu": []}
+                                                           for c in LEVELS}
             recorder = services.app.recorder
             for _ in range(rounds):
                 for clients in LEVELS:
@@ -136,6 +148,10 @@ def run(quick: bool, rounds: int) -> ScenarioResult:
                         c.close()
                     per_level[clients]["raw"].append(rate)
                     per_level[clients]["raw_lat"].extend(lat)
+                    rate, lat, cpu = _drive(clients, seconds, bare_worker(bare, per_client, bare_base, text))
+                    bare_base += clients * per_client
+                    per_level[clients]["bare"].append(rate)
+                    per_level[clients]["bare_cpu"].append(cpu)
                     before = (getattr(recorder, "batches", 0), getattr(recorder, "requests", 0))
                     rate, lat, cpu = _drive(clients, seconds, _service_worker(services.app, per_client, base))
                     base += clients * per_client
@@ -151,22 +167,32 @@ def run(quick: bool, rounds: int) -> ScenarioResult:
                         per_level[clients]["plain"].append(rate)
             for clients in LEVELS:
                 d = per_level[clients]
-                svc, raw = median(d["svc"]), median(d["raw"])
-                row = Row(f"{clients} client{'s' if clients > 1 else ''}", "commands/s", svc, raw,
-                          target=">= 0.8x raw", met=svc >= 0.8 * raw)
+                svc, raw, lib = median(d["svc"]), median(d["raw"]), median(d["bare"])
+                cpu_ms = median(d["svc_cpu"]) * 1000
+                row = Row(f"{clients} client{'s' if clients > 1 else ''} vs bare library", "commands/s", svc, lib,
+                          target=">= 1.5x bare library, CPU <= 0.5 ms/command",
+                          met=svc >= 1.5 * lib and cpu_ms <= 0.5)
                 row.extra = {"service_p50_ms": round(percentile(d["svc_lat"], 50) * 1000, 2),
                              "service_p99_ms": round(percentile(d["svc_lat"], 99) * 1000, 2),
                              "raw_p50_ms": round(percentile(d["raw_lat"], 50) * 1000, 2),
                              "raw_p99_ms": round(percentile(d["raw_lat"], 99) * 1000, 2),
                              "commands_per_transaction": round(median(d["batching"]), 2),
-                             "service_cpu_ms_per_command": round(median(d["svc_cpu"]) * 1000, 3),
+                             "service_cpu_ms_per_command": round(cpu_ms, 3),
+                             "bare_cpu_ms_per_command": round(median(d["bare_cpu"]) * 1000, 3),
                              "raw_cpu_ms_per_insert": round(median(d["raw_cpu"]) * 1000, 3),
-                             "service_rounds": [round(x) for x in d["svc"]], "raw_rounds": [round(x) for x in d["raw"]]}
+                             "raw_inserts_per_s": round(raw), "ratio_to_raw": round(svc / raw, 3),
+                             "service_rounds": [round(x) for x in d["svc"]],
+                             "bare_rounds": [round(x) for x in d["bare"]], "raw_rounds": [round(x) for x in d["raw"]]}
                 result.rows.append(row)
+                target = ">= 0.3x raw" if clients == max(LEVELS) else "(reference)"
+                result.rows.append(Row(f"{clients} client{'s' if clients > 1 else ''} vs raw INSERT", "commands/s",
+                                       svc, raw, target=target,
+                                       met=svc >= 0.3 * raw if clients == max(LEVELS) else None))
             top = per_level[max(LEVELS)]
             result.rows.append(Row(f"{max(LEVELS)} clients, group commit off", "commands/s", median(top["plain"]),
                                    median(top["raw"]), target="(reference)", met=None))
         finally:
             services.close()
             plain.close()
+            bare.close()
     return result

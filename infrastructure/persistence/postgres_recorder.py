@@ -2,6 +2,16 @@
 with the per-aggregate hash chain (``<prefix>_event_hashes``) and the destruction of a contract's
 key written in the insert's own transaction, and the chain store's reads
 (``application.audit.ChainStore``) and the bulk reads of the sweep.
+
+The write (issue 21): an insert of events only (no tracking row, no key to destroy: every
+command's and the sweep's) is ONE prepared statement, one round trip in autocommit: the
+database function ``<prefix>_events_insert`` takes the table lock (``LOCK TABLE ... IN
+EXCLUSIVE MODE``, before the first notification id is drawn, as the library's insert does:
+commit order = notification order), sends the ``NOTIFY``, inserts the chain hashes and the
+events, and returns the notification ids. The library's own path (``BEGIN``, ``SET LOCAL``,
+``LOCK``, ``NOTIFY``, the hashes through its ``_insert_events`` hook, the INSERT, ``COMMIT``: two
+round trips and seven statements) is kept for the rest: a process recorder's tracking row, a
+``DataDeleted`` destroying a key.
 """
 
 from __future__ import annotations
@@ -12,10 +22,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import eventsourcing.postgres as es_pg
-from eventsourcing.persistence import ProgrammingError, StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, ProgrammingError, StoredEvent
+from eventsourcing.utils import retry
 from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from application.ports import ChainRow
 from infrastructure.persistence.chain import ChainLinker, refuse_text_ids
@@ -69,6 +80,26 @@ class ChainedPostgresApplicationRecorder(es_pg.PostgresApplicationRecorder):
             "SELECT originator_id, originator_version, topic, state FROM {schema}.{events} "
             "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version").format(
                 schema=schema, events=events)
+        # the one-statement write (see the module docstring); the lock timeout is the datastore's
+        self.insert_function_name = events_table_name + "_insert"
+        self.check_identifier_length(self.insert_function_name)
+        function = Identifier(self.insert_function_name)
+        self.sql_create_statements.append(SQL(
+            "CREATE OR REPLACE FUNCTION {schema}.{function}(ids {id_type}[], versions bigint[], topics text[], "
+            "states bytea[], hashes bytea[]) RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ "
+            "BEGIN "
+            "PERFORM set_config('lock_timeout', {lock_timeout}, true); "
+            "LOCK TABLE {schema}.{events} IN EXCLUSIVE MODE; "
+            "NOTIFY {channel}; "
+            "INSERT INTO {schema}.{hashes} (originator_id, originator_version, hash) "
+            "SELECT * FROM unnest(ids, versions, hashes); "
+            "RETURN QUERY INSERT INTO {schema}.{events} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(ids, versions, topics, states) RETURNING notification_id; "
+            "END; $BODY$").format(
+                schema=schema, function=function, id_type=id_type, events=events, hashes=hashes,
+                channel=Identifier(self.channel_name), lock_timeout=Literal(f"{self.datastore.lock_timeout}s")))
+        self.insert_function_query = SQL("SELECT * FROM {schema}.{function}(%b, %b, %b, %b, %b) AS n(id)").format(
+            schema=schema, function=function).as_string()
         self.orphans_statement = SQL(
             "SELECT originator_id, originator_version FROM {schema}.{hashes} h "
             "LEFT JOIN {schema}.{events} e USING (originator_id, originator_version) "
@@ -86,14 +117,51 @@ class ChainedPostgresApplicationRecorder(es_pg.PostgresApplicationRecorder):
         return events
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        """The library's ``insert_events``; once it has committed, the chain heads and destroyed keys
-        it wrote are remembered in this process (the library has no after-commit hook)."""
+        """Events only: one statement (``_insert_in_one_statement``). Otherwise the library's
+        ``insert_events``; once it has committed, the chain heads and destroyed keys it wrote are
+        remembered in this process (the library has no after-commit hook)."""
+        if (stored_events and all(value is None for value in kwargs.values())
+                and (self.keys is None or not keys_to_destroy(stored_events))):
+            written: list[int] = self._insert_in_one_statement(stored_events)
+            return written
         self._pending.links, self._pending.shred = [], []
         ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
         self.linker.remember(self._pending.links)
         if self._pending.shred and self.keys is not None:
             self.keys.forget(self._pending.shred)
         return ids
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)  # as the library's insert_events
+    def _insert_in_one_statement(self, stored_events: Sequence[StoredEvent]) -> list[int]:
+        """The chain links computed here (a chain head not cached is read first: a committed row
+        never changes, and a concurrent write of the same version fails on the primary key), then
+        the database function: lock, notify, hashes, events, in one statement and transaction."""
+        links = self.linker.link(stored_events, self._prev_hashes_read)
+        by_key = {(oid, version): digest for oid, version, digest in links}
+        ids: list[uuid.UUID] = []
+        versions: list[int] = []
+        topics: list[str] = []
+        states: list[bytes] = []
+        hashes: list[bytes] = []
+        for e in stored_events:  # the events' own order: their notification ids follow it
+            oid = e.originator_id if isinstance(e.originator_id, uuid.UUID) else uuid.UUID(str(e.originator_id))
+            ids.append(oid)
+            versions.append(e.originator_version)
+            topics.append(e.topic)
+            states.append(e.state)
+            hashes.append(by_key[(oid, e.originator_version)])
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.insert_function_query, (ids, versions, topics, states, hashes), prepare=True)
+            notification_ids = [row["id"] for row in curs.fetchall()]
+        if len(notification_ids) != len(stored_events):
+            raise ProgrammingError(f"Couldn't get all notification IDs (got {len(notification_ids)}, "
+                                   f"expected {len(stored_events)})")
+        self.linker.remember(links)
+        return notification_ids
+
+    def _prev_hashes_read(self, need: list[tuple[uuid.UUID, int]]) -> dict[tuple[uuid.UUID, int], bytes]:
+        with self.datastore.get_connection() as conn:
+            return self._prev_hashes(conn, need)
 
     def _insert_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         """The library's hook, in the insert's transaction and pipeline, before the library locks the
