@@ -15,12 +15,14 @@ from api.auth import AuthMiddleware, KeyCache
 from api.body_limit import BodyLimitMiddleware
 from api.context import ApiContext
 from api.errors import install_error_handlers
+from api.observability import METRICS_PATH, RequestMiddleware, metrics_router
 from api.routes import announcements, contracts, feeds, sla, system, transfers
 from api.routes import webhooks as webhook_routes
 from api.ui import install_ui
 from application.clock import Clock
 from application.ports import ApiReadModels, ApiStore
 from infrastructure.bootstrap import Services
+from infrastructure.metrics import store_collector, store_registry
 
 DESCRIPTION = """
 Contract lifecycle service: billing systems drive contracts and read invoices; auditors read history.
@@ -53,13 +55,20 @@ def create_app(services: Services, read_models: ApiReadModels, clock: Clock, sto
                                webhooks=webhooks, webhook_worker=webhook_worker)
     install_error_handlers(app)
     routers = [module.router for module in (system, contracts, sla, feeds, transfers, announcements, webhook_routes)]
+    settings = getattr(services, "settings", None)
+    if bool(getattr(settings, "metrics_enabled", True)):  # Prometheus /metrics (api.observability)
+        routers.append(metrics_router)
+        app.state.metrics_registries = (store_registry(store_collector(services.app, read_models, webhooks)),)
     for router in routers:
         app.include_router(router)
     public = {"/healthz", "/readyz", app.openapi_url or "", app.docs_url or "", app.redoc_url or "",
               app.swagger_ui_oauth2_redirect_url or ""} - {""}
+    if bool(getattr(settings, "metrics_public", False)):
+        public.add(METRICS_PATH)
     app.add_middleware(AuthMiddleware, routes=[r for router in routers for r in router.routes], store=store,
                        public_paths=public, cache=key_cache)
     if ui:
         install_ui(app)  # read-only web pages under /ui/ with their own cookie login (api/ui)
-    app.add_middleware(BodyLimitMiddleware)  # outermost: nothing reads an oversized body
+    app.add_middleware(BodyLimitMiddleware)  # nothing reads an oversized body
+    app.add_middleware(RequestMiddleware)  # outermost: request id, one log line and one metric sample per request
     return app

@@ -40,6 +40,7 @@ from infrastructure.catalog_loader import load_catalog
 from infrastructure.checkpointing import periodic_checkpointer
 from infrastructure.clock_store import DatabaseClock
 from infrastructure.japanese_holidays import business_calendar
+from infrastructure.metrics import count_appended
 from infrastructure.postgres_params import POSTGRES_MODULE, postgres_env
 from infrastructure.read_side import ProjectionRunner, ReadModelsImpl
 from infrastructure.read_store import open_read_store
@@ -151,8 +152,18 @@ def build_services(settings: Settings, env: Mapping[str, str] | None = None, *, 
             app_env[key] = value
     if migrated:
         app_env[ENV_PREFIX + "SCHEMA_MIGRATED"] = "y"  # the events tables exist: created under the lock
-    app = ContractsApplication(app_env, catalog, policy, calendar)
+    app = InstrumentedApplication(app_env, catalog, policy, calendar)
     return Services(settings, catalog, policy, calendar, app)
+
+
+class InstrumentedApplication(ContractsApplication):
+    """The application, counting the events it appends (``contracts_events_appended_total`` by type,
+    ``infrastructure.metrics``) after each save."""
+
+    name = "contracts"  # the library names a subclass after itself unless told: tables and tracking keep theirs
+
+    def _notify(self, recordings: list[Any]) -> None:
+        count_appended(r.domain_event for r in recordings)
 
 
 # --------------------------------------------------------------------------- read side, API store, clock

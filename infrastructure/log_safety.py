@@ -13,15 +13,27 @@
 ``install(settings)`` puts both on every handler of the root logger and of uvicorn's loggers
 (handler filters see the records of child loggers too; logger filters would not). The API also
 never puts a raw path in a message (``api.errors`` logs the route template).
+
+Structured lines (issue 20): ``CONTRACTS_LOG_FORMAT=json`` writes one JSON object per line
+(``JsonFormatter``: time, level, logger, message, the request id of the request being served,
+and the record's ``fields``); ``text`` (the default) writes the same as ``key=value`` after the
+message. A record carries structured data only through ``extra={"fields": {...}}``: nothing else
+of a record (no argument, no attribute a library sets) is written, so what reaches the log is
+what the code chose to put there. ``request_id`` is a context variable set by the API's request
+middleware (``api.observability``); the anyio threads that run sync routes copy the context, so
+every line written while a request is served names it.
 """
 
 from __future__ import annotations
 
+import contextvars
+import json
 import logging
 import re
 import threading
 import time
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "asyncio")
@@ -92,6 +104,63 @@ class RepeatLimiter(logging.Filter):
 
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LogFormat = Literal["text", "json"]
+
+# The id of the request this context serves (set by ``api.observability.RequestMiddleware``).
+request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    fields = getattr(record, "fields", None)
+    return fields if isinstance(fields, dict) else {}
+
+
+def _safe(value: Any) -> Any:
+    """A field value as written: numbers, booleans and None as they are, anything else as escaped text."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return escape_controls(str(value))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``time`` (UTC, ms), ``level``, ``logger``, ``message``,
+    ``request_id`` (when serving a request), the record's ``fields``, and ``exception`` (the
+    traceback, as one string) when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname, "logger": record.name, "message": record.getMessage(),
+        }
+        rid = getattr(record, "request_id", None) or request_id.get()
+        if rid is not None:
+            line["request_id"] = rid
+        for key, value in _fields(record).items():
+            if key not in line:
+                line[key] = _safe(value)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """``FORMAT``, then ``request_id=...`` and each field as ``key=value``."""
+
+    def __init__(self) -> None:
+        super().__init__(FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - the stdlib's name
+        text = super().formatMessage(record)
+        rid = getattr(record, "request_id", None) or request_id.get()
+        extra = ([f"request_id={rid}"] if rid is not None else []) + [
+            f"{key}={_safe(value)}" for key, value in _fields(record).items() if key != "request_id"]
+        return f"{text} {' '.join(extra)}" if extra else text
+
+
+def formatter(kind: LogFormat) -> logging.Formatter:
+    return JsonFormatter() if kind == "json" else TextFormatter()
 
 
 def install(limit: int = 20, window: float = 10.0) -> None:
@@ -105,9 +174,15 @@ def install(limit: int = 20, window: float = 10.0) -> None:
         handler.addFilter(escaper)
 
 
-def configure(level: str = "INFO", repeat_limit: int = 20, repeat_window: float = 10.0) -> None:
+def configure(level: str = "INFO", repeat_limit: int = 20, repeat_window: float = 10.0,
+              log_format: LogFormat = "text") -> None:
     """The logging of a ``contracts`` process: one stderr handler on the root logger (uvicorn runs
-    with ``log_config=None``, so its loggers propagate here), with both filters."""
+    with ``log_config=None``, so its loggers propagate here), with both filters and the chosen
+    format (``CONTRACTS_LOG_FORMAT``)."""
     logging.basicConfig(level=logging.INFO, format=FORMAT)
-    logging.getLogger().setLevel(level)
+    root = logging.getLogger()
+    root.setLevel(level)
+    chosen = formatter(log_format)
+    for handler in root.handlers:
+        handler.setFormatter(chosen)
     install(repeat_limit, repeat_window)

@@ -43,6 +43,7 @@ from psycopg.conninfo import make_conninfo
 from application.ports import LeaderLock
 from application.sweep import Sweeper, SweepReport
 from infrastructure import postgres_params
+from infrastructure.metrics import DEADLINES_FIRED, LAST_SWEEP, LEADER, SWEEPS
 
 logger = logging.getLogger(__name__)
 
@@ -297,6 +298,7 @@ class DeadlineScheduler:
                 logger.info("this process %s the deadline scheduler leader (%s)",
                             "is now" if leader else "is no longer", self.lock.describe())
                 self._was_leader = leader
+                LEADER.set(1 if leader else 0)
             if not leader:
                 logger.debug("not the scheduler leader; skipping this tick")
                 return None
@@ -304,8 +306,10 @@ class DeadlineScheduler:
                 report = self.sweep(self._should_stop)
             except Exception:  # noqa: BLE001 - logged; the next tick retries
                 logger.exception("deadline sweep failed; the next tick retries")
+                SWEEPS.labels("failed").inc()
                 return None
             self.last_report = report
+            observe_sweep(report)
             return report
 
     def _should_stop(self) -> bool:
@@ -366,7 +370,18 @@ class DeadlineScheduler:
                 pass
         with self._tick_mutex:
             self.lock.release()
+            if self._was_leader:
+                self._was_leader = False
+                LEADER.set(0)
         logger.info("deadline scheduler stopped")
+
+
+def observe_sweep(report: SweepReport) -> None:
+    """A sweep's figures in the metrics (``infrastructure.metrics``)."""
+    SWEEPS.labels("complete" if report.complete and not report.failures else "incomplete").inc()
+    for kind, count in report.by_kind.items():
+        DEADLINES_FIRED.labels(kind).inc(count)
+    LAST_SWEEP.set(time.time())
 
 
 def default_interval(mode: str) -> float:

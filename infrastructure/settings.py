@@ -79,6 +79,13 @@ class Settings(BaseSettings):
     year_end_break: str = "12-29..01-03"
 
     log_level: str = "INFO"
+    # ``json``: one JSON object per log line (time, level, logger, message, request_id and the
+    # line's fields; ``infrastructure.log_safety``); ``text``: the same fields as key=value.
+    log_format: Literal["text", "json"] = "text"
+    # Prometheus metrics at /metrics (``infrastructure.metrics``): served unless disabled; they need
+    # an operator or auditor key unless public (a scraper on a private network without a key).
+    metrics_enabled: bool = True
+    metrics_public: bool = False
     # Aggregates kept in memory per process (LRU) and fast-forwarded with newer events before each
     # command, so a command does not replay the whole history; 0 disables the cache.
     aggregate_cache_size: int = Field(default=1000, ge=0)

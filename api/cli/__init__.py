@@ -40,6 +40,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def metrics_flags(p: argparse.ArgumentParser) -> None:
+    """``--metrics-port``/``--metrics-host`` of a standalone long-running process (docs/operations.md, Metrics)."""
+    p.add_argument("--metrics-port", type=int, default=None,
+                   help="serve this process's Prometheus metrics on this port (no key: keep it private)")
+    p.add_argument("--metrics-host", default="127.0.0.1", help="interface of --metrics-port (default 127.0.0.1)")
+
+
+def start_metrics(args: argparse.Namespace) -> None:
+    from infrastructure.metrics import serve_process_metrics
+
+    serve_process_metrics(getattr(args, "metrics_port", None), getattr(args, "metrics_host", "127.0.0.1"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from domain.errors import DomainError
     from infrastructure.log_safety import configure as configure_logging
@@ -52,8 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    configure_logging(args.settings.log_level, args.settings.log_repeat_limit,
-                      args.settings.log_repeat_window_seconds)  # escaped, rate-limited lines (issue 14)
+    configure_logging(args.settings.log_level, args.settings.log_repeat_limit,  # escaped, rate-limited lines
+                      args.settings.log_repeat_window_seconds, args.settings.log_format)  # (issues 14, 20)
     if args.command not in LONG_RUNNING:
         # a one-shot command reports a database error in one line (below), not the pool's retries
         logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)

@@ -14,6 +14,7 @@ import threading
 import time
 from types import FrameType
 
+from api.cli import metrics_flags, start_metrics
 from application.projections.ports import DamagedRow
 from infrastructure.bootstrap import build_read_models, build_services
 from infrastructure.read_side import TRANSIENT, RebuildFailed
@@ -28,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run = cmds.add_parser("run", help="follow the event stream and keep the read models up to date (until stopped)")
     run.add_argument("--batch-size", type=int, default=500, help="events per transaction (default 500)")
     run.add_argument("--poll-interval", type=float, default=0.2, help="seconds between polls when idle")
+    metrics_flags(run)
     run.set_defaults(func=_run)
 
     rebuild = cmds.add_parser("rebuild", help="recompute every read model from the event stream")
@@ -41,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def _run(args: argparse.Namespace) -> int:
     settings = args.settings
+    start_metrics(args)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

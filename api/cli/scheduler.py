@@ -17,6 +17,7 @@ import signal
 from datetime import date
 from types import FrameType
 
+from api.cli import metrics_flags, start_metrics
 from application.sweep import SweepProgress, SweepReport
 from infrastructure.bootstrap import Process, bootstrap, build_scheduler
 from infrastructure.scheduler import default_interval
@@ -31,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--interval", type=float, default=None,
                    help="seconds between sweeps (default 60; 2 in sandbox mode)")
     p.add_argument("--once", action="store_true", help="one tick: sweep if this process is the leader, then exit")
+    metrics_flags(p)
     _projection_flag(p)
     p.set_defaults(func=_scheduler)
 
@@ -67,6 +69,7 @@ def _exit_code(report: SweepReport | None) -> int:
 
 
 def _scheduler(args: argparse.Namespace) -> int:
+    start_metrics(args)
     parts = _process(args)
     try:
         interval = args.interval or default_interval(parts.settings.mode)

@@ -31,6 +31,7 @@ from typing import Any
 from api.http_protocol import configure as configure_protocol
 from infrastructure.bootstrap import bootstrap, start_background_workers
 from infrastructure.log_safety import configure as configure_logging
+from infrastructure.metrics import mark_dead, prepare_multiprocess
 from infrastructure.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("contracts.serve")
@@ -90,7 +91,8 @@ def worker_app() -> Any:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    configure_logging(settings.log_level, settings.log_repeat_limit, settings.log_repeat_window_seconds)
+    configure_logging(settings.log_level, settings.log_repeat_limit, settings.log_repeat_window_seconds,
+                      settings.log_format)
     configure_protocol(settings)
     app, close = build_served_app(settings, with_projections=False, scheduler=bool(options.get("scheduler", True)),
                                   ui=bool(options.get("ui", True)))
@@ -103,6 +105,7 @@ def worker_app() -> Any:
                 yield state
         finally:
             close()
+            mark_dead()  # this worker's live gauges leave the added-up metrics
 
     app.router.lifespan_context = lifespan
     return app
@@ -155,9 +158,11 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """How every API process runs uvicorn: the guarded protocol (request read timeout, connection
     cap, TCP_NODELAY), keep-alive and concurrency bounds from the settings, and no logging
     configuration of uvicorn's own (its loggers propagate to the process's escaped, rate-limited
-    handler: ``infrastructure.log_safety``)."""
+    handler: ``infrastructure.log_safety``); uvicorn's access log off (``api.observability`` writes
+    one line per request without the raw path or the client's address)."""
     configure_protocol(settings)
     return {"http": PROTOCOL, "log_config": None, "log_level": settings.log_level.lower(), "server_header": False,
+            "access_log": False,  # it writes the raw path and the client's address: api.observability writes ours
             "timeout_keep_alive": settings.http_keep_alive_seconds,
             "limit_concurrency": settings.http_max_connections, "h11_max_incomplete_event_size": 16 * 1024}
 
@@ -176,10 +181,14 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     if args.workers > 1:
         os.environ[_WORKER_OPTIONS] = json.dumps({"scheduler": not args.no_scheduler, "ui": not args.no_ui})
+        cleanup = prepare_multiprocess()  # every worker's metrics in one folder, added up by /metrics
         log.info("serving %s mode on http://%s:%d with %d worker processes (events in %s)", settings.mode,
                  args.host, args.port, args.workers, settings.database_label())
-        uvicorn.run("api.cli.serve:worker_app", factory=True, workers=args.workers, host=args.host,
-                    port=args.port, **uvicorn_options(settings))
+        try:
+            uvicorn.run("api.cli.serve:worker_app", factory=True, workers=args.workers, host=args.host,
+                        port=args.port, **uvicorn_options(settings))
+        finally:
+            cleanup()
         return 0
     app, close = build_served_app(settings, with_projections=args.with_projections,
                                   scheduler=not args.no_scheduler, ui=not args.no_ui,

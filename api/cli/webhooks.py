@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from types import FrameType
 from typing import Any
 
+from api.cli import metrics_flags, start_metrics
 from application.actors import Actor, acting_as
 from application.notifications.service import delivery_view, endpoint_view, types_view
 from infrastructure.bootstrap import Services, WebhookParts, build_services, build_webhooks
@@ -34,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     cmds = p.add_subparsers(dest="webhooks_command", required=True)
 
     run = cmds.add_parser("run", help="derive and deliver notifications until stopped (several may run)")
+    metrics_flags(run)
     run.set_defaults(func=_run)
 
     cmds.add_parser("types", help="the notification types and their payload versions").set_defaults(func=_types)
@@ -237,6 +239,7 @@ def _announce_terms(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     settings = args.settings
+    start_metrics(args)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -21,6 +21,7 @@ from application.notifications.delivery import Deliverer
 from application.notifications.ports import Claimed
 from application.notifications.queue import QueueDeriver
 from application.projections.ports import StalePosition
+from infrastructure.metrics import WEBHOOK_DELIVERIES
 from infrastructure.read_side import TRANSIENT
 
 log = logging.getLogger("contracts.webhooks")
@@ -105,16 +106,20 @@ class WebhookWorker:
             outcome = self.deliverer.attempt(claimed)
         except TRANSIENT as exc:  # before sending: the lease expires and the row is taken again
             log.warning("notification %s not sent (%s)", claimed.row.notification_id, type(exc).__name__)
+            WEBHOOK_DELIVERIES.labels("error").inc()
             return None
         except Exception:
             log.exception("delivering notification %s failed", claimed.row.notification_id)
+            WEBHOOK_DELIVERIES.labels("error").inc()
             return None
         if outcome is None:
             return None
         backoff = 0.2
         while True:  # the outcome must be stored: a lost database delays it, never drops it
             try:
-                return self.deliverer.record(claimed, outcome)
+                attempt = self.deliverer.record(claimed, outcome)
+                WEBHOOK_DELIVERIES.labels("delivered" if outcome.ok else "not_delivered").inc()
+                return attempt
             except TRANSIENT as exc:
                 if self._stop.is_set():
                     return None  # the lease expires and the row is sent again (same notification id)

@@ -1,0 +1,110 @@
+"""One request, one log line and one metric sample (issue 20).
+
+``RequestMiddleware`` (pure ASGI, outermost) gives each request an id: the client's
+``X-Request-ID`` when it is a plain token (letters, digits and ``._:-``, at most 64 characters),
+else a new random one; the id is echoed in the response's ``X-Request-ID`` and set in the
+``request_id`` context variable, so every log line written while the request is served names
+it (``infrastructure.log_safety``). When the response is done it writes one ``contracts.access``
+line (method, route template, status, duration in ms) and observes
+``contracts_http_request_duration_seconds`` (``infrastructure.metrics``).
+
+What it never writes: the raw path or query (client text; the route template says which
+operation), headers, the API key or who presented it, the client's address, bodies. uvicorn's
+own access log, which writes the raw path and the address, is off (``api.cli.serve``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.auth import AUDITOR, OPERATOR, roles
+from infrastructure.log_safety import request_id
+from infrastructure.metrics import CONTENT_TYPE, HTTP_REQUESTS, UNMATCHED, exposition
+
+log = logging.getLogger("contracts.access")
+
+HEADER = b"x-request-id"
+_TOKEN = re.compile(rb"[A-Za-z0-9._:\-]{1,64}")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})  # others: label "OTHER"
+METRICS_PATH = "/metrics"
+
+
+def _incoming_id(scope: Scope) -> str | None:
+    for name, value in scope.get("headers") or ():
+        if name == HEADER:
+            return value.decode("ascii") if _TOKEN.fullmatch(value) else None
+    return None
+
+
+def route_template(scope: Scope, root_path: str) -> str:
+    """The matched route's template with the prefix of any mount it is under (``/ui/contracts/{contract_id}``)."""
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    if not isinstance(template, str):
+        return UNMATCHED
+    mounted = str(scope.get("root_path") or "")
+    prefix = mounted[len(root_path):] if mounted.startswith(root_path) else ""
+    if template == "" and prefix:  # a mount itself matched (the static files): its prefix
+        return prefix
+    return prefix + template if not template.startswith(prefix) or not prefix else template
+
+
+class RequestMiddleware:
+    def __init__(self, app: ASGIApp, *, access_log: bool = True) -> None:
+        self.app, self.access_log = app, access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        rid = _incoming_id(scope) or os.urandom(8).hex()
+        token = request_id.set(rid)
+        root_path = str(scope.get("root_path") or "")
+        status = 500  # what the client gets when the app fails before answering (the server answers 500)
+        header = (HEADER, rid.encode("ascii"))
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            seconds = time.perf_counter() - started
+            method = scope.get("method", "")
+            method = method if method in _METHODS else "OTHER"
+            route = route_template(scope, root_path)
+            HTTP_REQUESTS.labels(method, route, str(status)).observe(seconds)
+            if self.access_log:
+                fields: dict[str, Any] = {"method": method, "route": route, "status": status,
+                                          "duration_ms": round(seconds * 1000, 2)}
+                log.info("%s %s %d %.1fms", method, route, status, seconds * 1000, extra={"fields": fields})
+            request_id.reset(token)
+
+
+# --------------------------------------------------------------------------- /metrics
+
+metrics_router = APIRouter(tags=["system"])
+
+
+@metrics_router.get(METRICS_PATH, summary="Prometheus metrics (text exposition format)",
+                    description="Request counts and latencies by route template and status, events appended, "
+                                "projection position and lag, webhook queue and deliveries, scheduler sweeps. "
+                                "Needs an operator or auditor key unless `CONTRACTS_METRICS_PUBLIC=true`. With "
+                                "`serve --workers N` the figures are every worker's, added up (docs/operations.md).",
+                    response_class=Response, include_in_schema=True, **roles(OPERATOR, AUDITOR))
+def metrics(request: Request) -> Response:
+    registries = getattr(request.app.state, "metrics_registries", ())
+    return Response(exposition(*registries), media_type=CONTENT_TYPE)
