@@ -58,7 +58,8 @@ def create_app(services: Services, read_models: ApiReadModels, clock: Clock, sto
     settings = getattr(services, "settings", None)
     if bool(getattr(settings, "metrics_enabled", True)):  # Prometheus /metrics (api.observability)
         routers.append(metrics_router)
-        app.state.metrics_registries = (store_registry(store_collector(services.app, read_models, webhooks)),)
+        if services is not None:  # None: an app built for its routes only
+            app.state.metrics_registries = (store_registry(store_collector(services.app, read_models, webhooks)),)
     for router in routers:
         app.include_router(router)
     public = {"/healthz", "/readyz", app.openapi_url or "", app.docs_url or "", app.redoc_url or "",
@@ -70,5 +71,6 @@ def create_app(services: Services, read_models: ApiReadModels, clock: Clock, sto
     if ui:
         install_ui(app)  # read-only web pages under /ui/ with their own cookie login (api/ui)
     app.add_middleware(BodyLimitMiddleware)  # nothing reads an oversized body
-    app.add_middleware(RequestMiddleware)  # outermost: request id, one log line and one metric sample per request
+    # outermost: the request id, one log line and one metric sample per request
+    app.add_middleware(RequestMiddleware, access_log=bool(getattr(settings, "log_requests", True)))
     return app

@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     # ``json``: one JSON object per log line (time, level, logger, message, request_id and the
     # line's fields; ``infrastructure.log_safety``); ``text``: the same fields as key=value.
     log_format: Literal["text", "json"] = "text"
+    # The API's line per request (``api.observability``; the metrics are counted either way).
+    log_requests: bool = True
     # Prometheus metrics at /metrics (``infrastructure.metrics``): served unless disabled; they need
     # an operator or auditor key unless public (a scraper on a private network without a key).
     metrics_enabled: bool = True

@@ -40,6 +40,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def json_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the result as JSON (one document on stdout)")
+
+
+def emit(args: argparse.Namespace, document: object, text: str | Sequence[str]) -> None:
+    """``document`` as JSON with ``--json``, else ``text`` (a line or lines)."""
+    import json
+
+    if getattr(args, "json", False):
+        print(json.dumps(document, ensure_ascii=False, default=str))
+        return
+    for line in [text] if isinstance(text, str) else text:
+        print(line)
+
+
 def metrics_flags(p: argparse.ArgumentParser) -> None:
     """``--metrics-port``/``--metrics-host`` of a standalone long-running process (docs/operations.md, Metrics)."""
     p.add_argument("--metrics-port", type=int, default=None,

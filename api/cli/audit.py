@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
+from api.cli import emit, json_flag
 from application import audit, checkpoints
 from application.actors import Actor, acting_as
 from domain.calendar import jst_date
@@ -48,6 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _store_args(c)
     c.add_argument("--out", type=Path, help="also write the checkpoint to this file")
     c.add_argument("--latest", action="store_true", help="do not sign a new one: export the store's latest")
+    json_flag(c)
     c.set_defaults(func=_checkpoint)
 
     k = audit_sub.add_parser("checkpoint-key", help="print a new checkpoint signing key and its public key")
@@ -173,8 +175,9 @@ def _checkpoint(args: argparse.Namespace) -> int:
         except (checkpoints.CheckpointError, checkpointing.CheckpointsUnavailable) as exc:
             print(f"contracts: {exc}", file=sys.stderr)
             return 1
-    print(f"checkpoint {document['sequence']}: {document['events']} events up to position {document['position']}, "
-          f"signed by {document['public_key']}" + (f"; written to {args.out}" if args.out else ""))
+    written = f"; written to {args.out}" if args.out else ""
+    emit(args, document, f"checkpoint {document['sequence']}: {document['events']} events up to position "
+         f"{document['position']}, signed by {document['public_key']}{written}")
     return 0
 
 

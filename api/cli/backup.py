@@ -22,6 +22,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
+from api.cli import emit, json_flag
 from infrastructure.bootstrap import leader_lock_for, persistence_env
 from infrastructure.settings import Settings
 
@@ -34,9 +35,11 @@ PAGES_PER_STEP = 1024  # copy in steps so a serving process is never blocked for
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     b = sub.add_parser("backup", help="copy the embedded SQLite store to FILE (safe while the service runs)")
     b.add_argument("file", type=Path, help="the backup file to write (must not exist)")
+    json_flag(b)
     b.set_defaults(func=_backup)
     r = sub.add_parser("restore", help="replace the embedded SQLite store with the backup FILE (service stopped)")
     r.add_argument("file", type=Path, help="a file written by `contracts backup`")
+    json_flag(r)
     r.set_defaults(func=_restore)
 
 
@@ -97,7 +100,8 @@ def _backup(args: argparse.Namespace) -> int:
         target.unlink()
         print(f"error: the backup of {source} is not sound: {problem}", file=sys.stderr)
         return 1
-    print(f"backed up {source} to {target} ({pages} pages, {target.stat().st_size} bytes)")
+    emit(args, {"source": str(source), "backup": str(target), "pages": pages, "bytes": target.stat().st_size},
+         f"backed up {source} to {target} ({pages} pages, {target.stat().st_size} bytes)")
     return 0
 
 
@@ -119,5 +123,6 @@ def _restore(args: argparse.Namespace) -> int:
         pages = copy_database(backup, target)
     finally:
         lock.release()
-    print(f"restored {target} from {backup} ({pages} pages); check it with `contracts audit verify`")
+    emit(args, {"store": str(target), "backup": str(backup), "pages": pages},
+         f"restored {target} from {backup} ({pages} pages); check it with `contracts audit verify`")
     return 0

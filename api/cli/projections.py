@@ -14,7 +14,7 @@ import threading
 import time
 from types import FrameType
 
-from api.cli import metrics_flags, start_metrics
+from api.cli import emit, json_flag, metrics_flags, start_metrics
 from application.projections.ports import DamagedRow
 from infrastructure.bootstrap import build_read_models, build_services
 from infrastructure.read_side import TRANSIENT, RebuildFailed
@@ -35,9 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     rebuild = cmds.add_parser("rebuild", help="recompute every read model from the event stream")
     rebuild.add_argument("--batch-size", type=int, default=5000, help="events per transaction (default 5000)")
     rebuild.add_argument("--no-progress", action="store_true", help="no progress bar")
+    json_flag(rebuild)
     rebuild.set_defaults(func=_rebuild)
 
     status = cmds.add_parser("status", help="print the projections' position and the log's last position")
+    json_flag(status)
     status.set_defaults(func=_status)
 
 
@@ -85,6 +87,11 @@ def print_damaged(damaged: list[DamagedRow]) -> None:
               file=sys.stderr)
 
 
+def damaged_json(d: DamagedRow) -> dict[str, object]:
+    return {"position": d.position, "event": d.event, "version": d.version, "aggregate_id": str(d.aggregate_id),
+            "reason": d.reason}
+
+
 def _rebuild(args: argparse.Namespace) -> int:
     settings = args.settings
     services = build_services(settings)
@@ -92,15 +99,19 @@ def _rebuild(args: argparse.Namespace) -> int:
         models = build_read_models(services)
         started = time.perf_counter()
         try:
-            applied = models.runner.rebuild(progress=not args.no_progress, batch_size=args.batch_size)
+            applied = models.runner.rebuild(progress=not (args.no_progress or args.json), batch_size=args.batch_size)
         except RebuildFailed as exc:
             print(f"contracts projections rebuild: {exc}", file=sys.stderr)
             return 1
         elapsed = time.perf_counter() - started
         rate = applied / elapsed if elapsed > 0 else 0.0
-        print(f"rebuilt read models from {applied} events in {elapsed:.1f}s ({rate:,.0f} events/s); "
-              f"position {models.position()}")
-        print_damaged(models.damaged_events())
+        damaged = models.damaged_events()
+        emit(args, {"events": applied, "seconds": round(elapsed, 3), "events_per_second": round(rate),
+                    "position": models.position(), "damaged": [damaged_json(d) for d in damaged]},
+             f"rebuilt read models from {applied} events in {elapsed:.1f}s ({rate:,.0f} events/s); "
+             f"position {models.position()}")
+        if not args.json:
+            print_damaged(damaged)
     finally:
         services.close()
     return 0
@@ -113,9 +124,13 @@ def _status(args: argparse.Namespace) -> int:
         models = build_read_models(services)
         last = services.app.recorder.max_notification_id() or 0
         position = models.position()
-        print(f"read models at position {position} of {last} ({last - position} behind) in "
-              f"{settings.database_label()}")
-        print_damaged(models.damaged_events())
+        damaged = models.damaged_events()
+        emit(args, {"position": position, "last": last, "behind": last - position,
+                    "database": settings.database_label(), "damaged": [damaged_json(d) for d in damaged]},
+             f"read models at position {position} of {last} ({last - position} behind) in "
+             f"{settings.database_label()}")
+        if not args.json:
+            print_damaged(damaged)
     finally:
         services.close()
     return 0

@@ -17,7 +17,7 @@ import signal
 from datetime import date
 from types import FrameType
 
-from api.cli import metrics_flags, start_metrics
+from api.cli import emit, metrics_flags, start_metrics
 from application.sweep import SweepProgress, SweepReport
 from infrastructure.bootstrap import Process, bootstrap, build_scheduler
 from infrastructure.scheduler import default_interval
@@ -32,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--interval", type=float, default=None,
                    help="seconds between sweeps (default 60; 2 in sandbox mode)")
     p.add_argument("--once", action="store_true", help="one tick: sweep if this process is the leader, then exit")
+    p.add_argument("--json", action="store_true", help="with --once: print the report as JSON")
     metrics_flags(p)
     _projection_flag(p)
     p.set_defaults(func=_scheduler)
@@ -80,9 +81,10 @@ def _scheduler(args: argparse.Namespace) -> int:
             report = scheduler.tick()
             scheduler.shutdown()
             if report is None:
-                print(f"not the leader: another scheduler holds the {scheduler.lock.describe()}")
+                emit(args, {"leader": False, "lock": scheduler.lock.describe()},
+                     f"not the leader: another scheduler holds the {scheduler.lock.describe()}")
             else:
-                print(report.summary())
+                emit(args, {"leader": True, **sweep_json(report)}, report.summary())
             return _exit_code(report)
 
         def on_signal(signum: int, frame: FrameType | None) -> None:

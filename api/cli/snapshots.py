@@ -7,6 +7,7 @@ import argparse
 
 from tqdm import tqdm
 
+from api.cli import emit, json_flag
 from infrastructure.bootstrap import build_read_models, build_services
 from infrastructure.snapshots import SNAPSHOT_EVERY, open_snapshots
 
@@ -17,6 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     take = cmds.add_parser("take", help="store missing snapshots of every contract the read side knows")
     take.add_argument("--every", type=int, default=SNAPSHOT_EVERY, help=f"versions apart (default {SNAPSHOT_EVERY})")
     take.add_argument("--no-progress", action="store_true", help="no progress bar")
+    json_flag(take)
     take.set_defaults(func=_take)
 
 
@@ -25,11 +27,14 @@ def _take(args: argparse.Namespace) -> int:
     try:
         store = open_snapshots(services.app)
         if store is None:
-            print("snapshots are not available on this store (PostgreSQL only); as-of reads replay events")
+            emit(args, {"available": False, "taken": 0, "contracts": 0},
+                 "snapshots are not available on this store (PostgreSQL only); as-of reads replay events")
             return 0
         ids = build_read_models(services).contract_ids()
-        taken = sum(store.take(cid, args.every) for cid in tqdm(ids, unit="contract", disable=args.no_progress))
-        print(f"{taken} snapshots stored for {len(ids)} contracts")
+        taken = sum(store.take(cid, args.every)
+                    for cid in tqdm(ids, unit="contract", disable=args.no_progress or args.json))
+        emit(args, {"available": True, "taken": taken, "contracts": len(ids)},
+             f"{taken} snapshots stored for {len(ids)} contracts")
         return 0
     finally:
         services.close()

@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from types import FrameType
 from typing import Any
 
-from api.cli import metrics_flags, start_metrics
+from api.cli import emit, json_flag, metrics_flags, start_metrics
 from application.actors import Actor, acting_as
 from application.notifications.service import delivery_view, endpoint_view, types_view
 from infrastructure.bootstrap import Services, WebhookParts, build_services, build_webhooks
@@ -38,9 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     metrics_flags(run)
     run.set_defaults(func=_run)
 
-    cmds.add_parser("types", help="the notification types and their payload versions").set_defaults(func=_types)
-    cmds.add_parser("list", help="endpoints (never their secrets)").set_defaults(func=_list)
-    cmds.add_parser("status", help="queue position and rows by status").set_defaults(func=_status)
+    for name, helptext, func in (("types", "the notification types and their payload versions", _types),
+                                 ("list", "endpoints (never their secrets)", _list),
+                                 ("status", "queue position and rows by status", _status)):
+        listing = cmds.add_parser(name, help=helptext)
+        json_flag(listing)
+        listing.set_defaults(func=func)
 
     add = cmds.add_parser("add", help="register an endpoint; prints its secret once")
     add.add_argument("--url", required=True)
@@ -85,6 +88,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     redeliver.add_argument("--notification", type=uuid.UUID)
     redeliver.add_argument("--from", dest="from_position", type=int)
     redeliver.add_argument("--to", dest="to_position", type=int)
+    json_flag(redeliver)
     redeliver.set_defaults(func=_redeliver)
 
     announce = sub.add_parser("announce", help="announce a discontinuation (Art. 18) or a terms change (Art. 28)")
@@ -123,16 +127,17 @@ def _print(doc: Any) -> None:
 
 
 def _types(args: argparse.Namespace) -> int:
-    for t in types_view():
-        print(f"{t['type']}\tv{t['version']}\t{t['article'] or ''}\t{t['description']}")
+    types = types_view()
+    emit(args, types, [f"{t['type']}\tv{t['version']}\t{t['article'] or ''}\t{t['description']}" for t in types])
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
     with _parts(args.settings) as (_, parts):
-        for e in parts.webhooks.store.list_endpoints():
-            print(f"{e.endpoint_id}\t{e.status}\t{e.url}\t{','.join(e.event_types)}"
-                  + (f"\t{e.disabled_reason}" if e.disabled_reason else ""))
+        endpoints = parts.webhooks.store.list_endpoints()
+    emit(args, [endpoint_view(e) for e in endpoints],
+         [f"{e.endpoint_id}\t{e.status}\t{e.url}\t{','.join(e.event_types)}"
+          + (f"\t{e.disabled_reason}" if e.disabled_reason else "") for e in endpoints])
     return 0
 
 
@@ -140,8 +145,10 @@ def _status(args: argparse.Namespace) -> int:
     with _parts(args.settings) as (services, parts):
         last = services.app.recorder.max_notification_id() or 0
         position = parts.webhooks.store.position()
-        print(f"queue derived up to position {position} of {last} ({last - position} behind); "
-              f"rows: {json.dumps(parts.webhooks.store.counts(), sort_keys=True)}")
+        counts = parts.webhooks.store.counts()
+    emit(args, {"position": position, "last": last, "behind": last - position, "rows": counts},
+         f"queue derived up to position {position} of {last} ({last - position} behind); "
+         f"rows: {json.dumps(counts, sort_keys=True)}")
     return 0
 
 
@@ -213,7 +220,7 @@ def _redeliver(args: argparse.Namespace) -> int:
     with _parts(args.settings) as (_, parts):
         count = parts.webhooks.redeliver(args.endpoint_id, datetime.now(UTC), notification_id=args.notification,
                                          from_position=args.from_position, to_position=args.to_position)
-    print(f"queued {count} notification(s) again")
+    emit(args, {"queued": count}, f"queued {count} notification(s) again")
     return 0
 
 
