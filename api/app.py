@@ -16,6 +16,7 @@ from api.body_limit import BodyLimitMiddleware
 from api.context import ApiContext
 from api.errors import install_error_handlers
 from api.observability import METRICS_PATH, RequestMiddleware, metrics_router
+from api.openapi import install_openapi, operation_id
 from api.routes import announcements, contracts, feeds, sla, system, transfers
 from api.routes import webhooks as webhook_routes
 from api.ui import install_ui
@@ -43,7 +44,8 @@ def create_app(services: Services, read_models: ApiReadModels, clock: Clock, sto
     """``ui``: serve the read-only pages under ``/ui/`` (their login sessions are rows of ``store``).
     ``key_cache``: valid API keys cached by the auth middleware (default: a ``KeyCache``
     with ``settings.api_key_cache_seconds``); revocations through ``store`` empty it at once."""
-    app = FastAPI(title="Contract lifecycle API", version="1", description=DESCRIPTION)
+    app = FastAPI(title="Contract lifecycle API", version="1", description=DESCRIPTION,
+                  generate_unique_id_function=operation_id)
     if key_cache is None:
         settings = getattr(services, "settings", None)  # None: an app built for its routes only
         key_cache = KeyCache(float(getattr(settings, "api_key_cache_seconds", 0.0)))
@@ -54,6 +56,7 @@ def create_app(services: Services, read_models: ApiReadModels, clock: Clock, sto
                                idempotency_retention=idempotency_retention, key_cache=key_cache,
                                webhooks=webhooks, webhook_worker=webhook_worker)
     install_error_handlers(app)
+    install_openapi(app)
     routers = [module.router for module in (system, contracts, sla, feeds, transfers, announcements, webhook_routes)]
     settings = getattr(services, "settings", None)
     if bool(getattr(settings, "metrics_enabled", True)):  # Prometheus /metrics (api.observability)

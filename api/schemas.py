@@ -27,6 +27,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from api.resources import Problem
 from domain.calendar import Month
 from domain.contract import FOR_CAUSE_ARTICLES, REJECTION_ARTICLES
 from domain.errors import InvalidInput
@@ -206,18 +207,6 @@ class ClockIn(Body):
 
 
 # --------------------------------------------------------------------------- documented responses
-
-
-class Problem(BaseModel):
-    """RFC 9457 problem details."""
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    article: str | None = None
-    field: str | None = None
-    instance: str | None = None
 
 
 class CommandOut(BaseModel):

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import JSONResponse, Response
 
+from api import resources as r
 from api.auth import OPERATORS, READERS, WRITERS, Principal, current_principal, roles
 from api.context import ApiContext, context
 from api.idempotency import Outcome, etag, parse_if_match, run_command
@@ -19,7 +20,6 @@ from api.schemas import (
     ApplicationIn,
     ApplyIn,
     ChangeIn,
-    CommandOut,
     ContractorIn,
     Instant,
     PaymentIn,
@@ -69,7 +69,7 @@ def contract_as_of(ctx: ApiContext, contract_id: uuid.UUID, as_of: Any) -> Contr
 # --------------------------------------------------------------------------- commands
 
 
-@router.post("", status_code=201, summary="Apply for a contract (or start a trial)", response_model=CommandOut,
+@router.post("", status_code=201, summary="Apply for a contract (or start a trial)", response_model=r.ApplyResult,
              **roles(*WRITERS))
 def apply(body: ApplyIn, request: Request, ctx: Ctx, who: Who) -> Response:
     def act() -> Outcome:
@@ -84,7 +84,7 @@ def apply(body: ApplyIn, request: Request, ctx: Ctx, who: Who) -> Response:
 
 
 @router.post("/{contract_id}/application", summary="Paid application of a contract in trial",
-             response_model=CommandOut, **roles(*WRITERS))
+             response_model=r.CommandResult, **roles(*WRITERS))
 def apply_from_trial(contract_id: uuid.UUID, body: ApplicationIn, request: Request, ctx: Ctx, who: Who) -> Response:
     expected = parse_if_match(request)
 
@@ -97,7 +97,7 @@ def apply_from_trial(contract_id: uuid.UUID, body: ApplicationIn, request: Reque
 
 
 @router.post("/{contract_id}/approve", summary="Approve the application (concludes the contract, Art. 2.3)",
-             response_model=CommandOut, **roles(*WRITERS))
+             response_model=r.ApproveResult, **roles(*WRITERS))
 def approve(contract_id: uuid.UUID, request: Request, ctx: Ctx, who: Who) -> Response:
     expected = parse_if_match(request)
 
@@ -109,7 +109,7 @@ def approve(contract_id: uuid.UUID, request: Request, ctx: Ctx, who: Who) -> Res
     return run_command(ctx, request, who, None, act)
 
 
-@router.post("/{contract_id}/reject", summary="Reject the application (Art. 2.4)", response_model=CommandOut,
+@router.post("/{contract_id}/reject", summary="Reject the application (Art. 2.4)", response_model=r.CommandResult,
              **roles(*WRITERS))
 def reject(contract_id: uuid.UUID, body: RejectIn, request: Request, ctx: Ctx, who: Who) -> Response:
     expected = parse_if_match(request)
@@ -118,7 +118,7 @@ def reject(contract_id: uuid.UUID, body: RejectIn, request: Request, ctx: Ctx, w
 
 
 @router.post("/{contract_id}/changes", summary="Request a grade and/or user-count change (Art. 10)",
-             response_model=CommandOut, **roles(*WRITERS))
+             response_model=r.ChangeResult, **roles(*WRITERS))
 def request_change(contract_id: uuid.UUID, body: ChangeIn, request: Request, ctx: Ctx, who: Who) -> Response:
     expected = parse_if_match(request)
 
@@ -134,7 +134,7 @@ def request_change(contract_id: uuid.UUID, body: ChangeIn, request: Request, ctx
 
 
 @router.post("/{contract_id}/termination-notice", summary="Notice of termination (Art. 10)",
-             response_model=CommandOut, **roles(*WRITERS))
+             response_model=r.TerminationNoticeResult, **roles(*WRITERS))
 def notice_termination(contract_id: uuid.UUID, body: TerminationNoticeIn, request: Request, ctx: Ctx,
                        who: Who) -> Response:
     expected = parse_if_match(request)
@@ -149,7 +149,7 @@ def notice_termination(contract_id: uuid.UUID, body: TerminationNoticeIn, reques
 
 
 @router.post("/{contract_id}/terminate", summary="Terminate for cause (Art. 2.4, 23, 24), operator only",
-             response_model=CommandOut, **roles(*OPERATORS))
+             response_model=r.CommandResult, **roles(*OPERATORS))
 def terminate(contract_id: uuid.UUID, body: TerminateIn, request: Request, ctx: Ctx, who: Who) -> Response:
     expected = parse_if_match(request)
 
@@ -161,7 +161,7 @@ def terminate(contract_id: uuid.UUID, body: TerminateIn, request: Request, ctx: 
 
 
 @router.post("/{contract_id}/payments", summary="Record a payment of one invoice (Art. 9)",
-             response_model=CommandOut, **roles(*WRITERS))
+             response_model=r.PaymentResult, **roles(*WRITERS))
 def record_payment(contract_id: uuid.UUID, body: PaymentIn, request: Request, ctx: Ctx, who: Who) -> Response:
     expected = parse_if_match(request)
 
@@ -201,7 +201,7 @@ def pay_one_invoice(ctx: ApiContext, contract_id: uuid.UUID, body: PaymentIn,
 
 
 @router.post("/{contract_id}/contractor", summary="Change contractor information (Art. 12)",
-             response_model=CommandOut, **roles(*WRITERS))
+             response_model=r.CommandResult, **roles(*WRITERS))
 def change_contractor(contract_id: uuid.UUID, body: ContractorIn, request: Request, ctx: Ctx,
                       who: Who) -> Response:
     expected = parse_if_match(request)
@@ -237,7 +237,7 @@ def privacy_request(contract_id: uuid.UUID, body: PrivacyRequestIn, request: Req
                          "(default: the service clock's JST month; never a month that has not begun). "
                          "The scheduler does this on the 1st of every month; this operation lets an operator "
                          "(or a sandbox client) run it on demand. Idempotent: months already run store nothing.",
-             response_model=CommandOut, **roles(*OPERATORS))
+             response_model=r.AdvanceResult, **roles(*OPERATORS))
 def advance(contract_id: uuid.UUID, request: Request, ctx: Ctx, who: Who,
             body: AdvanceIn | None = None) -> Response:
     def act() -> Outcome:
@@ -255,7 +255,7 @@ def advance(contract_id: uuid.UUID, request: Request, ctx: Ctx, who: Who,
 
 
 @router.get("/{contract_id}", summary="Contract state (ETag = version; as_of for a past instant)",
-            **roles(*READERS))
+            response_model=r.ContractResource, **roles(*READERS))
 def get_contract(contract_id: uuid.UUID, ctx: Ctx, who: Who, as_of: AsOf = None) -> Response:
     contract = contract_as_of(ctx, contract_id, as_of)
     body = contract_view(contract, who, ctx.app.policy)
@@ -264,36 +264,39 @@ def get_contract(contract_id: uuid.UUID, ctx: Ctx, who: Who, as_of: AsOf = None)
     return JSONResponse(body, headers={"ETag": etag(contract.version)})
 
 
-@router.get("/{contract_id}/events", summary="The contract's events, oldest first", **roles(*READERS))
-def contract_events(contract_id: uuid.UUID, ctx: Ctx, who: Who) -> dict[str, Any]:
+@router.get("/{contract_id}/events", summary="The contract's events, oldest first", response_model=r.ContractEvents,
+            **roles(*READERS))
+def contract_events(contract_id: uuid.UUID, ctx: Ctx, who: Who) -> Response:
     events = ctx.app.contract_events(contract_id)
-    return {"contract_id": str(contract_id), "events": [event_view(e, who) for e in events]}
+    return JSONResponse({"contract_id": str(contract_id), "events": [event_view(e, who) for e in events]})
 
 
 @router.get("/{contract_id}/invoices", summary="Invoices with lines, payments, outstanding and late interest",
-            **roles(*READERS))
-def contract_invoices(contract_id: uuid.UUID, ctx: Ctx, who: Who, as_of: AsOf = None) -> dict[str, Any]:
+            response_model=r.ContractInvoices, **roles(*READERS))
+def contract_invoices(contract_id: uuid.UUID, ctx: Ctx, who: Who, as_of: AsOf = None) -> Response:
     ctx.app.get_contract(contract_id)
     invoices = ctx.read_models.invoices(contract_id, as_of)
-    return {"contract_id": str(contract_id), "as_of": jsonable(as_of), "invoices": jsonable(invoices)}
+    return JSONResponse({"contract_id": str(contract_id), "as_of": jsonable(as_of), "invoices": jsonable(invoices)})
 
 
 @router.get("/{contract_id}/sla-claims", summary="SLA claims with eligibility, credit range and decision",
-            **roles(*READERS))
-def contract_claims(contract_id: uuid.UUID, ctx: Ctx, who: Who) -> dict[str, Any]:
+            response_model=r.ContractClaims, **roles(*READERS))
+def contract_claims(contract_id: uuid.UUID, ctx: Ctx, who: Who) -> Response:
     ctx.app.get_contract(contract_id)
-    return {"contract_id": str(contract_id), "claims": jsonable(ctx.read_models.claims(contract_id))}
+    return JSONResponse({"contract_id": str(contract_id), "claims": jsonable(ctx.read_models.claims(contract_id))})
 
 
 @router.get("/{contract_id}/verify", summary="Tamper check: recompute this contract's hash chain "
-            "(ok, events checked, the first broken link)", **roles(*READERS))
-def verify(contract_id: uuid.UUID, ctx: Ctx, who: Who) -> dict[str, Any]:
-    report = verify_chain(ctx.app, contract_id)
-    return {"contract_id": str(contract_id), **report.to_dict()}
+            "(ok, events checked, the first broken link)", response_model=r.VerifyReport, **roles(*READERS))
+def verify(contract_id: uuid.UUID, ctx: Ctx, who: Who) -> Response:
+    report = verify_chain(ctx.app, contract_id)  # no read first: a damaged contract is named, not refused
+    if report.checked == 0:
+        ctx.app.get_contract(contract_id)  # no such contract: 404
+    return JSONResponse({"contract_id": str(contract_id), **report.to_dict()})
 
 
 @router.get("/{contract_id}/disclosure", summary="Disclosure export: everything held about the contractor "
-            "of this contract, as one document (operator)", **roles(*OPERATORS))
+            "of this contract, as one document (operator)", response_model=r.Disclosure, **roles(*OPERATORS))
 def disclosure(contract_id: uuid.UUID, ctx: Ctx, who: Who) -> Response:
     document = disclosure_document(ctx.app, contract_id=contract_id, now=ctx.now())
     log.info("disclosure export of contract %s by %s", contract_id, who.name)

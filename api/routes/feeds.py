@@ -7,7 +7,9 @@ from typing import Annotated, Any
 
 from eventsourcing.persistence import Notification
 from fastapi import APIRouter, Depends, Query
+from starlette.responses import JSONResponse, Response
 
+from api import resources as r
 from api.auth import READERS, Principal, current_principal, roles
 from api.context import ApiContext, context
 from api.schemas import MONTH_PATTERN, PROBLEM_RESPONSES, IsoDate
@@ -30,14 +32,14 @@ RECEIPT_TOPIC_SUFFIX = "CommandReceipt.CommandApplied"
                         "a committed event never appears behind one already returned. A stored event that "
                         "cannot be decoded (damaged in storage) is listed with `undecodable: true`, a "
                         "`reason` and no `data`.",
-            **roles(*READERS))
+            response_model=r.EventFeed, **roles(*READERS))
 def events(ctx: Ctx, who: Who, after: Annotated[int, Query(ge=0, le=2**62)] = 0,
-           limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100) -> dict[str, Any]:
+           limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100) -> Response:
     notifications = ctx.app.recorder.select_notifications(start=after + 1, limit=limit)
     items = [_entry(ctx, n, who) for n in notifications
              if not n.topic.endswith(RECEIPT_TOPIC_SUFFIX)]  # internal proof of a key
-    return {"events": items, "next_after": notifications[-1].id if notifications else after,
-            "has_more": len(notifications) == limit}
+    return JSONResponse({"events": items, "next_after": notifications[-1].id if notifications else after,
+                         "has_more": len(notifications) == limit})
 
 
 def _entry(ctx: ApiContext, n: Notification, who: Principal) -> dict[str, Any]:
@@ -50,18 +52,20 @@ def _entry(ctx: ApiContext, n: Notification, who: Principal) -> dict[str, Any]:
     return event_view(event, who, position=n.id, topic=n.topic)
 
 
-@router.get("/invoices", summary="Every invoice of a month (YYYY-MM)", **roles(*READERS))
+@router.get("/invoices", summary="Every invoice of a month (YYYY-MM)", response_model=r.MonthInvoices,
+            **roles(*READERS))
 def invoices(ctx: Ctx, who: Who,
-             month: Annotated[str, Query(pattern=MONTH_PATTERN, description="YYYY-MM")]) -> dict[str, Any]:
+             month: Annotated[str, Query(pattern=MONTH_PATTERN, description="YYYY-MM")]) -> Response:
     found = ctx.read_models.invoices_for_month(Month.parse(month))
-    return {"month": month, "invoices": jsonable(found)}
+    return JSONResponse({"month": month, "invoices": jsonable(found)})
 
 
-@router.get("/deadlines", summary="Open deadlines due on or before a date", **roles(*READERS))
+@router.get("/deadlines", summary="Open deadlines due on or before a date", response_model=r.Deadlines,
+            **roles(*READERS))
 def deadlines(ctx: Ctx, who: Who, until: Annotated[IsoDate, Query(description="YYYY-MM-DD")],
-              limit: Annotated[int | None, Query(ge=1, le=10_000)] = None) -> dict[str, Any]:
+              limit: Annotated[int | None, Query(ge=1, le=10_000)] = None) -> Response:
     found = ctx.read_models.deadlines_until(until, limit)
-    return {"until": until.isoformat(), "deadlines": [
+    return JSONResponse({"until": until.isoformat(), "deadlines": [
         {"due_on": d.due_on.isoformat(), "kind": d.kind, "aggregate_id": str(d.aggregate_id), "ref": d.ref}
-        for d in found]}
+        for d in found]})
 

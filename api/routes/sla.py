@@ -8,11 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
+from api import resources as r
 from api.auth import OPERATORS, WRITERS, Principal, current_principal, roles
 from api.context import ApiContext, context
 from api.idempotency import Outcome, etag, parse_if_match, run_command
 from api.routes.contracts import command_outcome, last_event
-from api.schemas import PROBLEM_RESPONSES, ClaimIn, CommandOut, DecisionIn, OutageIn
+from api.schemas import PROBLEM_RESPONSES, ClaimIn, DecisionIn, OutageIn
 from api.views import jsonable
 from domain.contract import ContractEvents
 from domain.errors import NotFound
@@ -24,7 +25,7 @@ Who = Annotated[Principal, Depends(current_principal)]
 
 
 @router.post("/v1/outages", status_code=201, summary="Record an outage of a service, once (spec 8)",
-             **roles(*WRITERS))
+             response_model=r.OutageResult, **roles(*WRITERS))
 def record_outage(body: OutageIn, request: Request, ctx: Ctx, who: Who) -> Response:
     def act() -> Outcome:
         result = ctx.app.record_outage(body.service, body.started_at, body.ended_at, OutageCause(body.cause),
@@ -40,7 +41,7 @@ def record_outage(body: OutageIn, request: Request, ctx: Ctx, who: Who) -> Respo
 
 
 @router.post("/v1/contracts/{contract_id}/sla-claims", status_code=201,
-             summary="Claim an SLA credit for an outage (Art. 20.3)", response_model=CommandOut,
+             summary="Claim an SLA credit for an outage (Art. 20.3)", response_model=r.ClaimResult,
              **roles(*WRITERS))
 def claim(contract_id: uuid.UUID, body: ClaimIn, request: Request, ctx: Ctx, who: Who) -> Response:
     expected = parse_if_match(request)
@@ -66,7 +67,7 @@ def claim_contract(ctx: ApiContext, claim_id: uuid.UUID) -> uuid.UUID:
                          "extended by the credit days) or `refund`, and an amount between the claim's minimum "
                          "and maximum (Art. 20.1). Omit both for the POLICY default. An ineligible claim can "
                          "only be rejected (omit both).",
-             response_model=CommandOut, **roles(*OPERATORS))
+             response_model=r.DecisionResult, **roles(*OPERATORS))
 def decide(claim_id: uuid.UUID, body: DecisionIn, request: Request, ctx: Ctx, who: Who) -> Response:
     expected = parse_if_match(request)
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from starlette.responses import JSONResponse, Response
 
+from api import resources as r
 from api.auth import READERS, WRITERS, Principal, current_principal, roles
 from api.context import ApiContext, context
 from api.errors import ApiProblem, problem_body, problem_response
@@ -21,12 +22,12 @@ Ctx = Annotated[ApiContext, Depends(context)]
 Who = Annotated[Principal, Depends(current_principal)]
 
 
-@router.get("/healthz", summary="Liveness (no key needed)")
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+@router.get("/healthz", summary="Liveness (no key needed)", response_model=r.Status)
+def healthz() -> Response:
+    return JSONResponse({"status": "ok"})
 
 
-@router.get("/readyz", summary="Readiness: the databases answer (no key needed)")
+@router.get("/readyz", summary="Readiness: the databases answer (no key needed)", response_model=r.Status)
 def readyz(ctx: Ctx) -> Response:
     try:
         ctx.store.ping()
@@ -44,9 +45,9 @@ def _clock_view(ctx: ApiContext) -> dict[str, Any]:
 
 
 @router.get("/v1/clock", summary="The service clock (business time of commands)", tags=["clock"],
-            responses=PROBLEM_RESPONSES, **roles(*READERS))
-def get_clock(ctx: Ctx, who: Who) -> dict[str, Any]:
-    return _clock_view(ctx)
+            responses=PROBLEM_RESPONSES, response_model=r.ClockResource, **roles(*READERS))
+def get_clock(ctx: Ctx, who: Who) -> Response:
+    return JSONResponse(_clock_view(ctx))
 
 
 @router.put("/v1/clock", summary="Set the service clock (sandbox mode only)", tags=["clock"],
@@ -54,12 +55,12 @@ def get_clock(ctx: Ctx, who: Who) -> dict[str, Any]:
                         "(forward only, like a test clock; it then stays there). Every later command uses it as "
                         "its business time. In production mode this is refused with 403 "
                         "(`urn:contracts:problem:sandbox-only`).",
-            responses=PROBLEM_RESPONSES, **roles(*WRITERS))
-def set_clock(body: ClockIn, ctx: Ctx, who: Who) -> dict[str, Any]:
+            responses=PROBLEM_RESPONSES, response_model=r.ClockResource, **roles(*WRITERS))
+def set_clock(body: ClockIn, ctx: Ctx, who: Who) -> Response:
     setter = getattr(ctx.clock, "set", None)
     if not ctx.sandbox or setter is None:
         raise ApiProblem(403, "sandbox-only", "the service clock can only be set in sandbox mode "
                          "(CONTRACTS_MODE=sandbox)", title="Sandbox only")
     setter(body.now)
     log.info("sandbox clock set to %s by %s", body.now.isoformat(), who.name)
-    return _clock_view(ctx)
+    return JSONResponse(_clock_view(ctx))

@@ -1,0 +1,373 @@
+"""The documented response shapes: one pydantic model per resource and per command answer.
+
+They describe what the routes answer (the routes build their JSON from the views and return it
+as a ``JSONResponse``; these models are the OpenAPI contract a client is generated from, checked
+by ``tests/api/test_api_generated_client.py``). Every model allows additional properties, so a
+field added later never breaks a generated client. Dates are ``YYYY-MM-DD``, months ``YYYY-MM``,
+instants ISO 8601 (UTC ``Z`` where this service writes them), ids dashed UUIDs, money integer yen.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MonthText = str  # YYYY-MM (documented through the field descriptions and examples)
+CID = "fe470a1f-5e9c-56c3-bba4-5ea8528b5d24"
+INVOICE_ID = "6fba9d0f-64eb-5e50-9c02-8893f86e115d"
+CLAIM_ID = "ad4a6902-ddba-5edf-9dc7-b38ef02019e1"
+OUTAGE_ID = "c697e781-958d-5525-9f54-7f6be972037e"
+
+
+class Resource(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class FieldError(Resource):
+    field: str
+    message: str
+
+
+class Problem(Resource):
+    """RFC 9457 problem details (``application/problem+json``). ``article`` names the article of
+    the terms (or the law) a refused command breaks; ``field`` the offending input."""
+
+    type: str = Field(description="urn:contracts:problem:<kind>")
+    title: str
+    status: int
+    detail: str
+    article: str | None = None
+    field: str | None = None
+    instance: str | None = None
+    errors: list[FieldError] | None = Field(default=None, description="malformed input: every field at fault")
+    incident: str | None = Field(default=None, description="500 only: the id in the service log")
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
+        "type": "urn:contracts:problem:rule-violation", "title": "Refused by a business rule", "status": 409,
+        "detail": "not allowed in state active (allowed: applied)", "article": "Art. 2.4", "field": None,
+        "instance": f"/v1/contracts/{CID}/reject"}]})
+
+
+# --------------------------------------------------------------------------- commands
+
+
+class CommandResult(Resource):
+    """What every contract command answers; headers ``ETag`` (the new version) and ``X-Position``."""
+
+    contract_id: str
+    version: int
+    position: int | None
+    events: int = Field(description="events stored by this command")
+
+
+class ApplyResult(CommandResult):
+    state: str = Field(description="trial or applied")
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
+        {"contract_id": CID, "version": 2, "position": 2, "events": 2, "state": "applied"}]})
+
+
+class ApproveResult(CommandResult):
+    concluded_on: date
+    first_month: MonthText
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
+        {"contract_id": CID, "version": 3, "position": 3, "events": 1, "concluded_on": "2026-03-02",
+         "first_month": "2026-04"}]})
+
+
+class ChangeResult(CommandResult):
+    change_id: str
+    requested_month: MonthText | None
+    effective_month: MonthText
+    received_on: date
+    grade: str
+    users: int
+    upgrade_charge: int
+    remaining_months: int
+
+
+class TerminationNoticeResult(CommandResult):
+    requested_month: MonthText | None
+    effective_month: MonthText = Field(description="the last month of service")
+    received_on: date
+    last_month_of_service: MonthText = Field(deprecated=True, description="deprecated: same as effective_month")
+
+
+class PaymentResult(CommandResult):
+    invoice_id: str
+    outstanding: int
+
+
+class AdvanceResult(CommandResult):
+    month: MonthText
+    state: str
+
+
+class Assessment(Resource):
+    eligible: bool
+    reason: str | None = None
+    breach_date: date | None = None
+    breach_month: MonthText | None = None
+    credit_days: int
+    minimum: int
+    maximum: int
+    liability_cap: int
+
+
+class ClaimResult(CommandResult):
+    claim_id: str
+    assessment: Assessment
+
+
+class DecisionResult(CommandResult):
+    claim_id: str
+    decision: Literal["granted", "rejected"]
+    remedy: str | None
+    amount: int | None
+    reason: str | None
+
+
+class OutageResult(Resource):
+    """Headers ``ETag``, ``X-Position``, ``Location``."""
+
+    outage_id: str
+    version: int
+    position: int | None
+    events: int
+    service: str
+    breaches: bool
+    breach_date: date | None
+    credit_days: int
+
+
+# --------------------------------------------------------------------------- contracts
+
+
+class Prices(Resource):
+    monthly_price: int
+    annual_price: int | None = None
+    initial_fee: int
+    min_users: int
+    campaign: dict[str, Any] | None = None
+
+
+class Trial(Resource):
+    started_on: date
+    ends_on: date
+
+
+class Period(Resource):
+    start: MonthText
+    end: MonthText
+
+
+class PendingChange(Resource):
+    change_id: str
+    effective_month: MonthText
+    grade: str
+    users: int
+    upgrade_charge: int
+    remaining_months: int
+
+
+class ContractorInfo(Resource):
+    name: str | None = None
+    address: str | None = None
+    contact_name: str | None = None
+    contact_email: str | None = None
+    contact_phone: str | None = None
+    store_administrator: str | None = None
+
+
+class ContractResource(Resource):
+    """A contract's state (header ``ETag`` = version). ``contractor``: personal data, an object for
+    the billing and operator roles, the string ``"[redacted]"`` for auditors."""
+
+    contract_id: str
+    version: int
+    customer_number: str
+    service: str
+    reference: str
+    state: str
+    grade: str | None
+    users: int | None
+    billing_cycle: str | None
+    prices: Prices | None
+    trial: Trial | None
+    concluded_on: date | None
+    first_month: MonthText | None
+    period: Period | None
+    next_month_start: MonthText | None
+    pending_changes: list[PendingChange]
+    termination_month: MonthText | None
+    overdue_invoices: list[str]
+    outstanding: int
+    suspension_stop_on: date | None
+    ended_on: date | None
+    termination_reason: str | None
+    termination_article: str | None
+    retention_until: date | None
+    extension_days: int
+    data_deleted: bool
+    contractor: ContractorInfo | str | None
+    as_of: str | None = Field(default=None, description="the as_of instant asked for (recorded time)")
+
+
+# --------------------------------------------------------------------------- events
+
+
+class Actor(Resource):
+    kind: str = Field(description="api_key, scheduler, operator or system")
+    name: str
+    role: str | None = None
+    deadline: str | None = None
+
+
+class Event(Resource):
+    position: int | None = Field(default=None, description="notification position (global feed only)")
+    aggregate_type: str
+    aggregate_id: str
+    version: int
+    type: str
+    recorded_at: str = Field(description="instant the event was recorded (UTC, Z)")
+    actor: Actor | None
+    data: dict[str, Any]
+
+
+class ContractEvents(Resource):
+    contract_id: str
+    events: list[Event]
+
+
+class EventFeed(Resource):
+    events: list[Event]
+    next_after: int = Field(description="pass as after to read on")
+    has_more: bool
+
+
+# --------------------------------------------------------------------------- billing
+
+
+class InvoiceLine(Resource):
+    kind: str
+    rule: str = Field(description="the article the line applies")
+    description: str
+    quantity: int
+    unit_price: int
+    amount: int
+
+
+class InvoicePayment(Resource):
+    paid_on: date
+    amount: int
+
+
+class Invoice(Resource):
+    invoice_id: str
+    contract_id: str
+    kind: str
+    period: str
+    month: MonthText
+    issued_on: date
+    due_on: date
+    lines: list[InvoiceLine]
+    total: int
+    paid: int
+    outstanding: int
+    refunded: int
+    payments: list[InvoicePayment]
+    late_interest: int
+    interest_as_of: date
+
+
+class ContractInvoices(Resource):
+    contract_id: str
+    as_of: str | None
+    invoices: list[Invoice]
+
+
+class MonthInvoices(Resource):
+    month: MonthText
+    invoices: list[Invoice]
+
+
+# --------------------------------------------------------------------------- SLA claims
+
+
+class Claim(Resource):
+    claim_id: str
+    contract_id: str
+    outage_id: str
+    service: str
+    status: str = Field(description="pending, granted or rejected")
+    eligible: bool
+    reason: str | None = None
+    received_on: date
+    credit_days: int
+    minimum: int
+    maximum: int
+    liability_cap: int
+    remedy: str | None = None
+    amount: int | None = None
+    decided_at: str | None = None
+
+
+class ContractClaims(Resource):
+    contract_id: str
+    claims: list[Claim]
+
+
+# --------------------------------------------------------------------------- other reads
+
+
+class Deadline(Resource):
+    due_on: date
+    kind: str
+    aggregate_id: str
+    ref: str
+
+
+class Deadlines(Resource):
+    until: date
+    deadlines: list[Deadline]
+
+
+class ChainBreak(Resource):
+    aggregate_id: str
+    version: int
+    reason: str
+
+
+class VerifyReport(Resource):
+    contract_id: str
+    ok: bool
+    checked: int
+    aggregates: int
+    first_broken: ChainBreak | None
+    broken: list[ChainBreak]
+    head: str
+
+
+class Disclosure(Resource):
+    document: str
+    customer_number: str
+    generated_at: str
+    erased: bool
+    contracts: list[dict[str, Any]]
+
+
+class ClockResource(Resource):
+    now: str = Field(description="the service clock (UTC, Z)")
+    today: date = Field(description="its JST date")
+    mode: str
+    settable: bool
+
+
+class Status(Resource):
+    status: str

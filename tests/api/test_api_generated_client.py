@@ -1,0 +1,202 @@
+"""The OpenAPI contract, as an integrator meets it (issue 19): the document passes an OpenAPI
+validator, a real generator (openapi-python-client) turns it into a client, and that client ALONE
+drives a lifecycle over a real server (``contracts serve``: uvicorn on 127.0.0.1, a free port,
+SQLite, sandbox mode), reading every answer as a typed model, errors as a typed ``Problem``.
+
+Figures asserted are computed by hand from the rule book and the packaged sample catalog
+(kintone standard: 1,500 yen/user/month, campaign 1,200 for 3 months, initial fee 10,000, at
+least 5 users; tax 10 % once per invoice, rounded down; due the last day of the next month).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+import pytest
+from openapi_spec_validator import validate
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+PACKAGE = "contract_lifecycle_api_client"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, base: str, keys: dict[str, str]) -> None:
+        self.base, self.keys = base, keys
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("served")
+    env = {**os.environ, "CONTRACTS_SQLITE_PATH": str(tmp / "served.sqlite"), "CONTRACTS_MODE": "sandbox"}
+    env.pop("CONTRACTS_DATABASE_URL", None)
+    cli = [sys.executable, "-m", "api.cli"]
+    keys = {}
+    for role in ("billing", "operator"):
+        created = subprocess.run([*cli, "keys", "create", "--role", role, "--name", f"gen-{role}"], env=env,
+                                 cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
+        keys[role] = created.stdout.strip()
+    port = _free_port()
+    process = subprocess.Popen([*cli, "serve", "--port", str(port), "--host", "127.0.0.1"], env=env, cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and process.poll() is None, "server did not start"
+            time.sleep(0.2)
+        yield Server(base, keys)
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    output = process.stdout.read() if process.stdout else ""
+    assert "Traceback" not in output, output
+
+
+@pytest.fixture(scope="module")
+def schema(server: Server) -> dict[str, Any]:
+    document: dict[str, Any] = httpx.get(f"{server.base}/openapi.json").json()
+    return document
+
+
+@pytest.fixture(scope="module")
+def client_package(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
+    out = tmp_path_factory.mktemp("generated")
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}  # ruff formats the code
+    generated = subprocess.run([str(BIN / "openapi-python-client"), "generate", "--url", f"{server.base}/openapi.json",
+                                "--meta", "none", "--output-path", str(out / PACKAGE)],
+                               cwd=out, env=env, capture_output=True, text=True, timeout=300)
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+    assert "Warning" not in generated.stdout + generated.stderr, generated.stdout + generated.stderr
+    sys.path.insert(0, str(out))
+    try:
+        yield importlib.import_module(PACKAGE)
+    finally:
+        sys.path.remove(str(out))
+        for name in [m for m in sys.modules if m == PACKAGE or m.startswith(PACKAGE + ".")]:
+            del sys.modules[name]
+
+
+def test_the_schema_passes_an_openapi_validator(schema: dict[str, Any]) -> None:
+    validate(schema)
+
+
+def test_errors_are_problem_json_with_the_problem_schema_and_headers_are_declared(schema: dict[str, Any]) -> None:
+    problem_ref = {"$ref": "#/components/schemas/Problem"}
+    for path, item in schema["paths"].items():
+        for method, op in item.items():
+            for status, response in op["responses"].items():
+                if int(status) >= 400:
+                    assert response["content"] == {"application/problem+json": {"schema": problem_ref}}, \
+                        (method, path, status)
+                elif "content" in response:
+                    assert response["content"]["application/json"]["schema"], (method, path, status)
+            if method == "post":
+                headers = {p["name"] for p in op.get("parameters", []) if p["in"] == "header"}
+                assert "Idempotency-Key" in headers, (method, path)
+                ok = next(r for s, r in op["responses"].items() if s.startswith("2"))
+                assert {"ETag", "X-Position"} <= set(ok["headers"]), (method, path)
+    approve = schema["paths"]["/v1/contracts/{contract_id}/approve"]["post"]
+    assert "If-Match" in {p["name"] for p in approve["parameters"]}
+    assert approve["operationId"] == "approveContract"
+    assert schema["paths"]["/v1/contracts/{contract_id}"]["get"]["operationId"] == "getContract"
+    assert "Location" in schema["paths"]["/v1/contracts"]["post"]["responses"]["201"]["headers"]
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+
+
+def test_a_lifecycle_driven_only_by_the_generated_client(server: Server, client_package: ModuleType) -> None:
+    models = importlib.import_module(f"{PACKAGE}.models")
+    contracts = {name: importlib.import_module(f"{PACKAGE}.api.contracts.{name}") for name in (
+        "apply_for_contract", "approve_contract", "get_contract", "advance_contract", "list_contract_invoices",
+        "record_payment", "reject_contract", "request_change", "list_contract_events")}
+    set_clock = importlib.import_module(f"{PACKAGE}.api.system.set_clock")
+    billing = client_package.AuthenticatedClient(base_url=server.base, token=server.keys["billing"])
+    operator = client_package.AuthenticatedClient(base_url=server.base, token=server.keys["operator"])
+
+    clock = set_clock.sync(client=billing, body=models.ClockIn(now=datetime.fromisoformat("2026-03-02T10:00:00+09:00")))
+    assert isinstance(clock, models.ClockResource) and clock.today == date(2026, 3, 2)
+
+    body = models.ApplyIn(customer_number="GEN-1", service="kintone", grade="standard", users=10,
+                          contractor=models.Contractor(name="Generated K.K.", address="1-1 Sample-cho, Tokyo"),
+                          billing_cycle=models.ApplyInBillingCycleType0.MONTHLY)
+    key = str(uuid.uuid4())
+    applied = contracts["apply_for_contract"].sync_detailed(client=billing, body=body, idempotency_key=key)
+    assert applied.status_code == 201
+    assert isinstance(applied.parsed, models.ApplyResult) and applied.parsed.state == "applied"
+    cid = uuid.UUID(applied.parsed.contract_id)
+    assert applied.headers["Location"] == f"/v1/contracts/{cid}"
+    again = contracts["apply_for_contract"].sync_detailed(client=billing, body=body, idempotency_key=key)
+    assert isinstance(again.parsed, models.ApplyResult) and again.parsed.contract_id == str(cid)  # replayed
+
+    approved = contracts["approve_contract"].sync(cid, client=billing)
+    assert isinstance(approved, models.ApproveResult)
+    assert approved.concluded_on == date(2026, 3, 2) and approved.first_month == "2026-04"  # Art. 8.1
+
+    contract = contracts["get_contract"].sync(cid, client=billing)
+    assert isinstance(contract, models.ContractResource)
+    assert contract.state == "concluded" and contract.users == 10 and contract.grade == "standard"
+    assert isinstance(contract.contractor, models.ContractorInfo) and contract.contractor.name == "Generated K.K."
+
+    set_clock.sync(client=billing, body=models.ClockIn(now=datetime.fromisoformat("2026-04-02T10:00:00+09:00")))
+    advanced = contracts["advance_contract"].sync(cid, client=operator, body=models.AdvanceIn())
+    assert isinstance(advanced, models.AdvanceResult) and advanced.state == "active" and advanced.month == "2026-04"
+
+    invoices = contracts["list_contract_invoices"].sync(cid, client=billing)
+    assert isinstance(invoices, models.ContractInvoices) and len(invoices.invoices) == 1
+    april = invoices.invoices[0]
+    assert isinstance(april, models.Invoice)
+    # campaign 1,200 x 10 users + initial fee 10,000 = 22,000; tax 10 % = 2,200 (Art. 9.1, 9.2)
+    assert (april.month, april.total, april.due_on) == ("2026-04", 24_200, date(2026, 5, 31))
+    assert sorted(line.amount for line in april.lines) == [2_200, 10_000, 12_000]
+
+    paid = contracts["record_payment"].sync(cid, client=billing, body=models.PaymentIn(
+        invoice_id=uuid.UUID(april.invoice_id), amount=24_200, paid_on=date(2026, 4, 2)))
+    assert isinstance(paid, models.PaymentResult) and paid.outstanding == 0
+
+    events = contracts["list_contract_events"].sync(cid, client=billing)
+    assert isinstance(events, models.ContractEvents)
+    assert [e.type_ for e in events.events][-1] == "PaymentReceived"
+    assert all(isinstance(e.actor, models.Actor) for e in events.events)
+
+    # a command the state does not allow: 409, a typed Problem naming the article (Art. 2.4)
+    refused = contracts["reject_contract"].sync_detailed(
+        cid, client=billing, body=models.RejectIn(article=models.RejectInArticle("Art. 2.4.1")))
+    assert refused.status_code == 409
+    assert isinstance(refused.parsed, models.Problem)
+    assert refused.parsed.article == "Art. 2.4" and refused.parsed.type_ == "urn:contracts:problem:rule-violation"
+    # a value the rules refuse: 422 naming the field
+    unknown = contracts["request_change"].sync_detailed(cid, client=billing, body=models.ChangeIn(grade="platinum"))
+    assert unknown.status_code == 422
+    assert isinstance(unknown.parsed, models.Problem) and unknown.parsed.field == "grade"
+    # a stale If-Match: 412
+    stale = contracts["request_change"].sync_detailed(cid, client=billing, body=models.ChangeIn(users=12),
+                                                      if_match='"1"')
+    assert stale.status_code == 412 and isinstance(stale.parsed, models.Problem)
