@@ -196,6 +196,19 @@ def validation_problem(exc: RequestValidationError, instance: str | None) -> dic
                         field=first["field"], instance=instance, errors=errors)
 
 
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _body_not_json(request: Request, exc: RequestValidationError) -> bool:
+    """A body was refused and it was not sent as JSON (no or another Content-Type): FastAPI then
+    reads it as bytes and reports "Input should be a valid dictionary"; the client's fault is the
+    media type (415), not a field."""
+    body_errors = any(tuple(e.get("loc", ()))[:1] == ("body",) for e in exc.errors())
+    return body_errors and not _is_json(request.headers.get("content-type", ""))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
@@ -210,6 +223,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        if _body_not_json(request, exc):
+            return problem_response(415, problem_body(
+                415, "unsupported-media-type", "the request body must be JSON: send Content-Type: application/json",
+                field="Content-Type", instance=request.url.path))
         return problem_response(422, validation_problem(exc, request.url.path))
 
     @app.exception_handler(StarletteHTTPException)

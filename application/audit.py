@@ -177,7 +177,7 @@ _PAGE = 1000
 def _chain_store(app: ContractsApplication) -> ChainStore:
     recorder = app.recorder
     if not isinstance(recorder, ChainStore):
-        raise InvalidInput("spec 10", f"the store ({type(recorder).__name__}) keeps no hash chain; "
+        raise InvalidInput("rule book 10", f"the store ({type(recorder).__name__}) keeps no hash chain; "
                            "build the application through infrastructure.bootstrap", None)
     return recorder
 
@@ -251,7 +251,7 @@ def verify_chain(app: ContractsApplication, contract_id: uuid.UUID | None = None
     report.broken = [Break(oid, version, reason, positions.get((oid, version))) for (oid, version), reason
                      in sorted(found.items(), key=lambda item: (str(item[0][0]), item[0][1]))][:max_breaks]
     if contract_id is not None and report.aggregates == 0 and not report.broken:
-        raise NotFound("spec 3", f"no contract {contract_id}", "contract_id")
+        raise NotFound("rule book 3", f"no contract {contract_id}", "contract_id")
     report.ok = not report.broken
     report.first_broken = report.broken[0] if report.broken else None
     report.head = prev.hex() if contract_id is not None else heads.hexdigest()
@@ -389,7 +389,7 @@ def replay(lines: Iterable[str], as_of: date, late_interest_rate: Decimal,
             oid = uuid.UUID(record["aggregate_id"])
             version, topic, stored = int(record["version"]), str(record["topic"]), record["stored"].encode()
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise InvalidInput("spec 10", f"line {number} is not an audit export record ({type(exc).__name__})",
+            raise InvalidInput("rule book 10", f"line {number} is not an audit export record ({type(exc).__name__})",
                                "file") from None
         if contract_id is not None and oid != contract_id:
             continue
@@ -526,10 +526,10 @@ def disclosure(app: ContractsApplication, *, contract_id: uuid.UUID | None = Non
     contract's data is deleted the document says so (``erased``, ``erased_on``) and shows
     what remains: amounts and dates with the personal fields reading as erased."""
     if (contract_id is None) == (customer_number is None):
-        raise InvalidInput("spec 10", "give exactly one of contract_id and customer_number", "customer_number")
+        raise InvalidInput("rule book 10", "give exactly one of contract_id and customer_number", "customer_number")
     ids = [contract_id] if contract_id is not None else contracts_of_customer(app, customer_number or "")
     if not ids:
-        raise NotFound("spec 10", "no contract for this customer number", "customer_number")
+        raise NotFound("rule book 10", "no contract for this customer number", "customer_number")
     now = now or datetime.now(UTC)
     as_of = jst_date(now)
     contracts = [_disclose_contract(app, cid, as_of) for cid in ids if cid is not None]

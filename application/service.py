@@ -73,9 +73,9 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
         try:
             aggregate: Aggregate = self.repository.get(aggregate_id, deepcopy_from_cache=False)
         except AggregateNotFoundError:
-            raise NotFound("spec 3", f"no {what} with this id", f"{what}_id") from None
+            raise NotFound("rule book 3", f"no {what} with this id", f"{what}_id") from None
         if not isinstance(aggregate, cls):
-            raise NotFound("spec 3", f"no {what} with this id", f"{what}_id")
+            raise NotFound("rule book 3", f"no {what} with this id", f"{what}_id")
         if self.repository.cache:  # the cached object itself: commands work on a copy (the library deep-copies)
             return private_copy(aggregate)
         return aggregate
@@ -86,7 +86,7 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
         try:
             recordings = self.save(*aggregates, *receipt)
         except IntegrityError:
-            raise ConcurrencyConflict("spec 3", "the aggregate was changed concurrently; reload and retry",
+            raise ConcurrencyConflict("rule book 3", "the aggregate was changed concurrently; reload and retry",
                                       None) from None
         last = aggregates[0]
         own = [r for r in recordings if r.domain_event.originator_id != (receipt[0].id if receipt else None)]
@@ -107,7 +107,7 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
                           action: Callable[[Contract], Any]) -> CommandResult:
         contract = self.get_contract(contract_id)
         if expected_version is not None and expected_version != contract.version:
-            raise ConcurrencyConflict("spec 3", f"contract is at version {contract.version}, not the If-Match version",
+            raise ConcurrencyConflict("rule book 3", f"contract is at version {contract.version}, not the If-Match version",
                                       "If-Match")
         action(contract)
         return self._commit(contract)
@@ -119,9 +119,9 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
         try:
             contract: Aggregate = self.repository.get(contract_id, version=version)
         except AggregateNotFoundError:
-            raise NotFound("spec 3", "no contract with this id", "contract_id") from None
+            raise NotFound("rule book 3", "no contract with this id", "contract_id") from None
         if not isinstance(contract, Contract):
-            raise NotFound("spec 3", "no contract with this id", "contract_id")
+            raise NotFound("rule book 3", "no contract with this id", "contract_id")
         return contract
 
     def get_contracts(self, contract_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Contract | Exception]:
@@ -390,4 +390,4 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
 
     def catalog_service(self, service: str) -> None:
         if service not in self.catalog.services():
-            raise InvalidInput("spec 2", "unknown service (not in the catalog)", "service")
+            raise InvalidInput("Art. 7", "unknown service (not in the catalog)", "service")

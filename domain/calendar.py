@@ -27,7 +27,7 @@ class Month:
 
     def __post_init__(self) -> None:
         if not 1 <= self.month <= 12 or not 1 <= self.year <= 9998:
-            raise InvalidInput("spec 1", f"no such month {self.year}-{self.month}", "month")
+            raise InvalidInput("rule book 1", f"no such month {self.year}-{self.month}", "month")
 
     @classmethod
     def parse(cls, text: str) -> Month:
@@ -42,7 +42,7 @@ class Month:
                 raise ValueError
             return cls(int(y), int(m))
         except ValueError:
-            raise InvalidInput("spec 1", "month must be YYYY-MM", "month") from None
+            raise InvalidInput("rule book 1", "month must be YYYY-MM", "month") from None
 
     @classmethod
     def of(cls, day: date) -> Month:
@@ -79,7 +79,7 @@ def _parse_month(text: str) -> Month:
 
 def require_aware(instant: datetime, field: str = "at") -> datetime:
     if instant.tzinfo is None or instant.utcoffset() is None:
-        raise InvalidInput("spec 1", "instants must carry a timezone (ISO 8601 with offset)", field)
+        raise InvalidInput("rule book 1", "instants must carry a timezone (ISO 8601 with offset)", field)
     return instant
 
 
@@ -116,7 +116,7 @@ class YearEndBreak:
             em, ed = (int(x) for x in b.split("-"))
             date(2024, sm, sd), date(2024, em, ed)
         except ValueError:
-            raise InvalidInput("spec 1", "year_end_break must look like 12-29..01-03", "year_end_break") from None
+            raise InvalidInput("rule book 1", "year_end_break must look like 12-29..01-03", "year_end_break") from None
         return cls(sm, sd, em, ed)
 
     def contains(self, day: date) -> bool:

@@ -65,8 +65,8 @@ class Catalog:
             return self.plans[(service, grade)]
         except KeyError:
             if not any(s == service for s, _ in self.plans):
-                raise InvalidInput("spec 2", "unknown service (not in the catalog)", "service") from None
-            raise InvalidInput("spec 2", "unknown grade for this service (not in the catalog)", "grade") from None
+                raise InvalidInput("Art. 7", "unknown service (not in the catalog)", "service") from None
+            raise InvalidInput("Art. 7", "unknown grade for this service (not in the catalog)", "grade") from None
 
     def services(self) -> list[str]:
         return sorted({s for s, _ in self.plans})

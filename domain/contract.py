@@ -895,13 +895,13 @@ class Contract(Aggregate):
 
     def _check_plan(self, plan: PricePlan) -> None:
         if plan.service != self.service:
-            raise InvalidInput("spec 2", f"grade {plan.grade} belongs to {plan.service}, not {self.service}", "grade")
+            raise InvalidInput("Art. 7", f"grade {plan.grade} belongs to {plan.service}, not {self.service}", "grade")
 
     @staticmethod
     def _check_users(plan: PricePlan, users: int) -> None:
         _require_positive_int(users, "users", "Art. 3.1")
         if users < plan.min_users:
-            raise RuleViolation("Art. 10.1", f"grade {plan.grade} needs at least {plan.min_users} users", )
+            raise InvalidInput("Art. 10.1", f"grade {plan.grade} needs at least {plan.min_users} users", "users")
         if users > 100_000:
             raise InvalidInput("Art. 3.1", "users must be at most 100000", "users")
 

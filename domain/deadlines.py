@@ -53,8 +53,8 @@ class DeadlineKind:
 TRIAL_END = DeadlineKind("trial_end", "Art. 5.2", "trial ends")  # TrialExpired on that date
 MONTH_START = DeadlineKind("month_start", "Art. 8, 10", "month start: period, renewal, change or end")
 PAYMENT_OVERDUE = DeadlineKind("payment_overdue", "Art. 9.5", "payment overdue")  # day after the due date
-SUSPENSION_NOTICE = DeadlineKind("suspension_notice", "spec 7", "suspension notice")
-SUSPENSION_STOP = DeadlineKind("suspension_stop", "spec 7", "service stop for non-payment")
+SUSPENSION_NOTICE = DeadlineKind("suspension_notice", "Art. 9.5", "suspension notice")
+SUSPENSION_STOP = DeadlineKind("suspension_stop", "Art. 9.5", "service stop for non-payment")
 SLA_WINDOW_END = DeadlineKind("sla_window_end", "Art. 20.3", "SLA claim window closes")
 STORED_DATA_DELETION = DeadlineKind("stored_data_deletion", "Art. 15.3", "stored data deleted")  # also 15.5
 CONTRACTOR_DATA_ERASURE = DeadlineKind("contractor_data_erasure", "Art. 13, spec 10",

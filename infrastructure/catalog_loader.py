@@ -18,7 +18,7 @@ from typing import Any
 from domain.catalog import Campaign, Catalog, PricePlan
 from domain.errors import InvalidInput
 
-ARTICLE = "spec 2"
+ARTICLE = "rule book 2"
 SAMPLE_SOURCE = "packaged sample.toml"
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+\Z")

@@ -62,7 +62,7 @@ def contract_as_of(ctx: ApiContext, contract_id: uuid.UUID, as_of: Any) -> Contr
     contract = ctx.read_models.contract_as_of(contract_id, as_of)
     if contract is None:
         ctx.app.get_contract(contract_id)  # 404 if there is no such contract at all
-        raise NotFound("spec 11", "the contract did not exist yet at as_of", "as_of")
+        raise NotFound("rule book 11", "the contract did not exist yet at as_of", "as_of")
     return contract
 
 

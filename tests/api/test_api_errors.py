@@ -70,7 +70,7 @@ def test_business_refusals_name_their_article(api: Harness) -> None:
     assert refused["article"] == "Art. 10.1" and refused["title"] == "Refused by a business rule"
     unknown_grade = assert_problem(api.post("/v1/contracts", {**APPLY, "customer_number": "C-303",
                                                               "grade": "gold"}), 422, "grade")
-    assert unknown_grade["article"] == "spec 2"
+    assert unknown_grade["article"] == "Art. 7"
     no_cycle = assert_problem(api.post("/v1/contracts", {**APPLY, "customer_number": "C-304",
                                                          "billing_cycle": None}), 422, "billing_cycle")
     assert no_cycle["article"] == "Art. 8"
@@ -78,7 +78,7 @@ def test_business_refusals_name_their_article(api: Harness) -> None:
     assert duplicate["article"] == "Art. 2.1"
     missing = assert_problem(api.get("/v1/contracts/00000000-0000-0000-0000-000000000001"), 404,
                              "contract_id")
-    assert missing["article"] == "spec 3"
+    assert missing["article"] == "rule book 3"
 
 
 def test_unknown_route_and_method(api: Harness) -> None:

@@ -31,7 +31,7 @@ def test_spec_1_naive_timestamps_are_refused() -> None:
 
     with pytest.raises(InvalidInput) as info:
         jst_date(datetime(2026, 4, 1, 10))
-    assert info.value.article == "spec 1"
+    assert info.value.article == "rule book 1"
 
 
 # --------------------------------------------------------------------------- spec 1: business days

@@ -21,7 +21,7 @@ from contract_kit import (
 
 from domain.calendar import Month
 from domain.contract import Contract, State, TerminationReason
-from domain.errors import RuleViolation
+from domain.errors import InvalidInput, RuleViolation
 
 
 # --------------------------------------------------------------------------- monthly changes (Art. 10.1.1)
@@ -84,9 +84,9 @@ def test_spec_5_user_count_never_below_grade_minimum() -> None:
     """premium requires 10 users."""
     c = active(until=Month(2026, 4))
     assert_refused(c, lambda: c.request_change(plan("kintone", "premium"), 9, None, jst(2026, 4, 10), CAL),
-                   RuleViolation, "Art. 10.1")
+                   InvalidInput, "Art. 10.1")
     assert_refused(c, lambda: c.request_change(None, 4, None, jst(2026, 4, 10), CAL),  # standard min 5
-                   RuleViolation, "Art. 10.1")
+                   InvalidInput, "Art. 10.1")
 
 
 def test_art_10_1_change_to_what_is_already_in_force_refused() -> None:

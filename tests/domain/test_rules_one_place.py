@@ -73,7 +73,7 @@ def test_art_8_10_next_month_start() -> None:
 def test_spec_11_every_deadline_kind_has_an_article_and_a_label() -> None:
     assert len(set(DEADLINE_KIND_NAMES)) == len(DEADLINE_KINDS) == 10
     for kind in DEADLINE_KINDS:
-        assert kind.article.startswith(("Art. ", "spec ")), kind
+        assert kind.article.startswith(("Art. ", "rule book ")), kind
         assert kind.label == f"{kind.what} ({kind.article})" and kind.what, kind
         assert KIND_BY_NAME[kind.name] is kind
     assert deadline_label("stored_data_deletion") == "stored data deleted (Art. 15.3)"

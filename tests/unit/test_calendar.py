@@ -88,7 +88,7 @@ def test_spec_1_jst_date_of_utc_instant_crosses_into_april() -> None:
 def test_spec_1_naive_datetime_is_refused() -> None:
     with pytest.raises(InvalidInput) as err:
         jst_date(datetime(2026, 4, 1, 0, 30))
-    assert err.value.article == "spec 1"
+    assert err.value.article == "rule book 1"
 
 
 def test_spec_1_year_end_break_days_are_not_business_days() -> None:

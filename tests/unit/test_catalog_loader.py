@@ -106,7 +106,7 @@ def test_a_bad_file_names_the_dotted_field(
     with pytest.raises(CatalogError) as err:
         load_catalog(path)
     assert isinstance(err.value, InvalidInput)
-    assert err.value.article == "spec 2"
+    assert err.value.article == "rule book 2"
     assert err.value.field == field
     assert err.value.message.startswith(f"{field}: ")
     assert problem in err.value.message
