@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from api.api_docs import install_docs
 from api.auth import AuthMiddleware, KeyCache
 from api.body_limit import BodyLimitMiddleware
 from api.context import ApiContext
@@ -45,7 +46,7 @@ def create_app(services: Services, read_models: ApiReadModels, clock: Clock, sto
     ``key_cache``: valid API keys cached by the auth middleware (default: a ``KeyCache``
     with ``settings.api_key_cache_seconds``); revocations through ``store`` empty it at once."""
     app = FastAPI(title="Contract lifecycle API", version="1", description=DESCRIPTION,
-                  generate_unique_id_function=operation_id)
+                  generate_unique_id_function=operation_id, docs_url=None)
     if key_cache is None:
         settings = getattr(services, "settings", None)  # None: an app built for its routes only
         key_cache = KeyCache(float(getattr(settings, "api_key_cache_seconds", 0.0)))
@@ -65,8 +66,9 @@ def create_app(services: Services, read_models: ApiReadModels, clock: Clock, sto
             app.state.metrics_registries = (store_registry(store_collector(services.app, read_models, webhooks)),)
     for router in routers:
         app.include_router(router)
-    public = {"/healthz", "/readyz", app.openapi_url or "", app.docs_url or "", app.redoc_url or "",
-              app.swagger_ui_oauth2_redirect_url or ""} - {""}
+    docs = install_docs(app, ui=ui)  # /docs from packaged assets, GET /
+    public = {"/healthz", "/readyz", app.openapi_url or "", app.redoc_url or "",
+              app.swagger_ui_oauth2_redirect_url or "", *docs} - {""}
     if bool(getattr(settings, "metrics_public", False)):
         public.add(METRICS_PATH)
     app.add_middleware(AuthMiddleware, routes=[r for router in routers for r in router.routes], store=store,

@@ -1,0 +1,32 @@
+"""``/docs`` from packaged assets (no CDN: it works offline) and ``GET /`` for browsers and clients."""
+
+from __future__ import annotations
+
+from api_harness import Harness
+
+
+def test_swagger_ui_is_served_from_packaged_assets_without_a_key(api: Harness) -> None:
+    page = api.client.get("/docs")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "/docs/assets/swagger-ui-bundle.js" in page.text and "/docs/assets/swagger-ui.css" in page.text
+    assert "cdn.jsdelivr.net" not in page.text and "https://" not in page.text.split("<body>")[0]
+    script = api.client.get("/docs/assets/swagger-ui-bundle.js")
+    assert script.status_code == 200 and len(script.content) > 100_000  # the real bundle, not a stub
+    assert api.client.get("/docs/assets/swagger-ui.css").status_code == 200
+    assert api.client.get("/docs/assets/index.html").status_code == 401  # only the named assets are public
+
+
+def test_root_sends_a_browser_to_the_ui_and_answers_a_client_with_links(api: Harness) -> None:
+    browser = api.client.get("/", headers={"Accept": "text/html,application/xhtml+xml"}, follow_redirects=False)
+    assert browser.status_code == 303 and browser.headers["location"] == "/ui/"
+    client = api.client.get("/", headers={"Accept": "application/json"})
+    assert client.status_code == 200
+    links = client.json()
+    assert (links["openapi"], links["docs"], links["ui"]) == ("/openapi.json", "/docs", "/ui/")
+    assert api.client.get(links["openapi"]).json()["openapi"].startswith("3.")
+
+
+def test_the_ui_pages_keep_their_strict_content_security_policy(api: Harness) -> None:
+    login = api.client.get("/ui/login")
+    policy = login.headers.get("content-security-policy", "")
+    assert "default-src 'none'" in policy and "script-src" not in policy
