@@ -187,23 +187,30 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
                       cycle: BillingCycle | None = None, reference: str = "") -> CommandResult:
         require_aware(at)
         plan = self.catalog.plan(service, grade)
-        contract = Contract.open(customer_number, service, reference)
-        if trial:
-            contract.start_trial(plan, users, contractor, at)
-        else:
-            if cycle is None:
-                raise InvalidInput("Art. 8", "billing_cycle (monthly or annual) is required", "billing_cycle")
-            contract.apply(plan, cycle, users, contractor, at)
-        for attempt in range(3):  # the customer's account is shared by their contracts (rule book 7)
-            account = self.find_account(customer_number) or CustomerAccount(customer_number=customer_number)
-            account.register(contract.id)
-            try:
-                return self._commit(contract, account)
-            except ConcurrencyConflict:
-                if attempt == 2 or self._exists(contract.id):
-                    raise RuleViolation("Art. 2.1", "this customer already has a contract for this service with "
-                                        "this reference", "reference") from None
-        raise AssertionError("unreachable")
+        generation = 0
+        while True:  # the first contract of this customer, service and reference that has not ended
+            contract = Contract.open(customer_number, service, reference, generation)
+            if trial:
+                contract.start_trial(plan, users, contractor, at)
+            else:
+                if cycle is None:
+                    raise InvalidInput("Art. 8", "billing_cycle (monthly or annual) is required", "billing_cycle")
+                contract.apply(plan, cycle, users, contractor, at)
+            for attempt in range(3):  # the customer's account is shared by their contracts (rule book 7)
+                account = self.find_account(customer_number) or CustomerAccount(customer_number=customer_number)
+                account.register(contract.id)
+                try:
+                    return self._commit(contract, account)
+                except ConcurrencyConflict:
+                    if self._exists(contract.id):
+                        break  # this generation is taken: ended (next one) or open (refused below)
+                    if attempt == 2:
+                        raise RuleViolation("Art. 2.1", "this customer already has a contract for this service "
+                                            "with this reference that has not ended", "reference") from None
+            if not self.get_contract(contract.id).ended:
+                raise RuleViolation("Art. 2.1", "this customer already has a contract for this service with "
+                                    "this reference that has not ended", "reference")
+            generation += 1
 
     def apply_from_trial(self, contract_id: uuid.UUID, grade: str, users: int, cycle: BillingCycle,
                          contractor: dict[str, str] | None, at: datetime,

@@ -153,15 +153,20 @@ class Contract(Aggregate):
             return super().mutate(aggregate)
 
     @staticmethod
-    def create_id(customer_number: str, service: str, reference: str = "") -> uuid.UUID:
-        return uuid.uuid5(CONTRACT_NAMESPACE, f"{customer_number}\x1f{service}\x1f{reference}")
+    def create_id(customer_number: str, service: str, reference: str = "", generation: int = 0) -> uuid.UUID:
+        """Deterministic: the ``generation``-th contract of a customer for a service and reference
+        (0 for the first, whose id is the one contracts always had; 1 after it ended, ...), so a
+        retried application finds the contract it opened (decisions: a new contract after one ended)."""
+        name = f"{customer_number}\x1f{service}\x1f{reference}"
+        return uuid.uuid5(CONTRACT_NAMESPACE, name if generation == 0 else f"{name}\x1f{generation}")
 
     # -- creation ------------------------------------------------------------------------------
     @event("Opened")
-    def __init__(self, customer_number: str, service: str, reference: str = "") -> None:
+    def __init__(self, customer_number: str, service: str, reference: str = "", generation: int = 0) -> None:
         self.customer_number = customer_number
         self.service = service
         self.reference = reference
+        self.generation = generation
         self.state = State.OPENED
         self.plan: PricePlan | None = None
         self.cycle: BillingCycle | None = None
@@ -194,11 +199,18 @@ class Contract(Aggregate):
         self.ledger = Ledger(self.id)
 
     @classmethod
-    def open(cls, customer_number: str, service: str, reference: str = "") -> Contract:
+    def open(cls, customer_number: str, service: str, reference: str = "", generation: int = 0) -> Contract:
         if not customer_number or len(customer_number) > 64:
             raise InvalidInput("Art. 2.2", "customer_number is required (at most 64 characters)",
                                "customer_number")
+        if generation:
+            return cls(customer_number=customer_number, service=service, reference=reference, generation=generation)
         return cls(customer_number=customer_number, service=service, reference=reference)
+
+    @property
+    def ended(self) -> bool:
+        """Terminated, trial expired or rejected: a new application opens a new contract."""
+        return self.state in ENDED
 
     # -- trial (Art. 5) --------------------------------------------------------------------------
     def start_trial(self, plan: PricePlan, users: int, contractor: dict[str, str], at: datetime) -> None:
