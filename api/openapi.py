@@ -52,6 +52,9 @@ OPERATION_IDS = {
     "readyz": "getReadiness",
     "get_clock": "getClock",
     "set_clock": "setClock",
+    "get_outage": "getOutage",
+    "get_claim": "getClaim",
+    "get_catalog": "getCatalog",
 }
 
 _STATUS_TEXT = {
@@ -132,7 +135,7 @@ def _complete(path: str, method: str, op: dict[str, Any]) -> None:
         if method == "post":
             names_out = ["ETag", "X-Position", "Idempotent-Replayed"] + (["Location"] if status == "201" else [])
             response.setdefault("headers", {}).update(_headers(*names_out))
-        elif path in ("/v1/contracts/{contract_id}",):
+        elif path in ("/v1/contracts/{contract_id}", "/v1/outages/{outage_id}"):
             response.setdefault("headers", {}).update(_headers("ETag"))
 
 

@@ -25,6 +25,15 @@ class Resource(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class ListPage(Resource):
+    """The list envelope: ``data`` holds one page; pass ``next_cursor`` as ``starting_after``."""
+
+    object: Literal["list"] = "list"
+    url: str
+    has_more: bool
+    next_cursor: str | None = Field(default=None, description="null on the last page")
+
+
 # --------------------------------------------------------------------------- errors
 
 
@@ -133,6 +142,43 @@ class DecisionResult(CommandResult):
     reason: str | None
 
 
+class Outage(Resource):
+    id: str
+    object: Literal["outage"] = "outage"
+    outage_id: str
+    service: str
+    started_at: str
+    ended_at: str
+    cause: str
+    breaches: bool
+    breach_date: date | None
+    credit_days: int
+
+
+class GradeOffer(Resource):
+    grade: str
+    monthly_price: int
+    annual_price: int | None
+    initial_fee: int
+    min_users: int
+    trial_days: int
+    beta: bool
+    sla_eligible: bool
+    campaign: dict[str, Any] | None = None
+
+
+class CatalogService(Resource):
+    object: Literal["service"] = "service"
+    id: str
+    grades: list[GradeOffer]
+
+
+class CatalogResource(Resource):
+    object: Literal["catalog"] = "catalog"
+    tax_rate: str = Field(description="consumption tax rate, a decimal string such as 0.10")
+    data: list[CatalogService]
+
+
 class OutageResult(Resource):
     """Headers ``ETag``, ``X-Position``, ``Location``."""
 
@@ -189,6 +235,8 @@ class ContractResource(Resource):
     """A contract's state (header ``ETag`` = version). ``contractor``: personal data, an object for
     the billing and operator roles, the string ``"[redacted]"`` for auditors."""
 
+    id: str
+    object: Literal["contract"] = "contract"
     contract_id: str
     version: int
     customer_number: str
@@ -230,6 +278,7 @@ class Actor(Resource):
 
 
 class Event(Resource):
+    object: Literal["event"] = "event"
     position: int | None = Field(default=None, description="notification position (global feed only)")
     aggregate_type: str
     aggregate_id: str
@@ -240,13 +289,15 @@ class Event(Resource):
     data: dict[str, Any]
 
 
-class ContractEvents(Resource):
+class ContractEvents(ListPage):
     contract_id: str
-    events: list[Event]
+    data: list[Event]
+    events: list[Event] = Field(deprecated=True, description="deprecated: the same page as data")
 
 
-class EventFeed(Resource):
-    events: list[Event]
+class EventFeed(ListPage):
+    data: list[Event]
+    events: list[Event] = Field(deprecated=True, description="deprecated: the same page as data")
     next_after: int = Field(description="pass as after to read on")
     has_more: bool
 
@@ -269,6 +320,8 @@ class InvoicePayment(Resource):
 
 
 class Invoice(Resource):
+    id: str
+    object: Literal["invoice"] = "invoice"
     invoice_id: str
     contract_id: str
     kind: str
@@ -286,21 +339,25 @@ class Invoice(Resource):
     interest_as_of: date
 
 
-class ContractInvoices(Resource):
+class ContractInvoices(ListPage):
     contract_id: str
     as_of: str | None
-    invoices: list[Invoice]
+    data: list[Invoice]
+    invoices: list[Invoice] = Field(deprecated=True, description="deprecated: the same page as data")
 
 
-class MonthInvoices(Resource):
+class MonthInvoices(ListPage):
     month: MonthText
-    invoices: list[Invoice]
+    data: list[Invoice]
+    invoices: list[Invoice] = Field(deprecated=True, description="deprecated: the same page as data")
 
 
 # --------------------------------------------------------------------------- SLA claims
 
 
 class Claim(Resource):
+    id: str
+    object: Literal["sla_claim"] = "sla_claim"
     claim_id: str
     contract_id: str
     outage_id: str
@@ -318,9 +375,10 @@ class Claim(Resource):
     decided_at: str | None = None
 
 
-class ContractClaims(Resource):
+class ContractClaims(ListPage):
     contract_id: str
-    claims: list[Claim]
+    data: list[Claim]
+    claims: list[Claim] = Field(deprecated=True, description="deprecated: the same page as data")
 
 
 # --------------------------------------------------------------------------- other reads

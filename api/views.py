@@ -67,6 +67,7 @@ def event_view(event: Any, principal: Principal, *, position: int | None = None,
     if position is not None:
         view["position"] = position
     view.update({
+        "object": "event",
         "aggregate_type": aggregate_type,
         "aggregate_id": jsonable(event.originator_id),
         "version": event.originator_version,
@@ -95,6 +96,8 @@ def undecodable_view(damaged: UndecodableEvent, *, position: int | None = None,
 def contract_view(contract: Contract, principal: Principal, policy: Policy) -> dict[str, Any]:
     plan = contract.plan
     view: dict[str, Any] = {
+        "id": str(contract.id),
+        "object": "contract",
         "contract_id": str(contract.id),
         "version": contract.version,
         "customer_number": contract.customer_number,
@@ -135,3 +138,12 @@ def contract_view(contract: Contract, principal: Principal, policy: Policy) -> d
     if not principal.sees_personal_data:
         view["contractor"] = REDACTED_VALUE if contract.contractor else None
     return view
+
+
+def invoice_resource(invoice: dict[str, Any]) -> dict[str, Any]:
+    """An invoice document with the resource's ``id`` and ``object``."""
+    return {"id": invoice["invoice_id"], "object": "invoice", **invoice}
+
+
+def claim_resource(claim: dict[str, Any]) -> dict[str, Any]:
+    return {"id": claim["claim_id"], "object": "sla_claim", **claim}

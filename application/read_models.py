@@ -30,7 +30,8 @@ class ReadModels(Protocol):
         """Invoices with lines, payments, outstanding and late interest (as of ``as_of``'s JST date
         if given: only what was recorded by then)."""
 
-    def invoices_for_month(self, month: Month) -> list[dict[str, Any]]: ...
+    def invoices_for_month(self, month: Month, *, limit: int | None = None,
+                           after: uuid.UUID | None = None) -> list[dict[str, Any]]: ...
 
     def claims(self, contract_id: uuid.UUID) -> list[dict[str, Any]]:
         """SLA claims with eligibility, reason, credit days, minimum, maximum, remedy granted."""

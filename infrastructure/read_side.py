@@ -289,8 +289,10 @@ class ReadModelsImpl:
             return self.invoices_as_of(contract_id, at=as_of, interest_on=interest_on or jst_date(as_of))
         return self._render(self.store.invoices_of(contract_id), interest_on)
 
-    def invoices_for_month(self, month: Month, *, interest_on: date | None = None) -> list[dict[str, Any]]:
-        return self._render(self.store.invoices_in_month(str(month)), interest_on)
+    def invoices_for_month(self, month: Month, *, interest_on: date | None = None, limit: int | None = None,
+                           after: uuid.UUID | None = None) -> list[dict[str, Any]]:
+        """A month's invoices; with ``limit``, one page in invoice id order after ``after``."""
+        return self._render(self.store.invoices_in_month(str(month), limit=limit, after=after), interest_on)
 
     def _render(self, invoices: list[Invoice], interest_on: date | None) -> list[dict[str, Any]]:
         day = interest_on or jst_date(self.clock.now())

@@ -13,6 +13,7 @@ from api import resources as r
 from api.auth import OPERATORS, READERS, WRITERS, Principal, current_principal, roles
 from api.context import ApiContext, context
 from api.idempotency import Outcome, etag, parse_if_match, run_command
+from api.lists import Limit, after, envelope
 from api.routes.webhooks import notices_of
 from api.schemas import (
     PROBLEM_RESPONSES,
@@ -28,7 +29,7 @@ from api.schemas import (
     TerminateIn,
     TerminationNoticeIn,
 )
-from api.views import contract_view, event_view, jsonable
+from api.views import claim_resource, contract_view, event_view, invoice_resource, jsonable
 from application.audit import disclosure as disclosure_document
 from application.audit import retention_document, verify_chain
 from application.service import CommandResult
@@ -266,24 +267,38 @@ def get_contract(contract_id: uuid.UUID, ctx: Ctx, who: Who, as_of: AsOf = None)
 
 @router.get("/{contract_id}/events", summary="The contract's events, oldest first", response_model=r.ContractEvents,
             **roles(*READERS))
-def contract_events(contract_id: uuid.UUID, ctx: Ctx, who: Who) -> Response:
-    events = ctx.app.contract_events(contract_id)
-    return JSONResponse({"contract_id": str(contract_id), "events": [event_view(e, who) for e in events]})
+def contract_events(contract_id: uuid.UUID, ctx: Ctx, who: Who, limit: Limit = 50,
+                    starting_after: Annotated[int | None, Query(ge=0, le=2**62, description="a version")] = None
+                    ) -> Response:
+    """Oldest first, one page of ``limit`` events after version ``starting_after``."""
+    ctx.app.get_contract(contract_id)  # 404 for an unknown contract
+    events = list(ctx.app.events.get(contract_id, gt=starting_after or 0, limit=limit + 1))
+    views = [event_view(e, who) for e in events]
+    body = envelope(views, limit, lambda v: str(v["version"]), f"/v1/contracts/{contract_id}/events")
+    return JSONResponse({"contract_id": str(contract_id), **body, "events": body["data"]})
 
 
 @router.get("/{contract_id}/invoices", summary="Invoices with lines, payments, outstanding and late interest",
             response_model=r.ContractInvoices, **roles(*READERS))
-def contract_invoices(contract_id: uuid.UUID, ctx: Ctx, who: Who, as_of: AsOf = None) -> Response:
+def contract_invoices(contract_id: uuid.UUID, ctx: Ctx, who: Who, as_of: AsOf = None, limit: Limit = 50,
+                      starting_after: Annotated[uuid.UUID | None, Query(description="an invoice id")] = None
+                      ) -> Response:
     ctx.app.get_contract(contract_id)
-    invoices = ctx.read_models.invoices(contract_id, as_of)
-    return JSONResponse({"contract_id": str(contract_id), "as_of": jsonable(as_of), "invoices": jsonable(invoices)})
+    invoices = [invoice_resource(i) for i in jsonable(ctx.read_models.invoices(contract_id, as_of))]
+    body = envelope(after(invoices, "id", starting_after)[:limit + 1], limit, lambda i: i["id"],
+                    f"/v1/contracts/{contract_id}/invoices")
+    return JSONResponse({"contract_id": str(contract_id), "as_of": jsonable(as_of), **body, "invoices": body["data"]})
 
 
 @router.get("/{contract_id}/sla-claims", summary="SLA claims with eligibility, credit range and decision",
             response_model=r.ContractClaims, **roles(*READERS))
-def contract_claims(contract_id: uuid.UUID, ctx: Ctx, who: Who) -> Response:
+def contract_claims(contract_id: uuid.UUID, ctx: Ctx, who: Who, limit: Limit = 50,
+                    starting_after: Annotated[uuid.UUID | None, Query(description="a claim id")] = None) -> Response:
     ctx.app.get_contract(contract_id)
-    return JSONResponse({"contract_id": str(contract_id), "claims": jsonable(ctx.read_models.claims(contract_id))})
+    claims = [claim_resource(c) for c in jsonable(ctx.read_models.claims(contract_id))]
+    body = envelope(after(claims, "id", starting_after)[:limit + 1], limit, lambda c: c["id"],
+                    f"/v1/contracts/{contract_id}/sla-claims")
+    return JSONResponse({"contract_id": str(contract_id), **body, "claims": body["data"]})
 
 
 @router.get("/{contract_id}/verify", summary="Tamper check: recompute this contract's hash chain "

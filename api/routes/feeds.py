@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Annotated, Any
 
 from eventsourcing.persistence import Notification
@@ -12,8 +13,9 @@ from starlette.responses import JSONResponse, Response
 from api import resources as r
 from api.auth import READERS, Principal, current_principal, roles
 from api.context import ApiContext, context
+from api.lists import Limit, envelope
 from api.schemas import MONTH_PATTERN, PROBLEM_RESPONSES, IsoDate
-from api.views import event_view, jsonable, undecodable_view
+from api.views import event_view, invoice_resource, jsonable, undecodable_view
 from application.undecodable import UndecodableEvent, decode_event
 from domain.calendar import Month
 
@@ -38,8 +40,11 @@ def events(ctx: Ctx, who: Who, after: Annotated[int, Query(ge=0, le=2**62)] = 0,
     notifications = ctx.app.recorder.select_notifications(start=after + 1, limit=limit)
     items = [_entry(ctx, n, who) for n in notifications
              if not n.topic.endswith(RECEIPT_TOPIC_SUFFIX)]  # internal proof of a key
-    return JSONResponse({"events": items, "next_after": notifications[-1].id if notifications else after,
-                         "has_more": len(notifications) == limit})
+    next_after = notifications[-1].id if notifications else after
+    has_more = len(notifications) == limit
+    return JSONResponse({"object": "list", "url": "/v1/events", "data": items, "has_more": has_more,
+                         "next_cursor": str(next_after) if has_more else None,
+                         "events": items, "next_after": next_after})
 
 
 def _entry(ctx: ApiContext, n: Notification, who: Principal) -> dict[str, Any]:
@@ -52,12 +57,14 @@ def _entry(ctx: ApiContext, n: Notification, who: Principal) -> dict[str, Any]:
     return event_view(event, who, position=n.id, topic=n.topic)
 
 
-@router.get("/invoices", summary="Every invoice of a month (YYYY-MM)", response_model=r.MonthInvoices,
-            **roles(*READERS))
+@router.get("/invoices", summary="The invoices of a month (YYYY-MM), one page in invoice id order",
+            response_model=r.MonthInvoices, **roles(*READERS))
 def invoices(ctx: Ctx, who: Who,
-             month: Annotated[str, Query(pattern=MONTH_PATTERN, description="YYYY-MM")]) -> Response:
-    found = ctx.read_models.invoices_for_month(Month.parse(month))
-    return JSONResponse({"month": month, "invoices": jsonable(found)})
+             month: Annotated[str, Query(pattern=MONTH_PATTERN, description="YYYY-MM")], limit: Limit = 50,
+             starting_after: Annotated[uuid.UUID | None, Query(description="an invoice id")] = None) -> Response:
+    found = ctx.read_models.invoices_for_month(Month.parse(month), limit=limit + 1, after=starting_after)
+    body = envelope([invoice_resource(i) for i in jsonable(found)], limit, lambda i: i["id"], "/v1/invoices")
+    return JSONResponse({"month": month, **body, "invoices": body["data"]})
 
 
 @router.get("/deadlines", summary="Open deadlines due on or before a date", response_model=r.Deadlines,

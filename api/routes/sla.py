@@ -6,15 +6,15 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from api import resources as r
-from api.auth import OPERATORS, WRITERS, Principal, current_principal, roles
+from api.auth import OPERATORS, READERS, WRITERS, Principal, current_principal, roles
 from api.context import ApiContext, context
 from api.idempotency import Outcome, etag, parse_if_match, run_command
 from api.routes.contracts import command_outcome, last_event
 from api.schemas import PROBLEM_RESPONSES, ClaimIn, DecisionIn, OutageIn
-from api.views import jsonable
+from api.views import claim_resource, jsonable
 from domain.contract import ContractEvents
 from domain.errors import NotFound
 from domain.sla import OutageCause, Remedy
@@ -36,7 +36,8 @@ def record_outage(body: OutageIn, request: Request, ctx: Ctx, who: Who) -> Respo
                     "service": outage.service, "breaches": outage.breaches,
                     "breach_date": jsonable(outage.breach_date) if outage.breaches else None,
                     "credit_days": outage.credit_days if outage.breaches else 0}
-        return Outcome(body_out, 201, result.position, {"ETag": etag(result.version)})
+        return Outcome(body_out, 201, result.position, {"ETag": etag(result.version),
+                                                        "Location": f"/v1/outages/{result.aggregate_id}"})
     return run_command(ctx, request, who, body, act)
 
 
@@ -83,3 +84,25 @@ def decide(claim_id: uuid.UUID, body: DecisionIn, request: Request, ctx: Ctx, wh
         outcome.body.update(decision)
         return outcome
     return run_command(ctx, request, who, body, act)
+
+
+@router.get("/v1/outages/{outage_id}", summary="One recorded outage (Art. 20)", response_model=r.Outage,
+            **roles(*READERS))
+def get_outage(outage_id: uuid.UUID, ctx: Ctx, who: Who) -> Response:
+    outage = ctx.app.get_outage(outage_id)
+    facts = outage.facts
+    return JSONResponse({
+        "id": str(outage_id), "object": "outage", "outage_id": str(outage_id), "service": facts.service,
+        "started_at": jsonable(facts.started_at), "ended_at": jsonable(facts.ended_at), "cause": facts.cause.value,
+        "breaches": facts.breaches, "breach_date": jsonable(facts.breach_date) if facts.breaches else None,
+        "credit_days": facts.credit_days if facts.breaches else 0}, headers={"ETag": etag(outage.version)})
+
+
+@router.get("/v1/sla-claims/{claim_id}", summary="One SLA claim with its assessment and decision (Art. 20.3)",
+            response_model=r.Claim, **roles(*READERS))
+def get_claim(claim_id: uuid.UUID, ctx: Ctx, who: Who) -> Response:
+    contract_id = claim_contract(ctx, claim_id)
+    for found in jsonable(ctx.read_models.claims(contract_id)):
+        if found["claim_id"] == str(claim_id):
+            return JSONResponse(claim_resource(found))
+    raise NotFound("Art. 20.3", "no such SLA claim", "claim_id")

@@ -64,3 +64,17 @@ def set_clock(body: ClockIn, ctx: Ctx, who: Who) -> Response:
     setter(body.now)
     log.info("sandbox clock set to %s by %s", body.now.isoformat(), who.name)
     return JSONResponse(_clock_view(ctx))
+
+
+@router.get("/v1/catalog", summary="The catalog: services, grades, prices and the tax rate", tags=["catalog"],
+            responses=PROBLEM_RESPONSES, response_model=r.CatalogResource, **roles(*READERS))
+def get_catalog(ctx: Ctx, who: Who) -> Response:
+    plans = ctx.app.catalog.plans
+    services = []
+    for service in ctx.app.catalog.services():
+        grades = [plans[key] for key in sorted(plans, key=lambda k: (plans[k].rank, k[1])) if key[0] == service]
+        services.append({"object": "service", "id": service, "grades": [
+            {"grade": p.grade, "monthly_price": p.monthly_price, "annual_price": p.annual_price,
+             "initial_fee": p.initial_fee, "min_users": p.min_users, "trial_days": p.trial_days, "beta": p.beta,
+             "sla_eligible": p.sla_eligible, "campaign": jsonable(p.to_dict()["campaign"])} for p in grades]})
+    return JSONResponse({"object": "catalog", "tax_rate": str(ctx.app.policy.tax_rate), "data": services})

@@ -272,11 +272,17 @@ class ReadTables:
     def invoices_of(self, contract_id: uuid.UUID) -> list[Invoice]:
         return self._invoices("contract_id", [contract_id], order="month, kind, period")
 
-    def invoices_in_month(self, month: str) -> list[Invoice]:
+    def invoices_in_month(self, month: str, *, limit: int | None = None,
+                          after: uuid.UUID | None = None) -> list[Invoice]:
+        """Every invoice of ``month``; with ``limit``: one page in invoice id order, after ``after``."""
         cols = ", ".join(INVOICE_COLUMNS)
-        rows = self._rows(f"SELECT {cols} FROM {self.prefix}rm_invoices WHERE month = {self.P} "
-                          "ORDER BY contract_id, kind, period", (month,))
-        return self._assemble(rows)
+        sql, params = f"SELECT {cols} FROM {self.prefix}rm_invoices WHERE month = {self.P}", [month]
+        if limit is None:
+            return self._assemble(self._rows(sql + " ORDER BY contract_id, kind, period", params))
+        if after is not None:
+            sql += f" AND invoice_id > {self.P}"
+            params.append(self.db(after))
+        return self._assemble(self._rows(sql + f" ORDER BY invoice_id LIMIT {self.P}", [*params, limit]))
 
     def claims_of(self, contract_id: uuid.UUID) -> list[str]:
         return [doc for (doc,) in self._rows(
