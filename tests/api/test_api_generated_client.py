@@ -181,10 +181,17 @@ def test_a_lifecycle_driven_only_by_the_generated_client(server: Server, client_
         invoice_id=uuid.UUID(april.invoice_id), amount=24_200, paid_on=date(2026, 4, 2)))
     assert isinstance(paid, models.PaymentResult) and paid.outstanding == 0
 
+    month = importlib.import_module(f"{PACKAGE}.api.feeds.list_invoices_of_month").sync(
+        client=billing, month="2026-04", limit=1)
+    assert isinstance(month, models.MonthInvoices) and month.object_ == "list"
+    assert [i.id for i in month.data] == [april.id] and month.has_more is False and month.next_cursor is None
+    catalog = importlib.import_module(f"{PACKAGE}.api.system.get_catalog").sync(client=billing)
+    assert isinstance(catalog, models.CatalogResource) and catalog.tax_rate == "0.10"
+
     events = contracts["list_contract_events"].sync(cid, client=billing)
     assert isinstance(events, models.ContractEvents)
-    assert [e.type_ for e in events.events][-1] == "PaymentReceived"
-    assert all(isinstance(e.actor, models.Actor) for e in events.events)
+    assert [e.type_ for e in events.data][-1] == "PaymentReceived"
+    assert all(isinstance(e.actor, models.Actor) for e in events.data)
 
     # a command the state does not allow: 409, a typed Problem naming the article (Art. 2.4)
     refused = contracts["reject_contract"].sync_detailed(
