@@ -429,3 +429,38 @@ class ClockResource(Resource):
 
 class Status(Resource):
     status: str
+
+
+# --------------------------------------------------------------------------- announcements, webhooks
+
+
+class DiscontinuationResult(Resource):
+    discontinuation_id: str
+    service: str
+    discontinue_on: date
+    announced_on: date
+    version: int
+    position: int | None
+
+
+class TermsChangeResult(Resource):
+    terms_change_id: str
+    version: str
+    effective_on: date
+    announced_on: date
+    position: int | None
+
+
+class WebhookEndpoint(Resource):
+    """A webhook endpoint (never its secret, except once in the answer that creates or rolls it)."""
+
+    endpoint_id: str
+    url: str
+    event_types: list[str]
+    status: str
+    secret: str | None = Field(default=None, description="shown once: on registration and on roll-secret")
+
+
+class RedeliverResult(Resource):
+    endpoint_id: str
+    queued: int

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import Field, StrictStr
 from starlette.responses import Response
 
+from api import resources as r
 from api.auth import OPERATORS, WRITERS, Principal, current_principal, roles
 from api.context import ApiContext, context
 from api.idempotency import Outcome, etag, parse_if_match, run_command
@@ -41,7 +42,7 @@ class ObjectionIn(Body):
 
 
 @router.post("/v1/service-discontinuations", status_code=201, summary="Announce the discontinuation of a "
-             "service (Art. 18, operator)", **roles(*OPERATORS))
+             "service (Art. 18, operator)", response_model=r.DiscontinuationResult, **roles(*OPERATORS))
 def announce_discontinuation(body: DiscontinuationIn, request: Request, ctx: Ctx, who: Who) -> Response:
     def act() -> Outcome:
         result = ctx.app.announce_discontinuation(body.service, body.discontinue_on, ctx.now())
@@ -53,7 +54,7 @@ def announce_discontinuation(body: DiscontinuationIn, request: Request, ctx: Ctx
 
 
 @router.post("/v1/terms-changes", status_code=201, summary="Announce a terms change (Art. 28, operator)",
-             **roles(*OPERATORS))
+             response_model=r.TermsChangeResult, **roles(*OPERATORS))
 def announce_terms_change(body: TermsChangeIn, request: Request, ctx: Ctx, who: Who) -> Response:
     def act() -> Outcome:
         result = ctx.app.announce_terms_change(body.version, body.effective_on, body.summary, ctx.now())

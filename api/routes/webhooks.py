@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field, StrictBool, StrictInt, StrictStr
 from starlette.responses import Response
 
+from api import resources as r
 from api.auth import OPERATORS, READERS, Principal, current_principal, roles
 from api.context import ApiContext, context
 from api.idempotency import Outcome, run_command
@@ -79,7 +80,8 @@ def list_types(ctx: Ctx, who: Who) -> dict[str, Any]:
 
 
 @router.post("/v1/webhook-endpoints", status_code=201, summary="Register a webhook endpoint (operator); "
-             "the response shows its signing secret, once", **roles(*OPERATORS))
+             "the response shows its signing secret, once", response_model=r.WebhookEndpoint,
+             **roles(*OPERATORS))
 def register(body: EndpointIn, request: Request, ctx: Ctx, who: Who) -> Response:
     hooks = webhooks(ctx)
 
@@ -119,7 +121,8 @@ def update_endpoint(endpoint_id: uuid.UUID, body: EndpointPatch, ctx: Ctx, who: 
 
 
 @router.post("/v1/webhook-endpoints/{endpoint_id}/disable", summary="Stop sending to an endpoint (its "
-             "notifications wait)", **roles(*OPERATORS))
+             "notifications wait)", response_model=r.WebhookEndpoint,
+             **roles(*OPERATORS))
 def disable(endpoint_id: uuid.UUID, request: Request, ctx: Ctx, who: Who, body: DisableIn | None = None
             ) -> Response:
     hooks = webhooks(ctx)
@@ -129,7 +132,8 @@ def disable(endpoint_id: uuid.UUID, request: Request, ctx: Ctx, who: Who, body: 
 
 
 @router.post("/v1/webhook-endpoints/{endpoint_id}/enable", summary="Send to an endpoint again (its waiting "
-             "notifications first, oldest first)", **roles(*OPERATORS))
+             "notifications first, oldest first)", response_model=r.WebhookEndpoint,
+             **roles(*OPERATORS))
 def enable(endpoint_id: uuid.UUID, request: Request, ctx: Ctx, who: Who) -> Response:
     hooks = webhooks(ctx)
 
@@ -149,7 +153,8 @@ def delete(endpoint_id: uuid.UUID, ctx: Ctx, who: Who) -> Response:
 
 
 @router.post("/v1/webhook-endpoints/{endpoint_id}/roll-secret", summary="A new signing secret, shown once; "
-             "the current one keeps signing for the overlap (two v1= signatures)", **roles(*OPERATORS))
+             "the current one keeps signing for the overlap (two v1= signatures)", response_model=r.WebhookEndpoint,
+             **roles(*OPERATORS))
 def roll_secret(endpoint_id: uuid.UUID, request: Request, ctx: Ctx, who: Who, body: RollIn | None = None
                 ) -> Response:
     hooks = webhooks(ctx)
@@ -187,7 +192,8 @@ def delivery(endpoint_id: uuid.UUID, notification_id: uuid.UUID, ctx: Ctx, who: 
 
 
 @router.post("/v1/webhook-endpoints/{endpoint_id}/redeliver", summary="Send again one notification, or "
-             "every notification of the endpoint's types in a position range", **roles(*OPERATORS))
+             "every notification of the endpoint's types in a position range", response_model=r.RedeliverResult,
+             **roles(*OPERATORS))
 def redeliver(endpoint_id: uuid.UUID, body: RedeliverIn, request: Request, ctx: Ctx, who: Who) -> Response:
     hooks = webhooks(ctx)
 
