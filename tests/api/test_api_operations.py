@@ -39,7 +39,9 @@ def test_apply_approve_read_and_follow_the_feed(any_api: Harness) -> None:
     assert [(e["aggregate_type"], e["type"]) for e in rest["events"]] == [
         ("CustomerAccount", "Opened"), ("CustomerAccount", "ContractRegistered"), ("Contract", "Approved")]
     assert rest["next_after"] == 5
-    assert api.get("/v1/events", params={"after": 5}).json() == {"events": [], "next_after": 5, "has_more": False}
+    assert api.get("/v1/events", params={"after": 5}).json() == {
+        "object": "list", "url": "/v1/events", "data": [], "has_more": False, "next_cursor": None,
+        "events": [], "next_after": 5}
 
 
 def test_trial_then_paid_application(any_api: Harness) -> None:
