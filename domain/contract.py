@@ -166,7 +166,8 @@ class Contract(Aggregate):
         self.customer_number = customer_number
         self.service = service
         self.reference = reference
-        self.generation = generation
+        # ``generation`` (the n-th contract after n ended ones) only derives the id (create_id); the
+        # state keeps no copy, so the snapshot schema is unchanged
         self.state = State.OPENED
         self.plan: PricePlan | None = None
         self.cycle: BillingCycle | None = None
