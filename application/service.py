@@ -329,7 +329,7 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
                 return self._commit(outage, log)
             except ConcurrencyConflict:
                 continue  # another writer recorded an outage of this service first: check again
-        raise ConcurrencyConflict("spec 8", "outages of this service are being recorded concurrently; retry", None)
+        raise ConcurrencyConflict("Art. 20", "outages of this service are being recorded concurrently; retry", None)
 
     def _outage_log(self, service: str) -> OutageLog:
         """The service's outage log; the first time, opened with the outages recorded before it existed."""
@@ -338,7 +338,7 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
         except AggregateNotFoundError:
             return OutageLog.open(service, self._recorded_outages(service))
         if not isinstance(log, OutageLog):
-            raise NotFound("spec 8", "no outage log for this service", "service")
+            raise NotFound("Art. 20", "no outage log for this service", "service")
         return private_copy(log) if self.repository.cache else log
 
     def _recorded_outages(self, service: str) -> Iterator[tuple[uuid.UUID, datetime, datetime]]:

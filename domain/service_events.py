@@ -94,10 +94,10 @@ class OutageLog(Aggregate):
     def admit(self, outage: Outage) -> None:
         """Spec 8 (Art. 20): refuse an outage overlapping one already recorded for the service."""
         if outage.service != self.service:
-            raise InvalidInput("spec 8", "the outage belongs to another service", "service")
+            raise InvalidInput("Art. 20", "the outage belongs to another service", "service")
         existing = self.overlapping(outage.started_at, outage.ended_at)
         if existing is not None:
-            raise RuleViolation("spec 8", "an outage overlapping this period is already recorded for the service: "
+            raise RuleViolation("Art. 20", "an outage overlapping this period is already recorded for the service: "
                                 "it is the same outage (claim against the recorded one)", "started_at",
                                 refers_to={"existing_outage_id": str(existing.outage_id)})
         self._listed(outage_id=outage.id, started_at=outage.started_at, ended_at=outage.ended_at)

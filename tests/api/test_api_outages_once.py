@@ -21,7 +21,7 @@ def test_spec_8_an_overlapping_outage_is_409_with_the_recorded_outage_id(any_api
         r = api.post("/v1/outages", again)
         assert r.status_code == 409 and r.headers["content-type"] == "application/problem+json", r.text
         body = r.json()
-        assert body["type"] == "urn:contracts:problem:rule-violation" and body["article"] == "spec 8"
+        assert body["type"] == "urn:contracts:problem:rule-violation" and body["article"] == "Art. 20"
         assert body["existing_outage_id"] == first.json()["outage_id"]
     assert api.event_count() == events
     after = api.post("/v1/outages", {**OUTAGE, "started_at": "2026-03-12T02:00:00Z",

@@ -28,12 +28,12 @@ def test_spec_8_the_same_outage_sent_with_plus_nine_and_with_z_is_refused_the_se
                               datetime(2026, 6, 12, 11, 0, tzinfo=JST), NET, jst(2026, 6, 13))
     refused = assert_refused(app, None, lambda: app.record_outage(
         "kintone", datetime(2026, 6, 10, 0, 0, tzinfo=UTC), datetime(2026, 6, 12, 2, 0, tzinfo=UTC), NET,
-        jst(2026, 6, 13)), RuleViolation, "spec 8")
+        jst(2026, 6, 13)), RuleViolation, "Art. 20")
     assert refused.refers_to == {"existing_outage_id": str(first.aggregate_id)}
     # overlapping by one hour, another cause: still the same outage
     assert_refused(app, None, lambda: app.record_outage(
         "kintone", jst(2026, 6, 12, 10), jst(2026, 6, 12, 20), OutageCause.SCHEDULED_MAINTENANCE,
-        jst(2026, 6, 13)), RuleViolation, "spec 8")
+        jst(2026, 6, 13)), RuleViolation, "Art. 20")
     # the next one, starting when the first ended, and the same hours of another service are recorded
     app.record_outage("kintone", jst(2026, 6, 12, 11), jst(2026, 6, 12, 20), NET, jst(2026, 6, 13))
     app.record_outage("garoon", jst(2026, 6, 10, 9), jst(2026, 6, 12, 11), NET, jst(2026, 6, 13))
@@ -63,7 +63,7 @@ def test_spec_8_outages_stored_before_the_log_existed_are_still_checked(app: Con
     app.save(legacy)  # as the previous version stored it: no OutageLog
     refused = assert_refused(app, None, lambda: app.record_outage(
         "kintone", datetime(2026, 6, 10, 0, 30, tzinfo=UTC), datetime(2026, 6, 11, 2, 0, tzinfo=UTC), NET,
-        jst(2026, 6, 13)), RuleViolation, "spec 8")
+        jst(2026, 6, 13)), RuleViolation, "Art. 20")
     assert refused.refers_to == {"existing_outage_id": str(legacy.id)}
     with pytest.raises(AggregateNotFoundError):  # the refusal stored nothing, not even the new log
         app.repository.get(OutageLog.create_id("kintone"))

@@ -45,7 +45,7 @@ def test_spec_8_an_outage_overlapping_a_recorded_one_is_refused_naming_it() -> N
                   _outage(datetime(2026, 5, 9, 0, 0, tzinfo=UTC), 100)):  # one that contains it
         with pytest.raises(RuleViolation) as refused:
             log.admit(again)
-        assert refused.value.article == "spec 8"
+        assert refused.value.article == "Art. 20"
         assert refused.value.refers_to == {"existing_outage_id": str(first.id)}
     assert [o.outage_id for o in log.outages] == [first.id]
 

@@ -116,7 +116,7 @@ def test_one_outage_sent_to_two_servers_at_once_is_recorded_and_credited_once(de
         assert codes == [201, 409], [(r.status_code, r.text[:300]) for r in answers.values()]
         won = next(r for r in answers.values() if r.status_code == 201).json()["outage_id"]
         refused = assert_problem(next(r for r in answers.values() if r.status_code == 409), 409)
-        assert refused["article"] == "spec 8" and refused["existing_outage_id"] == won
+        assert refused["article"] == "Art. 20" and refused["existing_outage_id"] == won
     outages = [e for e in deployment.stored_events() if e[3] == "OutageRecorded"]
     assert len(outages) == rounds
     # the attack's goal: credit twice for the same hours. One outage, one claim.
