@@ -218,7 +218,7 @@ def change_contractor(contract_id: uuid.UUID, body: ContractorIn, request: Reque
                          "fiscal year of the last invoice; Consumption Tax Act Art. 57-4(1)(6)). The request and "
                          "this answer are recorded (`PrivacyRequestAnswered`). A contract that never had an "
                          "invoice and has ended is erased whole.",
-             response_model=CommandOut, **roles(*OPERATORS))
+             response_model=r.CommandResult, **roles(*OPERATORS))
 def privacy_request(contract_id: uuid.UUID, body: PrivacyRequestIn, request: Request, ctx: Ctx,
                     who: Who) -> Response:
     expected = parse_if_match(request)
