@@ -107,7 +107,8 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
                           action: Callable[[Contract], Any]) -> CommandResult:
         contract = self.get_contract(contract_id)
         if expected_version is not None and expected_version != contract.version:
-            raise ConcurrencyConflict("rule book 3", f"contract is at version {contract.version}, not the If-Match version",
+            raise ConcurrencyConflict("rule book 3",
+                                      f"contract is at version {contract.version}, not the If-Match version",
                                       "If-Match")
         action(contract)
         return self._commit(contract)

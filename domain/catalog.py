@@ -65,8 +65,10 @@ class Catalog:
             return self.plans[(service, grade)]
         except KeyError:
             if not any(s == service for s, _ in self.plans):
-                raise InvalidInput("Art. 7", "unknown service (not in the catalog)", "service") from None
-            raise InvalidInput("Art. 7", "unknown grade for this service (not in the catalog)", "grade") from None
+                raise InvalidInput("Art. 7", f"unknown service (valid: {', '.join(self.services())})",
+                                   "service") from None
+            grades = ", ".join(sorted(g for s, g in self.plans if s == service))
+            raise InvalidInput("Art. 7", f"unknown grade for this service (valid: {grades})", "grade") from None
 
     def services(self) -> list[str]:
         return sorted({s for s, _ in self.plans})
