@@ -55,6 +55,17 @@ OPERATION_IDS = {
     "get_outage": "getOutage",
     "get_claim": "getClaim",
     "get_catalog": "getCatalog",
+    "receive_transfer": "recordTransfer",
+    "list_unapplied": "listUnappliedTransfers",
+    "get_transfer": "getTransfer",
+    "apply_transfer": "applyTransfer",
+    "reverse_transfer": "reverseTransfer",
+    "get_account": "getCustomerAccount",
+    "apply_credit": "applyCreditBalance",
+    "refund_credit": "refundCreditBalance",
+    "write_off": "writeOffDebt",
+    "move_stop_date": "moveSuspensionStopDate",
+    "lift": "liftSuspension",
 }
 
 _STATUS_TEXT = {
@@ -71,7 +82,7 @@ _STATUS_TEXT = {
 }
 
 _HEADER = {
-    "ETag": ("the contract's (or outage's) version, quoted: send it back as If-Match", {"type": "string"}),
+    "ETag": ("the contract's (or outage's, transfer's) version, quoted: send it back as If-Match", {"type": "string"}),
     "X-Position": ("notification position of the last stored event (read-your-writes)", {"type": "integer"}),
     "Location": ("the created resource", {"type": "string"}),
     "Retry-After": ("seconds to wait before retrying", {"type": "integer"}),
@@ -79,7 +90,7 @@ _HEADER = {
                             "Idempotency-Key", {"type": "string"}),
 }
 
-_IF_MATCH_PATHS = re.compile(r"^/v1/(contracts/\{contract_id\}/[a-z-]+|sla-claims/\{claim_id\}/decision)$")
+_IF_MATCH_PATHS = re.compile(r"^/v1/(contracts/\{contract_id\}/[a-z/-]+|sla-claims/\{claim_id\}/decision)$")
 
 
 def operation_id(route: APIRoute) -> str:
@@ -135,7 +146,7 @@ def _complete(path: str, method: str, op: dict[str, Any]) -> None:
         if method == "post":
             names_out = ["ETag", "X-Position", "Idempotent-Replayed"] + (["Location"] if status == "201" else [])
             response.setdefault("headers", {}).update(_headers(*names_out))
-        elif path in ("/v1/contracts/{contract_id}", "/v1/outages/{outage_id}"):
+        elif path in ("/v1/contracts/{contract_id}", "/v1/outages/{outage_id}", "/v1/transfers/{transfer_id}"):
             response.setdefault("headers", {}).update(_headers("ETag"))
 
 

@@ -278,15 +278,21 @@ class Actor(Resource):
 
 
 class Event(Resource):
+    """One stored event. In the global feed a stored event that does not decode (damaged in
+    storage) is listed with ``undecodable: true``, a ``reason``, and ``recorded_at``, ``actor`` and
+    ``data`` null."""
+
     object: Literal["event"] = "event"
     position: int | None = Field(default=None, description="notification position (global feed only)")
     aggregate_type: str
     aggregate_id: str
     version: int
     type: str
-    recorded_at: str = Field(description="instant the event was recorded (UTC, Z)")
-    actor: Actor | None
-    data: dict[str, Any]
+    recorded_at: str | None = Field(description="instant the event was recorded (UTC, Z); null if undecodable")
+    actor: Actor | None = None
+    data: dict[str, Any] | None
+    undecodable: bool = Field(default=False, description="true: stored but damaged, cannot be read")
+    reason: str | None = Field(default=None, description="why it does not decode (undecodable only)")
 
 
 class ContractEvents(ListPage):
@@ -379,6 +385,79 @@ class ContractClaims(ListPage):
     contract_id: str
     data: list[Claim]
     claims: list[Claim] = Field(deprecated=True, description="deprecated: the same page as data")
+
+
+# --------------------------------------------------------------------------- settlement (rule book 7)
+
+TRANSFER_ID = "3b0e7d6c-1f0a-4c55-9d7e-2f6a1c9b8e40"
+
+
+class AllocationOut(Resource):
+    contract_id: str
+    invoice_id: str
+    amount: int
+    rule: str = Field(description="the rule that placed the money (oldest first, named invoice, tolerance)")
+
+
+class Transfer(Resource):
+    """A bank transfer received and where its money went (header ``ETag`` = its version).
+    ``payer_name`` and ``bank_reference`` are personal data: ``"[redacted]"`` for auditors."""
+
+    object: Literal["transfer"] = "transfer"
+    id: str
+    status: Literal["unapplied", "applied", "reversed"]
+    customer_number: str | None
+    payer_name: str
+    bank_reference: str
+    amount: int
+    value_date: date
+    received_at: str = Field(description="instant recorded (UTC, Z)")
+    named_invoices: list[str]
+    allocations: list[AllocationOut]
+    written_off: list[AllocationOut]
+    credit: int = Field(description="the excess kept as the customer's credit balance")
+    reversed_on: date | None
+    reversal_reason: str | None
+    version: int
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
+        "object": "transfer", "id": TRANSFER_ID, "status": "applied", "customer_number": "C-1001",
+        "payer_name": "カ）サンプル", "bank_reference": "20260427-0001", "amount": 33000,
+        "value_date": "2026-04-27", "received_at": "2026-04-27T01:00:00Z", "named_invoices": [],
+        "allocations": [{"contract_id": CID, "invoice_id": INVOICE_ID, "amount": 33000, "rule": "rule book 7"}],
+        "written_off": [], "credit": 0, "reversed_on": None, "reversal_reason": None, "version": 2}]})
+
+
+class TransferList(Resource):
+    object: Literal["list"] = "list"
+    data: list[Transfer]
+    has_more: bool
+
+
+class OpenInvoiceOut(Resource):
+    invoice_id: str
+    contract_id: str
+    due_on: date
+    outstanding: int
+
+
+class CustomerAccountResource(Resource):
+    object: Literal["customer_account"] = "customer_account"
+    customer_number: str
+    contracts: list[str]
+    credit_balance: int
+    refunded: int
+    open_invoices: list[OpenInvoiceOut]
+    outstanding: int
+    version: int
+
+
+class SettlementResult(CommandResult):
+    """A write-off, a moved suspension stop date or a lifted suspension: the contract after it."""
+
+    state: str
+    suspension_stop_on: date | None
+    outstanding: int
 
 
 # --------------------------------------------------------------------------- other reads

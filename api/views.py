@@ -87,8 +87,8 @@ def undecodable_view(damaged: UndecodableEvent, *, position: int | None = None,
     qualname = (topic or damaged.topic).partition(":")[2]
     aggregate_type, _, name = qualname.rpartition(".")
     view: dict[str, Any] = {} if position is None else {"position": position}
-    view.update({"aggregate_type": aggregate_type, "aggregate_id": str(damaged.aggregate_id),
-                 "version": damaged.version, "type": name, "recorded_at": None, "data": None,
+    view.update({"object": "event", "aggregate_type": aggregate_type, "aggregate_id": str(damaged.aggregate_id),
+                 "version": damaged.version, "type": name, "recorded_at": None, "actor": None, "data": None,
                  "undecodable": True, "reason": damaged.reason})
     return view
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import JSONResponse, Response
 
+from api import resources as r
 from api.auth import OPERATORS, READERS, WRITERS, Principal, current_principal, roles
 from api.context import ApiContext, context
 from api.idempotency import Outcome, etag, parse_if_match, run_command
@@ -63,7 +64,7 @@ def _outcome(result: CommandResult, body: dict[str, Any], status: int = 200) -> 
 
 
 @router.post("/v1/transfers", status_code=201, summary="Record a bank transfer received (rule book 7)",
-             **roles(*WRITERS))
+             response_model=r.Transfer, **roles(*WRITERS))
 def receive_transfer(body: TransferIn, request: Request, ctx: Ctx, who: Who) -> Response:
     def act() -> Outcome:
         out = ctx.app.receive_transfer(body.customer_number, body.payer_name, body.bank_reference, body.amount,
@@ -76,22 +77,23 @@ def receive_transfer(body: TransferIn, request: Request, ctx: Ctx, who: Who) -> 
 
 
 @router.get("/v1/transfers", summary="Transfers kept as unapplied (payer unknown), oldest first",
-            **roles(*OPERATORS))
+            response_model=r.TransferList, **roles(*OPERATORS))
 def list_unapplied(ctx: Ctx, who: Who, status: Annotated[str, Query(pattern="^unapplied$")] = "unapplied",
-                   limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
+                   limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Response:
     found = ctx.app.unapplied_transfers()
-    return {"object": "list", "data": [transfer_view(t, who) for t in found[:limit]],
-            "has_more": len(found) > limit}
+    return JSONResponse({"object": "list", "data": [transfer_view(t, who) for t in found[:limit]],
+                         "has_more": len(found) > limit})
 
 
-@router.get("/v1/transfers/{transfer_id}", summary="One transfer and where its money went", **roles(*READERS))
+@router.get("/v1/transfers/{transfer_id}", summary="One transfer and where its money went",
+            response_model=r.Transfer, **roles(*READERS))
 def get_transfer(transfer_id: uuid.UUID, ctx: Ctx, who: Who) -> Response:
     transfer = ctx.app.get_transfer(transfer_id)
     return JSONResponse(transfer_view(transfer, who), headers={"ETag": etag(transfer.version)})
 
 
 @router.post("/v1/transfers/{transfer_id}/apply", summary="Apply an unapplied transfer to its customer (operator)",
-             **roles(*OPERATORS))
+             response_model=r.Transfer, **roles(*OPERATORS))
 def apply_transfer(transfer_id: uuid.UUID, body: ApplyTransferIn, request: Request, ctx: Ctx, who: Who) -> Response:
     def act() -> Outcome:
         out = ctx.app.apply_unapplied(transfer_id, body.customer_number, ctx.now(), body.invoice_ids)
@@ -100,7 +102,7 @@ def apply_transfer(transfer_id: uuid.UUID, body: ApplyTransferIn, request: Reque
 
 
 @router.post("/v1/transfers/{transfer_id}/reverse", summary="Reverse a bounced or mistaken transfer (operator)",
-             **roles(*OPERATORS))
+             response_model=r.Transfer, **roles(*OPERATORS))
 def reverse_transfer(transfer_id: uuid.UUID, body: ReverseTransferIn, request: Request, ctx: Ctx,
                      who: Who) -> Response:
     def act() -> Outcome:
@@ -126,16 +128,16 @@ def account_view(ctx: ApiContext, account: CustomerAccount) -> dict[str, Any]:
 
 
 @router.get("/v1/customers/{customer_number}/account", summary="The customer's contracts, open invoices and "
-            "credit balance (rule book 7)", **roles(*READERS))
-def get_account(customer_number: Customer, ctx: Ctx, who: Who) -> dict[str, Any]:
+            "credit balance (rule book 7)", response_model=r.CustomerAccountResource, **roles(*READERS))
+def get_account(customer_number: Customer, ctx: Ctx, who: Who) -> Response:
     account = ctx.app.find_account(customer_number)
     if account is None:
         raise NotFound("rule book 7", "no account for this customer", "customer_number")
-    return account_view(ctx, account)
+    return JSONResponse(account_view(ctx, account))
 
 
 @router.post("/v1/customers/{customer_number}/credit/apply", summary="Apply the credit balance to open invoices",
-             **roles(*WRITERS))
+             response_model=r.CustomerAccountResource, **roles(*WRITERS))
 def apply_credit(customer_number: Customer, request: Request, ctx: Ctx, who: Who) -> Response:
     def act() -> Outcome:
         result = ctx.app.apply_credit_balance(customer_number, ctx.now())
@@ -146,7 +148,7 @@ def apply_credit(customer_number: Customer, request: Request, ctx: Ctx, who: Who
 
 
 @router.post("/v1/customers/{customer_number}/credit/refund", summary="Refund credit balance (operator)",
-             **roles(*OPERATORS))
+             response_model=r.CustomerAccountResource, **roles(*OPERATORS))
 def refund_credit(customer_number: Customer, body: CreditRefundIn, request: Request, ctx: Ctx,
                   who: Who) -> Response:
     def act() -> Outcome:
@@ -166,7 +168,7 @@ def _contract_outcome(ctx: ApiContext, result: CommandResult) -> Outcome:
 
 
 @router.post("/v1/contracts/{contract_id}/write-offs", summary="Write off an uncollectible amount (operator, "
-             "rule book 7)", **roles(*OPERATORS))
+             "rule book 7)", response_model=r.SettlementResult, **roles(*OPERATORS))
 def write_off(contract_id: uuid.UUID, body: WriteOffIn, request: Request, ctx: Ctx, who: Who) -> Response:
     expected = parse_if_match(request)
     return run_command(ctx, request, who, body, lambda: _contract_outcome(
@@ -174,7 +176,7 @@ def write_off(contract_id: uuid.UUID, body: WriteOffIn, request: Request, ctx: C
 
 
 @router.post("/v1/contracts/{contract_id}/suspension/stop-date", summary="Move a suspension's stop date "
-             "(operator, Art. 9.5 proviso)", **roles(*OPERATORS))
+             "(operator, Art. 9.5 proviso)", response_model=r.SettlementResult, **roles(*OPERATORS))
 def move_stop_date(contract_id: uuid.UUID, body: StopDateIn, request: Request, ctx: Ctx, who: Who) -> Response:
     expected = parse_if_match(request)
     return run_command(ctx, request, who, body, lambda: _contract_outcome(
@@ -182,7 +184,7 @@ def move_stop_date(contract_id: uuid.UUID, body: StopDateIn, request: Request, c
 
 
 @router.post("/v1/contracts/{contract_id}/suspension/lift", summary="Lift a suspension and continue the contract "
-             "(operator, Art. 9.5 proviso)", **roles(*OPERATORS))
+             "(operator, Art. 9.5 proviso)", response_model=r.SettlementResult, **roles(*OPERATORS))
 def lift(contract_id: uuid.UUID, body: LiftIn, request: Request, ctx: Ctx, who: Who) -> Response:
     expected = parse_if_match(request)
     return run_command(ctx, request, who, body, lambda: _contract_outcome(

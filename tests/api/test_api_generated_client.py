@@ -181,6 +181,21 @@ def test_a_lifecycle_driven_only_by_the_generated_client(server: Server, client_
         invoice_id=uuid.UUID(april.invoice_id), amount=24_200, paid_on=date(2026, 4, 2)))
     assert isinstance(paid, models.PaymentResult) and paid.outstanding == 0
 
+    # rule book 7: a transfer with nothing open left becomes the customer's credit balance, whole
+    settlement = {name: importlib.import_module(f"{PACKAGE}.api.settlement.{name}") for name in (
+        "record_transfer", "get_transfer", "get_customer_account")}
+    received = settlement["record_transfer"].sync_detailed(client=billing, body=models.TransferIn(
+        customer_number="GEN-1", payer_name="ｼﾞｪﾈﾚｰﾃｯﾄﾞ(ｶ", bank_reference="GEN-TR-1", amount=5_000,
+        value_date=date(2026, 4, 2)))
+    assert received.status_code == 201 and isinstance(received.parsed, models.Transfer), received.content
+    assert received.headers["Location"] == f"/v1/transfers/{received.parsed.id}"
+    transfer = settlement["get_transfer"].sync(uuid.UUID(received.parsed.id), client=billing)
+    assert isinstance(transfer, models.Transfer)
+    assert (transfer.status, transfer.amount, transfer.credit, transfer.allocations) == ("applied", 5_000, 5_000, [])
+    account = settlement["get_customer_account"].sync("GEN-1", client=billing)
+    assert isinstance(account, models.CustomerAccountResource)
+    assert (account.credit_balance, account.outstanding, account.contracts) == (5_000, 0, [str(cid)])
+
     month = importlib.import_module(f"{PACKAGE}.api.feeds.list_invoices_of_month").sync(
         client=billing, month="2026-04", limit=1)
     assert isinstance(month, models.MonthInvoices) and month.object_ == "list"

@@ -24,7 +24,9 @@ def test_section_3_users_below_the_grade_minimum_is_422_naming_users(api: Harnes
     cid = api.concluded("SC-2")
     change = api.post(f"/v1/contracts/{cid}/changes", {"users": 3})
     assert change.status_code == 422 and change.json()["field"] == "users", change.text
-    assert api.event_count() == before + 3  # only the concluded contract's Opened, Applied, Approved
+    # only the concluded contract's Opened, Applied, Approved and its customer account's Opened,
+    # ContractRegistered (rule book 7)
+    assert api.event_count() == before + 5
 
 
 def test_section_3_an_unknown_grade_is_422_listing_the_valid_grades_without_echoing(api: Harness) -> None:
@@ -54,7 +56,7 @@ def test_section_3_a_body_without_or_with_another_content_type_is_415(api: Harne
         assert problem["field"] == "Content-Type" and "valid dictionary" not in problem["detail"]
     ok = api.client.post("/v1/contracts", json=_apply_body(customer_number="SC-5"), headers=api.headers())
     assert ok.status_code == 201
-    assert api.event_count() == before + 2
+    assert api.event_count() == before + 4  # Opened, Applied; the account's Opened, ContractRegistered
 
 
 def test_articles_never_cite_the_spec_by_number(api: Harness) -> None:
