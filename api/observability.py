@@ -104,7 +104,10 @@ metrics_router = APIRouter(tags=["system"])
                                 "projection position and lag, webhook queue and deliveries, scheduler sweeps. "
                                 "Needs an operator or auditor key unless `CONTRACTS_METRICS_PUBLIC=true`. With "
                                 "`serve --workers N` the figures are every worker's, added up (docs/operations.md).",
-                    response_class=Response, include_in_schema=True, **roles(OPERATOR, AUDITOR))
+                    response_class=Response, include_in_schema=True,
+                    responses={200: {"description": "Prometheus text exposition format 0.0.4",
+                                     "content": {"text/plain": {"schema": {"type": "string"}}}}},
+                    **roles(OPERATOR, AUDITOR))
 def metrics(request: Request) -> Response:
     registries = getattr(request.app.state, "metrics_registries", ())
     return Response(exposition(*registries), media_type=CONTENT_TYPE)

@@ -66,6 +66,7 @@ OPERATION_IDS = {
     "write_off": "writeOffDebt",
     "move_stop_date": "moveSuspensionStopDate",
     "lift": "liftSuspension",
+    "metrics": "getMetrics",
 }
 
 _STATUS_TEXT = {

@@ -117,6 +117,8 @@ def test_errors_are_problem_json_with_the_problem_schema_and_headers_are_declare
                 if int(status) >= 400:
                     assert response["content"] == {"application/problem+json": {"schema": problem_ref}}, \
                         (method, path, status)
+                elif path == "/metrics":  # Prometheus text, not JSON
+                    assert response["content"] == {"text/plain": {"schema": {"type": "string"}}}
                 elif "content" in response:
                     assert response["content"]["application/json"]["schema"], (method, path, status)
             if method == "post":
