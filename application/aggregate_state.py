@@ -38,7 +38,7 @@ from domain.sla import OutageFacts
 
 A = TypeVar("A", bound=Aggregate)
 
-STATE_SCHEMA_VERSION = 3  # 2: issue 15's retention dates; 3: rule book 7 (transfers, write-offs, reversals)
+STATE_SCHEMA_VERSION = 4  # 2: issue 15 retention dates; 3: rule book 7 settlement; 4: rule book 7 reminders
 STATE_DATACLASSES: tuple[tuple[type[Any], str], ...] = (
     (Ledger, "state_ledger"),
     (Invoice, "state_invoice"),

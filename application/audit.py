@@ -42,6 +42,7 @@ from domain.errors import InvalidInput, NotFound
 from domain.personal_data import PERSONAL_FIELDS as _PERSONAL_FIELDS
 from domain.personal_data import erased_value, redacted_value
 from domain.policy import Policy
+from domain.settlement import Transfer
 from domain.values import DATE, MONTH
 
 logger = logging.getLogger(__name__)
@@ -64,8 +65,10 @@ SHREDS: dict[str, tuple[str, ...]] = {
     get_topic(ContractEvents.ContractorDataErased): (RECORDS_KEY, CONTACTS_KEY),
     get_topic(ContractEvents.DataDeleted): (RECORDS_KEY, CONTACTS_KEY),  # stores written before issue 15
     get_topic(ContractEvents.PrivacyRequestAnswered): (CONTACTS_KEY,),
+    get_topic(vars(Transfer)["PayerDataErased"]): (RECORDS_KEY,),  # the transfer's one key (spec 10)
 }
-"""Storing one of these events destroys the named keys of its contract in the same transaction."""
+"""Storing one of these events destroys the named keys of its aggregate (a contract, a transfer) in
+the same transaction."""
 
 CONTACTS_KEY_NAMESPACE = uuid.UUID("9a4f2c1e-6b3d-4e8a-a5f7-2d9c0b1e3f64")
 

@@ -261,6 +261,10 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
     def mark_overdue(self, contract_id: uuid.UUID, invoice_id: uuid.UUID, on: date) -> CommandResult:
         return self._contract_command(contract_id, None, lambda c: c.mark_overdue(invoice_id, on))
 
+    def remind_payment(self, contract_id: uuid.UUID, invoice_id: uuid.UUID, stage: str, on: date) -> CommandResult:
+        """Rule book 7: the payment reminder of ``stage`` (before or after the due date) for an unpaid invoice."""
+        return self._contract_command(contract_id, None, lambda c: c.remind_payment(invoice_id, stage, on, self.policy))
+
     def notice_suspension(self, contract_id: uuid.UUID, on: date) -> CommandResult:
         return self._contract_command(contract_id, None, lambda c: c.notice_suspension(on, self.policy))
 
@@ -384,17 +388,24 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
         return self._contract_command(contract_id, None, lambda c: c.delete_stored_data(on))
 
     def erase_contractor_data(self, contract_id: uuid.UUID, on: date) -> CommandResult:
-        """Spec 10: destroy the contract's keys once the contractor data need not be kept."""
-        return self._contract_command(contract_id, None, lambda c: c.erase_contractor_data(on, self.policy))
+        """Spec 10: destroy the contract's keys once the contractor data need not be kept (and the
+        payer data of the customer's transfers with the last of its contracts, ``erase_payer_data``)."""
+        contract = self.get_contract(contract_id)
+        contract.erase_contractor_data(on, self.policy)
+        return self._commit(contract, *self.erase_payer_data(contract, on))
 
     def answer_privacy_request(self, contract_id: uuid.UUID, request: str, at: datetime,
                                expected_version: int | None = None) -> tuple[CommandResult, dict[str, Any]]:
         """Privacy policy 7: a request to stop using or erase the contractor data, with its answer."""
         require_aware(at)
-        answers: list[dict[str, Any]] = []
-        result = self._contract_command(contract_id, expected_version, lambda c: answers.append(
-            c.answer_privacy_request(request, at, self.policy)))
-        return result, answers[0]
+        contract = self.get_contract(contract_id)
+        if expected_version is not None and expected_version != contract.version:
+            raise ConcurrencyConflict("spec 3", f"contract is at version {contract.version}, not the If-Match version",
+                                      "If-Match")
+        already = contract.data_deleted
+        answer = contract.answer_privacy_request(request, at, self.policy)
+        erased = self.erase_payer_data(contract, answer["received_on"]) if contract.data_deleted and not already else []
+        return self._commit(contract, *erased), answer
 
     def catalog_service(self, service: str) -> None:
         if service not in self.catalog.services():

@@ -28,6 +28,7 @@ from domain.settlement import (
     OpenInvoice,
     Transfer,
     allocate,
+    payer_data_erasable,
 )
 
 if TYPE_CHECKING:
@@ -252,6 +253,27 @@ class SettlementCommands:
                         expected_version: int | None = None) -> CommandResult:
         require_aware(at)
         return self._app()._contract_command(contract_id, expected_version, lambda c: c.lift_suspension(reason, at))
+
+    # -- personal data (spec 10) ----------------------------------------------------------------------
+    def erase_payer_data(self, contract: Contract, on: date) -> list[Transfer]:
+        """The customer's transfers whose payer data goes with ``contract``'s contractor data (not
+        saved: the caller commits them with the contract, so the keys go in one transaction).
+        Empty unless ``contract`` is the customer's last contract keeping contractor data
+        (``domain.settlement.payer_data_erasable``)."""
+        account = self.find_account(contract.customer_number)
+        if account is None or not account.transfer_ids:
+            return []
+        others = [self._app().get_contract(cid) for cid in account.contract_ids if cid != contract.id]
+        if not payer_data_erasable([contract.data_deleted, *(c.data_deleted for c in others)]):
+            return []
+        reason = "the contractor data of every contract of the customer is erased (spec 10)"
+        erased: list[Transfer] = []
+        for transfer_id in account.transfer_ids:
+            transfer = self.get_transfer(transfer_id)
+            if transfer.payer_erased_on is None:
+                transfer.erase_payer_data(max(on, transfer.value_date), reason)
+                erased.append(transfer)
+        return erased
 
     # -- helpers --------------------------------------------------------------------------------------
     def _exists(self, aggregate_id: uuid.UUID) -> bool:

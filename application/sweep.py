@@ -53,7 +53,9 @@ from domain.deadlines import (
     DEADLINE_KIND_NAMES,
     DISCONTINUATION,
     MONTH_START,
+    OVERDUE_REMINDER,
     PAYMENT_OVERDUE,
+    PAYMENT_REMINDER,
     SLA_WINDOW_END,
     STORED_DATA_DELETION,
     SUSPENSION_NOTICE,
@@ -63,6 +65,7 @@ from domain.deadlines import (
 )
 from domain.errors import ConcurrencyConflict, DomainError, RuleViolation
 from domain.service_events import ServiceDiscontinuation
+from domain.settlement import AFTER_DUE, BEFORE_DUE
 
 logger = logging.getLogger(__name__)
 fired_logger = logging.getLogger(__name__ + ".fired")  # one line per fired deadline
@@ -334,8 +337,12 @@ class Sweeper:
                 return app.expire_trial(aid, on)
             case MONTH_START.name:
                 return app.advance(aid, Month.of(on))
+            case PAYMENT_REMINDER.name:
+                return app.remind_payment(aid, uuid.UUID(d.ref), BEFORE_DUE, on)
             case PAYMENT_OVERDUE.name:
                 return app.mark_overdue(aid, uuid.UUID(d.ref), on)
+            case OVERDUE_REMINDER.name:
+                return app.remind_payment(aid, uuid.UUID(d.ref), AFTER_DUE, on)
             case SUSPENSION_NOTICE.name:
                 return app.notice_suspension(aid, on)
             case SUSPENSION_STOP.name:

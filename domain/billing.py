@@ -351,7 +351,7 @@ def _ledger_handlers() -> tuple[dict[type, Handler[Ledger]], tuple[type, ...]]:
     }, (c.Opened, c.TrialStarted, c.TrialExpired, c.Rejected, c.ChangeRequested, c.TerminationNoticed,
         c.PaymentOverdue, c.SuspensionNoticed, c.SuspensionLifted, c.Terminated, c.SlaBreachClaimed,
         c.CreditRejected, c.ContractorInfoChanged, c.DataDeleted, c.StoredDataDeleted, c.ContractorDataErased,
-        c.PrivacyRequestAnswered, c.SuspensionStopMoved))
+        c.PrivacyRequestAnswered, c.SuspensionStopMoved, c.PaymentReminded))
 
 
 LEDGER_FOLD: Dispatch[Ledger] = Dispatch("billing Ledger", _ledger_handlers)

@@ -37,6 +37,7 @@ from domain.retention import (
     retention_deadline,
     split_contractor,
 )
+from domain.settlement import BEFORE_DUE, REMINDER_STAGES, payment_reminder_on
 from domain.sla import ClaimAssessment, Coverage, OutageCause, OutageFacts, Remedy, assess_claim
 
 T = TypeVar("T")
@@ -197,6 +198,7 @@ class Contract(Aggregate):
         self.last_suspension: tuple[date, list[uuid.UUID]] | None = None  # (stop date, invoices) last noticed
         self.suspension_lifted_on: date | None = None
         self.reversed_payments: set[tuple[str, str]] = set()  # (transfer id, source) reversed (rule book 7)
+        self.payment_reminders: set[tuple[str, str]] = set()  # (invoice id, stage) reminded (rule book 7)
         self.ledger = Ledger(self.id)
 
     @classmethod
@@ -616,6 +618,35 @@ class Contract(Aggregate):
         self._payment_overdue(invoice_id=invoice_id, due_on=invoice.due_on, unpaid=invoice.outstanding,
                               overdue_on=on)
 
+    def remind_payment(self, invoice_id: uuid.UUID, stage: str, on: date, policy: Policy) -> None:
+        """Rule book 7 reminders: once per invoice and stage, on or after the day
+        ``domain.settlement.payment_reminder_on`` gives, while principal is unpaid; the one before
+        the due date only until it (an overdue invoice gets the one after). Recorded on the
+        reminder's own date, never before the invoice was issued."""
+        if stage not in REMINDER_STAGES:
+            raise InvalidInput("rule book 7", f"stage must be one of {', '.join(REMINDER_STAGES)}", "stage")
+        invoice = self.ledger.invoices.get(invoice_id)
+        if invoice is None:
+            raise InvalidInput("rule book 7", "no such invoice on this contract", "invoice_id")
+        remind_on = payment_reminder_on(invoice.due_on, stage, policy)
+        if remind_on is None:
+            raise RuleViolation("rule book 7", f"no {stage.replace('_', ' ')} reminder (POLICY payment_reminder_days)")
+        if (str(invoice_id), stage) in self.payment_reminders:
+            raise RuleViolation("rule book 7", f"the {stage.replace('_', ' ')} reminder of this invoice is already recorded")
+        if invoice.outstanding <= 0:
+            raise RuleViolation("rule book 7", "the invoice is paid")
+        if on < remind_on:
+            raise RuleViolation("rule book 7", f"the reminder is due on {remind_on}")
+        if stage == BEFORE_DUE and (on > invoice.due_on or invoice_id in self.overdue):
+            raise RuleViolation("rule book 7", f"the invoice's due date {invoice.due_on} has passed")
+        self._payment_reminded(invoice_id=invoice_id, stage=stage, due_on=invoice.due_on, unpaid=invoice.outstanding,
+                               reminded_on=max(on, invoice.issued_on))
+
+    @event("PaymentReminded")
+    def _payment_reminded(self, invoice_id: uuid.UUID, stage: str, due_on: date, unpaid: int,
+                          reminded_on: date) -> None:
+        self.payment_reminders.add((str(invoice_id), stage))
+
     @event("PaymentOverdue")
     def _payment_overdue(self, invoice_id: uuid.UUID, due_on: date, unpaid: int, overdue_on: date) -> None:
         self.overdue.add(invoice_id)
@@ -952,6 +983,7 @@ class ContractEvents:
     WriteOffReversed = event_class(Contract, "WriteOffReversed")
     DebtWrittenOff = event_class(Contract, "DebtWrittenOff")
     SuspensionStopMoved = event_class(Contract, "SuspensionStopMoved")
+    PaymentReminded = event_class(Contract, "PaymentReminded")
 
     @classmethod
     def all(cls) -> tuple[type[Any], ...]:
@@ -988,6 +1020,7 @@ EVENT_ARTICLES: dict[type[Any], str] = {
     _E.WriteOffReversed: "Art. 9.3",
     _E.DebtWrittenOff: "Art. 9.3",  # rule book 7: fee shortfall or uncollectible debt
     _E.SuspensionStopMoved: "Art. 9.5",  # the proviso: a later payment allowed
+    _E.PaymentReminded: "Art. 9.3",  # rule book 7: reminders before and after the due date
 }
 """The rule each event class applies; ``Rejected`` and ``Terminated`` record their article."""
 ARTICLE_RECORDED_BY_EVENT = (_E.Rejected, _E.Terminated)

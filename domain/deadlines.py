@@ -29,6 +29,7 @@ from domain.contract import ContractEvents, State, next_month_start, supersede
 from domain.folds import Dispatch, Handler
 from domain.policy import Policy
 from domain.retention import Owed, contractor_data_erasure_on
+from domain.settlement import AFTER_DUE, BEFORE_DUE, payment_reminder_on
 from domain.sla import breach_date
 from domain.values import DATE, MONTH
 
@@ -52,7 +53,9 @@ class DeadlineKind:
 
 TRIAL_END = DeadlineKind("trial_end", "Art. 5.2", "trial ends")  # TrialExpired on that date
 MONTH_START = DeadlineKind("month_start", "Art. 8, 10", "month start: period, renewal, change or end")
+PAYMENT_REMINDER = DeadlineKind("payment_reminder", "rule book 7", "payment reminder before the due date")
 PAYMENT_OVERDUE = DeadlineKind("payment_overdue", "Art. 9.5", "payment overdue")  # day after the due date
+OVERDUE_REMINDER = DeadlineKind("overdue_reminder", "rule book 7", "payment reminder after the due date")
 SUSPENSION_NOTICE = DeadlineKind("suspension_notice", "Art. 9.5", "suspension notice")
 SUSPENSION_STOP = DeadlineKind("suspension_stop", "Art. 9.5", "service stop for non-payment")
 SLA_WINDOW_END = DeadlineKind("sla_window_end", "Art. 20.3", "SLA claim window closes")
@@ -63,10 +66,13 @@ DISCONTINUATION = DeadlineKind("discontinuation", "Art. 18", "service discontinu
 TERMS_CHANGE_EFFECTIVE = DeadlineKind("terms_change_effective", "Art. 28", "terms change takes effect")
 
 DEADLINE_KINDS: tuple[DeadlineKind, ...] = (
-    TRIAL_END, MONTH_START, PAYMENT_OVERDUE, SUSPENSION_NOTICE, SUSPENSION_STOP, SLA_WINDOW_END,
-    STORED_DATA_DELETION, CONTRACTOR_DATA_ERASURE, DISCONTINUATION, TERMS_CHANGE_EFFECTIVE,
+    TRIAL_END, MONTH_START, PAYMENT_REMINDER, PAYMENT_OVERDUE, OVERDUE_REMINDER, SUSPENSION_NOTICE, SUSPENSION_STOP,
+    SLA_WINDOW_END, STORED_DATA_DELETION, CONTRACTOR_DATA_ERASURE, DISCONTINUATION, TERMS_CHANGE_EFFECTIVE,
 )
 """Every deadline kind, in the order the scheduler handles the kinds of one day."""
+
+REMINDER_KINDS: dict[str, DeadlineKind] = {BEFORE_DUE: PAYMENT_REMINDER, AFTER_DUE: OVERDUE_REMINDER}
+"""The deadline kind of each payment-reminder stage (``domain.settlement.REMINDER_STAGES``)."""
 
 DEADLINE_KIND_NAMES: tuple[str, ...] = tuple(k.name for k in DEADLINE_KINDS)
 KIND_BY_NAME: dict[str, DeadlineKind] = {k.name: k for k in DEADLINE_KINDS}
@@ -110,6 +116,7 @@ class Timeline:
     unapplied_credit: int = 0  # SLA fee reductions not yet set against an invoice
     overdue: set[str] = field(default_factory=set)  # invoice ids marked PaymentOverdue, still unpaid
     open_invoices: dict[str, tuple[date, int]] = field(default_factory=dict)  # id -> (due_on, unpaid)
+    reminded: set[str] = field(default_factory=set)  # "invoice id|stage" of the payment reminders recorded
     undecided_claims: dict[str, date] = field(default_factory=dict)  # claim id -> breach date
 
     # -- folding (the facts of domain.contract.Contract's mutators) ------------------------------
@@ -195,6 +202,9 @@ class Timeline:
     def _on_PaymentOverdue(self, e: Any) -> None:
         self.overdue.add(str(e.invoice_id))
 
+    def _on_PaymentReminded(self, e: Any) -> None:
+        self.reminded.add(f"{e.invoice_id}|{e.stage}")
+
     def _on_SuspensionNoticed(self, e: Any) -> None:
         self.state, self.suspension_stop_on = State.SUSPENSION_NOTICED.value, e.stop_on
 
@@ -270,6 +280,7 @@ class Timeline:
             "last_paid_on": DATE.encode_optional(self.last_paid_on),
             "unapplied_credit": self.unapplied_credit,
             "overdue": sorted(self.overdue),
+            "reminded": sorted(self.reminded),
             "open_invoices": {k: [DATE.encode(d), n] for k, (d, n) in sorted(self.open_invoices.items())},
             "undecided_claims": {k: DATE.encode(d) for k, d in sorted(self.undecided_claims.items())},
         }
@@ -297,6 +308,7 @@ class Timeline:
             last_paid_on=DATE.decode_optional(data.get("last_paid_on")),
             unapplied_credit=data.get("unapplied_credit", 0),
             overdue=set(data["overdue"]),
+            reminded=set(data.get("reminded", ())),  # documents written before the reminders
             open_invoices={k: (DATE.decode(d), n) for k, (d, n) in data["open_invoices"].items()},
             undecided_claims={k: DATE.decode(d) for k, d in data["undecided_claims"].items()},
         )
@@ -307,6 +319,8 @@ def contract_deadlines(t: Timeline, policy: Policy) -> list[DueAction]:
 
     - trial_end: the trial's end date while in trial (Art. 5.2).
     - month_start: first day of the next month needing action (Art. 8, 10).
+    - payment_reminder / overdue_reminder: ``domain.settlement.payment_reminder_on`` for each unpaid
+      invoice not yet reminded at that stage; the one before the due date only while not overdue (rule book 7).
     - payment_overdue: due date + 1 for each unpaid invoice not yet marked overdue (Art. 9.5).
     - suspension_notice: due date + ``suspension_notice_after_days`` for overdue invoices while
       active (spec 7).
@@ -324,6 +338,11 @@ def contract_deadlines(t: Timeline, policy: Policy) -> list[DueAction]:
     if month is not None:
         out.append(DueAction(month.first_day, MONTH_START.name, str(month)))
     for invoice_id, (due_on, _unpaid) in t.open_invoices.items():
+        for stage, kind in REMINDER_KINDS.items():
+            remind_on = payment_reminder_on(due_on, stage, policy)
+            if (remind_on is not None and f"{invoice_id}|{stage}" not in t.reminded
+                    and not (stage == BEFORE_DUE and invoice_id in t.overdue)):
+                out.append(DueAction(remind_on, kind.name, invoice_id))
         if invoice_id not in t.overdue:
             out.append(DueAction(due_on + timedelta(days=1), PAYMENT_OVERDUE.name, invoice_id))
         elif t.state == State.ACTIVE.value:
@@ -385,6 +404,7 @@ def _timeline_handlers() -> tuple[dict[type, Handler[Timeline]], Iterable[type]]
         c.ContractorDataErased: t._on_ContractorDataErased,
         c.SuspensionStopMoved: t._on_SuspensionStopMoved,
         c.PaymentReversed: t._on_PaymentReversed,
+        c.PaymentReminded: t._on_PaymentReminded,
     }, (c.ContractorInfoChanged, c.PrivacyRequestAnswered, c.DebtWrittenOff,  # these reach it through ``follow``
         c.WriteOffReversed))
 

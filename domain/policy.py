@@ -21,6 +21,8 @@ class Policy:
     fiscal_year_end: FiscalYearEnd = FiscalYearEnd(3, 31)  # spec 10: the records period counts from it
     records_filing_months: int = 0  # spec 10 counts from the year end; the tax law from the filing deadline
     transfer_fee_tolerance: int = 0  # rule book 7: shortfall (振込手数料) written off by rule, in yen
+    payment_reminder_days_before: int = 7  # rule book 7: reminder this many days before the due date (0: none)
+    payment_reminder_days_after: int = 7  # rule book 7: reminder this many days after the due date (0: none)
     annual_auto_renew: bool = True  # spec 4
     sla_claim_window_days: int = 60  # Art. 20.3 (fixed by the terms)
     discontinuation_notice_months: int = 3  # Art. 18 (fixed by the terms)

@@ -20,13 +20,15 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.calendar import jst_date, require_aware
 from domain.errors import InvalidInput, RuleViolation
+from domain.policy import Policy
+from domain.retention import ERASED_MARK
 
 TRANSFER_NAMESPACE = uuid.UUID("2f7d3a51-8c1e-4b6a-9e0d-5a4c3b2e1f90")
 ACCOUNT_NAMESPACE = uuid.UUID("7a1e4c2b-3d5f-4e6a-8b9c-0d1e2f3a4b5c")
@@ -39,6 +41,25 @@ RULE_CREDIT_APPLIED = "rule book 7: credit balance applied to an open invoice"
 RULE_UNCOLLECTIBLE = "rule book 7: uncollectible debt written off by an operator"
 
 MAX_YEN = 10**12
+
+BEFORE_DUE, AFTER_DUE = "before_due", "after_due"
+REMINDER_STAGES = (BEFORE_DUE, AFTER_DUE)
+"""The two payment reminders of an unpaid invoice (rule book 7: dunning)."""
+
+
+def payment_reminder_on(due_on: date, stage: str, policy: Policy) -> date | None:
+    """rule book 7 payment reminders: a reminder fact is recorded POLICY
+    ``payment_reminder_days_before`` days before the due date (``before_due``) and
+    ``payment_reminder_days_after`` days after it (``after_due``) while the invoice is unpaid;
+    0 turns that reminder off (None). Example: due 2026-05-31 with 7 and 7 -> 2026-05-24 and
+    2026-06-07 (the overdue mark is 2026-06-01, the suspension notice 2026-06-14)."""
+    if stage == BEFORE_DUE:
+        days = -policy.payment_reminder_days_before if policy.payment_reminder_days_before > 0 else None
+    elif stage == AFTER_DUE:
+        days = policy.payment_reminder_days_after if policy.payment_reminder_days_after > 0 else None
+    else:
+        raise InvalidInput("rule book 7", f"stage must be one of {', '.join(REMINDER_STAGES)}", "stage")
+    return None if days is None else due_on + timedelta(days=days)
 
 
 def require_yen(value: int, field: str, article: str = "Art. 9.3") -> None:
@@ -145,6 +166,7 @@ class Transfer(Aggregate):
         self.credit = 0
         self.reversed_on: date | None = None
         self.reversal_reason: str | None = None
+        self.payer_erased_on: date | None = None
 
     @classmethod
     def receive(cls, customer_number: str | None, payer_name: str, bank_reference: str, amount: int,
@@ -196,6 +218,29 @@ class Transfer(Aggregate):
     def _reversed(self, reason: str, reversed_on: date) -> None:
         self.status, self.reversed_on, self.reversal_reason = "reversed", reversed_on, reason
 
+    def erase_payer_data(self, on: date, reason: str) -> None:
+        """Rule book 10: the payer name and bank reference are the customer's personal data, kept as
+        long as the customer's contractor data: erased (crypto-shredding, the transfer's key is
+        destroyed with this event) once every contract of the customer had its contractor data
+        erased (``payer_data_erasable``). Amounts, dates and allocations stay."""
+        if self.payer_erased_on is not None:
+            raise RuleViolation("rule book 10", f"the payer data was already erased on {self.payer_erased_on}")
+        if on < self.value_date:
+            raise InvalidInput("rule book 10", "erased_on lies before the transfer's value date", "erased_on")
+        self._payer_data_erased(erased_on=on, reason=reason)
+
+    @event("PayerDataErased")
+    def _payer_data_erased(self, erased_on: date, reason: str) -> None:
+        self.payer_erased_on = erased_on
+        self.payer_name = self.bank_reference = ERASED_MARK
+
+
+def payer_data_erasable(contracts_erased: Sequence[bool]) -> bool:
+    """Spec 10 (rule book 10, payer names on payments are personal data): a customer's transfers
+    keep their payer name and bank reference while any contract of the customer keeps its
+    contractor data; once the last one is erased (``ContractorDataErased``), they go too."""
+    return bool(contracts_erased) and all(contracts_erased)
+
 
 @dataclass(frozen=True)
 class CreditUse:
@@ -221,6 +266,7 @@ class CustomerAccount(Aggregate):
         self.credits: dict[str, int] = {}  # transfer id (text) -> unused excess
         self.uses: list[CreditUse] = []
         self.refunded = 0
+        self.transfer_ids: list[uuid.UUID] = []  # every transfer applied for the customer (spec 10 erasure)
 
     @property
     def credit_balance(self) -> int:
@@ -240,6 +286,8 @@ class CustomerAccount(Aggregate):
 
     @event("TransferApplied")
     def _transfer_applied(self, transfer_id: uuid.UUID, allocated: int, credit: int) -> None:
+        if transfer_id not in self.transfer_ids:
+            self.transfer_ids.append(transfer_id)
         if credit:
             self.credits[str(transfer_id)] = self.credits.get(str(transfer_id), 0) + credit
 

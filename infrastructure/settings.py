@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     # Corporate Tax Act counts the records period (2 by the law; 0 = the spec's count from the year end)
     records_filing_months: int = Field(default=_SPEC.records_filing_months, ge=0, le=12)
     transfer_fee_tolerance: int = Field(default=_SPEC.transfer_fee_tolerance, ge=0, le=100_000)
+    # rule book 7 payment reminders: days before / after an unpaid invoice's due date (0: no such reminder)
+    payment_reminder_days_before: int = Field(default=_SPEC.payment_reminder_days_before, ge=0, le=365)
+    payment_reminder_days_after: int = Field(default=_SPEC.payment_reminder_days_after, ge=0, le=365)
     annual_auto_renew: bool = _SPEC.annual_auto_renew
     sla_claim_window_days: int = Field(default=_SPEC.sla_claim_window_days, ge=0)
     discontinuation_notice_months: int = Field(default=_SPEC.discontinuation_notice_months, ge=0)
@@ -223,6 +226,8 @@ class Settings(BaseSettings):
             fiscal_year_end=FiscalYearEnd.parse(self.fiscal_year_end),
             records_filing_months=self.records_filing_months,
             transfer_fee_tolerance=self.transfer_fee_tolerance,
+            payment_reminder_days_before=self.payment_reminder_days_before,
+            payment_reminder_days_after=self.payment_reminder_days_after,
             annual_auto_renew=self.annual_auto_renew,
             sla_claim_window_days=self.sla_claim_window_days,
             discontinuation_notice_months=self.discontinuation_notice_months,

@@ -70,9 +70,14 @@ def _upcast_v1_v2(state: dict[str, Any]) -> None:
     state.update(stored_data_deleted_on=None, contractor_erased_on=None, contacts_erased_on=None)
 
 
+def _upcast_v3_v4(state: dict[str, Any]) -> None:
+    """Rule book 7 payment reminders: no version-3 state had recorded one (the event came with v4)."""
+    state.update(payment_reminders=set())
+
+
 # Upcasters of a stored state, from version N to N+1 (key N): each changes the state dict in place,
 # as the library's ``upcast_vN_vN+1`` methods do.
-UPCASTERS: dict[int, Callable[[dict[str, Any]], None]] = {1: _upcast_v1_v2}
+UPCASTERS: dict[int, Callable[[dict[str, Any]], None]] = {1: _upcast_v1_v2, 3: _upcast_v3_v4}
 
 
 def readable_versions() -> list[int]:

@@ -252,6 +252,9 @@ DETAILS: dict[type[Any], Details] = {
     _E.DebtWrittenOff: lambda e, entry, __: (f"{_yen(e.amount)} of invoice {_invoice_ref(entry)} written off: "
                                              f"{e.reason}"),
     _E.SuspensionStopMoved: lambda e, _, __: f"stop date moved from {e.previous_stop_on} to {e.stop_on}: {e.reason}",
+    _E.PaymentReminded: lambda e, entry, __: (f"reminder {'before' if e.stage == 'before_due' else 'after'} the due "
+                                              f"date: invoice {_invoice_ref(entry)} due {e.due_on}, {_yen(e.unpaid)} "
+                                              "unpaid"),
 }
 """How each event class reads on the timeline."""
 

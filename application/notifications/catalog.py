@@ -58,6 +58,11 @@ def _invoice_overdue(e: Any) -> Payload:
             "unpaid": int(e.unpaid), "overdue_on": _day(e.overdue_on)}
 
 
+def _payment_reminder(e: Any) -> Payload:
+    return {"contract_id": _id(e.originator_id), "invoice_id": _id(e.invoice_id), "stage": e.stage,
+            "due_on": _day(e.due_on), "unpaid": int(e.unpaid), "reminded_on": _day(e.reminded_on)}
+
+
 def _payment_received(e: Any) -> Payload:
     return {"contract_id": _id(e.originator_id), "invoice_id": _id(e.invoice_id), "amount": int(e.amount),
             "paid_on": _day(e.paid_on), "reference": getattr(e, "reference", None),
@@ -137,6 +142,10 @@ def _terms_took_effect(e: Any) -> Payload:
 NOTIFICATION_TYPES: Mapping[type, NotificationType] = {
     ContractEvents.PaymentOverdue: NotificationType(
         "invoice.overdue", 1, _invoice_overdue, description="an invoice is unpaid the day after its due date"),
+    ContractEvents.PaymentReminded: NotificationType(
+        "reminder.payment_due", 1, _payment_reminder,
+        description="an invoice is still unpaid: a reminder before (stage before_due) or after (after_due) its due "
+                    "date (rule book 7, POLICY payment_reminder_days_before / _after)"),
     ContractEvents.PaymentReceived: NotificationType(
         "payment.received", 1, _payment_received, personal=("reference",),
         description="a payment of one invoice was recorded"),

@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from audit_kit import Store, erase_contractor_data, jst, run_lifecycle
+import pytest
+from audit_kit import CUSTOMER, PERSON, Store, erase_contractor_data, jst, run_lifecycle
 
 from application.audit import export_records
+from domain.errors import RuleViolation
 from domain.personal_data import ERASED, REDACTED
 
 REMITTER = "ﾌﾘｺﾐ ﾀﾛｳ ｵｰﾃﾞｨｯﾄ\nINJECTED-LINE"
@@ -70,3 +72,42 @@ def test_spec10_a_reference_stored_in_clear_before_sealing_reads_as_erased_after
         assert payment.reference == ERASED["reference"]
     finally:
         fresh.close()
+
+
+PAYER = "ｶ)ｵｰﾃﾞｨｯﾄｼｮｳｼﾞ"
+
+
+def test_spec10_a_transfers_payer_name_goes_with_the_customers_last_contractor_data(store: Store) -> None:
+    """Rule book 10: a transfer's payer name and bank reference are the customer's personal data.
+    The customer has two contracts: the lifecycle's (erased 2034-04-01, see ``erase_contractor_data``)
+    and a garoon trial started 2026-03-02 (30 days: expired 2026-04-01; no invoice, so its contractor
+    data goes at the stored-data deadline 2026-04-01 + 60 days = 2026-05-31). The 1,000 yen transfer
+    of 2026-09-01 keeps its payer until the second erasure, then reads as erased; its figures stay."""
+    app = store.app
+    run = run_lifecycle(app)
+    trial = app.open_contract(CUSTOMER, "garoon", "standard", 10, PERSON, jst(2026, 3, 2), trial=True).aggregate_id
+    app.expire_trial(trial, date(2026, 4, 1))
+    app.delete_stored_data(trial, date(2026, 5, 31))
+    outcome = app.receive_transfer(CUSTOMER, PAYER, "BANK-REF-AUDIT-1", 1_000, date(2026, 9, 1), jst(2026, 9, 1))
+    tid = outcome.transfer.id
+    assert [a.amount for a in outcome.transfer.allocations] == [1_000]
+    assert PAYER.encode() not in store.raw_bytes()  # sealed with the transfer's key
+
+    erase_contractor_data(app, run.contract_id)
+    assert app.get_transfer(tid).payer_name == PAYER  # the trial contract still keeps its contractor data
+    app.erase_contractor_data(trial, date(2026, 9, 2))
+    fresh = store.reopen()
+    try:
+        for reader in (app, fresh.app):
+            transfer = reader.get_transfer(tid)
+            assert (transfer.payer_name, transfer.bank_reference) == (ERASED["payer_name"], ERASED["bank_reference"])
+            assert (transfer.amount, transfer.value_date, transfer.payer_erased_on) == (
+                1_000, date(2026, 9, 1), date(2026, 9, 2))
+            assert [a.amount for a in transfer.allocations] == [1_000]
+            received, *_, erased = list(reader.events.get(tid))
+            assert received.payer_name == ERASED["payer_name"] and type(erased).__name__ == "PayerDataErased"
+    finally:
+        fresh.close()
+    with pytest.raises(RuleViolation) as refused:
+        app.get_transfer(tid).erase_payer_data(date(2026, 9, 3), "again")
+    assert refused.value.article == "rule book 10"

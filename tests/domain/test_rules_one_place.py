@@ -71,7 +71,7 @@ def test_art_8_10_next_month_start() -> None:
 
 # --------------------------------------------------------------------------- spec 11 deadline kinds
 def test_spec_11_every_deadline_kind_has_an_article_and_a_label() -> None:
-    assert len(set(DEADLINE_KIND_NAMES)) == len(DEADLINE_KINDS) == 10
+    assert len(set(DEADLINE_KIND_NAMES)) == len(DEADLINE_KINDS) == 12
     for kind in DEADLINE_KINDS:
         assert kind.article.startswith(("Art. ", "rule book ")), kind
         assert kind.label == f"{kind.what} ({kind.article})" and kind.what, kind
@@ -85,7 +85,8 @@ def test_spec_11_every_deadline_kind_has_an_article_and_a_label() -> None:
 
 def test_spec_11_firing_order_of_one_day() -> None:
     """Month starts before overdue marks, the retention deletion after the window closes."""
-    assert DEADLINE_KIND_NAMES == ("trial_end", "month_start", "payment_overdue", "suspension_notice",
+    assert DEADLINE_KIND_NAMES == ("trial_end", "month_start", "payment_reminder", "payment_overdue",
+                                   "overdue_reminder", "suspension_notice",
                                    "suspension_stop", "sla_window_end", "stored_data_deletion",
                                    "contractor_data_erasure", "discontinuation", "terms_change_effective")
 
@@ -107,6 +108,7 @@ def test_spec_10_personal_fields_and_how_they_read() -> None:
     ("Art. 20.1", "^def breach_date("),
     ("Art. 10.1", "^def supersede("),
     ("Art. 8 / 10", "^def next_month_start("),
+    ("rule book 7", "^def payment_reminder_on("),
 ])
 def test_each_rule_is_found_from_its_article_by_one_grep(article: str, definition: str) -> None:
     """The rule is defined once in ``domain/`` and its docstring names the article, so

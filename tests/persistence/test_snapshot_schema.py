@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # The shape of schema version 1: if this fails, the contract's state changed shape. Raise
 # STATE_SCHEMA_VERSION, add an upcaster from the old version to infrastructure.snapshots.UPCASTERS
 # (or accept that old snapshots are replayed until retaken), and pin the new shape here.
-SHAPES = {1: "5d7b63f8af4b5c84", 2: "0d29d213c90bd287", 3: "48b07baaab923c8f"}  # 2: issue 15; 3: rule book 7 settlement
+SHAPES = {1: "5d7b63f8af4b5c84", 2: "0d29d213c90bd287", 3: "48b07baaab923c8f",  # 2: issue 15; 3: rule book 7
+          4: "19fe906051efe182"}  # 4: rule book 7 payment reminders
 CONTRACTOR = {"name": "Example Trading K.K.", "address": "1-1 Sample-cho, Tokyo", "contact_email": "a@example.invalid"}
 
 

@@ -33,15 +33,20 @@ def test_deadlines_follow_the_contract_through_non_payment(services: Services, r
     read_models.runner.catch_up()
     april, may = str(invoice_id(cid, "2026-04")), str(invoice_id(cid, "2026-05"))
     assert _of(read_models, cid) == [
+        (date(2026, 5, 24), "payment_reminder", april),  # rule book 7: 7 days before 05-31
         (date(2026, 6, 1), "month_start", "2026-06"),
         (date(2026, 6, 1), "payment_overdue", april),  # due 2026-05-31
+        (date(2026, 6, 7), "overdue_reminder", april),  # 7 days after 05-31
+        (date(2026, 6, 23), "payment_reminder", may),  # 7 days before 06-30
         (date(2026, 7, 1), "payment_overdue", may),  # due 2026-06-30
+        (date(2026, 7, 7), "overdue_reminder", may),
     ]
     # exactly the due ones, ordered (due_on, kind, aggregate, ref); the limit cuts the page
     assert [(d.due_on, d.kind) for d in read_models.deadlines_until(date(2026, 6, 1))] == [
-        (date(2026, 6, 1), "month_start"), (date(2026, 6, 1), "payment_overdue")]
+        (date(2026, 5, 24), "payment_reminder"), (date(2026, 6, 1), "month_start"),
+        (date(2026, 6, 1), "payment_overdue")]
     assert len(read_models.deadlines_until(date(2026, 6, 1), limit=1)) == 1
-    assert read_models.deadlines_until(date(2026, 5, 31)) == []
+    assert read_models.deadlines_until(date(2026, 5, 23)) == []
 
     app.mark_overdue(cid, invoice_id(cid, "2026-04"), date(2026, 6, 1))
     read_models.runner.catch_up()
@@ -56,9 +61,11 @@ def test_deadlines_follow_the_contract_through_non_payment(services: Services, r
     app.record_payment(cid, invoice_id(cid, "2026-04"), 110_000, date(2026, 6, 20), jst(2026, 6, 20))
     read_models.runner.catch_up()
     assert app.get_contract(cid).state.value == "active"  # SuspensionLifted
-    assert _of(read_models, cid) == [
+    assert _of(read_models, cid) == [  # April paid: its reminders go too (the one before was never fired here)
         (date(2026, 6, 1), "month_start", "2026-06"),
+        (date(2026, 6, 23), "payment_reminder", may),
         (date(2026, 7, 1), "payment_overdue", may),
+        (date(2026, 7, 7), "overdue_reminder", may),
     ]
 
 

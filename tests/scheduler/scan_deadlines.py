@@ -26,7 +26,16 @@ def contract_deadlines(c: Contract, window_days: int, notice_after_days: int,
         nxt = c.next_month_start()
         if nxt is not None:
             out.append(Deadline(nxt.first_day, "month_start", c.id, str(nxt)))
+    policy = policy or Policy()
     for inv in c.ledger.invoices.values():
+        if inv.outstanding > 0:  # rule book 7 reminders, once per stage
+            before, after = (inv.due_on - timedelta(days=policy.payment_reminder_days_before),
+                             inv.due_on + timedelta(days=policy.payment_reminder_days_after))
+            if (policy.payment_reminder_days_before and inv.invoice_id not in c.overdue
+                    and (str(inv.invoice_id), "before_due") not in c.payment_reminders):
+                out.append(Deadline(before, "payment_reminder", c.id, str(inv.invoice_id)))
+            if policy.payment_reminder_days_after and (str(inv.invoice_id), "after_due") not in c.payment_reminders:
+                out.append(Deadline(after, "overdue_reminder", c.id, str(inv.invoice_id)))
         if inv.invoice_id not in c.overdue and inv.outstanding > 0 and inv.outstanding_on(inv.due_on) > 0:
             out.append(Deadline(inv.due_on + timedelta(days=1), "payment_overdue", c.id, str(inv.invoice_id)))
     if c.state is State.ACTIVE:
@@ -42,7 +51,7 @@ def contract_deadlines(c: Contract, window_days: int, notice_after_days: int,
                                 c.id, str(claim.claim_id)))
     if c.state in ENDED and c.stored_data_deleted_on is None and c.retention_until is not None:
         out.append(Deadline(c.retention_until, "stored_data_deletion", c.id))
-    erase_on = c.contractor_data_erasure_on(policy or Policy())  # the aggregate's view of spec 10
+    erase_on = c.contractor_data_erasure_on(policy)  # the aggregate's view of spec 10
     if c.state in ENDED and not c.data_deleted and erase_on is not None:
         out.append(Deadline(erase_on, "contractor_data_erasure", c.id))
     return out

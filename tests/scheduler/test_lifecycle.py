@@ -118,8 +118,15 @@ def test_overdue_suspension_termination_deletion(store: Callable[..., World]) ->
     w.sweep_on(date(2026, 8, 27))
     assert w.event(cid, "StoredDataDeleted").deleted_on == date(2026, 8, 27)
     names = w.names(cid)
-    assert names[:8] == ["Opened", "Applied", "Approved", "ServicePeriodStarted", "Renewed", "Renewed",
-                         "PaymentOverdue", "SuspensionNoticed"]
+    # rule book 7 reminders, 7 days before and after each unpaid invoice's due date: April (due 05-31)
+    # 05-24 and 06-07; May (due 06-30) 06-23, then 07-07 after the end (still owed); June (due 07-31)
+    # 07-24 and 08-07
+    assert names[:12] == ["Opened", "Applied", "Approved", "ServicePeriodStarted", "Renewed", "PaymentReminded",
+                          "Renewed", "PaymentOverdue", "PaymentReminded", "SuspensionNoticed", "PaymentReminded",
+                          "Terminated"]
+    assert [(e.stage, e.reminded_on) for e in w.app.events.get(cid) if type(e).__name__ == "PaymentReminded"] == [
+        ("before_due", date(2026, 5, 24)), ("after_due", date(2026, 6, 7)), ("before_due", date(2026, 6, 23)),
+        ("after_due", date(2026, 7, 7)), ("before_due", date(2026, 7, 24)), ("after_due", date(2026, 8, 7))]
     assert names.count("Terminated") == 1 and names[-1] == "StoredDataDeleted"
     assert "Renewed" not in names[names.index("Terminated"):]  # no July renewal after the stop
     # spec 10 / Art. 13: April, May and June are still owed: the contractor data stays, even after the

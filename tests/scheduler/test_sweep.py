@@ -63,10 +63,13 @@ def test_catch_up_after_three_months_equals_running_every_day(store: Callable[..
     for aggregate_id in ids:
         assert stream(stopped, aggregate_id) == stream(daily, aggregate_id), aggregate_id
     # what happened, in order (spot checks): the annual contract ran April..June without renewal,
-    # was overdue on 06-01 (April invoice due 05-31), noticed 06-14, stopped 06-28 (spec 7)
+    # was reminded 05-24 (7 days before), overdue on 06-01 (April invoice due 05-31), reminded 06-07
+    # (7 days after), noticed 06-14, stopped 06-28 (spec 7)
     annual = [name for name, _, _ in stream(stopped, ids[3])]
-    assert annual == ["Opened", "Applied", "Approved", "ServicePeriodStarted", "PaymentOverdue",
-                      "SuspensionNoticed", "Terminated"]
+    assert annual == ["Opened", "Applied", "Approved", "ServicePeriodStarted", "PaymentReminded", "PaymentOverdue",
+                      "PaymentReminded", "SuspensionNoticed", "Terminated"]
+    reminded = [(p["stage"], p["reminded_on"]) for name, _, p in stream(stopped, ids[3]) if name == "PaymentReminded"]
+    assert reminded == [("before_due", date(2026, 5, 24)), ("after_due", date(2026, 6, 7))]
     assert sum(r.fired for r in daily.reports) == report.fired
     assert report.last_due == GAP_END
 
@@ -276,7 +279,7 @@ def test_two_sweepers_at_once_store_each_event_once(pg_world: Callable[..., Worl
         out: Counter[tuple[uuid.UUID, str, str]] = Counter()
         for cid in ids:
             for e in w.app.events.get(cid):
-                ref = str(getattr(e, "month", "") or getattr(e, "invoice_id", ""))
+                ref = str(getattr(e, "month", "") or getattr(e, "invoice_id", "")) + getattr(e, "stage", "")
                 out[(cid, type(e).__name__, ref)] += 1
         return out
 
@@ -355,9 +358,12 @@ def test_section_13_scheduler_events_record_the_deadline_they_fired(store: Calla
     assert [a.deadline for a in starts if a is not None] == [
         "month_start 2026-04-01", "month_start 2026-05-01", "month_start 2026-06-01"]
     garoon = [(type(e).__name__, actor_of(e)) for e in w.app.events.get(ids[5])]
-    assert garoon[-3:] == [  # unpaid April invoice (spec 7): overdue, noticed, stopped, each by its deadline
+    assert garoon[-5:] == [  # unpaid April invoice (spec 7): overdue, reminded, noticed, stopped, each by its
+        # deadline; May's invoice (due 06-30) is reminded 7 days before its due date, in the notice period
         ("PaymentOverdue", Actor("scheduler", "scheduler", deadline="payment_overdue 2026-06-01")),
+        ("PaymentReminded", Actor("scheduler", "scheduler", deadline="overdue_reminder 2026-06-07")),
         ("SuspensionNoticed", Actor("scheduler", "scheduler", deadline="suspension_notice 2026-06-14")),
+        ("PaymentReminded", Actor("scheduler", "scheduler", deadline="payment_reminder 2026-06-23")),
         ("Terminated", Actor("scheduler", "scheduler", deadline="suspension_stop 2026-06-28"))]
     discontinuation = [actor_of(e) for e in w.app.events.get(ids[6])]
     assert discontinuation[0] == Actor("system", "application")  # announced through the application

@@ -277,3 +277,17 @@ def test_art18_art28_announcements_are_pushed_and_recorded_as_the_contracts_noti
     other = hub.app.open_contract("CUST-OTHER", "garoon", "standard", 10, {"name": "X"},
                                   datetime(2026, 3, 24, 1, tzinfo=UTC), cycle=None, trial=True)
     assert [n["type"] for n in hub.parts.webhooks.notices(hub.app.get_contract(other.aggregate_id))] == []
+
+
+def test_rule_7_a_payment_reminder_is_pushed_with_the_unpaid_amount(hub, receiver):
+    """Rule book 7 / spec 12: April's 24,200 yen, due 2026-05-31 and overdue since 2026-06-01, is
+    reminded 7 days after its due date (POLICY payment_reminder_days_after): 2026-06-07."""
+    r = receiver(always(200))
+    hub.register(r.url, ["reminder.payment_due"])
+    cid, april = overdue_contract(hub.app)
+    hub.app.remind_payment(cid, april, "after_due", date(2026, 6, 7))
+    hub.pump()
+    [body] = r.bodies()
+    assert body["type"] == "reminder.payment_due" and body["personal_data"] is False
+    assert body["data"] == {"contract_id": str(cid), "invoice_id": str(april), "stage": "after_due",
+                            "due_on": "2026-05-31", "unpaid": 24_200, "reminded_on": "2026-06-07"}
