@@ -17,11 +17,12 @@ from application.sweep import Sweeper
 from infrastructure.clock_store import DatabaseClock
 
 
-def _reminders(api: Harness, cid: str) -> list[tuple[str, str]]:
+def _reminders(api: Harness, cid: str, invoice_id: str) -> list[tuple[str, str]]:
     r = api.get("/v1/deadlines", "operator", params={"until": "2026-12-31", "limit": 1000})
     assert r.status_code == 200, r.text
     return [(d["due_on"], d["kind"]) for d in r.json()["deadlines"]
-            if d["aggregate_id"] == cid and d["kind"] in ("payment_reminder", "overdue_reminder")]
+            if d["aggregate_id"] == cid and d["kind"] in ("payment_reminder", "overdue_reminder")
+            and d["ref"] == invoice_id]
 
 
 def _sweep_on(api: Harness, day: date) -> None:
@@ -47,19 +48,20 @@ def test_rule_7_reminders_before_and_after_the_due_date_over_http(any_api: Harne
     r = api.post(f"/v1/contracts/{cid}/payments", {"invoice_id": april["invoice_id"], "amount": 20_000,
                                                    "paid_on": "2026-05-20"})
     assert r.status_code == 200, r.text
-    assert _reminders(api, cid) == [("2026-05-24", "payment_reminder"), ("2026-06-07", "overdue_reminder")]
+    assert _reminders(api, cid, april["invoice_id"]) == [("2026-05-24", "payment_reminder"),
+                                                         ("2026-06-07", "overdue_reminder")]
 
-    _sweep_on(api, date(2026, 5, 24))
+    _sweep_on(api, date(2026, 5, 24))  # also renews for May (its invoice, due 06-30: reminded 06-23 and 07-07)
     [before] = _events(api, cid)
     assert before["data"]["stage"] == "before_due" and before["data"]["unpaid"] == 4_200  # 24,200 - 20,000
     assert before["data"]["reminded_on"] == "2026-05-24"
     assert before["actor"]["kind"] == "scheduler" and "payment_reminder" in before["actor"]["deadline"]
-    assert _reminders(api, cid) == [("2026-06-07", "overdue_reminder")]
+    assert _reminders(api, cid, april["invoice_id"]) == [("2026-06-07", "overdue_reminder")]
 
     _sweep_on(api, date(2026, 6, 8))  # a day late: the reminder keeps its own date
     after = _events(api, cid)[1]
     assert (after["data"]["stage"], after["data"]["unpaid"], after["data"]["reminded_on"]) == (
         "after_due", 4_200, "2026-06-07")
-    assert _reminders(api, cid) == []
+    assert _reminders(api, cid, april["invoice_id"]) == []
     _sweep_on(api, date(2026, 6, 9))
-    assert len(_events(api, cid)) == 2  # once each
+    assert [e["data"]["invoice_id"] for e in _events(api, cid)] == [april["invoice_id"]] * 2  # once each
