@@ -632,7 +632,8 @@ class Contract(Aggregate):
         if remind_on is None:
             raise RuleViolation("rule book 7", f"no {stage.replace('_', ' ')} reminder (POLICY payment_reminder_days)")
         if (str(invoice_id), stage) in self.payment_reminders:
-            raise RuleViolation("rule book 7", f"the {stage.replace('_', ' ')} reminder of this invoice is already recorded")
+            raise RuleViolation("rule book 7", f"the {stage.replace('_', ' ')} reminder of this invoice is already "
+                                "recorded")
         if invoice.outstanding <= 0:
             raise RuleViolation("rule book 7", "the invoice is paid")
         if on < remind_on:
