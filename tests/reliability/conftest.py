@@ -5,6 +5,9 @@
 - ``scratch_url``: a fresh scratch database per test module (``create_scratch_database``),
   dropped afterwards, as a ``CONTRACTS_DATABASE_URL``;
 - ``deployment``: processes against that database, all stopped after the test;
+- ``private_pg``: a throwaway PostgreSQL server of the test module (``PrivateCluster``: initdb +
+  pg_ctl on a free port) for the scenarios that stop, restart or overload a server, never the
+  shared one (skipped without the server binaries, failed with ``CI=true``);
 - every test runs under a watchdog (``RELIABILITY_TEST_TIMEOUT``, default 240 s) that fails it,
   so its ``finally`` blocks (stopping processes, restarting a stopped server) still run.
 """
@@ -17,8 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
+import psycopg
 import pytest
-from reliability_kit import Deployment, database_url
+from reliability_kit import Deployment, PrivateCluster, database_url
 from support.postgres import SkipReason, create_scratch_database, drop_database, find_postgres
 
 TEST_TIMEOUT = float(os.environ.get("RELIABILITY_TEST_TIMEOUT", "240"))
@@ -68,3 +72,18 @@ def deployment(scratch_url: str, tmp_path: Path) -> Iterator[Deployment]:
         yield d
     finally:
         d.stop_all()
+
+
+@pytest.fixture(scope="module")
+def private_pg() -> Iterator[PrivateCluster]:
+    try:
+        cluster = PrivateCluster()
+        cluster.start()
+    except (RuntimeError, KeyError, OSError, psycopg.Error) as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but no private PostgreSQL server could be started: {exc}", pytrace=False)
+        pytest.skip(f"no private PostgreSQL server (initdb, pg_ctl) for this scenario: {exc}")
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()

@@ -12,10 +12,8 @@ The server is a private one of this test (``PrivateCluster``), never the shared 
 
 from __future__ import annotations
 
-import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -40,21 +38,6 @@ while not os.path.exists(gate):
 sys.argv = [sys.argv[1], *sys.argv[2:]]
 runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
 """
-
-
-@pytest.fixture(scope="module")
-def private_pg() -> Iterator[PrivateCluster]:
-    try:
-        cluster = PrivateCluster()
-        cluster.start()
-    except (RuntimeError, KeyError, OSError, psycopg.Error) as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but no private PostgreSQL server could be started: {exc}", pytrace=False)
-        pytest.skip(f"no private PostgreSQL server for the concurrent start scenario: {exc}")
-    try:
-        yield cluster
-    finally:
-        cluster.destroy()
 
 
 def test_four_processes_starting_at_once_on_an_empty_database(private_pg: PrivateCluster, tmp_path: Path) -> None:

@@ -10,9 +10,7 @@ same API and runner processes throughout; no acknowledged command lost or stored
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,21 +22,6 @@ pytestmark = [pytest.mark.reliability, pytest.mark.postgres]
 
 RECOVERY_BOUND = 1.0  # seconds after the kill within which a command succeeds again (2.0 s before the fix)
 KILLS = 2
-
-
-@pytest.fixture(scope="module")
-def private_pg() -> Iterator[PrivateCluster]:
-    try:
-        cluster = PrivateCluster()
-        cluster.start()
-    except (RuntimeError, KeyError, OSError, psycopg.Error) as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but no private PostgreSQL server could be started: {exc}", pytrace=False)
-        pytest.skip(f"no private PostgreSQL server for the termination scenario: {exc}")
-    try:
-        yield cluster
-    finally:
-        cluster.destroy()
 
 
 def terminate_all(url: str) -> int:

@@ -13,10 +13,8 @@ acknowledged command is lost or stored twice; the read models equal a clean rebu
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -37,21 +35,6 @@ pytestmark = [pytest.mark.reliability, pytest.mark.postgres]
 OUTAGES = (("fast", 8.0), ("immediate", 8.0))  # pg_ctl stop mode, seconds down (<= 10 s; > the 5 s pool timeout)
 PROBES = 2  # threads reading a contract every 0.2 s beside the command load
 RECOVERY_BOUND = 20.0  # seconds after the server is back within which a command must succeed again
-
-
-@pytest.fixture(scope="module")
-def private_pg() -> Iterator[PrivateCluster]:
-    try:
-        cluster = PrivateCluster()
-        cluster.start()
-    except (RuntimeError, KeyError, OSError, psycopg.Error) as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but no private PostgreSQL server could be started: {exc}", pytrace=False)
-        pytest.skip(f"no private PostgreSQL server for the restart scenario: {exc}")
-    try:
-        yield cluster
-    finally:
-        cluster.destroy()
 
 
 class Probe(threading.Thread):
