@@ -123,7 +123,7 @@ def _safe(value: Any) -> Any:
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ``time`` (UTC, ms), ``level``, ``logger``, ``message``,
+    """One JSON object per line: ``time`` (UTC, ms), ``level``, ``logger``, ``message``, ``pid``,
     ``request_id`` (when serving a request), the record's ``fields``, and ``exception`` (the
     traceback, as one string) when there is one."""
 
@@ -131,6 +131,7 @@ class JsonFormatter(logging.Formatter):
         line: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname, "logger": record.name, "message": record.getMessage(),
+            "pid": record.process,  # which process of ``serve --workers N`` wrote it
         }
         rid = getattr(record, "request_id", None) or request_id.get()
         if rid is not None:

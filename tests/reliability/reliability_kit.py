@@ -126,11 +126,13 @@ class ApiServer(Proc):
     """``contracts serve --port N`` on 127.0.0.1 (same port across restarts)."""
 
     def __init__(self, name: str, env: dict[str, str], log: Path, port: int | None = None,
-                 with_projections: bool = False) -> None:
+                 with_projections: bool = False, workers: int = 1) -> None:
         self.port = port or free_port()
         argv = [*CLI, "serve", "--port", str(self.port), "--host", "127.0.0.1"]
         if with_projections:
             argv.append("--with-projections")
+        if workers > 1:
+            argv += ["--workers", str(workers)]
         super().__init__(name, argv, env, log)
         self.base = f"http://127.0.0.1:{self.port}"
 
@@ -195,8 +197,9 @@ class Deployment:
         assert key.startswith("ck_"), key
         return key
 
-    def api(self, name: str = "api", port: int | None = None, with_projections: bool = False) -> ApiServer:
-        server = ApiServer(name, self.env, self.workdir / f"{name}.log", port, with_projections)
+    def api(self, name: str = "api", port: int | None = None, with_projections: bool = False,
+            workers: int = 1) -> ApiServer:
+        server = ApiServer(name, self.env, self.workdir / f"{name}.log", port, with_projections, workers)
         self.procs.append(server)
         return server
 
