@@ -19,7 +19,6 @@ import logging
 import os
 import re
 import time
-from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -57,6 +56,17 @@ def route_template(scope: Scope, root_path: str) -> str:
     return prefix + template if not template.startswith(prefix) or not prefix else template
 
 
+def _access_line(method: str, route: str, status: int, seconds: float) -> None:
+    """The request's line, built directly (no caller lookup, no %-formatting of client text: every
+    part is the code's own, so the escaping filter has nothing to do): a third of ``log.info``'s cost."""
+    ms = round(seconds * 1000, 2)
+    record = logging.LogRecord(log.name, logging.INFO, __file__, 0, f"{method} {route} {status} {ms:.1f}ms", None,
+                               None)
+    record.fields = {"method": method, "route": route, "status": status, "duration_ms": ms}
+    record._escaped = True  # method: one of _METHODS; route: a template of the code; numbers
+    log.handle(record)
+
+
 class RequestMiddleware:
     def __init__(self, app: ASGIApp, *, access_log: bool = True) -> None:
         self.app, self.access_log = app, access_log
@@ -87,10 +97,8 @@ class RequestMiddleware:
             method = method if method in _METHODS else "OTHER"
             route = route_template(scope, root_path)
             HTTP_REQUESTS.labels(method, route, str(status)).observe(seconds)
-            if self.access_log:
-                fields: dict[str, Any] = {"method": method, "route": route, "status": status,
-                                          "duration_ms": round(seconds * 1000, 2)}
-                log.info("%s %s %d %.1fms", method, route, status, seconds * 1000, extra={"fields": fields})
+            if self.access_log and log.isEnabledFor(logging.INFO):
+                _access_line(method, route, status, seconds)
             request_id.reset(token)
 
 
