@@ -230,10 +230,12 @@ class Sweeper:
             report.complete, report.stopped = False, str(stop)
             logger.warning("sweep stopped early: %s", stop)
         report.seconds = time.monotonic() - started
+        fields = {"until": report.until.isoformat(), "fired": report.fired, "events": report.events,
+                  "failed": len(report.failures), "complete": report.complete, "seconds": round(report.seconds, 3)}
         if report.fired or report.failures or not report.complete:
-            logger.info("%s", report.summary())
+            logger.info("%s", report.summary(), extra={"fields": fields})  # JSON logs: these as fields
         else:
-            logger.debug("%s", report.summary())
+            logger.debug("%s", report.summary(), extra={"fields": fields})
         return report
 
     def _wait(self, position: int, report: SweepReport) -> bool:
@@ -378,7 +380,9 @@ class Sweeper:
         report.last_due = d.due_on if report.last_due is None else max(report.last_due, d.due_on)
         run.wrote(position)
         fired_logger.info("fired %s for %s %s due %s: %s", d.kind, _label(d), d.aggregate_id, d.due_on,
-                          ", ".join(event_names))
+                          ", ".join(event_names), extra={"fields": {
+                              "kind": d.kind, "aggregate_id": str(d.aggregate_id), "due_on": d.due_on.isoformat(),
+                              "events": len(event_names)}})
 
     def _noop(self, d: Deadline, run: _Run, why: str) -> None:
         run.consecutive_failures = 0
@@ -396,7 +400,9 @@ class Sweeper:
         run.blocked.add(d.aggregate_id)
         logger.error("failed %s for %s %s due %s after %d attempt(s): %s; its later deadlines wait for the next "
                      "run", d.kind, _label(d), d.aggregate_id, d.due_on, attempts, error,
-                     exc_info=not isinstance(exc, DomainError))
+                     exc_info=not isinstance(exc, DomainError), extra={"fields": {
+                         "kind": d.kind, "aggregate_id": str(d.aggregate_id), "due_on": d.due_on.isoformat(),
+                         "attempts": attempts}})
         run.consecutive_failures += 1
         if run.consecutive_failures >= self.max_consecutive_failures:
             raise _Abort(f"{run.consecutive_failures} failures in a row (last: {error})")

@@ -156,7 +156,9 @@ class Deliverer:
             elif self.policy.gives_up(first, done):
                 status = FAILED
                 log.warning("notification %s to endpoint %s failed for %s days: given up (redeliver by hand)",
-                            claimed.row.notification_id, claimed.row.endpoint_id, self.policy.retry_days)
+                            claimed.row.notification_id, claimed.row.endpoint_id, self.policy.retry_days,
+                            extra={"fields": {"notification_id": str(claimed.row.notification_id),
+                                              "endpoint_id": str(claimed.row.endpoint_id), "outcome": "failed"}})
             else:
                 status = PENDING
                 next_at = self.policy.next_attempt(claimed.failures + 1, done)

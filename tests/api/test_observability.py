@@ -223,3 +223,21 @@ def test_scheduler_sweeps_deadlines_fired_last_run_and_leader() -> None:
     assert sample("contracts_scheduler_leader") == 1
     scheduler.shutdown()
     assert sample("contracts_scheduler_leader") == 0
+
+
+def test_sweep_lines_carry_their_figures_as_fields(api: Harness, json_lines: Lines) -> None:
+    from api_harness import jst
+
+    from application.sweep import Sweeper
+    from infrastructure.clock_store import DatabaseClock
+
+    cid = api.concluded()  # applied and approved on 2026-03-02: service from 2026-04 (Art. 8.1)
+    api.set_clock(jst(2026, 4, 1, 6))
+    report = Sweeper(api.app, api.read_models, DatabaseClock(api.store)).run()
+    assert report.by_kind["month_start"] == 1
+    lines = [json.loads(line) for line in json_lines.lines]
+    fired = [d for d in lines if d["logger"] == "application.sweep.fired"]
+    assert {(d["kind"], d["aggregate_id"], d["due_on"]) for d in fired} >= {("month_start", cid, "2026-04-01")}
+    summary = [d for d in lines if d["logger"] == "application.sweep" and "fired" in d]
+    assert summary[-1]["fired"] == report.fired and summary[-1]["complete"] is True
+    assert summary[-1]["until"] == "2026-04-01"
