@@ -145,5 +145,14 @@ def invoice_resource(invoice: dict[str, Any]) -> dict[str, Any]:
     return {"id": invoice["invoice_id"], "object": "invoice", **invoice}
 
 
+CLAIM_INSTANTS = ("claimed_at", "decided_at", "started_at", "ended_at")
+
+
+def utc_text(value: Any) -> Any:
+    """An instant the read side kept as ISO 8601 with its offset, as the API writes it: UTC ``Z``."""
+    return UTC_INSTANT.encode(datetime.fromisoformat(value)) if isinstance(value, str) else value
+
+
 def claim_resource(claim: dict[str, Any]) -> dict[str, Any]:
-    return {"id": claim["claim_id"], "object": "sla_claim", **claim}
+    fixed = {k: utc_text(claim[k]) for k in CLAIM_INSTANTS if k in claim}
+    return {"id": claim["claim_id"], "object": "sla_claim", **claim, **fixed}

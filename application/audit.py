@@ -43,7 +43,7 @@ from domain.personal_data import PERSONAL_FIELDS as _PERSONAL_FIELDS
 from domain.personal_data import erased_value, redacted_value
 from domain.policy import Policy
 from domain.settlement import Transfer
-from domain.values import DATE, MONTH
+from domain.values import DATE, MONTH, UTC_INSTANT, UUID
 
 logger = logging.getLogger(__name__)
 
@@ -280,11 +280,22 @@ def _undecodable(app: ContractsApplication, row: ChainRow) -> str | None:
 # --------------------------------------------------------------------------- export
 
 
+_PLAIN_FORMS: dict[str, Any] = {  # the library's own forms, written as the API writes them (issue 19)
+    "uuid_hex": lambda text: UUID.encode(uuid.UUID(text)),  # dashed, not 32 hex digits
+    "datetime_iso": lambda text: UTC_INSTANT.encode(datetime.fromisoformat(text)),  # UTC "Z", not "+00:00"
+}
+
+
 def plain(data: Any) -> Any:
     """The transcoder's JSON with its typed wrappers ({"_type_", "_data_"}) unwrapped:
-    dates, datetimes, Decimals, months and UUIDs as strings, enums as values."""
+    dates, datetimes, Decimals, months and UUIDs as strings, enums as values; ids dashed and
+    instants in UTC with ``Z``, as every API answer writes them (the exact stored bytes are the
+    export's ``stored``)."""
     if isinstance(data, dict):
         if len(data) == 2 and "_type_" in data and "_data_" in data:
+            form = _PLAIN_FORMS.get(data["_type_"])
+            if form is not None and isinstance(data["_data_"], str):
+                return form(data["_data_"])
             return plain(data["_data_"])
         return {k: plain(v) for k, v in data.items()}
     if isinstance(data, list):
@@ -539,7 +550,7 @@ def disclosure(app: ContractsApplication, *, contract_id: uuid.UUID | None = Non
     return {
         "document": "disclosure of personal data held (privacy policy: 開示等の請求)",
         "customer_number": contracts[0]["customer_number"],
-        "generated_at": now.isoformat(),
+        "generated_at": UTC_INSTANT.encode(now),
         "erased": all(c["erased"] for c in contracts),
         "contracts": contracts,
     }
