@@ -16,6 +16,7 @@ from api.auth import OPERATORS, READERS, Principal, current_principal, roles
 from api.context import ApiContext, context
 from api.idempotency import Outcome, run_command
 from api.schemas import PROBLEM_RESPONSES, Body
+from api.views import jsonable
 from application.notifications.ports import ALL_TYPES, CANCELLED, DELIVERED, FAILED, PENDING
 from application.notifications.service import Webhooks, delivery_view, endpoint_view, types_view
 from domain.errors import NotFound
@@ -105,7 +106,7 @@ def list_endpoints(ctx: Ctx, who: Who) -> dict[str, Any]:
 def get_endpoint(endpoint_id: uuid.UUID, ctx: Ctx, who: Who) -> dict[str, Any]:
     hooks = webhooks(ctx)
     endpoint = hooks.admin.get(endpoint_id)
-    log = [{"at": e.at.isoformat(), "actor": e.actor, "action": e.action, "detail": e.detail}
+    log = [{"at": jsonable(e.at), "actor": e.actor, "action": e.action, "detail": e.detail}
            for e in hooks.store.endpoint_log(endpoint_id)]
     return {**endpoint_view(endpoint), "log": log}
 

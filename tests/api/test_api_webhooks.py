@@ -44,6 +44,7 @@ def test_spec12_endpoints_are_operator_only_and_the_secret_is_shown_once(api: Ha
     assert [e["endpoint_id"] for e in listed] == [eid] and "secret" not in listed[0]
     shown = api.get(f"{BASE}/{eid}", role="operator").json()
     assert "secret" not in shown and shown["log"][0]["action"] == "registered"
+    assert shown["log"][0]["at"].endswith("Z") and shown["created_at"].endswith("Z")  # issue 19: UTC Z
     # a replay of the registration does not show the secret again, nor create a second endpoint
     replay = api.post(BASE, {"url": "http://127.0.0.1:9/hook", "event_types": ["invoice.overdue"],
                              "description": "billing"}, role="operator", Idempotency_Key="reg-1")
