@@ -464,15 +464,17 @@ class SettlementResult(CommandResult):
 
 
 class Deadline(Resource):
+    object: Literal["deadline"] = "deadline"
     due_on: date
     kind: str
     aggregate_id: str
     ref: str
 
 
-class Deadlines(Resource):
+class Deadlines(ListPage):
     until: date
-    deadlines: list[Deadline]
+    data: list[Deadline]
+    deadlines: list[Deadline] = Field(deprecated=True, description="deprecated: the same page as data")
 
 
 class ChainBreak(Resource):

@@ -36,8 +36,10 @@ class ReadModels(Protocol):
     def claims(self, contract_id: uuid.UUID) -> list[dict[str, Any]]:
         """SLA claims with eligibility, reason, credit days, minimum, maximum, remedy granted."""
 
-    def deadlines_until(self, until: date, limit: int | None = None) -> list[Deadline]:
-        """Every open deadline due on or before ``until``, ordered by (due_on, kind, id)."""
+    def deadlines_until(self, until: date, limit: int | None = None,
+                        after: Deadline | None = None) -> list[Deadline]:
+        """Every open deadline due on or before ``until``, ordered by (due_on, kind, id, ref);
+        ``after``: only those past that one (the cursor of a page)."""
 
     def deadlines_on(self, day: date, kind: str, limit: int) -> list[Deadline]:
         """Open deadlines of one ``kind`` due on ``day``, ordered by (id, ref): a page of a large day."""

@@ -25,7 +25,7 @@ import psycopg
 from eventsourcing.persistence import InterfaceError, Notification, OperationalError, PersistenceError
 
 from application.clock import Clock
-from application.projections.ports import DamagedRow, ReadStore, StalePosition
+from application.projections.ports import DamagedRow, DeadlineRow, ReadStore, StalePosition
 from application.projections.projector import Projector
 from application.read_models import Deadline
 from application.service import ContractsApplication
@@ -316,8 +316,11 @@ class ReadModelsImpl:
         return 0 if doc is None else ContractProjection.from_json(doc).liability_cap(month)
 
     # -- deadlines -------------------------------------------------------------------------------------
-    def deadlines_until(self, until: date, limit: int | None = None) -> list[Deadline]:
-        return [Deadline(r.due_on, r.kind, r.aggregate_id, r.ref) for r in self.store.deadlines_until(until, limit)]
+    def deadlines_until(self, until: date, limit: int | None = None,
+                        after: Deadline | None = None) -> list[Deadline]:
+        cursor = None if after is None else DeadlineRow(after.due_on, after.kind, after.aggregate_id, after.ref)
+        return [Deadline(r.due_on, r.kind, r.aggregate_id, r.ref)
+                for r in self.store.deadlines_until(until, limit, cursor)]
 
     def deadlines_on(self, day: date, kind: str, limit: int) -> list[Deadline]:
         return [Deadline(r.due_on, r.kind, r.aggregate_id, r.ref) for r in self.store.deadlines_on(day, kind, limit)]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import uuid
+from datetime import date
 from typing import Annotated, Any
 
 from eventsourcing.persistence import Notification
@@ -16,8 +19,10 @@ from api.context import ApiContext, context
 from api.lists import Limit, envelope
 from api.schemas import MONTH_PATTERN, PROBLEM_RESPONSES, IsoDate
 from api.views import event_view, invoice_resource, jsonable, undecodable_view
+from application.read_models import Deadline
 from application.undecodable import UndecodableEvent, decode_event
 from domain.calendar import Month
+from domain.errors import InvalidInput
 
 log = logging.getLogger("api")
 
@@ -25,6 +30,7 @@ router = APIRouter(prefix="/v1", tags=["feeds"], responses=PROBLEM_RESPONSES)
 Ctx = Annotated[ApiContext, Depends(context)]
 Who = Annotated[Principal, Depends(current_principal)]
 MAX_PAGE = 1000
+MAX_DEADLINES = 10_000  # the bound this list had before it had a cursor (a client asking that many still may)
 RECEIPT_TOPIC_SUFFIX = "CommandReceipt.CommandApplied"
 
 
@@ -67,12 +73,34 @@ def invoices(ctx: Ctx, who: Who,
     return JSONResponse({"month": month, **body, "invoices": body["data"]})
 
 
-@router.get("/deadlines", summary="Open deadlines due on or before a date", response_model=r.Deadlines,
-            **roles(*READERS))
+@router.get("/deadlines", summary="Open deadlines due on or before a date, one page in due order",
+            description="Ordered by due date, kind, aggregate and reference. Pass `next_cursor` as "
+                        "`starting_after` for the next page (an opaque text: send it back as it came).",
+            response_model=r.Deadlines, **roles(*READERS))
 def deadlines(ctx: Ctx, who: Who, until: Annotated[IsoDate, Query(description="YYYY-MM-DD")],
-              limit: Annotated[int | None, Query(ge=1, le=10_000)] = None) -> Response:
-    found = ctx.read_models.deadlines_until(until, limit)
-    return JSONResponse({"until": until.isoformat(), "deadlines": [
-        {"due_on": d.due_on.isoformat(), "kind": d.kind, "aggregate_id": str(d.aggregate_id), "ref": d.ref}
-        for d in found]})
+              limit: Annotated[int, Query(ge=1, le=MAX_DEADLINES, description=f"page size (default 50, at most "
+                                                                               f"{MAX_DEADLINES})")] = 50,
+              starting_after: Annotated[str | None, Query(max_length=400, description="a next_cursor")] = None
+              ) -> Response:
+    after = deadline_cursor(starting_after) if starting_after is not None else None
+    found = ctx.read_models.deadlines_until(until, limit + 1, after=after)
+    items = [{"object": "deadline", "due_on": d.due_on.isoformat(), "kind": d.kind,
+              "aggregate_id": str(d.aggregate_id), "ref": d.ref} for d in found]
+    body = envelope(items, limit, _cursor_of, "/v1/deadlines")
+    return JSONResponse({"until": until.isoformat(), **body, "deadlines": body["data"]})
+
+
+def _cursor_of(item: dict[str, Any]) -> str:
+    text = json.dumps([item["due_on"], item["kind"], item["aggregate_id"], item["ref"]], separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def deadline_cursor(text: str) -> Deadline:
+    """The deadline a ``next_cursor`` names; anything else is 422 naming ``starting_after``."""
+    try:
+        due_on, kind, aggregate_id, ref = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        return Deadline(date.fromisoformat(due_on), str(kind), uuid.UUID(aggregate_id), str(ref))
+    except (ValueError, TypeError, AttributeError) as bad:  # binascii and json errors are ValueErrors
+        raise InvalidInput("rule book 3", "starting_after is not a cursor this list answered",
+                           "starting_after") from bad
 

@@ -289,10 +289,17 @@ class ReadTables:
             f"SELECT doc FROM {self.prefix}rm_claims WHERE contract_id = {self.P} ORDER BY claim_id",
             (self.db(contract_id),))]
 
-    def deadlines_until(self, until: date, limit: int | None) -> list[DeadlineRow]:
-        sql = (f"SELECT due_on, kind, aggregate_id, ref FROM {self.prefix}rm_deadlines WHERE due_on <= {self.P} "
-               "ORDER BY due_on, kind, aggregate_id, ref")
+    def deadlines_until(self, until: date, limit: int | None,
+                        after: DeadlineRow | None = None) -> list[DeadlineRow]:
+        """Ordered by (due_on, kind, aggregate_id, ref), the index's order; ``after``: the rows past
+        that one (a page's cursor: a row-value comparison both dialects answer from the index)."""
+        p = self.P
+        sql = f"SELECT due_on, kind, aggregate_id, ref FROM {self.prefix}rm_deadlines WHERE due_on <= {p}"
         params: list[Any] = [self.db(until)]
+        if after is not None:
+            sql += f" AND (due_on, kind, aggregate_id, ref) > ({p}, {p}, {p}, {p})"
+            params.extend([self.db(after.due_on), after.kind, self.db(after.aggregate_id), after.ref])
+        sql += " ORDER BY due_on, kind, aggregate_id, ref"
         if limit is not None:
             sql += f" LIMIT {self.P}"
             params.append(limit)

@@ -230,7 +230,7 @@ def test_contract_as_of_an_earlier_instant(any_api: Harness) -> None:
 
 def test_deadlines_listing(api: Harness) -> None:
     r = api.get("/v1/deadlines", "auditor", params={"until": "2026-12-31", "limit": 10})
-    assert r.status_code == 200 and isinstance(r.json()["deadlines"], list)
+    assert r.status_code == 200 and isinstance(r.json()["deadlines"], list) and r.json()["object"] == "list"
     bad = api.get("/v1/deadlines", "auditor", params={"until": "2026-13-01"})
     assert bad.status_code == 422 and bad.json()["field"] == "until"
 

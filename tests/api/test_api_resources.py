@@ -83,3 +83,28 @@ def test_the_catalog_lists_services_grades_prices_and_the_tax_rate(api: Harness)
     # the packaged sample catalog's kintone standard grade
     assert (standard["monthly_price"], standard["initial_fee"], standard["min_users"]) == (1500, 10000, 5)
     assert standard["campaign"] == {"monthly_price": 1200, "months": 3, "annual_price": 16000}
+
+
+def test_the_deadlines_are_paged_with_a_cursor_on_both_stores(any_api: Harness) -> None:
+    api = any_api
+    # approved 2026-03-02: the first month is April, so each contract's next deadline is the
+    # period start on 2026-04-01 (Art. 8.1), kind month_start, ref the month
+    cids = sorted(api.concluded(f"DL-{n}") for n in range(3))
+    first = api.get("/v1/deadlines", "auditor", params={"until": "2026-04-01", "limit": 2}).json()
+    assert (first["object"], first["url"], first["until"], first["has_more"]) == (
+        "list", "/v1/deadlines", "2026-04-01", True)
+    assert [(d["due_on"], d["kind"], d["aggregate_id"], d["ref"]) for d in first["data"]] == [
+        ("2026-04-01", "month_start", cid, "2026-04") for cid in cids[:2]]
+    assert first["deadlines"] == first["data"]  # the deprecated key carries the same page
+    second = api.get("/v1/deadlines", "auditor", params={"until": "2026-04-01", "limit": 2,
+                                                         "starting_after": first["next_cursor"]}).json()
+    assert [d["aggregate_id"] for d in second["data"]] == cids[2:]
+    assert (second["has_more"], second["next_cursor"]) == (False, None)
+    everything = api.get("/v1/deadlines", "auditor", params={"until": "2026-04-01"}).json()  # default 50
+    assert [d["aggregate_id"] for d in everything["data"]] == cids and everything["has_more"] is False
+    assert api.get("/v1/deadlines", params={"until": "2026-03-31"}).json()["data"] == []
+    for bad in ("not-a-cursor", "W10", "WyJ4Il0"):  # text, base64 of [], base64 of ["x"]
+        refused = api.get("/v1/deadlines", params={"until": "2026-04-01", "starting_after": bad})
+        assert refused.status_code == 422 and refused.json()["field"] == "starting_after", refused.text
+        assert bad not in refused.text  # never echoed
+    assert api.get("/v1/deadlines", params={"until": "2026-04-01", "limit": 10_001}).status_code == 422
