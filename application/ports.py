@@ -105,6 +105,9 @@ class ApiReadModels(ReadModels, Protocol):
 
     def contract_ids(self, service: str | None = None, states: tuple[str, ...] = ()) -> list[uuid.UUID]: ...
 
+    def unapplied_transfer_ids(self, limit: int | None = None) -> list[uuid.UUID]:
+        """Rule book 7: transfers kept as unapplied, oldest value date first (the transfers table)."""
+
     def position(self) -> int: ...
 
 

@@ -329,6 +329,11 @@ class ReadModelsImpl:
         """Contracts known to the read side, optionally of one service and in given states."""
         return self.store.contract_ids(service, states)
 
+    def unapplied_transfer_ids(self, limit: int | None = None) -> list[uuid.UUID]:
+        """Rule book 7: the transfers kept as unapplied (payer unknown), oldest value date first,
+        from the transfers table (``application.projections.transfers``)."""
+        return self.store.unapplied_transfers(limit)
+
     def claim_contract(self, claim_id: uuid.UUID) -> uuid.UUID | None:
         """The contract an SLA claim belongs to (None if the read side does not know the claim)."""
         return self.store.claim_contract(claim_id)

@@ -74,9 +74,28 @@ def ensure_tables(settings: Settings) -> None:
         services.close()
 
 
+def backfill_transfers(settings: Settings) -> None:
+    """Rule book 7: the transfers read table (``rm_transfers``) filled from the event log, for a
+    store whose transfers were recorded before the table existed (its runner is past them)."""
+    from application.projections.transfers import backfill_transfers as backfill
+    from infrastructure.bootstrap import build_services, persistence_env
+    from infrastructure.read_store import open_read_store
+
+    env = {**persistence_env(settings), "CREATE_TABLE": "y"}  # the read tables, the new one too
+    if settings.database_url is not None:
+        env.update({"POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "1"})
+    services = build_services(settings, env, migrate=False)
+    try:
+        count = backfill(services.app, open_read_store(services.app))
+        log.info("transfers read table: %d transfer(s) from the log", count)
+    finally:
+        services.close()
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: events, chain hashes, contract keys, read tables, webhooks, API store, snapshots",
               ensure_tables),
+    Migration(2, "transfers read table (rule book 7 unapplied transfers), backfilled from the log", backfill_transfers),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -80,8 +80,8 @@ def receive_transfer(body: TransferIn, request: Request, ctx: Ctx, who: Who) -> 
             response_model=r.TransferList, **roles(*OPERATORS))
 def list_unapplied(ctx: Ctx, who: Who, status: Annotated[str, Query(pattern="^unapplied$")] = "unapplied",
                    limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Response:
-    found = ctx.app.unapplied_transfers()
-    return JSONResponse({"object": "list", "data": [transfer_view(t, who) for t in found[:limit]],
+    found = ctx.read_models.unapplied_transfer_ids(limit + 1)  # the transfers table, not the log (rule book 7)
+    return JSONResponse({"object": "list", "data": [transfer_view(ctx.app.get_transfer(t), who) for t in found[:limit]],
                          "has_more": len(found) > limit})
 
 

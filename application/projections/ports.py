@@ -9,6 +9,8 @@ Tables (same shape on both stores; ``infrastructure.read_store``):
 - ``rm_event_times``: (position, originator, version, recorded_at) for as-of queries.
 - ``rm_damaged``: stored events that do not decode, and the later events of their aggregate,
   which the projections did not apply (issue 14).
+- ``rm_transfers``: one row per bank transfer (status, value date, amount; no payer), indexed by
+  ``(status, value_date, transfer_id)``: the operator's unapplied list (rule book 7).
 - the library's tracking table: the last notification id applied (same transaction).
 """
 
@@ -97,6 +99,24 @@ class DamagedRow:
     reason: str
 
 
+@dataclass(frozen=True)
+class TransferRow:
+    """A bank transfer (rule book 7) as the unapplied list needs it: no payer name (spec 10)."""
+
+    transfer_id: uuid.UUID
+    status: str  # unapplied | applied | reversed
+    value_date: date
+    amount: int
+    position: int  # notification id of the transfer's last event applied to the row
+
+
+@dataclass(frozen=True)
+class TransferStatusRow:
+    transfer_id: uuid.UUID
+    status: str
+    position: int  # applied only when newer than the row's
+
+
 @dataclass
 class Changes:
     """Everything one batch of events changes, written in one transaction with the position."""
@@ -110,11 +130,13 @@ class Changes:
     states: list[StateRow] = field(default_factory=list)  # upsert
     event_times: list[EventTimeRow] = field(default_factory=list)  # insert
     damaged: list[DamagedRow] = field(default_factory=list)  # insert
+    transfers: list[TransferRow] = field(default_factory=list)  # insert unless present
+    transfer_status: list[TransferStatusRow] = field(default_factory=list)  # update when newer, after the inserts
 
     def __len__(self) -> int:
         return (len(self.invoices) + len(self.payments) + len(self.claims) + len(self.deadlines_removed)
                 + len(self.deadlines_added) + len(self.deadlines_cleared) + len(self.states)
-                + len(self.event_times) + len(self.damaged))
+                + len(self.event_times) + len(self.damaged) + len(self.transfers) + len(self.transfer_status))
 
 
 class StateSource(Protocol):
@@ -169,6 +191,12 @@ class ReadStore(StateSource, Protocol):
                         after: DeadlineRow | None = None) -> list[DeadlineRow]: ...
 
     def deadlines_on(self, day: date, kind: str, limit: int) -> list[DeadlineRow]: ...
+
+    def unapplied_transfers(self, limit: int | None) -> list[uuid.UUID]:
+        """Transfers kept as unapplied (rule book 7), oldest value date first."""
+
+    def write_transfers(self, changes: Changes) -> None:
+        """Only the transfer rows of ``changes``, the tracking position untouched (a backfill)."""
 
     def state_doc(self, contract_id: uuid.UUID) -> str | None: ...
 

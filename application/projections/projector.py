@@ -34,6 +34,7 @@ from application.projections.ports import (
     StateSource,
 )
 from application.projections.state import ContractProjection, PendingClaim
+from application.projections.transfers import project_transfer
 from application.undecodable import UndecodableEvent
 from domain.billing import Invoice
 from domain.contract import Contract, ContractEvents
@@ -90,6 +91,8 @@ class Projector:
                 continue
             if isinstance(event, Contract.Event):
                 by_contract.setdefault(aggregate_id, []).append((position, event))
+            elif project_transfer(position, event, changes):  # rule book 7: the transfers table
+                continue
             else:
                 rule = SERVICE_DEADLINES.get(type(event))
                 if rule is not None:

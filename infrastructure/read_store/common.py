@@ -15,7 +15,8 @@ from application.projections.ports import Changes, DamagedRow, DeadlineRow
 from domain.billing import Invoice
 
 TRACKING_NAME = "contracts.read_models"  # key of the tracking row (distinct from process applications)
-TABLES = ("rm_invoices", "rm_payments", "rm_claims", "rm_deadlines", "rm_contracts", "rm_event_times", "rm_damaged")
+TABLES = ("rm_invoices", "rm_payments", "rm_claims", "rm_deadlines", "rm_contracts", "rm_event_times", "rm_damaged",
+          "rm_transfers")
 SHADOW = "rb_"  # table (and index) name prefix of the tables a rebuild fills beside the live ones
 INVOICE_COLUMNS = ("invoice_id", "contract_id", "kind", "period", "month", "issued_on", "due_on", "total", "paid",
                    "outstanding", "refunded", "lines")
@@ -27,7 +28,9 @@ ORDER = {  # primary keys: the order of dumps
     "rm_contracts": "contract_id",
     "rm_event_times": "position",
     "rm_damaged": "position",
+    "rm_transfers": "transfer_id",
 }
+KEEP = -1  # ``_write(previous, KEEP)``: leave the tracking position as it is (a backfill)
 CHUNK = 500
 
 
@@ -64,6 +67,9 @@ def ddl(t: dict[str, str]) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {n}rm_damaged (position {big} PRIMARY KEY, aggregate_id {u} NOT NULL, "
         f"version {big} NOT NULL, event TEXT NOT NULL, reason TEXT NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS rm_damaged_aggregate ON {n}rm_damaged (aggregate_id)",
+        f"CREATE TABLE IF NOT EXISTS {n}rm_transfers (transfer_id {u} PRIMARY KEY, status TEXT NOT NULL, "
+        f"value_date {d} NOT NULL, amount {big} NOT NULL, position {big} NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS rm_transfers_status ON {n}rm_transfers (status, value_date, transfer_id)",
     ]
     return [s.replace("CREATE INDEX IF NOT EXISTS ", "CREATE INDEX IF NOT EXISTS " + t["ix"]) for s in statements]
 
@@ -83,7 +89,8 @@ class ReadTables:
     @abstractmethod
     def _write(self, previous: int, position: int | None, exact: bool = False) -> AbstractContextManager[Any]:
         """A write transaction; checks the tracking position is ``previous`` (unless negative) and
-        moves it forward to ``position`` at the end (``None``: set to 0; ``exact``: set, even back)."""
+        moves it forward to ``position`` at the end (``None``: set to 0; ``exact``: set, even back;
+        ``KEEP``: leave it)."""
 
     @abstractmethod
     def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]: ...
@@ -169,6 +176,25 @@ class ReadTables:
                     f"INSERT INTO {n}rm_damaged (position, aggregate_id, version, event, reason) "
                     f"VALUES ({p}, {p}, {p}, {p}, {p})",
                     [(r.position, u(r.aggregate_id), r.version, r.event, r.reason) for r in changes.damaged])
+            self._write_transfers(cur, changes)
+
+    def _write_transfers(self, cur: Any, changes: Changes) -> None:
+        """Rule book 7 transfers: a new one inserted unless present, a status only moved forward
+        (so a backfill and the runner may both apply an event)."""
+        n, p, u, d = self.prefix, self.P, self.db_uuid, self.db_date
+        if changes.transfers:
+            cur.executemany(
+                f"INSERT INTO {n}rm_transfers (transfer_id, status, value_date, amount, position) "
+                f"VALUES ({p}, {p}, {p}, {p}, {p}) ON CONFLICT (transfer_id) DO NOTHING",
+                [(u(r.transfer_id), r.status, d(r.value_date), r.amount, r.position) for r in changes.transfers])
+        if changes.transfer_status:
+            cur.executemany(
+                f"UPDATE {n}rm_transfers SET status = {p}, position = {p} WHERE transfer_id = {p} AND position < {p}",
+                [(r.status, r.position, u(r.transfer_id), r.position) for r in changes.transfer_status])
+
+    def write_transfers(self, changes: Changes) -> None:
+        with self._write(-1, KEEP) as cur:
+            self._write_transfers(cur, changes)
 
     def reset(self) -> None:
         with self._write(-1, None) as cur:
@@ -311,6 +337,15 @@ class ReadTables:
                f"AND kind = {self.P} ORDER BY aggregate_id, ref LIMIT {self.P}")
         return [DeadlineRow(self.py_date(d), k, self.py_uuid(a), r)
                 for d, k, a, r in self._rows(sql, [self.db(day), kind, limit])]
+
+    def unapplied_transfers(self, limit: int | None) -> list[uuid.UUID]:
+        sql = (f"SELECT transfer_id FROM {self.prefix}rm_transfers WHERE status = {self.P} "
+               "ORDER BY value_date, transfer_id")
+        params: list[Any] = ["unapplied"]
+        if limit is not None:
+            sql += f" LIMIT {self.P}"
+            params.append(limit)
+        return [self.py_uuid(t) for (t,) in self._rows(sql, params)]
 
     def claim_contract(self, claim_id: uuid.UUID) -> uuid.UUID | None:
         rows = self._rows(f"SELECT contract_id FROM {self.prefix}rm_claims WHERE claim_id = {self.P}",

@@ -14,7 +14,7 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Identifier
 
 from application.projections.ports import Changes, StalePosition
-from infrastructure.read_store.common import INVOICE_COLUMNS, TABLES, TRACKING_NAME, ReadTables, ddl
+from infrastructure.read_store.common import INVOICE_COLUMNS, KEEP, TABLES, TRACKING_NAME, ReadTables, ddl
 
 R = TypeVar("R")
 INVOICE_TYPES = ("uuid", "uuid", "text", "text", "text", "date", "date", "bigint", "bigint", "bigint", "bigint", "text")
@@ -75,7 +75,9 @@ class PostgresReadStore(ReadTables, PostgresTrackingRecorder):
             if previous >= 0 and current != previous:
                 raise StalePosition(f"read models are at {current}, batch starts after {previous}")
             yield cur
-            if position is None or exact:
+            if position == KEEP:
+                pass
+            elif position is None or exact:
                 self._set_tracking(cur, position or 0)
             else:
                 self._insert_tracking(cur, Tracking(self.tracking_name, position))
@@ -129,6 +131,7 @@ class PostgresReadStore(ReadTables, PostgresTrackingRecorder):
                 _bulk(cur, f"INSERT INTO {n}rm_damaged (position, aggregate_id, version, event, reason)",
                       ("bigint", "uuid", "bigint", "text", "text"),
                       [(r.position, r.aggregate_id, r.version, r.event, r.reason) for r in changes.damaged])
+            self._write_transfers(cur, changes)
 
 
     # -- wake-ups: LISTEN to the channel the library NOTIFYs on every insert ------------------------

@@ -11,7 +11,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteCursor, SQLiteTrackingRecorder
 
 from application.projections.ports import StalePosition
-from infrastructure.read_store.common import TRACKING_NAME, ReadTables, _norm, ddl
+from infrastructure.read_store.common import KEEP, TRACKING_NAME, ReadTables, _norm, ddl
 
 TYPES = {"uuid": "TEXT", "date": "TEXT", "ts": "TEXT", "big": "INTEGER", "prefix": ""}
 
@@ -74,7 +74,9 @@ class SQLiteReadStore(ReadTables, SQLiteTrackingRecorder):
                 if previous >= 0 and current != previous:
                     raise StalePosition(f"read models are at {current}, batch starts after {previous}")
                 yield cursor
-                if position is None or exact:
+                if position == KEEP:
+                    pass
+                elif position is None or exact:
                     self._set_tracking(cursor, position or 0)
                 else:
                     self._insert_tracking(cursor, Tracking(self.tracking_name, position))

@@ -99,3 +99,4 @@ def test_rule_7_unmatched_transfers_are_listed_for_operators(api: Harness) -> No
     applied = api.post(f"/v1/transfers/{r.json()['id']}/apply", {"customer_number": "C-TR3"}, role="operator")
     assert applied.status_code == 200, applied.text
     assert [i["outstanding"] for i in api.invoices(cid)] == [0, 11_000]  # oldest first
+    assert api.get("/v1/transfers", "operator").json()["data"] == []  # the transfers table follows (applied)
