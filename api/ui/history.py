@@ -90,6 +90,8 @@ class ClaimView:
     liability_cap: int
     status: str
     decision: str
+    outage_from: date | None = None  # the outage's first and last day (JST), for the timeline picture
+    outage_to: date | None = None
 
 
 @dataclass(frozen=True)
@@ -295,7 +297,8 @@ def _claim(c: ClaimFacts) -> ClaimView:
         proofs=", ".join(p for p, ok in (("payment", c.proof_of_payment), ("breach", c.proof_of_breach)) if ok)
         or "none",
         eligible=a.eligible, reason=a.reason, breach_date=a.breach_date, credit_days=a.credit_days,
-        minimum=a.minimum, maximum=a.maximum, liability_cap=a.liability_cap, status=c.status, decision=decision)
+        minimum=a.minimum, maximum=a.maximum, liability_cap=a.liability_cap, status=c.status, decision=decision,
+        outage_from=outage.started_at.astimezone(JST).date(), outage_to=outage.ended_at.astimezone(JST).date())
 
 
 def _deadline(d: DeadlineFacts) -> DeadlineView:

@@ -34,6 +34,7 @@ from api.errors import route_label
 from api.ui.export import csv_response
 from api.ui.history import History, contractor_fields, contractor_text, fold, recorded_jst
 from api.ui.sessions import COOKIE, SessionStore
+from api.ui.timeline_svg import timeline_svg
 from application.audit import contracts_of_customer, verify_chain
 from application.desk import PAGE_SIZE, ContractQuery, contract_list, dashboard, matching_contracts
 from application.undecodable import UndecodableEvent
@@ -259,7 +260,7 @@ class Pages:
             contractor=contractor_text(history.contract, who.sees_personal_data) if history.contract else "-",
             contractor_fields=contractor_fields(history.contract, who.sees_personal_data)
             if history.contract else [],
-            future=as_of is not None and as_of > today)
+            future=as_of is not None and as_of > today, picture=timeline_svg(history, today))
 
 
 class _LoginRedirect(Exception):
