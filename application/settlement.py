@@ -76,7 +76,48 @@ class SettlementCommands:
         return found if isinstance(found, CustomerAccount) else None
 
     def _account(self, customer_number: str) -> CustomerAccount:
-        return self.find_account(customer_number) or CustomerAccount(customer_number=customer_number)
+        """The customer's account for a command: made when missing, with the customer's contracts
+        from before accounts existed registered (saved with the command, ``earlier_contracts``)."""
+        account = self.find_account(customer_number) or CustomerAccount(customer_number=customer_number)
+        return self._with_earlier(account)
+
+    def account_of(self, customer_number: str) -> CustomerAccount | None:
+        """The customer's account as it reads now: the stored one, or for a customer whose contracts
+        all predate accounts one made for them (not saved); None for an unknown customer."""
+        account = self.find_account(customer_number)
+        if account is None:
+            account = self._with_earlier(CustomerAccount(customer_number=customer_number))
+            return account if account.contract_ids else None
+        return self._with_earlier(account)
+
+    def _with_earlier(self, account: CustomerAccount) -> CustomerAccount:
+        for contract_id in self.earlier_contracts(account):
+            account.register(contract_id)
+        return account
+
+    def earlier_contracts(self, account: CustomerAccount) -> list[uuid.UUID]:
+        """Contracts of the customer opened before customer accounts existed (rule book 7), not yet
+        registered: found by their derived ids, one per catalog service (``Contract.create_id`` with
+        no reference; a contract opened with a reference is registered by a transfer that names it,
+        ``contract_id``). Every contract opened since registers itself, so a customer found to have
+        none is not looked up again by this process."""
+        checked: set[str] = self.__dict__.setdefault("_no_earlier_contracts", set())
+        if account.customer_number in checked:
+            return []
+        found: list[uuid.UUID] = []
+        for service in self._app().catalog.services():
+            contract_id = Contract.create_id(account.customer_number, service)
+            if contract_id in account.contract_ids:
+                continue
+            try:
+                contract: Aggregate = self._app().repository.get(contract_id)
+            except AggregateNotFoundError:
+                continue
+            if isinstance(contract, Contract) and contract.customer_number == account.customer_number:
+                found.append(contract_id)
+        if not found:
+            checked.add(account.customer_number)
+        return found
 
     def customer_contracts(self, account: CustomerAccount) -> list[Contract]:
         return [self._app().get_contract(cid) for cid in account.contract_ids]
@@ -210,7 +251,7 @@ class SettlementCommands:
             account = self.find_account(customer_number)
             if account is None or account.credit_balance <= 0:
                 raise RuleViolation("rule book 7", "the customer has no credit balance")
-            contracts = {c.id: c for c in self.customer_contracts(account)}
+            contracts = {c.id: c for c in self.customer_contracts(self._with_earlier(account))}
             on = jst_date(at)
             uses = account.plan_credit(open_invoices(list(contracts.values()), on))
             if not uses:
@@ -263,6 +304,7 @@ class SettlementCommands:
         account = self.find_account(contract.customer_number)
         if account is None or not account.transfer_ids:
             return []
+        self._with_earlier(account)  # a contract from before accounts keeps the payer data too (not saved here)
         others = [self._app().get_contract(cid) for cid in account.contract_ids if cid != contract.id]
         if not payer_data_erasable([contract.data_deleted, *(c.data_deleted for c in others)]):
             return []

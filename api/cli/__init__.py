@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "api.cli.snapshots",
     "api.cli.webhooks",
     "api.cli.migrate",
+    "api.cli.settlement",
 )
 EXIT_USAGE = 2
 EXIT_DATABASE = 1

@@ -130,7 +130,7 @@ def account_view(ctx: ApiContext, account: CustomerAccount) -> dict[str, Any]:
 @router.get("/v1/customers/{customer_number}/account", summary="The customer's contracts, open invoices and "
             "credit balance (rule book 7)", response_model=r.CustomerAccountResource, **roles(*READERS))
 def get_account(customer_number: Customer, ctx: Ctx, who: Who) -> Response:
-    account = ctx.app.find_account(customer_number)
+    account = ctx.app.account_of(customer_number)  # with contracts from before accounts (rule book 7)
     if account is None:
         raise NotFound("rule book 7", "no account for this customer", "customer_number")
     return JSONResponse(account_view(ctx, account))

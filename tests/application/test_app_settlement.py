@@ -239,3 +239,46 @@ def test_rule_7_concurrent_transfers_for_one_customer_never_allocate_twice(app: 
     assert april.paid == 11_000 and april.outstanding == 0  # paid once
     account = app.find_account(CUSTOMER)
     assert account is not None and account.credit_balance == 3 * 11_000  # the other three became credit
+
+
+def _opened_before_accounts(app: ContractsApplication, customer: str, service: str) -> uuid.UUID:
+    """A contract as the code before customer accounts stored it: the contract's events only."""
+    from domain.contract import Contract
+
+    contract = Contract.open(customer, service)
+    contract.apply(app.catalog.plan(service, "standard"), BillingCycle.MONTHLY, 10, CONTRACTOR, jst(2026, 3, 9))
+    contract.approve(jst(2026, 3, 24))
+    contract.advance_to(Month(2026, 4), app.policy)
+    app.save(contract)
+    assert app.find_account(customer) is None
+    return contract.id
+
+
+def test_rule_7_contracts_from_before_accounts_are_registered_when_the_customer_is_next_met(
+        app: ContractsApplication) -> None:
+    """Rule book 7: a contract from before accounts is found by its derived id and registered by the
+    next command for the customer. CUST-OLD: a garoon contract only (April 11,000 yen, due 05-31).
+    CUST-MIXED: a kintone contract from before accounts (April: campaign 1,200 x 10 + initial fee
+    10,000 + 10% tax = 24,200 yen) and a garoon one opened since, which made the account knowing
+    only itself; a transfer of 24,200 + 11,000 = 35,200 yen naming no contract pays both."""
+    old = _opened_before_accounts(app, "CUST-OLD", "garoon")
+    view = app.account_of("CUST-OLD")
+    assert view is not None and view.contract_ids == [old]  # made for it, not saved
+    assert app.find_account("CUST-OLD") is None
+    out = app.receive_transfer("CUST-OLD", "ｷｭｳｹｲﾔｸ", "BANK-OLD-1", 11_000, date(2026, 5, 20), jst(2026, 5, 20))
+    assert [(a.contract_id, a.amount) for a in out.transfer.allocations] == [(old, 11_000)]
+    account = app.find_account("CUST-OLD")
+    assert account is not None and account.contract_ids == [old]
+    assert invoice(app, old, "2026-04").outstanding == 0
+
+    other = _opened_before_accounts(app, "CUST-MIXED", "kintone")
+    new = contract_with_invoices(app, "2026-04", customer="CUST-MIXED")  # registers itself (and only itself)
+    stored = app.find_account("CUST-MIXED")
+    assert stored is not None and stored.contract_ids == [new]
+    shown = app.account_of("CUST-MIXED")
+    assert shown is not None and set(shown.contract_ids) == {new, other}
+    out = app.receive_transfer("CUST-MIXED", "ｷｭｳｹｲﾔｸ", "BANK-MIXED-1", 35_200, date(2026, 5, 20), jst(2026, 5, 20))
+    assert sorted(a.amount for a in out.transfer.allocations) == [11_000, 24_200] and out.transfer.credit == 0
+    assert {a.contract_id for a in out.transfer.allocations} == {new, other}
+    account = app.find_account("CUST-MIXED")
+    assert account is not None and set(account.contract_ids) == {new, other}
