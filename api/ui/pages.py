@@ -33,6 +33,7 @@ from api.context import ApiContext
 from api.errors import route_label
 from api.ui.export import csv_response
 from api.ui.history import History, contractor_fields, contractor_text, fold, recorded_jst
+from api.ui.i18n import LanguageMiddleware, language, state_label, t
 from api.ui.sessions import COOKIE, SessionStore
 from api.ui.timeline_svg import timeline_svg
 from application.audit import contracts_of_customer, verify_chain
@@ -69,6 +70,8 @@ def build_environment() -> Environment:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["yen"] = _money
     env.filters["recorded"] = recorded_jst
+    env.filters["state"] = state_label  # a state value as words, Japanese or English (api.ui.i18n)
+    env.globals["t"] = t
     return env
 
 
@@ -90,7 +93,8 @@ class Pages:
     def render(self, template: str, status: int = 200, who: Principal | None = None,
                alarm: dict[str, Any] | None = None, **values: Any) -> HTMLResponse:
         """``alarm``: a broken hash chain, shown as a banner across the top of the page."""
-        html = self.env.get_template(template).render(who=who, mode=self.ctx.mode, alarm=alarm, **values)
+        html = self.env.get_template(template).render(who=who, mode=self.ctx.mode, alarm=alarm, lang=language.get(),
+                                                      **values)
         return HTMLResponse(html, status_code=status, headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
 
     def error_page(self, status: int, title: str, detail: str, who: Principal | None = None) -> HTMLResponse:
@@ -332,6 +336,7 @@ def build_ui_app(ctx: ApiContext) -> FastAPI:
     """The pages as an ASGI app of their own (no OpenAPI entries; routes under ``/ui``) over the
     API's context. Nothing is read from the databases until a request arrives."""
     ui = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    ui.add_middleware(LanguageMiddleware)  # ?lang=ja|en, the ui_lang cookie, Accept-Language (api.ui.i18n)
     the_pages = Pages(ctx)
     ui.state.pages = the_pages
 
