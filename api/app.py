@@ -25,6 +25,7 @@ from application.clock import Clock
 from application.ports import ApiReadModels, ApiStore
 from infrastructure.bootstrap import Services
 from infrastructure.metrics import store_collector, store_registry
+from infrastructure.tracing import tracer_for
 
 DESCRIPTION = """
 Contract lifecycle service: billing systems drive contracts and read invoices; auditors read history.
@@ -77,5 +78,7 @@ def create_app(services: Services, read_models: ApiReadModels, clock: Clock, sto
         install_ui(app)  # read-only web pages under /ui/ with their own cookie login (api/ui)
     app.add_middleware(BodyLimitMiddleware)  # nothing reads an oversized body
     # outermost: the request id, one log line and one metric sample per request
-    app.add_middleware(RequestMiddleware, access_log=bool(getattr(settings, "log_requests", True)))
+    app.add_middleware(RequestMiddleware, access_log=bool(getattr(settings, "log_requests", True)),
+                       tracer=tracer_for(getattr(settings, "tracing", "off"), getattr(settings, "tracing_service_name",
+                                                                                     "contracts")))
     return app

@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     # an operator or auditor key unless public (a scraper on a private network without a key).
     metrics_enabled: bool = True
     metrics_public: bool = False
+    # OpenTelemetry (``infrastructure.tracing``, the ``tracing`` extra): a server span per request,
+    # to an OTLP collector (``OTEL_EXPORTER_OTLP_ENDPOINT``) or the console; off: nothing loaded.
+    tracing: Literal["off", "otlp", "console"] = "off"
+    tracing_service_name: str = "contracts"
     # Aggregates kept in memory per process (LRU) and fast-forwarded with newer events before each
     # command, so a command does not replay the whole history; 0 disables the cache.
     aggregate_cache_size: int = Field(default=1000, ge=0)

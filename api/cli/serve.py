@@ -33,6 +33,8 @@ from infrastructure.bootstrap import bootstrap, start_background_workers
 from infrastructure.log_safety import configure as configure_logging
 from infrastructure.metrics import mark_dead, prepare_multiprocess
 from infrastructure.settings import Settings, SettingsError, load_settings
+from infrastructure.tracing import shutdown as shutdown_tracing
+from infrastructure.tracing import tracer_for
 
 log = logging.getLogger("contracts.serve")
 
@@ -106,6 +108,7 @@ def worker_app() -> Any:
         finally:
             close()
             mark_dead()  # this worker's live gauges leave the added-up metrics
+            shutdown_tracing()  # the spans still batched are sent
 
     app.router.lifespan_context = lifespan
     return app
@@ -179,6 +182,11 @@ def _run(args: argparse.Namespace) -> int:
     if refusal is not None:
         print(f"error: {refusal}", file=sys.stderr)
         return 2
+    try:  # CONTRACTS_TRACING without the packages: one line, before anything starts
+        tracer_for(settings.tracing, settings.tracing_service_name)
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.workers > 1:
         os.environ[_WORKER_OPTIONS] = json.dumps({"scheduler": not args.no_scheduler, "ui": not args.no_ui})
         cleanup = prepare_multiprocess()  # every worker's metrics in one folder, added up by /metrics
@@ -199,4 +207,5 @@ def _run(args: argparse.Namespace) -> int:
         uvicorn.run(app, host=args.host, port=args.port, **uvicorn_options(settings))
     finally:
         close()
+        shutdown_tracing()
     return 0
