@@ -267,6 +267,23 @@ class ContractResource(Resource):
     as_of: str | None = Field(default=None, description="the as_of instant asked for (recorded time)")
 
 
+class ContractSummary(Resource):
+    """A contract as contract search finds it; ``url`` reads the whole contract."""
+
+    id: str
+    object: Literal["contract_summary"] = "contract_summary"
+    contract_id: str
+    url: str
+    customer_number: str
+    service: str
+    state: str
+    version: int
+
+
+class ContractList(ListPage):
+    data: list[ContractSummary]
+
+
 # --------------------------------------------------------------------------- events
 
 

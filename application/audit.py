@@ -522,15 +522,23 @@ def retention_document(contract: Contract, policy: Policy) -> dict[str, Any]:
 
 def contracts_of_customer(app: ContractsApplication, customer_number: str) -> list[uuid.UUID]:
     """Contracts opened for ``customer_number`` (scans the creation events: an operator tool)."""
-    found: list[uuid.UUID] = []
+    return [cid for cid, number in opened_contracts(app) if number == customer_number]
+
+
+def opened_contracts(app: ContractsApplication) -> Iterator[tuple[uuid.UUID, str]]:
+    """(contract id, customer number) of every contract, from the creation events in the order
+    stored; a creation event that does not decode is left out (``verify`` names it)."""
     start = 1
     while True:
         page = app.recorder.select_notifications(start=start, limit=500, topics=[OPENED_TOPIC])
         for n in page:
-            if getattr(app.mapper.to_domain_event(n), "customer_number", None) == customer_number:
-                found.append(uuid.UUID(str(n.originator_id)))
+            try:
+                opened = decode_event(app.mapper, n, position=n.id)
+            except UndecodableEvent:
+                continue
+            yield uuid.UUID(str(n.originator_id)), str(getattr(opened, "customer_number", ""))
         if len(page) < 500:
-            return found
+            return
         start = page[-1].id + 1
 
 

@@ -22,6 +22,17 @@ class Deadline:
     ref: str = ""  # invoice id, claim id, month "YYYY-MM", service code ...
 
 
+@dataclass(frozen=True)
+class ContractSummary:
+    """A contract as contract search finds it (the read side's columns; GET the contract for more)."""
+
+    contract_id: uuid.UUID
+    customer_number: str
+    service: str
+    state: str
+    version: int
+
+
 class ReadModels(Protocol):
     def wait_for(self, position: int, timeout: float = 5.0) -> bool:
         """Block until every projection has processed notification ``position`` (read-your-writes)."""
@@ -43,3 +54,8 @@ class ReadModels(Protocol):
 
     def deadlines_on(self, day: date, kind: str, limit: int) -> list[Deadline]:
         """Open deadlines of one ``kind`` due on ``day``, ordered by (id, ref): a page of a large day."""
+
+    def search_contracts(self, *, customer_number: str | None = None, service: str | None = None,
+                         states: tuple[str, ...] = (), limit: int = 50,
+                         after: uuid.UUID | None = None) -> list[ContractSummary]:
+        """One page of contracts in id order: of one customer, of one service, in given states."""

@@ -27,7 +27,7 @@ from eventsourcing.persistence import InterfaceError, Notification, OperationalE
 from application.clock import Clock
 from application.projections.ports import DamagedRow, DeadlineRow, ReadStore, StalePosition
 from application.projections.projector import Projector
-from application.read_models import Deadline
+from application.read_models import ContractSummary, Deadline
 from application.service import ContractsApplication
 from application.undecodable import UndecodableEvent, decode_event
 from domain.billing import Invoice
@@ -324,6 +324,12 @@ class ReadModelsImpl:
 
     def deadlines_on(self, day: date, kind: str, limit: int) -> list[Deadline]:
         return [Deadline(r.due_on, r.kind, r.aggregate_id, r.ref) for r in self.store.deadlines_on(day, kind, limit)]
+
+    def search_contracts(self, *, customer_number: str | None = None, service: str | None = None,
+                         states: tuple[str, ...] = (), limit: int = 50,
+                         after: uuid.UUID | None = None) -> list[ContractSummary]:
+        return [ContractSummary(r.contract_id, r.customer_number, r.service, r.state, r.version)
+                for r in self.store.search_contracts(customer_number, service, states, limit, after)]
 
     def contract_ids(self, service: str | None = None, states: tuple[str, ...] = ()) -> list[uuid.UUID]:
         """Contracts known to the read side, optionally of one service and in given states."""

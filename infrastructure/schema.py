@@ -92,10 +92,41 @@ def backfill_transfers(settings: Settings) -> None:
         services.close()
 
 
+def fill_customer_numbers(settings: Settings) -> None:
+    """Contract search (issue 19): ``rm_contracts.customer_number`` (the column and its index are
+    ensured with the tables) for the contracts projected before it, from their ``Opened`` events,
+    500 at a time. Contracts projected from now on carry it from their own ``Opened``."""
+    from application.audit import opened_contracts
+    from infrastructure.bootstrap import build_services, persistence_env
+    from infrastructure.read_store import open_read_store
+
+    ensure_tables(settings)
+    env = {**persistence_env(settings), "CREATE_TABLE": "n"}
+    if settings.database_url is not None:
+        env.update({"POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "1"})
+    services = build_services(settings, env, migrate=False)
+    try:
+        store = open_read_store(services.app)
+        missing = set(store.contracts_without_customer())
+        filled, page = 0, {}
+        for contract_id, customer_number in opened_contracts(services.app) if missing else ():
+            if contract_id in missing:
+                page[contract_id] = customer_number
+            if len(page) == 500:
+                filled, page = filled + store.set_customer_numbers(page), {}
+        filled += store.set_customer_numbers(page) if page else 0
+        log.info("schema migration 3: customer number filled in for %d of %d projected contracts", filled,
+                 len(missing))
+    finally:
+        services.close()
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: events, chain hashes, contract keys, read tables, webhooks, API store, snapshots",
               ensure_tables),
     Migration(2, "transfers read table (rule book 7 unapplied transfers), backfilled from the log", backfill_transfers),
+    Migration(3, "contract search: rm_contracts.customer_number, filled from the contracts' Opened events",
+              fill_customer_numbers),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -34,7 +34,7 @@ from application.audit import disclosure as disclosure_document
 from application.audit import retention_document, verify_chain
 from application.service import CommandResult
 from domain.calendar import Month
-from domain.contract import BillingCycle, Contract
+from domain.contract import BillingCycle, Contract, State
 from domain.errors import ConcurrencyConflict, InvalidInput, NotFound, RuleViolation
 
 log = logging.getLogger("api")
@@ -253,6 +253,27 @@ def advance(contract_id: uuid.UUID, request: Request, ctx: Ctx, who: Who,
 
 
 # --------------------------------------------------------------------------- reads
+
+
+@router.get("", summary="Find contracts by customer number, service and state (one page in id order)",
+            description="Every filter is optional and they combine (`state` may be repeated: any of them). "
+                        "Each item is a summary from the read side; `GET /v1/contracts/{id}` reads the whole "
+                        "contract. Pass `next_cursor` as `starting_after` for the next page.",
+            response_model=r.ContractList, **roles(*READERS))
+def search_contracts(ctx: Ctx, who: Who,
+                     customer_number: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+                     service: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+                     state: Annotated[list[State] | None, Query(description="repeat for several")] = None,
+                     limit: Limit = 50,
+                     starting_after: Annotated[uuid.UUID | None, Query(description="a contract id")] = None
+                     ) -> Response:
+    states = tuple(sorted({s.value for s in state or ()}))
+    found = ctx.read_models.search_contracts(customer_number=customer_number, service=service, states=states,
+                                             limit=limit + 1, after=starting_after)
+    items = [{"id": str(c.contract_id), "object": "contract_summary", "contract_id": str(c.contract_id),
+              "url": f"/v1/contracts/{c.contract_id}", "customer_number": c.customer_number, "service": c.service,
+              "state": c.state, "version": c.version} for c in found]
+    return JSONResponse(envelope(items, limit, lambda c: c["id"], "/v1/contracts"))
 
 
 @router.get("/{contract_id}", summary="Contract state (ETag = version; as_of for a past instant)",

@@ -80,6 +80,18 @@ class StateRow:
     version: int
     position: int
     doc: str  # JSON: application.projections.state.ContractProjection
+    customer_number: str = ""  # contract search (issue 19); "" only before the Opened event is seen
+
+
+@dataclass(frozen=True)
+class ContractRow:
+    """One contract as contract search answers it (the columns of ``rm_contracts``)."""
+
+    contract_id: uuid.UUID
+    customer_number: str
+    service: str
+    state: str
+    version: int
 
 
 @dataclass(frozen=True)
@@ -199,6 +211,13 @@ class ReadStore(StateSource, Protocol):
         """Only the transfer rows of ``changes``, the tracking position untouched (a backfill)."""
 
     def state_doc(self, contract_id: uuid.UUID) -> str | None: ...
+
+    def search_contracts(self, customer_number: str | None, service: str | None, states: Sequence[str],
+                         limit: int, after: uuid.UUID | None) -> list[ContractRow]: ...
+
+    def contracts_without_customer(self) -> list[uuid.UUID]: ...
+
+    def set_customer_numbers(self, numbers: dict[uuid.UUID, str]) -> int: ...
 
     def claim_contract(self, claim_id: uuid.UUID) -> uuid.UUID | None: ...
 

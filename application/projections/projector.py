@@ -128,7 +128,7 @@ class Projector:
             for invoice_id in dirty:
                 changes.invoices.append(invoice_row(p.ledger.invoices[invoice_id]))
             changes.states.append(StateRow(contract_id, p.timeline.service, p.timeline.state, p.version,
-                                           p.position, p.to_json()))
+                                           p.position, p.to_json(), p.customer_number))
             p.ledger.invoices.clear()  # persisted as rows; loaded back when an event needs them
             self._remember(p)
 
@@ -185,6 +185,8 @@ class Projector:
                                 f"after state version {p.version}")
         for invoice_id in fold_event(p.ledger, p.timeline, event):
             dirty[invoice_id] = None
+        if isinstance(event, ContractEvents.Opened):
+            p.customer_number = event.customer_number
         if isinstance(event, ContractEvents.PaymentReceived):
             changes.payments.append(PaymentRow(position, event.invoice_id, p.contract_id, event.paid_on,
                                                event.amount, getattr(event, "source", "transfer")))

@@ -55,6 +55,7 @@ class ContractProjection:
     contract_id: uuid.UUID
     version: int = 0
     position: int = 0
+    customer_number: str = ""  # from Opened (contract search, issue 19)
     ledger: Ledger = field(default_factory=lambda: Ledger(uuid.UUID(int=0)))
     timeline: Timeline = field(default_factory=Timeline)
     claims: dict[str, PendingClaim] = field(default_factory=dict)
@@ -78,6 +79,7 @@ class ContractProjection:
             "contract_id": str(self.contract_id),
             "version": self.version,
             "position": self.position,
+            "customer_number": self.customer_number,
             "ledger": encode_ledger(self.ledger),
             "timeline": self.timeline.to_dict(),
             "claims": {k: c.to_dict() for k, c in sorted(self.claims.items())},
@@ -90,6 +92,7 @@ class ContractProjection:
             contract_id=uuid.UUID(d["contract_id"]),
             version=d["version"],
             position=d["position"],
+            customer_number=d.get("customer_number", ""),  # docs written before contract search: backfilled
             ledger=decode_ledger(d["ledger"]),
             timeline=Timeline.from_dict(d["timeline"]),
             claims={k: PendingClaim.from_dict(c) for k, c in d["claims"].items()},

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from application.projections.codec import invoice_from_row
-from application.projections.ports import Changes, DamagedRow, DeadlineRow
+from application.projections.ports import Changes, ContractRow, DamagedRow, DeadlineRow
 from domain.billing import Invoice
 
 TRACKING_NAME = "contracts.read_models"  # key of the tracking row (distinct from process applications)
@@ -58,8 +58,11 @@ def ddl(t: dict[str, str]) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {n}rm_deadlines (aggregate_id {u} NOT NULL, kind TEXT NOT NULL, "
         f"ref TEXT NOT NULL, due_on {d} NOT NULL, PRIMARY KEY (aggregate_id, kind, ref))",
         f"CREATE INDEX IF NOT EXISTS rm_deadlines_due ON {n}rm_deadlines (due_on, kind, aggregate_id, ref)",
+        # customer_number last: where it was added to an existing table (ALTER TABLE appends it) the
+        # columns stand in the same order, so a rebuild's INSERT ... SELECT * lines up
         f"CREATE TABLE IF NOT EXISTS {n}rm_contracts (contract_id {u} PRIMARY KEY, service TEXT NOT NULL, "
-        f"state TEXT NOT NULL, version {big} NOT NULL, position {big} NOT NULL, doc TEXT NOT NULL)",
+        f"state TEXT NOT NULL, version {big} NOT NULL, position {big} NOT NULL, doc TEXT NOT NULL, "
+        "customer_number TEXT NOT NULL DEFAULT '')",
         f"CREATE INDEX IF NOT EXISTS rm_contracts_service ON {n}rm_contracts (service, state)",
         f"CREATE TABLE IF NOT EXISTS {n}rm_event_times (position {big} PRIMARY KEY, originator_id {u} NOT NULL, "
         f"version {big} NOT NULL, recorded_at {ts} NOT NULL)",
@@ -72,6 +75,14 @@ def ddl(t: dict[str, str]) -> list[str]:
         f"CREATE INDEX IF NOT EXISTS rm_transfers_status ON {n}rm_transfers (status, value_date, transfer_id)",
     ]
     return [s.replace("CREATE INDEX IF NOT EXISTS ", "CREATE INDEX IF NOT EXISTS " + t["ix"]) for s in statements]
+
+
+def customer_column_ddl(prefix: str) -> list[str]:
+    """Contract search by customer number (issue 19), for tables made before it: the column (added
+    by each dialect when missing; SQLite has no ADD COLUMN IF NOT EXISTS), then its index. The
+    numbered migration 3 (``infrastructure.schema``) fills the column of the contracts already
+    projected."""
+    return [f"CREATE INDEX IF NOT EXISTS rm_contracts_customer ON {prefix}rm_contracts (customer_number, contract_id)"]
 
 
 class ReadTables:
@@ -161,11 +172,12 @@ class ReadTables:
                     [(u(r.aggregate_id), r.kind, r.ref, d(r.due_on)) for r in changes.deadlines_added])
             if changes.states:
                 cur.executemany(
-                    f"INSERT INTO {n}rm_contracts (contract_id, service, state, version, position, doc) "
-                    f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (contract_id) DO UPDATE SET "
-                    "service = excluded.service, state = excluded.state, version = excluded.version, "
-                    "position = excluded.position, doc = excluded.doc",
-                    [(u(r.contract_id), r.service, r.state, r.version, r.position, r.doc) for r in changes.states])
+                    f"INSERT INTO {n}rm_contracts (contract_id, service, state, version, position, doc, "
+                    f"customer_number) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (contract_id) DO UPDATE "
+                    "SET service = excluded.service, state = excluded.state, version = excluded.version, "
+                    "position = excluded.position, doc = excluded.doc, customer_number = excluded.customer_number",
+                    [(u(r.contract_id), r.service, r.state, r.version, r.position, r.doc, r.customer_number)
+                     for r in changes.states])
             if changes.event_times:
                 cur.executemany(
                     f"INSERT INTO {n}rm_event_times (position, originator_id, version, recorded_at) "
@@ -356,6 +368,50 @@ class ReadTables:
         rows = self._rows(f"SELECT doc FROM {self.prefix}rm_contracts WHERE contract_id = {self.P}",
                           (self.db(contract_id),))
         return rows[0][0] if rows else None
+
+    def search_contracts(self, customer_number: str | None, service: str | None, states: Sequence[str],
+                         limit: int, after: uuid.UUID | None) -> list[ContractRow]:
+        """One page of contracts in id order, filtered by customer number, service and states."""
+        p = self.P
+        sql = (f"SELECT contract_id, customer_number, service, state, version FROM {self.prefix}rm_contracts "
+               "WHERE 1 = 1")
+        params: list[Any] = []
+        if customer_number is not None:
+            sql += f" AND customer_number = {p}"
+            params.append(customer_number)
+        if service is not None:
+            sql += f" AND service = {p}"
+            params.append(service)
+        if states:
+            where, more = self._in("state", list(states))
+            sql += f" AND {where}"
+            params.extend(more)
+        if after is not None:
+            sql += f" AND contract_id > {p}"
+            params.append(self.db(after))
+        rows = self._rows(sql + f" ORDER BY contract_id LIMIT {p}", [*params, limit])
+        return [ContractRow(self.py_uuid(c), str(n), str(s), str(st), int(v)) for c, n, s, st, v in rows]
+
+    def contracts_without_customer(self) -> list[uuid.UUID]:
+        """Contracts projected before the customer number was (migration 2 fills them)."""
+        return [self.py_uuid(c) for (c,) in self._rows(
+            f"SELECT contract_id FROM {self.prefix}rm_contracts WHERE customer_number = '' ORDER BY contract_id")]
+
+    def set_customer_numbers(self, numbers: dict[uuid.UUID, str]) -> int:
+        """Fill the column and the projection document of each contract (one transaction; the
+        tracking position is left as it is). Returns the rows changed."""
+        from application.projections.state import ContractProjection
+
+        docs = self.load_states(list(numbers))
+        p, changed, position = self.P, 0, self.position()
+        with self._write(position, position, exact=True) as cur:  # a runner moving meanwhile: StalePosition
+            for contract_id, doc in docs.items():
+                state = ContractProjection.from_json(doc)
+                state.customer_number = numbers[contract_id]
+                cur.execute(f"UPDATE {self.prefix}rm_contracts SET customer_number = {p}, doc = {p} "
+                            f"WHERE contract_id = {p}", (state.customer_number, state.to_json(), self.db(contract_id)))
+                changed += 1
+        return changed
 
     def contract_ids(self, service: str | None = None, states: Sequence[str] = ()) -> list[uuid.UUID]:
         sql, params = f"SELECT contract_id FROM {self.prefix}rm_contracts WHERE 1 = 1", []

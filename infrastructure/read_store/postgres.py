@@ -14,7 +14,15 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Identifier
 
 from application.projections.ports import Changes, StalePosition
-from infrastructure.read_store.common import INVOICE_COLUMNS, KEEP, TABLES, TRACKING_NAME, ReadTables, ddl
+from infrastructure.read_store.common import (
+    INVOICE_COLUMNS,
+    KEEP,
+    TABLES,
+    TRACKING_NAME,
+    ReadTables,
+    customer_column_ddl,
+    ddl,
+)
 
 R = TypeVar("R")
 INVOICE_TYPES = ("uuid", "uuid", "text", "text", "text", "date", "date", "bigint", "bigint", "bigint", "bigint", "text")
@@ -33,6 +41,8 @@ class PostgresReadStore(ReadTables, PostgresTrackingRecorder):
         self.tracking = SQL("{}.{}").format(Identifier(schema), Identifier(TRACKING_TABLE)).as_string(None)
         statements = [*ddl(self._ddl_types()), f"ALTER TABLE {self.prefix}rm_payments ADD COLUMN IF NOT EXISTS kind "
                       "TEXT NOT NULL DEFAULT 'transfer'",
+                      f"ALTER TABLE {self.prefix}rm_contracts ADD COLUMN IF NOT EXISTS customer_number "
+                      "TEXT NOT NULL DEFAULT ''", *customer_column_ddl(self.prefix),
                       f"INSERT INTO {self.tracking} (application_name, notification_id) "
                       f"VALUES ('{TRACKING_NAME}', 0) ON CONFLICT DO NOTHING"]
         self.sql_create_statements.extend(SQL(cast(Any, s)).format() for s in statements)
@@ -118,11 +128,13 @@ class PostgresReadStore(ReadTables, PostgresTrackingRecorder):
                       "ON CONFLICT (aggregate_id, kind, ref) DO UPDATE SET due_on = excluded.due_on")
             states = _last_by(changes.states, lambda r: r.contract_id)
             if states:
-                _bulk(cur, f"INSERT INTO {n}rm_contracts (contract_id, service, state, version, position, doc)",
-                      ("uuid", "text", "text", "bigint", "bigint", "text"),
-                      [(r.contract_id, r.service, r.state, r.version, r.position, r.doc) for r in states],
+                _bulk(cur, f"INSERT INTO {n}rm_contracts (contract_id, service, state, version, position, doc, "
+                      "customer_number)", ("uuid", "text", "text", "bigint", "bigint", "text", "text"),
+                      [(r.contract_id, r.service, r.state, r.version, r.position, r.doc, r.customer_number)
+                       for r in states],
                       "ON CONFLICT (contract_id) DO UPDATE SET service = excluded.service, state = excluded.state, "
-                      "version = excluded.version, position = excluded.position, doc = excluded.doc")
+                      "version = excluded.version, position = excluded.position, doc = excluded.doc, "
+                      "customer_number = excluded.customer_number")
             if changes.event_times:
                 _bulk(cur, f"INSERT INTO {n}rm_event_times (position, originator_id, version, recorded_at)",
                       ("bigint", "uuid", "bigint", "timestamptz"),

@@ -11,7 +11,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteCursor, SQLiteTrackingRecorder
 
 from application.projections.ports import StalePosition
-from infrastructure.read_store.common import KEEP, TRACKING_NAME, ReadTables, _norm, ddl
+from infrastructure.read_store.common import KEEP, TRACKING_NAME, ReadTables, _norm, customer_column_ddl, ddl
 
 TYPES = {"uuid": "TEXT", "date": "TEXT", "ts": "TEXT", "big": "INTEGER", "prefix": ""}
 
@@ -29,6 +29,11 @@ class SQLiteReadStore(ReadTables, SQLiteTrackingRecorder):
         if "kind" not in {row[1] for row in c.fetchall()}:
             # stores made before settlement (rule book 7) kinds: every row so far was a payment
             c.execute("ALTER TABLE rm_payments ADD COLUMN kind TEXT NOT NULL DEFAULT 'transfer'")
+        c.execute("PRAGMA table_info(rm_contracts)")
+        if "customer_number" not in {row[1] for row in c.fetchall()}:  # contract search (issue 19)
+            c.execute("ALTER TABLE rm_contracts ADD COLUMN customer_number TEXT NOT NULL DEFAULT ''")
+        for statement in customer_column_ddl(""):
+            c.execute(statement)
         c.execute("INSERT OR IGNORE INTO tracking (application_name, notification_id) VALUES (?, 0)",
                   (TRACKING_NAME,))
 
