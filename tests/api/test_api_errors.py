@@ -82,7 +82,7 @@ def test_business_refusals_name_their_article(api: Harness) -> None:
 
 
 def test_unknown_route_and_method(api: Harness) -> None:
-    assert_problem(api.get("/v1/contracts"), 405)
+    assert_problem(api.client.delete("/v1/contracts", headers=api.headers()), 405)  # GET is contract search now
     assert_problem(api.get("/nowhere"), 404)
 
 
