@@ -265,6 +265,7 @@ class ContractResource(Resource):
     data_deleted: bool
     contractor: ContractorInfo | str | None
     as_of: str | None = Field(default=None, description="the as_of instant asked for (recorded time)")
+    on: date | None = Field(default=None, description="the business date asked for (on)")
 
 
 class ContractSummary(Resource):
@@ -365,6 +366,7 @@ class Invoice(Resource):
 class ContractInvoices(ListPage):
     contract_id: str
     as_of: str | None
+    on: date | None = None
     data: list[Invoice]
     invoices: list[Invoice] = Field(deprecated=True, description="deprecated: the same page as data")
 
@@ -400,6 +402,8 @@ class Claim(Resource):
 
 class ContractClaims(ListPage):
     contract_id: str
+    as_of: str | None = None
+    on: date | None = None
     data: list[Claim]
     claims: list[Claim] = Field(deprecated=True, description="deprecated: the same page as data")
 

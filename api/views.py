@@ -15,6 +15,7 @@ from typing import Any
 from api.auth import Principal
 from application.actors import ACTOR_FIELD, actor_of
 from application.audit import retention_document
+from application.contract_history import ClaimFacts
 from application.undecodable import UndecodableEvent
 from domain.catalog import PricePlan
 from domain.contract import Contract
@@ -146,6 +147,30 @@ def invoice_resource(invoice: dict[str, Any]) -> dict[str, Any]:
 
 
 CLAIM_INSTANTS = ("claimed_at", "decided_at", "started_at", "ended_at")
+
+
+def claim_document(contract_id: Any, facts: ClaimFacts) -> dict[str, Any]:
+    """A claim as of a date or an instant, folded from the contract's events, in the shape the
+    read side keeps for the current one (``application.projections.claims.claim_doc``)."""
+    o, a, d = facts.outage, facts.assessment, facts.decision
+    doc: dict[str, Any] = {
+        "contract_id": str(contract_id), "claim_id": str(facts.claim_id), "outage_id": str(o.outage_id),
+        "service": o.service, "started_at": jsonable(o.started_at), "ended_at": jsonable(o.ended_at),
+        "cause": jsonable(o.cause), "received_on": jsonable(facts.received_on),
+        "proof_of_payment": facts.proof_of_payment, "proof_of_breach": facts.proof_of_breach,
+        "claimed_at": jsonable(facts.claimed_at), "outage_hours": int(o.duration.total_seconds() // 3600),
+        "eligible": a.eligible, "reason": a.reason, "breach_date": jsonable(a.breach_date),
+        "breach_month": jsonable(a.breach_month), "credit_days": a.credit_days, "minimum": a.minimum,
+        "maximum": a.maximum, "liability_cap": a.liability_cap, "status": facts.status, "remedy": None,
+        "amount": None, "decided_at": None,
+    }
+    if d is not None:
+        doc.update({"status": d.status, "decided_at": jsonable(d.at)})
+        if d.status == "granted":
+            doc.update({"remedy": d.remedy, "amount": d.amount})
+        else:
+            doc["reason"] = d.reason
+    return doc
 
 
 def utc_text(value: Any) -> Any:

@@ -85,6 +85,8 @@ class Decision:
     status: str  # granted | rejected
     remedy: str | None = None
     amount: int | None = None
+    at: datetime | None = None  # the business instant of the decision
+    reason: str | None = None  # a rejection's reason
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ class ClaimFacts:
     assessment: ClaimAssessment
     status: str  # pending | granted | rejected
     decision: Decision | None
+    claimed_at: datetime | None = None  # the business instant of the claim
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,7 @@ def contract_history(contract_id: uuid.UUID, events: Sequence[Any], as_of: date 
     previous: date | None = None
     pending_opened: list[Any] = []  # events waiting for the business date of the next one
     decisions: dict[uuid.UUID, Decision] = {}
+    claimed: dict[uuid.UUID, datetime] = {}
     timeline = Timeline()
     folded = 0
     first_date: date | None = None
@@ -203,10 +207,12 @@ def contract_history(contract_id: uuid.UUID, events: Sequence[Any], as_of: date 
         aggregate = event.mutate(aggregate)
         assert isinstance(aggregate, Contract)
         timeline.follow(event, aggregate.ledger, issued_before)
-        if isinstance(event, ContractEvents.CreditGranted):
-            decisions[event.claim_id] = Decision("granted", event.remedy, event.amount)
+        if isinstance(event, ContractEvents.SlaBreachClaimed):
+            claimed[event.claim_id] = event.at
+        elif isinstance(event, ContractEvents.CreditGranted):
+            decisions[event.claim_id] = Decision("granted", event.remedy, event.amount, event.at)
         elif isinstance(event, ContractEvents.CreditRejected):
-            decisions[event.claim_id] = Decision("rejected")
+            decisions[event.claim_id] = Decision("rejected", at=event.at, reason=event.reason)
         article = getattr(event, "article", None) or EVENT_ARTICLES.get(type(event), "-")
         recorded_actor = actor_of(event)
         actor = recorded_actor.describe() if recorded_actor is not None else "-"
@@ -254,7 +260,7 @@ def contract_history(contract_id: uuid.UUID, events: Sequence[Any], as_of: date 
             claim_id=claim_id, outage=claim.outage, received_on=claim.received_on,
             proof_of_payment=claim.proof_of_payment, proof_of_breach=claim.proof_of_breach,
             assessment=aggregate.assess(claim_id, policy), status=claim.decided or "pending",
-            decision=decisions.get(claim_id)))
+            decision=decisions.get(claim_id), claimed_at=claimed.get(claim_id)))
     for d in contract_deadlines(timeline, policy):
         history.deadlines.append(DeadlineFacts(d.due_on, d.kind, deadline_label(d.kind), d.ref, by_id.get(d.ref),
                                                past_due=d.due_on <= day))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -23,17 +24,19 @@ from api.schemas import (
     ChangeIn,
     ContractorIn,
     Instant,
+    IsoDate,
     PaymentIn,
     PrivacyRequestIn,
     RejectIn,
     TerminateIn,
     TerminationNoticeIn,
 )
-from api.views import claim_resource, contract_view, event_view, invoice_resource, jsonable
+from api.views import claim_document, claim_resource, contract_view, event_view, invoice_resource, jsonable
 from application.audit import disclosure as disclosure_document
 from application.audit import retention_document, verify_chain
+from application.contract_history import ContractHistory, contract_history
 from application.service import CommandResult
-from domain.calendar import Month
+from domain.calendar import Month, jst_date
 from domain.contract import BillingCycle, Contract, State
 from domain.errors import ConcurrencyConflict, InvalidInput, NotFound, RuleViolation
 
@@ -43,6 +46,7 @@ router = APIRouter(prefix="/v1/contracts", tags=["contracts"], responses=PROBLEM
 Ctx = Annotated[ApiContext, Depends(context)]
 Who = Annotated[Principal, Depends(current_principal)]
 AsOf = Annotated[Instant | None, Query(description="ISO 8601 instant: as recorded by then")]
+On = Annotated[IsoDate | None, Query(description="YYYY-MM-DD: as it stood at the end of that business date (JST)")]
 
 
 def command_outcome(result: CommandResult, status: int = 200, **extra: Any) -> Outcome:
@@ -65,6 +69,29 @@ def contract_as_of(ctx: ApiContext, contract_id: uuid.UUID, as_of: Any) -> Contr
         ctx.app.get_contract(contract_id)  # 404 if there is no such contract at all
         raise NotFound("rule book 11", "the contract did not exist yet at as_of", "as_of")
     return contract
+
+
+def one_of(as_of: Any, on: date | None) -> None:
+    if as_of is not None and on is not None:
+        raise InvalidInput("rule book 11", "give as_of (recorded time) or on (a business date), not both", "on")
+
+
+def history_on(ctx: ApiContext, contract_id: uuid.UUID, on: date) -> ContractHistory:
+    """The contract as it stood at the end of business date ``on`` (JST): its events folded in the
+    order of their business dates (``application.contract_history``, as the UI's as-of date), so a
+    sandbox's business dates answer what happened on them whatever the wall clock said."""
+    events = ctx.app.contract_events(contract_id)  # 404 if there is no such contract
+    history = contract_history(contract_id, events, on, ctx.app.policy, ctx.today())
+    if history.contract is None:
+        raise NotFound("rule book 11", "the contract did not exist yet on that date", "on")
+    return history
+
+
+def history_as_of(ctx: ApiContext, contract_id: uuid.UUID, as_of: datetime) -> ContractHistory:
+    """The contract's events as recorded by ``as_of``, folded (late interest as of its JST date)."""
+    contract = contract_as_of(ctx, contract_id, as_of)
+    events = list(ctx.app.events.get(contract_id, lte=contract.version))
+    return contract_history(contract_id, events, None, ctx.app.policy, jst_date(as_of))
 
 
 # --------------------------------------------------------------------------- commands
@@ -276,12 +303,15 @@ def search_contracts(ctx: Ctx, who: Who,
     return JSONResponse(envelope(items, limit, lambda c: c["id"], "/v1/contracts"))
 
 
-@router.get("/{contract_id}", summary="Contract state (ETag = version; as_of for a past instant)",
-            response_model=r.ContractResource, **roles(*READERS))
-def get_contract(contract_id: uuid.UUID, ctx: Ctx, who: Who, as_of: AsOf = None) -> Response:
-    contract = contract_as_of(ctx, contract_id, as_of)
+@router.get("/{contract_id}", summary="Contract state (ETag = version; as_of for a past instant, on for a past "
+            "business date)", response_model=r.ContractResource, **roles(*READERS))
+def get_contract(contract_id: uuid.UUID, ctx: Ctx, who: Who, as_of: AsOf = None, on: On = None) -> Response:
+    one_of(as_of, on)
+    contract = history_on(ctx, contract_id, on).contract if on is not None else None
+    contract = contract or contract_as_of(ctx, contract_id, as_of)
     body = contract_view(contract, who, ctx.app.policy)
     body["as_of"] = jsonable(as_of)
+    body["on"] = jsonable(on)
     body["notices"] = notices_of(ctx, contract)  # Art. 9.5, 18, 28: when each notice reached each endpoint
     return JSONResponse(body, headers={"ETag": etag(contract.version)})
 
@@ -301,25 +331,46 @@ def contract_events(contract_id: uuid.UUID, ctx: Ctx, who: Who, limit: Limit = 5
 
 @router.get("/{contract_id}/invoices", summary="Invoices with lines, payments, outstanding and late interest",
             response_model=r.ContractInvoices, **roles(*READERS))
-def contract_invoices(contract_id: uuid.UUID, ctx: Ctx, who: Who, as_of: AsOf = None, limit: Limit = 50,
+def contract_invoices(contract_id: uuid.UUID, ctx: Ctx, who: Who, as_of: AsOf = None, on: On = None,
+                      limit: Limit = 50,
                       starting_after: Annotated[uuid.UUID | None, Query(description="an invoice id")] = None
                       ) -> Response:
-    ctx.app.get_contract(contract_id)
-    invoices = [invoice_resource(i) for i in jsonable(ctx.read_models.invoices(contract_id, as_of))]
+    one_of(as_of, on)
+    if on is not None:
+        folded = history_on(ctx, contract_id, on).contract
+        assert folded is not None
+        rate = ctx.app.policy.late_interest_rate
+        found = [i.to_dict() | {"late_interest": i.late_interest(on, rate), "interest_as_of": on.isoformat()}
+                 for i in sorted(folded.ledger.invoices.values(), key=lambda i: (str(i.month), i.kind, i.period))]
+    else:
+        ctx.app.get_contract(contract_id)
+        found = ctx.read_models.invoices(contract_id, as_of)
+    invoices = [invoice_resource(i) for i in jsonable(found)]
     body = envelope(after(invoices, "id", starting_after)[:limit + 1], limit, lambda i: i["id"],
                     f"/v1/contracts/{contract_id}/invoices")
-    return JSONResponse({"contract_id": str(contract_id), "as_of": jsonable(as_of), **body, "invoices": body["data"]})
+    return JSONResponse({"contract_id": str(contract_id), "as_of": jsonable(as_of), "on": jsonable(on), **body,
+                         "invoices": body["data"]})
 
 
 @router.get("/{contract_id}/sla-claims", summary="SLA claims with eligibility, credit range and decision",
             response_model=r.ContractClaims, **roles(*READERS))
-def contract_claims(contract_id: uuid.UUID, ctx: Ctx, who: Who, limit: Limit = 50,
+def contract_claims(contract_id: uuid.UUID, ctx: Ctx, who: Who, as_of: AsOf = None, on: On = None,
+                    limit: Limit = 50,
                     starting_after: Annotated[uuid.UUID | None, Query(description="a claim id")] = None) -> Response:
-    ctx.app.get_contract(contract_id)
-    claims = [claim_resource(c) for c in jsonable(ctx.read_models.claims(contract_id))]
+    one_of(as_of, on)
+    history = (history_on(ctx, contract_id, on) if on is not None
+               else history_as_of(ctx, contract_id, as_of) if as_of is not None else None)
+    if history is not None:
+        found = sorted((claim_document(contract_id, f) for f in history.claims),
+                       key=lambda d: (d["received_on"], d["claim_id"]))
+    else:
+        ctx.app.get_contract(contract_id)
+        found = jsonable(ctx.read_models.claims(contract_id))
+    claims = [claim_resource(c) for c in found]
     body = envelope(after(claims, "id", starting_after)[:limit + 1], limit, lambda c: c["id"],
                     f"/v1/contracts/{contract_id}/sla-claims")
-    return JSONResponse({"contract_id": str(contract_id), **body, "claims": body["data"]})
+    return JSONResponse({"contract_id": str(contract_id), "as_of": jsonable(as_of), "on": jsonable(on), **body,
+                         "claims": body["data"]})
 
 
 @router.get("/{contract_id}/verify", summary="Tamper check: recompute this contract's hash chain "
