@@ -78,7 +78,7 @@ def route_roles(route: Any) -> tuple[str, ...] | None:
     return tuple(allowed) if allowed else None
 
 
-def current_principal(request: Request) -> Principal:
+async def current_principal(request: Request) -> Principal:
     principal: Principal = request.state.principal
     return principal
 

@@ -25,7 +25,7 @@ from application.transcodings import register_all
 from domain.calendar import BusinessCalendar, Month, require_aware
 from domain.catalog import Catalog
 from domain.contract import BillingCycle, Contract
-from domain.errors import ConcurrencyConflict, InvalidInput, NotFound, RuleViolation
+from domain.errors import ConcurrencyConflict, DomainError, InvalidInput, NotFound, RuleViolation
 from domain.policy import Policy
 from domain.service_events import Outage, OutageLog, ServiceDiscontinuation, TermsChange
 from domain.settlement import CustomerAccount
@@ -35,6 +35,10 @@ A = TypeVar("A", bound=Aggregate)
 CLAIM_NAMESPACE = uuid.UUID("4c0e9d7b-7a55-4f61-8d2e-91b3a6c5e803")
 _OUTAGE_ATTEMPTS = 5
 _OUTAGE_RECORDED_TOPIC = f"{Outage.__module__}:{Outage.__qualname__}.OutageRecorded"
+
+
+class _Unverified(Exception):
+    """A command on a cached state that stores nothing: run again on the stored state."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,9 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
         except IntegrityError:
             raise ConcurrencyConflict("rule book 3", "the aggregate was changed concurrently; reload and retry",
                                       None) from None
+        for aggregate in aggregates:  # committed: the cached state of each contract (see _contract_command)
+            if isinstance(aggregate, Contract):
+                self._remember(aggregate)
         last = aggregates[0]
         own = [r for r in recordings if r.domain_event.originator_id != (receipt[0].id if receipt else None)]
         position = own[-1].notification.id if own else None  # read-your-writes: the whole transaction
@@ -105,13 +112,63 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
 
     def _contract_command(self, contract_id: uuid.UUID, expected_version: int | None,
                           action: Callable[[Contract], Any]) -> CommandResult:
-        contract = self.get_contract(contract_id)
+        """Load, act, commit. The contract comes from this process's aggregate cache without asking
+        the store whether it has changed (issue 21: no fast-forward read per command); a cached
+        state can be stale only if another process (or a command that does not pass here) wrote
+        the contract since, and then every outcome that depends on it is decided again on the
+        stored events: a conflict on save (the store refuses the stale version), a refusal, an
+        If-Match mismatch, and a command that would store nothing (nothing to conflict with).
+        Each evicts the cached contract and runs the command once more on the state read from the
+        store."""
+        trusted = self._trusted(Contract, contract_id)
+        if trusted is not None:
+            try:
+                return self._act(trusted, expected_version, action, verified=False)
+            except (DomainError, _Unverified):
+                self._evict(contract_id)  # stale or not: decide on the stored state
+        return self._act(self.get_contract(contract_id), expected_version, action, verified=True)
+
+    def _act(self, contract: Contract, expected_version: int | None, action: Callable[[Contract], Any], *,
+             verified: bool) -> CommandResult:
         if expected_version is not None and expected_version != contract.version:
             raise ConcurrencyConflict("rule book 3",
                                       f"contract is at version {contract.version}, not the If-Match version",
                                       "If-Match")
         action(contract)
+        if not verified and not contract.pending_events:
+            raise _Unverified  # a no-op: the save would not show whether the state was current
         return self._commit(contract)
+
+    def _trusted(self, cls: type[A], aggregate_id: uuid.UUID) -> A | None:
+        """A private copy of the cached aggregate as it is (no fast-forward), or None."""
+        cache = self.repository.cache
+        if cache is None:
+            return None
+        try:
+            cached = cache.get(aggregate_id)
+        except KeyError:
+            return None
+        return private_copy(cached) if isinstance(cached, cls) else None
+
+    def _evict(self, aggregate_id: uuid.UUID) -> None:
+        if self.repository.cache is not None:
+            try:
+                self.repository.cache.get(aggregate_id, evict=True)
+            except KeyError:
+                pass
+
+    def _remember(self, aggregate: Aggregate) -> None:
+        """After a commit: the saved aggregate (a private copy, no longer used by the command) is
+        the cached state, unless the cache already holds a later version."""
+        cache = self.repository.cache
+        if cache is None:
+            return
+        try:
+            cached = cache.get(aggregate.id)
+        except KeyError:
+            cached = None
+        if cached is None or cached.version < aggregate.version:
+            cache.put(aggregate.id, aggregate)
 
     # -- queries ---------------------------------------------------------------------------------
     def get_contract(self, contract_id: uuid.UUID, version: int | None = None) -> Contract:
@@ -371,7 +428,7 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
         assessed: list[ClaimAssessment] = []
         result = self._contract_command(contract_id, expected_version, lambda c: assessed.append(
             c.claim_sla(claim_id, outage.facts, at, proof_of_payment, proof_of_breach, evidence, self.policy)))
-        return result, assessed[0]
+        return result, assessed[-1]  # the run that committed (see _contract_command)
 
     def decide_claim(self, contract_id: uuid.UUID, claim_id: uuid.UUID, remedy: Remedy | None,
                      amount: int | None, at: datetime, expected_version: int | None = None) -> CommandResult:

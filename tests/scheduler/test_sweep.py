@@ -119,8 +119,14 @@ def test_a_failing_contract_does_not_stop_the_others_and_is_retried(store: Calla
             loaded[broken] = RuntimeError("storage hiccup")
         return loaded
 
+    real_trusted = w.app._trusted
+
+    def uncached(cls: type[Contract], contract_id: uuid.UUID) -> Contract | None:
+        return None if contract_id == broken else real_trusted(cls, contract_id)  # loaded from the store
+
     monkeypatch.setattr(w.app, "get_contract", flaky_get)
     monkeypatch.setattr(w.app, "get_contracts", flaky_get_many)
+    monkeypatch.setattr(w.app, "_trusted", uncached)  # the broken contract is not in the aggregate cache
     report = w.sweep_on(GAP_END)
     assert report.complete
     assert [(f.aggregate_id, f.kind, f.due_on, f.attempts) for f in report.failures] == \
@@ -145,6 +151,7 @@ def test_too_many_failures_in_a_row_stop_the_run(store: Callable[..., World], mo
 
     monkeypatch.setattr(w.app, "get_contract", down)
     monkeypatch.setattr(w.app, "get_contracts", down)  # a chunk's bulk read fails too: one by one, which fail
+    monkeypatch.setattr(w.app, "_trusted", lambda cls, cid: None)  # nothing cached: every load asks the store
     report = w.sweep_on(GAP_END)
     assert not report.complete and "3 failures in a row" in (report.stopped or "")
     assert len(report.failures) == 3
