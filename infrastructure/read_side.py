@@ -257,7 +257,9 @@ class ReadModelsImpl:
     def _watcher(self) -> PositionWatcher:
         with _WATCHER_LOCK:
             if self.watcher is None:
-                self.watcher = PositionWatcher(self.store.position)
+                self.watcher = PositionWatcher(self.store.position,
+                                               listen=getattr(self.store, "listen_positions", None),
+                                               announced=getattr(self.store, "wait_position", None))
             return self.watcher
 
     def start_runner(self) -> RunnerThread:

@@ -39,6 +39,9 @@ class PostgresReadStore(ReadTables, PostgresTrackingRecorder):
         schema = datastore.schema
         self.prefix = SQL("{}.").format(Identifier(schema)).as_string(None)
         self.tracking = SQL("{}.{}").format(Identifier(schema), Identifier(TRACKING_TABLE)).as_string(None)
+        # issue 21: every committed batch announces its position on this channel (read-your-writes
+        # in other processes without polling the tracking table)
+        self.position_channel = f"{schema}_{TRACKING_TABLE}"[:63]
         statements = [*ddl(self._ddl_types()), f"ALTER TABLE {self.prefix}rm_payments ADD COLUMN IF NOT EXISTS kind "
                       "TEXT NOT NULL DEFAULT 'transfer'",
                       f"ALTER TABLE {self.prefix}rm_contracts ADD COLUMN IF NOT EXISTS customer_number "
@@ -74,6 +77,7 @@ class PostgresReadStore(ReadTables, PostgresTrackingRecorder):
 
     def _forget_connections(self) -> None:
         self._listener = None
+        self._position_listener = None
 
     @contextmanager
     def _write(self, previous: int, position: int | None, exact: bool = False) -> Iterator[Any]:
@@ -91,6 +95,9 @@ class PostgresReadStore(ReadTables, PostgresTrackingRecorder):
                 self._set_tracking(cur, position or 0)
             else:
                 self._insert_tracking(cur, Tracking(self.tracking_name, position))
+            if position is not None and self.tracking_name == TRACKING_NAME:  # the live tables, not a rebuild's
+                # delivered at commit, only if it commits (NOTIFY is transactional)
+                cur.execute("SELECT pg_notify(%s, %s)", (self.position_channel, str(position)))
 
     def commit(self, changes: Changes, previous: int, position: int) -> None:
         """One statement per table per batch: rows travel as arrays and are ``unnest``-ed (far fewer
@@ -171,6 +178,47 @@ class PostgresReadStore(ReadTables, PostgresTrackingRecorder):
             with contextlib.suppress(psycopg.Error):
                 self._listener.close()
             self._listener = None
+        self.close_position_listener()
+
+    # -- the runner's position, as announced by every committed batch (issue 21) ------------------
+    _position_listener: psycopg.Connection[Any] | None = None
+
+    def listen_positions(self) -> None:
+        """LISTEN to the position channel (a connection of its own); call before reading the position
+        that announcements then update, so no announcement falls between the two."""
+        if self._position_listener is None:
+            conn = self._connect()
+            conn.execute(SQL("LISTEN {}").format(Identifier(self.position_channel)))
+            self._position_listener = conn
+
+    def wait_position(self, timeout: float) -> int | None:
+        """The highest position announced within ``timeout`` (all pending announcements drained), or
+        None if none came. A lost connection raises; the next ``listen_positions`` reconnects."""
+        if self._position_listener is None:
+            self.listen_positions()
+        assert self._position_listener is not None
+        best: int | None = None
+        try:
+            for n in self._position_listener.notifies(timeout=timeout, stop_after=1):
+                best = int(n.payload)
+            for n in self._position_listener.notifies(timeout=0):  # the rest that already arrived
+                best = max(best or 0, int(n.payload))
+        except psycopg.Error:
+            self.close_position_listener()
+            raise
+        return best
+
+    def close_position_listener(self) -> None:
+        if self._position_listener is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._position_listener.close()
+            self._position_listener = None
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        pool = self.datastore.pool
+        kwargs = pool.kwargs if isinstance(pool.kwargs, dict) else {}
+        params = {k: v for k, v in kwargs.items() if k in ("dbname", "host", "port", "user", "password")}
+        return psycopg.connect(str(pool.conninfo or ""), autocommit=True, connect_timeout=5, **params)
 
     def close(self) -> None:  # the datastore belongs to the application
         self.close_listener()

@@ -90,3 +90,84 @@ def test_read_models_share_one_watcher_when_the_runner_is_another_process(tmp_pa
         assert follower.wait_for(last, timeout=0.0) is True  # known already
     finally:
         services.close()
+
+
+class Announcements:
+    """A fake announcing store: ``listen`` then ``announced(timeout)`` hands out what was announced."""
+
+    def __init__(self) -> None:
+        self.listening = 0
+        self._queue: list[int] = []
+        self._cond = threading.Condition()
+
+    def listen(self) -> None:
+        self.listening += 1
+
+    def announce(self, position: int) -> None:
+        with self._cond:
+            self._queue.append(position)
+            self._cond.notify_all()
+
+    def announced(self, timeout: float) -> int | None:
+        with self._cond:
+            if not self._queue:
+                self._cond.wait(timeout)
+            if not self._queue:
+                return None
+            best = max(self._queue)
+            self._queue.clear()
+            return best
+
+
+def test_announced_positions_wake_the_waiters_without_polling() -> None:
+    """Issue 21: the runner announces its position; the watcher listens before its one read of the
+    position, then is woken by the announcement (no polling between)."""
+    pos, ann = Position(), Announcements()
+    watcher = PositionWatcher(pos, interval=0.001, listen=ann.listen, announced=ann.announced, fallback=5.0)
+    threading.Timer(0.3, lambda: ann.announce(4)).start()
+    t0 = time.monotonic()
+    assert watcher.wait_for(4, timeout=3.0) is True
+    assert 0.25 < time.monotonic() - t0 < 2.0
+    assert ann.listening == 1 and pos.reads == 1  # polling every 1 ms would have read ~300 times
+
+
+def test_a_failed_announcement_falls_back_to_reading_the_position() -> None:
+    pos = Position()
+
+    def broken(timeout: float) -> int | None:
+        raise OSError("listen connection lost")
+
+    watcher = PositionWatcher(pos, interval=0.001, listen=lambda: None, announced=broken, fallback=5.0)
+    threading.Timer(0.05, lambda: setattr(pos, "value", 2)).start()
+    assert watcher.wait_for(2, timeout=3.0) is True
+
+
+@pytest.mark.postgres
+def test_the_postgres_runner_announces_its_position_to_other_processes(fresh_pg_env: dict[str, str]) -> None:
+    """Read-your-writes across processes on PostgreSQL: the API process's watcher is woken by the
+    runner's announcement (NOTIFY in the batch's transaction), with one read of the position."""
+    from infrastructure.bootstrap import build_read_models, build_services
+    from infrastructure.settings import Settings
+
+    runner_side = build_services(Settings(database_url=None), env=dict(fresh_pg_env))
+    api_side = build_services(Settings(database_url=None), env=dict(fresh_pg_env))
+    try:
+        runner = build_read_models(runner_side, poll_interval=10.0)
+        follower = build_read_models(api_side)
+        assert not follower.in_process and not runner.in_process
+        runner.start_runner()
+        time.sleep(0.3)  # the runner is idle, listening to the event table
+        api_side.app.open_contract("W-2", "kintone", "light", 5, {"name": "W K.K."},
+                                   datetime(2026, 3, 9, 1, tzinfo=UTC), trial=True)
+        last = api_side.app.recorder.max_notification_id() or 0
+        assert follower.wait_for(last, timeout=5.0) is True
+        watcher = follower.watcher
+        assert watcher is not None and watcher.reads <= 2  # woken by the announcement, not by polls
+        # a rebuild's shadow tables never announce: their positions are not the live tables'
+        shadow = follower.store.shadow()
+        assert shadow.tracking_name != follower.store.tracking_name
+        shadow.drop()
+        runner.stop()
+    finally:
+        api_side.close()
+        runner_side.close()
