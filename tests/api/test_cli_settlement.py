@@ -1,4 +1,4 @@
-"""``contracts settlement`` (rule book 7) on the embedded SQLite store: the unapplied list from the
+"""``contracts settlement`` (rule book 7) on SQLite and PostgreSQL: the unapplied list from the
 transfers read table, apply, reverse, show and the customer's account, each with ``--json``; the
 commands record the console operator as their actor (section 13) and a refusal exits 2 naming the
 rule. Figures: garoon standard x 10 monthly = 11,000 yen a month with tax, approved 2026-03-24,
@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from psycopg.conninfo import conninfo_to_dict
+from support.postgres import create_scratch_database, drop_database
 
 from api.cli import main
 from application.actors import actor_of
 from domain.calendar import JST, Month
 from domain.contract import BillingCycle
-from infrastructure.bootstrap import build_services
+from infrastructure.bootstrap import build_read_models, build_services
 from infrastructure.settings import Settings
 
 CONTRACTOR = {"name": "Example Trading K.K.", "address": "1-1 Sample-cho, Tokyo"}
@@ -36,12 +39,40 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]
     return code, (json.loads(out) if "--json" in argv and code == 0 else out), captured.err
 
 
-def test_rule_7_settlement_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+          ) -> Iterator[tuple[Settings, Callable[[], None]]]:
+    """The settings the CLI reads, and how the read tables catch up: the CLI runs the projection
+    itself on SQLite; on PostgreSQL a runner process would (played here between the commands)."""
+    monkeypatch.setenv("CONTRACTS_SQLITE_PATH", str(tmp_path / "c.sqlite"))
+    if request.param == "sqlite":
+        monkeypatch.delenv("CONTRACTS_DATABASE_URL", raising=False)
+        yield Settings(database_url=None, sqlite_path=tmp_path / "c.sqlite"), lambda: None
+        return
+    admin: str = request.getfixturevalue("pg_dsn")
+    dsn = create_scratch_database(admin)
+    parts = conninfo_to_dict(dsn)
+    url = (f"postgresql://{parts.get('user', 'postgres')}@{parts.get('host', '127.0.0.1')}:"
+           f"{parts.get('port', 5432)}/{parts['dbname']}")
+    monkeypatch.setenv("CONTRACTS_DATABASE_URL", url)
+    settings = Settings(database_url=url)
+
+    def project() -> None:
+        services = build_services(settings)
+        try:
+            build_read_models(services).runner.catch_up()
+        finally:
+            services.close()
+    try:
+        yield settings, project
+    finally:
+        drop_database(admin, dsn)
+
+
+def test_rule_7_settlement_commands(store: tuple[Settings, Callable[[], None]],
                                     capsys: pytest.CaptureFixture[str]) -> None:
-    db = tmp_path / "c.sqlite"
-    monkeypatch.setenv("CONTRACTS_SQLITE_PATH", str(db))
-    monkeypatch.delenv("CONTRACTS_DATABASE_URL", raising=False)
-    services = build_services(Settings(database_url=None, sqlite_path=db))
+    settings, project = store
+    services = build_services(settings)
     try:
         app = services.app
         cid = app.open_contract("C-CLI", "garoon", "standard", 10, CONTRACTOR, jst(2026, 3, 9),
@@ -54,6 +85,7 @@ def test_rule_7_settlement_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         services.close()
     first_id, later_id = str(first.transfer.id), str(later.transfer.id)
 
+    project()
     code, listed, _ = _run(capsys, "unapplied", "--json")
     assert code == 0 and [t["id"] for t in listed["data"]] == [first_id, later_id]  # value date 05-20 first
     assert listed["data"][0]["payer_name"] == PAYER and listed["has_more"] is False
@@ -77,10 +109,11 @@ def test_rule_7_settlement_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert code == 2 and err.startswith("error: rule book 7: ") and PAYER not in err
     code, _, err = _run(capsys, "show", str(uuid.uuid4()))
     assert code == 2 and "no such transfer" in err
+    project()
     code, listed, _ = _run(capsys, "unapplied", "--json")
     assert [t["id"] for t in listed["data"]] == [later_id]
 
-    services = build_services(Settings(database_url=None, sqlite_path=db))
+    services = build_services(settings)
     try:
         actors = {actor_of(e).kind for e in services.app.events.get(first.transfer.id)  # type: ignore[union-attr]
                   if type(e).__name__ in ("Applied", "Reversed")}
