@@ -11,6 +11,7 @@ from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 DOCS = "/docs"
+REDOC = "/redoc"  # sent to /docs: no maintained package ships ReDoc's bundle without Django (decisions.md)
 ASSETS = "/docs/assets"
 ASSET_FILES = ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png")
 
@@ -27,6 +28,10 @@ def install_docs(app: FastAPI, *, ui: bool) -> set[str]:
                                    swagger_css_url=f"{ASSETS}/swagger-ui.css",
                                    swagger_favicon_url=f"{ASSETS}/favicon-32x32.png")
 
+    @app.get(REDOC, include_in_schema=False)
+    def redoc() -> Response:
+        return RedirectResponse(DOCS, status_code=307)
+
     @app.get("/", include_in_schema=False)
     def root(request: Request) -> Response:
         accept = request.headers.get("accept", "")
@@ -36,4 +41,4 @@ def install_docs(app: FastAPI, *, ui: bool) -> set[str]:
                              "openapi": openapi_url, "docs": DOCS, "ui": "/ui/" if ui else None,
                              "health": "/healthz"})
 
-    return {"/", DOCS, *(f"{ASSETS}/{name}" for name in ASSET_FILES)}
+    return {"/", DOCS, REDOC, *(f"{ASSETS}/{name}" for name in ASSET_FILES)}

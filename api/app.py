@@ -47,7 +47,8 @@ def create_app(services: Services, read_models: ApiReadModels, clock: Clock, sto
     ``key_cache``: valid API keys cached by the auth middleware (default: a ``KeyCache``
     with ``settings.api_key_cache_seconds``); revocations through ``store`` empty it at once."""
     app = FastAPI(title="Contract lifecycle API", version="1", description=DESCRIPTION,
-                  generate_unique_id_function=operation_id, docs_url=None)
+                  generate_unique_id_function=operation_id, docs_url=None,
+                  redoc_url=None)  # FastAPI's /redoc loads ReDoc from a CDN: api_docs.REDOC instead
     if key_cache is None:
         settings = getattr(services, "settings", None)  # None: an app built for its routes only
         key_cache = KeyCache(float(getattr(settings, "api_key_cache_seconds", 0.0)))

@@ -560,7 +560,76 @@ class WebhookEndpoint(Resource):
     url: str
     event_types: list[str]
     status: str
+    description: str | None = None
+    personal_data: bool | None = None
+    disabled_reason: str | None = None
+    failing_since: str | None = Field(default=None, description="UTC, Z")
+    previous_secret_expires_at: str | None = Field(default=None, description="UTC, Z")
+    created_at: str | None = Field(default=None, description="UTC, Z")
+    updated_at: str | None = Field(default=None, description="UTC, Z")
+    created_position: int | None = None
     secret: str | None = Field(default=None, description="shown once: on registration and on roll-secret")
+
+
+class WebhookEndpoints(Resource):
+    endpoints: list[WebhookEndpoint]
+
+
+class EndpointLogEntry(Resource):
+    at: str = Field(description="UTC, Z")
+    actor: str
+    action: str
+    detail: str | None = None
+
+
+class WebhookEndpointDetail(WebhookEndpoint):
+    log: list[EndpointLogEntry] = Field(description="every change of the endpoint, oldest first")
+
+
+class WebhookType(Resource):
+    type: str
+    version: int
+    article: str | None
+    personal_fields: list[str]
+    description: str
+
+
+class WebhookTypes(Resource):
+    types: list[WebhookType]
+
+
+class DeliveryAttempt(Resource):
+    attempt: int
+    at: str | None = Field(description="UTC, Z")
+    status_code: int | None
+    latency_ms: int | None
+    error: str | None
+
+
+class Delivery(Resource):
+    notification_id: str
+    endpoint_id: str
+    type: str
+    version: int
+    position: int
+    aggregate_id: str
+    contract_id: str | None
+    occurred_at: str | None = Field(description="UTC, Z")
+    status: str = Field(description="pending, delivered, failed or cancelled")
+    attempts: int
+    next_attempt_at: str | None
+    delivered_at: str | None
+    last_status_code: int | None
+    last_error: str | None
+    history: list[DeliveryAttempt] | None = Field(default=None, description="one delivery read by id only")
+
+
+class Deliveries(Resource):
+    endpoint_id: str
+    deliveries: list[Delivery]
+    next_after: int = Field(description="pass as after to read on")
+    has_more: bool
+    statuses: list[str]
 
 
 class RedeliverResult(Resource):

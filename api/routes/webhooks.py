@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field, StrictBool, StrictInt, StrictStr
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from api import resources as r
 from api.auth import OPERATORS, READERS, Principal, current_principal, roles
@@ -75,9 +75,9 @@ def _kick(ctx: ApiContext) -> None:
 
 
 @router.get("/v1/webhook-types", summary="Notification types: names, payload versions, articles",
-            **roles(*READERS))
-def list_types(ctx: Ctx, who: Who) -> dict[str, Any]:
-    return {"types": types_view()}
+            response_model=r.WebhookTypes, **roles(*READERS))
+def list_types(ctx: Ctx, who: Who) -> Response:
+    return JSONResponse({"types": types_view()})
 
 
 @router.post("/v1/webhook-endpoints", status_code=201, summary="Register a webhook endpoint (operator); "
@@ -96,29 +96,30 @@ def register(body: EndpointIn, request: Request, ctx: Ctx, who: Who) -> Response
     return run_command(ctx, request, who, body, act)
 
 
-@router.get("/v1/webhook-endpoints", summary="Webhook endpoints (never their secrets)", **roles(*OPERATORS))
-def list_endpoints(ctx: Ctx, who: Who) -> dict[str, Any]:
-    return {"endpoints": [endpoint_view(e) for e in webhooks(ctx).store.list_endpoints()]}
+@router.get("/v1/webhook-endpoints", summary="Webhook endpoints (never their secrets)",
+            response_model=r.WebhookEndpoints, **roles(*OPERATORS))
+def list_endpoints(ctx: Ctx, who: Who) -> Response:
+    return JSONResponse({"endpoints": [endpoint_view(e) for e in webhooks(ctx).store.list_endpoints()]})
 
 
 @router.get("/v1/webhook-endpoints/{endpoint_id}", summary="One endpoint, with its change log",
-            **roles(*OPERATORS))
-def get_endpoint(endpoint_id: uuid.UUID, ctx: Ctx, who: Who) -> dict[str, Any]:
+            response_model=r.WebhookEndpointDetail, **roles(*OPERATORS))
+def get_endpoint(endpoint_id: uuid.UUID, ctx: Ctx, who: Who) -> Response:
     hooks = webhooks(ctx)
     endpoint = hooks.admin.get(endpoint_id)
     log = [{"at": jsonable(e.at), "actor": e.actor, "action": e.action, "detail": e.detail}
            for e in hooks.store.endpoint_log(endpoint_id)]
-    return {**endpoint_view(endpoint), "log": log}
+    return JSONResponse({**endpoint_view(endpoint), "log": log})
 
 
 @router.patch("/v1/webhook-endpoints/{endpoint_id}", summary="Change an endpoint's URL, types, description "
-              "or personal-data flag", **roles(*OPERATORS))
-def update_endpoint(endpoint_id: uuid.UUID, body: EndpointPatch, ctx: Ctx, who: Who) -> dict[str, Any]:
+              "or personal-data flag", response_model=r.WebhookEndpoint, **roles(*OPERATORS))
+def update_endpoint(endpoint_id: uuid.UUID, body: EndpointPatch, ctx: Ctx, who: Who) -> Response:
     hooks = webhooks(ctx)
     updated = hooks.admin.update(endpoint_id, hooks.clock.now(), who.name, url=body.url,
                                          event_types=body.event_types, description=body.description,
                                          personal_data=body.personal_data)
-    return endpoint_view(updated)
+    return JSONResponse(endpoint_view(updated))
 
 
 @router.post("/v1/webhook-endpoints/{endpoint_id}/disable", summary="Stop sending to an endpoint (its "
@@ -172,24 +173,24 @@ def roll_secret(endpoint_id: uuid.UUID, request: Request, ctx: Ctx, who: Who, bo
 
 
 @router.get("/v1/webhook-endpoints/{endpoint_id}/deliveries", summary="The endpoint's delivery log, by "
-            "position (cursor: after)", **roles(*OPERATORS))
+            "position (cursor: after)", response_model=r.Deliveries, **roles(*OPERATORS))
 def deliveries(endpoint_id: uuid.UUID, ctx: Ctx, who: Who,
                after: Annotated[int, Query(ge=0, le=2**62)] = 0,
                limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                status: Annotated[Literal["pending", "delivered", "failed", "cancelled"] | None, Query()] = None
-               ) -> dict[str, Any]:
+               ) -> Response:
     hooks = webhooks(ctx)
     hooks.admin.get(endpoint_id)
     found = hooks.store.deliveries(endpoint_id, after, limit, status)
-    return {"endpoint_id": str(endpoint_id), "deliveries": [delivery_view(d) for d in found],
-            "next_after": found[-1].row.position if found else after, "has_more": len(found) == limit,
-            "statuses": [PENDING, DELIVERED, FAILED, CANCELLED]}
+    return JSONResponse({"endpoint_id": str(endpoint_id), "deliveries": [delivery_view(d) for d in found],
+                         "next_after": found[-1].row.position if found else after, "has_more": len(found) == limit,
+                         "statuses": [PENDING, DELIVERED, FAILED, CANCELLED]})
 
 
 @router.get("/v1/webhook-endpoints/{endpoint_id}/deliveries/{notification_id}", summary="One notification's "
-            "delivery: every attempt with status code and latency", **roles(*OPERATORS))
-def delivery(endpoint_id: uuid.UUID, notification_id: uuid.UUID, ctx: Ctx, who: Who) -> dict[str, Any]:
-    return delivery_view(webhooks(ctx).delivery(endpoint_id, notification_id), history=True)
+            "delivery: every attempt with status code and latency", response_model=r.Delivery, **roles(*OPERATORS))
+def delivery(endpoint_id: uuid.UUID, notification_id: uuid.UUID, ctx: Ctx, who: Who) -> Response:
+    return JSONResponse(delivery_view(webhooks(ctx).delivery(endpoint_id, notification_id), history=True))
 
 
 @router.post("/v1/webhook-endpoints/{endpoint_id}/redeliver", summary="Send again one notification, or "

@@ -14,6 +14,9 @@ def test_swagger_ui_is_served_from_packaged_assets_without_a_key(api: Harness) -
     assert script.status_code == 200 and len(script.content) > 100_000  # the real bundle, not a stub
     assert api.client.get("/docs/assets/swagger-ui.css").status_code == 200
     assert api.client.get("/docs/assets/index.html").status_code == 401  # only the named assets are public
+    # /redoc was FastAPI's page loading ReDoc from a CDN (blank offline): it leads to /docs now
+    redoc = api.client.get("/redoc", follow_redirects=False)
+    assert redoc.status_code == 307 and redoc.headers["location"] == "/docs"
 
 
 def test_root_sends_a_browser_to_the_ui_and_answers_a_client_with_links(api: Harness) -> None:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from api_harness import Harness, jst
 
+from api import resources
+
 sys.path.insert(0, str(Path(__file__).parents[1] / "webhooks"))
 from docs_receiver import documented_verify  # noqa: E402
 from receivers import Receiver, always, wait_until  # noqa: E402
@@ -45,6 +47,8 @@ def test_spec12_endpoints_are_operator_only_and_the_secret_is_shown_once(api: Ha
     shown = api.get(f"{BASE}/{eid}", role="operator").json()
     assert "secret" not in shown and shown["log"][0]["action"] == "registered"
     assert shown["log"][0]["at"].endswith("Z") and shown["created_at"].endswith("Z")  # issue 19: UTC Z
+    resources.WebhookEndpointDetail.model_validate(shown, strict=True)  # the documented models (issue 19)
+    resources.WebhookEndpoints.model_validate({"endpoints": listed}, strict=True)
     # a replay of the registration does not show the secret again, nor create a second endpoint
     replay = api.post(BASE, {"url": "http://127.0.0.1:9/hook", "event_types": ["invoice.overdue"],
                              "description": "billing"}, role="operator", Idempotency_Key="reg-1")
@@ -95,6 +99,8 @@ def test_spec12_delivery_log_and_redelivery_over_http(api: Harness) -> None:
         [d] = log["deliveries"]
         assert d["type"] == "contract.terminated" and d["status"] == "delivered" and d["attempts"] == 1
         one = api.get(f"{BASE}/{eid}/deliveries/{d['notification_id']}", role="operator").json()
+        resources.Deliveries.model_validate(log, strict=True)  # the documented models (issue 19)
+        resources.Delivery.model_validate(one, strict=True)
         assert one["history"][0]["status_code"] == 200 and one["history"][0]["latency_ms"] >= 0
         assert api.post(f"{BASE}/{eid}/redeliver", {"notification_id": d["notification_id"]},
                         role="operator").json()["queued"] == 1
@@ -147,6 +153,7 @@ def test_art18_art28_operators_announce_customers_object_and_the_contract_shows_
 
 def test_spec12_webhook_types_are_listed_for_every_role(api: Harness) -> None:
     types = api.get("/v1/webhook-types", role="auditor").json()["types"]
+    resources.WebhookTypes.model_validate({"types": types}, strict=True)  # the documented model (issue 19)
     names = [t["type"] for t in types]
     assert names == sorted(names) and len(names) == len(set(names))
     assert {"invoice.overdue", "payment.received", "contract.suspension_noticed", "contract.suspension_lifted",
