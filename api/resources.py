@@ -136,7 +136,8 @@ class ClaimResult(CommandResult):
 
 class DecisionResult(CommandResult):
     claim_id: str
-    decision: Literal["granted", "rejected"]
+    status: Literal["granted", "rejected"] = Field(description="as the claim's status says it")
+    decision: Literal["granted", "rejected"] = Field(deprecated=True, description="deprecated: same as status")
     remedy: str | None
     amount: int | None
     reason: str | None

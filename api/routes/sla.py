@@ -77,7 +77,8 @@ def decide(claim_id: uuid.UUID, body: DecisionIn, request: Request, ctx: Ctx, wh
         remedy = Remedy(body.remedy) if body.remedy is not None else None
         result = ctx.app.decide_claim(contract_id, claim_id, remedy, body.amount, ctx.now(), expected)
         e = last_event(ctx, contract_id, result.version)
-        decision = {"decision": "granted" if isinstance(e, ContractEvents.CreditGranted) else "rejected",
+        status = "granted" if isinstance(e, ContractEvents.CreditGranted) else "rejected"
+        decision = {"status": status, "decision": status,  # the claim's word; "decision" kept, deprecated
                     "remedy": getattr(e, "remedy", None), "amount": getattr(e, "amount", None),
                     "reason": getattr(e, "reason", None)}
         outcome = command_outcome(result, claim_id=str(claim_id))

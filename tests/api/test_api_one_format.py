@@ -49,6 +49,8 @@ def _decided_claim(api: Harness, answers: list[Any] | None = None) -> tuple[str,
     api.set_clock(jst(2026, 4, 8))
     decided = api.post(f"/v1/sla-claims/{claim['claim_id']}/decision", {}, "operator")
     assert decided.status_code == 200, decided.text
+    # one word for one thing (issue 19): the decision answers the claim's status ("decision" deprecated)
+    assert (decided.json()["status"], decided.json()["decision"]) == ("granted", "granted")
     answers.append(decided.json())
     return cid, outage["outage_id"], claim["claim_id"]
 
