@@ -123,7 +123,9 @@ class SettlementCommands:
         return [self._app().get_contract(cid) for cid in account.contract_ids]
 
     def unapplied_transfers(self) -> list[Transfer]:
-        """Transfers kept as unapplied (payer unknown): for an operator to apply by hand."""
+        """Transfers kept as unapplied (payer unknown): for an operator to apply by hand. Reads the
+        whole log (the in-memory store and tests); the API and the CLI list them from the transfers
+        read table (``application.projections.transfers``)."""
         app = self._app()
         found = []
         for tid in app.iter_aggregate_ids("domain.settlement:Transfer.Received"):
