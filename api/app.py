@@ -18,7 +18,7 @@ from api.context import ApiContext
 from api.errors import install_error_handlers
 from api.observability import METRICS_PATH, RequestMiddleware, metrics_router
 from api.openapi import install_openapi, operation_id
-from api.routes import announcements, contracts, feeds, sla, system, transfers
+from api.routes import announcements, contracts, feeds, invoices, sla, system, transfers
 from api.routes import webhooks as webhook_routes
 from api.ui import install_ui
 from application.clock import Clock
@@ -60,7 +60,8 @@ def create_app(services: Services, read_models: ApiReadModels, clock: Clock, sto
                                webhooks=webhooks, webhook_worker=webhook_worker)
     install_error_handlers(app)
     install_openapi(app)
-    routers = [module.router for module in (system, contracts, sla, feeds, transfers, announcements, webhook_routes)]
+    routers = [module.router for module in (system, contracts, sla, feeds, invoices, transfers, announcements,
+                                            webhook_routes)]
     settings = getattr(services, "settings", None)
     if bool(getattr(settings, "metrics_enabled", True)):  # Prometheus /metrics (api.observability)
         routers.append(metrics_router)

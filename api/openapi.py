@@ -46,7 +46,7 @@ OPERATION_IDS = {
     "claim": "claimSlaCredit",
     "decide": "decideClaim",
     "events": "listEvents",
-    "invoices": "listInvoicesOfMonth",
+    "invoices": "listInvoices",  # a month, or the auditors' search (rule book 13)
     "deadlines": "listDeadlines",
     "healthz": "getHealth",
     "readyz": "getReadiness",

@@ -331,12 +331,17 @@ class EventFeed(ListPage):
 
 
 class InvoiceLine(Resource):
+    """``quantity x unit_price == amount``, or no unit price at all (tax, credits, late interest: rule book 6)."""
+
     kind: str
     rule: str = Field(description="the article the line applies")
     description: str
-    quantity: int
-    unit_price: int
+    quantity: int | None
+    unit_price: int | None
     amount: int
+    tax_rate: str | None = Field(default=None, description="\"0.10\" or \"0.08\"; null outside consumption tax")
+    reduced_rate: bool = False
+    ref: str | None = Field(default=None, description="what the line settles: an SLA claim, an original invoice")
 
 
 class InvoicePayment(Resource):
@@ -372,8 +377,10 @@ class ContractInvoices(ListPage):
     invoices: list[Invoice] = Field(deprecated=True, description="deprecated: the same page as data")
 
 
-class MonthInvoices(ListPage):
-    month: MonthText
+class InvoicePage(ListPage):
+    """A month's invoices (``month`` set), or a page of the auditors' search (rule book 13)."""
+
+    month: MonthText | None = None
     data: list[Invoice]
     invoices: list[Invoice] = Field(deprecated=True, description="deprecated: the same page as data")
 

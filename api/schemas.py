@@ -165,6 +165,34 @@ class PaymentIn(Body):
                                   description="payer's transaction id; the same reference is never recorded twice")
 
 
+Reason = Annotated[StrictStr, Field(min_length=1, max_length=500, description="why (recorded with the event)")]
+TaxRate = Literal["0.10", "0.08"]
+
+
+class ReasonIn(Body):
+    reason: Reason
+
+
+class CorrectionLineIn(Body):
+    """One line of a corrected invoice: quantity x unit price at a tax rate (rule book 6)."""
+
+    kind: Literal["base_fee", "campaign_fee", "initial_fee", "upgrade_difference", "other"] = "other"
+    description: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    quantity: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
+    unit_price: Annotated[StrictInt, Field(ge=0, le=MAX_YEN)]
+    tax_rate: TaxRate = "0.10"
+
+
+class CorrectionIn(Body):
+    lines: Annotated[list[CorrectionLineIn], Field(min_length=1, max_length=50)]
+    reason: Reason
+
+
+class CreditNoteIn(Body):
+    amount: Annotated[Yen, Field(description="tax-exclusive yen returned, at the invoice's rate")]
+    reason: Reason
+
+
 class ContractorIn(Body):
     contractor: Contractor
 
@@ -233,7 +261,6 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 # --------------------------------------------------------------------------- settlement (rule book 7)
-Reason = Annotated[StrictStr, Field(min_length=1, max_length=500, description="why (kept on the record)")]
 
 
 class TransferIn(Body):

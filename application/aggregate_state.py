@@ -34,11 +34,13 @@ from domain.billing import Invoice, InvoiceLine, Ledger, Payment, WriteOff
 from domain.calendar import Month
 from domain.catalog import Campaign, PricePlan
 from domain.contract import Claim, Contract, PendingChange
+from domain.invoicing import RateTotal
 from domain.sla import OutageFacts
 
 A = TypeVar("A", bound=Aggregate)
 
-STATE_SCHEMA_VERSION = 4  # 2: issue 15 retention dates; 3: rule book 7 settlement; 4: rule book 7 reminders
+STATE_SCHEMA_VERSION = 5  # 2: issue 15 retention dates; 3: rule book 7 settlement; 4: rule book 7 reminders;
+# 5: issued invoices (numbers, rates, recipients, corrections, credit notes, interest; issue 16)
 STATE_DATACLASSES: tuple[tuple[type[Any], str], ...] = (
     (Ledger, "state_ledger"),
     (Invoice, "state_invoice"),
@@ -49,6 +51,7 @@ STATE_DATACLASSES: tuple[tuple[type[Any], str], ...] = (
     (Claim, "state_claim"),
     (OutageFacts, "state_outage_facts"),
     (Campaign, "state_campaign"),
+    (RateTotal, "state_rate_total"),
 )
 
 

@@ -146,6 +146,8 @@ def business_date(event: Any, before: Contract | None) -> date | None:
     at = getattr(event, "at", None)
     if isinstance(at, datetime):
         return jst_date(at)
+    if isinstance(event, ContractEvents.InvoiceIssued):  # rule book 6.1: the document's issue date
+        return date.fromisoformat(event.document["issued_on"])
     if isinstance(event, ContractEvents.Terminated):
         reason = event.reason
         if before is not None and reason is TerminationReason.NOTICE and before.termination_month is not None:

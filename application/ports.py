@@ -15,12 +15,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from eventsourcing.persistence import StoredEvent
 
 from application.read_models import ReadModels
+from domain.billing import Invoice
 from domain.contract import Contract
 
 # --------------------------------------------------------------------------- API store
@@ -109,6 +110,17 @@ class ApiReadModels(ReadModels, Protocol):
         """Rule book 7: transfers kept as unapplied, oldest value date first (the transfers table)."""
 
     def position(self) -> int: ...
+
+    def invoice(self, invoice_id: uuid.UUID) -> Invoice:
+        """One issued invoice or credit note as issued, with its recipient (rule book 6.1)."""
+
+    def render_invoice(self, invoice: Invoice, interest_on: date | None = None) -> dict[str, Any]: ...
+
+    def search_invoices(self, *, issued_from: date | None = None, issued_to: date | None = None,
+                        amount_min: int | None = None, amount_max: int | None = None,
+                        counterparty: str | None = None, after: tuple[date, str] | None = None,
+                        limit: int = 100) -> list[dict[str, Any]]:
+        """Issued invoices and credit notes by date and amount ranges and counterparty (rule book 13)."""
 
 
 # --------------------------------------------------------------------------- leader lock

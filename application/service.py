@@ -22,16 +22,19 @@ from application.command_receipts import CommandReceipt, current_scope, new_rece
 from application.ports import BulkEventReader
 from application.settlement import SettlementCommands
 from application.transcodings import register_all
-from domain.calendar import BusinessCalendar, Month, require_aware
+from domain.billing import InvoiceLine
+from domain.calendar import BusinessCalendar, Month, jst_date, require_aware
 from domain.catalog import Catalog
 from domain.contract import BillingCycle, Contract
 from domain.errors import ConcurrencyConflict, DomainError, InvalidInput, NotFound, RuleViolation
+from domain.invoice_numbers import InvoiceSequence, NumberBook
 from domain.policy import Policy
 from domain.service_events import Outage, OutageLog, ServiceDiscontinuation, TermsChange
 from domain.settlement import CustomerAccount
 from domain.sla import ClaimAssessment, OutageCause, Remedy
 
 A = TypeVar("A", bound=Aggregate)
+ISSUE_ATTEMPTS = 20  # an issuing command races only on the issuer's number sequence: retry that
 CLAIM_NAMESPACE = uuid.UUID("4c0e9d7b-7a55-4f61-8d2e-91b3a6c5e803")
 _OUTAGE_ATTEMPTS = 5
 _OUTAGE_RECORDED_TOPIC = f"{Outage.__module__}:{Outage.__qualname__}.OutageRecorded"
@@ -170,6 +173,43 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
         if cached is None or cached.version < aggregate.version:
             cache.put(aggregate.id, aggregate)
 
+    # -- invoice numbers (rule book 6.1) -----------------------------------------------------------
+    def number_book(self) -> NumberBook:
+        """Numbers for one transaction, drawn from the issuer's ``InvoiceSequence``."""
+        registration = self.policy.issuer.registration_number if self.policy.issuer is not None else ""
+
+        def sequence_for(scope: str) -> InvoiceSequence:
+            try:
+                return self._load(InvoiceSequence, InvoiceSequence.create_id(registration, scope), "sequence")
+            except NotFound:
+                return InvoiceSequence.start(registration, scope)
+        return NumberBook(self.policy.invoice_number_format, registration, sequence_for)
+
+    def _issuing_command(self, contract_id: uuid.UUID, expected_version: int | None,
+                         action: Callable[[Contract, NumberBook], Any], at: datetime | None = None,
+                         settle_on: date | None = None,
+                         also: Callable[[Contract, Any], list[Aggregate]] | None = None) -> CommandResult:
+        """A contract command that may issue invoices: the contract and the sequence entries of the
+        numbers it used are saved in one transaction; a writer that took the same numbers first
+        makes it start again from a fresh load (no gap, no reuse). ``also(contract, action's result)``:
+        other aggregates the command changed, saved in the same transaction."""
+        for attempt in range(1, ISSUE_ATTEMPTS + 1):
+            contract = self.get_contract(contract_id)
+            if expected_version is not None and expected_version != contract.version:
+                raise ConcurrencyConflict("spec 3", f"contract is at version {contract.version}, "
+                                          f"not {expected_version}", "If-Match")
+            book = self.number_book()
+            done = action(contract, book)
+            if settle_on is not None:  # an ended contract: credits and interest are billed now (Contract.settle)
+                contract.settle(settle_on, self.policy, book, at)
+            others = also(contract, done) if also is not None else []
+            try:
+                return self._commit(contract, *others, *book.close(at))
+            except ConcurrencyConflict:
+                if attempt == ISSUE_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
     # -- queries ---------------------------------------------------------------------------------
     def get_contract(self, contract_id: uuid.UUID, version: int | None = None) -> Contract:
         if version is None:
@@ -290,7 +330,7 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
     # -- periods and changes (Art. 8, 10) ---------------------------------------------------------
     def advance(self, contract_id: uuid.UUID, month: Month) -> CommandResult:
         """Run the contract's month starts up to ``month`` (idempotent; catches up in order)."""
-        return self._contract_command(contract_id, None, lambda c: c.advance_to(month, self.policy))
+        return self._issuing_command(contract_id, None, lambda c, book: c.advance_to(month, self.policy, book))
 
     def request_change(self, contract_id: uuid.UUID, grade: str | None, users: int | None,
                        requested_month: Month | None, at: datetime,
@@ -312,8 +352,9 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
     def record_payment(self, contract_id: uuid.UUID, invoice_id: uuid.UUID, amount: int, paid_on: date,
                        at: datetime, expected_version: int | None = None,
                        reference: str | None = None) -> CommandResult:
-        return self._contract_command(
-            contract_id, expected_version, lambda c: c.receive_payment(invoice_id, amount, paid_on, at, reference))
+        return self._issuing_command(
+            contract_id, expected_version, lambda c, _: c.receive_payment(invoice_id, amount, paid_on, at, reference),
+            at, settle_on=jst_date(at))
 
     def mark_overdue(self, contract_id: uuid.UUID, invoice_id: uuid.UUID, on: date) -> CommandResult:
         return self._contract_command(contract_id, None, lambda c: c.mark_overdue(invoice_id, on))
@@ -326,13 +367,15 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
         return self._contract_command(contract_id, None, lambda c: c.notice_suspension(on, self.policy))
 
     def stop_for_non_payment(self, contract_id: uuid.UUID, on: date) -> CommandResult:
-        return self._contract_command(contract_id, None, lambda c: c.stop_for_non_payment(on, self.policy))
+        return self._issuing_command(contract_id, None, lambda c, _: c.stop_for_non_payment(on, self.policy),
+                                     settle_on=on)
 
     # -- termination (Art. 18, 23, 24, 28) ----------------------------------------------------------
     def terminate_for_cause(self, contract_id: uuid.UUID, article: str, at: datetime,
                             expected_version: int | None = None) -> CommandResult:
-        return self._contract_command(
-            contract_id, expected_version, lambda c: c.terminate_for_cause(article, at, self.policy))
+        return self._issuing_command(
+            contract_id, expected_version, lambda c, _: c.terminate_for_cause(article, at, self.policy), at,
+            settle_on=jst_date(at))
 
     def announce_discontinuation(self, service: str, discontinue_on: date, at: datetime) -> CommandResult:
         self.catalog_service(service)
@@ -349,7 +392,7 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
             if c.service != item.service:  # Art. 18 ends the contracts of the discontinued service only
                 raise RuleViolation("Art. 18", f"the contract is for {c.service}, not the discontinued {item.service}")
             c.terminate_for_discontinuation(item.discontinue_on, self.policy)
-        return self._contract_command(contract_id, None, act)
+        return self._issuing_command(contract_id, None, lambda c, _: act(c), settle_on=item.discontinue_on)
 
     def complete_discontinuation(self, service: str, on: date) -> CommandResult:
         item = self._load(ServiceDiscontinuation, ServiceDiscontinuation.create_id(service), "discontinuation")
@@ -371,9 +414,10 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
     def terminate_for_terms_change(self, contract_id: uuid.UUID, version: str, at: datetime,
                                    expected_version: int | None = None) -> CommandResult:
         change = self._load(TermsChange, TermsChange.create_id(version), "terms_change")
-        return self._contract_command(
+        return self._issuing_command(
             contract_id, expected_version,
-            lambda c: c.terminate_for_terms_change(change.effective_on, at, self.policy))
+            lambda c, _: c.terminate_for_terms_change(change.effective_on, at, self.policy), at,
+            settle_on=jst_date(at))
 
     # -- SLA (Art. 20) -------------------------------------------------------------------------------
     def record_outage(self, service: str, started_at: datetime, ended_at: datetime, cause: OutageCause,
@@ -432,8 +476,52 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
 
     def decide_claim(self, contract_id: uuid.UUID, claim_id: uuid.UUID, remedy: Remedy | None,
                      amount: int | None, at: datetime, expected_version: int | None = None) -> CommandResult:
+        return self._issuing_command(
+            contract_id, expected_version,
+            lambda c, book: c.decide_claim(claim_id, remedy, amount, at, self.policy, book), at)
+
+    # -- corrections, credit notes, late interest (rule book 6, 6.1) ---------------------------------
+    def void_invoice(self, contract_id: uuid.UUID, invoice_id: uuid.UUID, reason: str, at: datetime,
+                     expected_version: int | None = None) -> CommandResult:
+        return self._contract_command(contract_id, expected_version, lambda c: c.void_invoice(invoice_id, reason, at))
+
+    def correct_invoice(self, contract_id: uuid.UUID, invoice_id: uuid.UUID, lines: list[InvoiceLine],
+                        reason: str, at: datetime, expected_version: int | None = None) -> CommandResult:
+        return self._issuing_command(
+            contract_id, expected_version,
+            lambda c, book: c.correct_invoice(invoice_id, lines, reason, at, self.policy, book), at)
+
+    def issue_credit_note(self, contract_id: uuid.UUID, invoice_id: uuid.UUID, amount: int, reason: str,
+                          at: datetime, expected_version: int | None = None) -> CommandResult:
+        """Rule book 6.1 and 7: a credit note against an invoice. What it returns beyond what was
+        still owed (the invoice's ``refund_due`` grows) was paid already: it becomes the customer's
+        credit balance, in the same transaction, applied to their next invoices or refunded by an
+        operator like an overpayment."""
+        before: dict[str, int] = {}
+
+        def act(c: Contract, book: NumberBook) -> uuid.UUID:
+            before["refund_due"] = c.ledger.invoices[invoice_id].refund_due if invoice_id in c.ledger.invoices else 0
+            return c.issue_credit_note(invoice_id, amount, reason, at, self.policy, book)
+
+        def to_credit(c: Contract, note_id: uuid.UUID) -> list[Aggregate]:
+            excess = c.ledger.invoices[invoice_id].refund_due - before["refund_due"]
+            if excess <= 0 or not c.customer_number:
+                return []
+            account = self.find_account(c.customer_number) or CustomerAccount(customer_number=c.customer_number)
+            account.register(c.id)
+            account.credit_from_note(note_id, c.id, invoice_id, excess, jst_date(at))
+            return [account]
+        return self._issuing_command(contract_id, expected_version, act, at, also=to_credit)
+
+    def waive_interest(self, contract_id: uuid.UUID, invoice_id: uuid.UUID, reason: str, at: datetime,
+                       expected_version: int | None = None) -> CommandResult:
         return self._contract_command(
-            contract_id, expected_version, lambda c: c.decide_claim(claim_id, remedy, amount, at, self.policy))
+            contract_id, expected_version, lambda c: c.waive_interest(invoice_id, reason, at, self.policy))
+
+    def bill_interest(self, contract_id: uuid.UUID, at: datetime,
+                      expected_version: int | None = None) -> CommandResult:
+        return self._issuing_command(
+            contract_id, expected_version, lambda c, book: c.bill_interest(jst_date(at), self.policy, book, at), at)
 
     # -- contractor information and data (Art. 12, 15) ----------------------------------------------
     def change_contractor(self, contract_id: uuid.UUID, contractor: dict[str, str], at: datetime,

@@ -10,7 +10,7 @@ save conflicts and is re-run on fresh state, so no yen is allocated twice (teste
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -19,8 +19,9 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from domain.calendar import jst_date, require_aware
-from domain.contract import Contract
+from domain.contract import ENDED, Contract
 from domain.errors import ConcurrencyConflict, InvalidInput, NotFound, RuleViolation
+from domain.invoice_numbers import InvoiceSequence
 from domain.settlement import (
     RULE_CREDIT_APPLIED,
     RULE_UNCOLLECTIBLE,
@@ -203,8 +204,9 @@ class SettlementCommands:
                 touched[contract.id] = contract
             transfer.apply_for(customer_number, plan, at)
             account.record_transfer(transfer.id, plan.allocated, plan.credit)
+            sequences = self._settle_ended(touched.values(), at)
             try:
-                result = app._commit(transfer, account, *touched.values())
+                result = app._commit(transfer, account, *touched.values(), *sequences)
                 return TransferOutcome(result, transfer, {cid: (before[cid], c.version) for cid, c in touched.items()})
             except ConcurrencyConflict:
                 if attempt == ATTEMPTS:
@@ -262,9 +264,10 @@ class SettlementCommands:
             for use in uses:
                 contracts[use.contract_id].receive_payment(use.invoice_id, use.amount, on, at,
                                                            transfer_id=use.source, source="credit_balance")
+            touched = [contracts[cid] for cid in dict.fromkeys(u.contract_id for u in uses)]
+            sequences = self._settle_ended(touched, at)
             try:
-                touched = [contracts[cid] for cid in dict.fromkeys(u.contract_id for u in uses)]
-                return app._commit(account, *touched)
+                return app._commit(account, *touched, *sequences)
             except ConcurrencyConflict:
                 if attempt == ATTEMPTS:
                     raise
@@ -282,9 +285,10 @@ class SettlementCommands:
     def write_off_debt(self, contract_id: uuid.UUID, invoice_id: uuid.UUID, amount: int, reason: str,
                        at: datetime, expected_version: int | None = None) -> CommandResult:
         require_aware(at)
-        return self._app()._contract_command(
+        return self._app()._issuing_command(
             contract_id, expected_version,
-            lambda c: c.write_off(invoice_id, amount, jst_date(at), RULE_UNCOLLECTIBLE, reason))
+            lambda c, _: c.write_off(invoice_id, amount, jst_date(at), RULE_UNCOLLECTIBLE, reason), at,
+            settle_on=jst_date(at))
 
     def move_suspension_stop(self, contract_id: uuid.UUID, stop_on: date, reason: str, at: datetime,
                              expected_version: int | None = None) -> CommandResult:
@@ -320,6 +324,19 @@ class SettlementCommands:
         return erased
 
     # -- helpers --------------------------------------------------------------------------------------
+    def _settle_ended(self, contracts: Iterable[Contract], at: datetime) -> list[InvoiceSequence]:
+        """Rule book 6, Art. 9.4: money that settles the principal of an ended contract makes its
+        accrued late interest a claim now (an interest invoice; ``Contract.settle``), in the same
+        transaction, with numbers drawn from the issuer's sequence (a conflict re-runs the command)."""
+        ended = [c for c in contracts if c.state in ENDED]
+        if not ended:
+            return []
+        app = self._app()
+        book = app.number_book()
+        for contract in ended:
+            contract.settle(jst_date(at), app.policy, book, at)
+        return book.close(at)
+
     def _exists(self, aggregate_id: uuid.UUID) -> bool:
         try:
             self._app().repository.get(aggregate_id)

@@ -64,6 +64,7 @@ from domain.deadlines import (
     TRIAL_END,
 )
 from domain.errors import ConcurrencyConflict, DomainError, RuleViolation
+from domain.invoice_numbers import NumberBook
 from domain.service_events import ServiceDiscontinuation
 from domain.settlement import AFTER_DUE, BEFORE_DUE
 
@@ -292,7 +293,7 @@ class Sweeper:
                 end += 1
             group = todo[index:end]
             if kind == MONTH_START.name:
-                self._batched(group, run, lambda c, d: c.advance_to(Month.of(d.due_on), self.app.policy))
+                self._batched(group, run, lambda c, d, book: c.advance_to(Month.of(d.due_on), self.app.policy, book))
             else:
                 for d in group:
                     run.check_stop()
@@ -422,10 +423,11 @@ class Sweeper:
         run.progress.found(len(items))
         failures = len(run.report.failures)
         policy = self.app.policy
-        def end(contract: Contract, item: Deadline) -> None:
+        def end(contract: Contract, item: Deadline, book: NumberBook) -> None:
             if contract.service != item.ref:  # Art. 18 ends the contracts of the discontinued service only
                 raise RuleViolation("Art. 18", f"the contract is for {contract.service}, not {item.ref}")
             contract.terminate_for_discontinuation(item.due_on, policy)
+            contract.settle(item.due_on, policy, book)  # rule book 8: credits with no next invoice are refunded
 
         self._batched(items, run, end)
         if len(run.report.failures) > failures:
@@ -449,8 +451,13 @@ class Sweeper:
         return live
 
     # -- batches: many contracts, one transaction ---------------------------------------------------------
-    def _batched(self, items: Sequence[Deadline], run: _Run, apply: Callable[[Contract, Deadline], object]) -> None:
+    def _batched(self, items: Sequence[Deadline], run: _Run,
+                 apply: Callable[[Contract, Deadline, NumberBook], object]) -> None:
         """Load ``batch_size`` contracts, ``apply`` each one's deadline, save them in ONE transaction.
+
+        The invoices the chunk issues draw their numbers from one ``NumberBook``: a contract whose
+        deadline fails gives its numbers back before the next one draws, and the sequence entry
+        is saved in the chunk's transaction (rule book 6.1: no gap, no reuse).
 
         A refusal (``RuleViolation``) is a no-op for that contract. Any other error, and a
         concurrent write to any contract of the chunk (``IntegrityError``), sends the contract(s)
@@ -470,22 +477,27 @@ class Sweeper:
                 logger.info("%s %s: reading the chunk's %d contracts failed (%s); handling them one by one",
                             chunk[0].kind, chunk[0].due_on, len(todo), type(exc).__name__)
                 contracts = {}
+            book = self.app.number_book()
             for d in todo:
                 contract = contracts.get(d.aggregate_id)
                 if not isinstance(contract, Contract):  # missing or undecodable: reported by the single path
                     single.append(d)
                     continue
+                mark = book.mark()
                 try:
-                    apply(contract, d)
+                    apply(contract, d, book)
                 except RuleViolation as refused:
+                    book.rollback(mark)
                     self._noop(d, run, f"refused: {refused}")
                 except Exception:  # noqa: BLE001 - handled (retried, reported) one by one below
+                    book.rollback(mark)
                     single.append(d)
                 else:
                     stamp(contract, Actor.scheduler(d.kind, d.due_on))
                     loaded.append((d, contract))
             try:
-                recordings = self.app.save(*(c for _, c in loaded)) if loaded else []
+                sequences = book.close(None) if loaded else []
+                recordings = self.app.save(*(c for _, c in loaded), *sequences) if loaded else []
             except IntegrityError:
                 logger.info("%s %s: a contract of this chunk changed concurrently; saving the %d contracts one "
                             "by one", chunk[0].kind, chunk[0].due_on, len(loaded))

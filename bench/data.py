@@ -8,7 +8,8 @@ generated contract only what differs is re-encoded: ``Opened`` (customer number)
 associated data naming the contract and version). All other events reuse the template's
 bytes (their stored state holds no contract id). Every event gets its hash-chain link and
 every contract its two key rows (records and contacts; one shared random key: benchmark data), so the service can
-append to, read and verify generated contracts like any other.
+append to, read and verify generated contracts like any other. ``InvoiceIssued`` is re-encoded too (its
+recipient is sealed): each contract gets its own invoice id and a benchmark number (rule book 6.1).
 """
 
 from __future__ import annotations
@@ -39,6 +40,19 @@ def customer(i: int, cohort: str = "") -> str:
 
 def contract_id(i: int, cohort: str = "") -> uuid.UUID:
     return Contract.create_id(customer(i, cohort), SERVICE)
+
+
+def _own_invoice(event: Any, oid: uuid.UUID, tag: str) -> dict[str, Any]:
+    """The template's issued invoice as contract ``oid``'s own (rule book 6.1): its id derived from
+    that contract and the period, a number of its own (``BENCH-<tag>-<template number>``: benchmark
+    data, outside the issuer's series) and the document hash recomputed."""
+    from domain.billing import invoice_id
+    from domain.invoicing import document_hash
+
+    document = {**event.document, "contract_id": str(oid), "invoice_id": str(invoice_id(oid, event.document["period"])),
+                "number": f"BENCH-{tag}-{event.document['number']}"}
+    return {"invoice_id": uuid.UUID(document["invoice_id"]), "document": document,
+            "document_hash": document_hash({**document, "recipient": event.recipient})}
 
 
 class _SharedKey:
@@ -88,7 +102,7 @@ class Generator:
         contract = Contract.open(customer(0, "T"), SERVICE)
         contract.apply(plan, BillingCycle.MONTHLY, USERS, CONTRACTOR, CONCLUDED_AT)
         contract.approve(CONCLUDED_AT)
-        contract.advance_to(FIRST_MONTH.plus(self.months - 1), app.policy)
+        contract.advance_to(FIRST_MONTH.plus(self.months - 1), app.policy, app.number_book())
         events = list(contract.collect_events())
         states: list[bytes | None] = []
         for e in events:
@@ -109,6 +123,8 @@ class Generator:
                 changes: dict[str, Any] = {"originator_id": oid}
                 if type(e).__name__ == "Opened":
                     changes["customer_number"] = customer(i, cohort)
+                elif type(e).__name__ == "InvoiceIssued":
+                    changes.update(_own_invoice(e, oid, f"{cohort}{i:08d}"))
                 s = self.mapper.to_stored_event(_clone(e, **changes))
                 yield oid, e.originator_version, s.topic, s.state
             else:

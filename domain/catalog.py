@@ -7,9 +7,11 @@ replaying history never depends on today's catalog file.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from domain.errors import InvalidInput
+from domain.invoicing import STANDARD_RATE
 
 
 @dataclass(frozen=True)
@@ -40,20 +42,24 @@ class PricePlan:
     sla_eligible: bool
     store: bool = False
     campaign: Campaign | None = None
+    tax_rate: Decimal = STANDARD_RATE  # rule book 6.1: each item names its rate (POLICY default 10%)
 
     def to_dict(self) -> dict[str, Any]:
         """Same as ``dataclasses.asdict`` (field order kept), without its recursive deep copy:
-        every event carrying a plan encodes it."""
+        every event carrying a plan encodes it. The rate is text (exact, and plain JSON)."""
         data = dict(vars(self))
         if self.campaign is not None:
             data["campaign"] = dict(vars(self.campaign))
+        data["tax_rate"] = str(self.tax_rate)
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PricePlan:
+        """Plans recorded before rates were named carry none: the standard rate applied to them."""
         data = dict(data)
         campaign = data.pop("campaign", None)
-        return cls(**data, campaign=Campaign(**campaign) if campaign else None)
+        rate = Decimal(str(data.pop("tax_rate", STANDARD_RATE)))
+        return cls(**data, campaign=Campaign(**campaign) if campaign else None, tax_rate=rate)
 
 
 @dataclass(frozen=True)

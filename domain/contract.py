@@ -17,11 +17,13 @@ from typing import Any, TypeVar
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.billing import Invoice, Ledger, Payment, WriteOff, due_date
+from domain.billing import Draft, Invoice, InvoiceLine, Ledger, Payment, WriteOff, due_date, issue
 from domain.calendar import BusinessCalendar, Month, jst_date, require_aware
 from domain.catalog import PricePlan
 from domain.errors import InvalidInput, RuleViolation
 from domain.folds import event_class
+from domain.invoice_numbers import NumberBook
+from domain.invoicing import RETURN_INVOICE, STANDARD_RATE
 from domain.policy import Policy
 from domain.retention import (
     CONTACTS_ERASED,
@@ -136,6 +138,11 @@ class Claim:
 
 def _effective_month(change: PendingChange) -> Month:
     return change.effective_month
+
+
+def _require_reason(reason: str) -> None:
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
+        raise InvalidInput("rule book 6.1", "a reason is required (at most 500 characters)", "reason")
 
 
 def _require_positive_int(value: int, field: str, article: str) -> None:
@@ -299,21 +306,24 @@ class Contract(Aggregate):
         self.termination_article = article
 
     # -- service periods and renewal (Art. 8) ------------------------------------------------------
-    def advance_to(self, month: Month, policy: Policy) -> None:
+    def advance_to(self, month: Month, policy: Policy, numbers: NumberBook) -> None:
         """Run every month start up to ``month`` in order: changes taking effect, the first
-        period, renewals and the end of a noticed term. Months already run are no-ops."""
+        period, renewals and the end of a noticed term, issuing their invoices with numbers from
+        ``numbers``. Months already run are no-ops."""
         while self.state in IN_SERVICE:
             next_start = self.next_month_start()
             if next_start is None or next_start > month:
                 return
-            self._begin_month(next_start, policy)
+            self._begin_month(next_start, policy, numbers)
+            if self.state is State.TERMINATED:  # ended at this month start: nothing comes after
+                self.settle(next_start.first_day, policy, numbers)
 
     def next_month_start(self) -> Month | None:
         """The next month whose first day needs action (period start, renewal, change, end)."""
         return next_month_start(self.state in IN_SERVICE, self.state is State.CONCLUDED, self.first_month,
                                 self.period_end, (c.effective_month for c in self.pending_changes))
 
-    def _begin_month(self, month: Month, policy: Policy) -> None:
+    def _begin_month(self, month: Month, policy: Policy, numbers: NumberBook) -> None:
         assert self.first_month is not None and self.cycle is not None
         if self.termination_month is not None and month > self.termination_month:
             ended = self.termination_month.last_day + timedelta(days=self.extension_days)
@@ -328,7 +338,7 @@ class Contract(Aggregate):
                              retention_until=retention_deadline(ended, policy), at=None)
             return
         for change in [c for c in self.pending_changes if c.effective_month <= month]:
-            self._apply_change(change, month, policy)
+            self._apply_change(change, month, policy, numbers)
         if not new_period:
             return
         due = due_date(month, policy.due_months_after)
@@ -337,6 +347,27 @@ class Contract(Aggregate):
             self._period_started(month=month, period_end=end, tax_rate=policy.tax_rate, due_on=due)
         else:
             self._renewed(month=month, period_end=end, tax_rate=policy.tax_rate, due_on=due)
+        self._issue(self.ledger.draft_period(month, end, due, policy.late_interest_rate), month.first_day, policy,
+                    numbers, None)
+
+    # -- issuing (rule book 6.1, Consumption Tax Act Art. 57-4) -----------------------------------
+    def _issue(self, draft: Draft, issued_on: date, policy: Policy, numbers: NumberBook,
+               at: datetime | None) -> None:
+        """Issue ``draft``: the next number, the issuer and recipient as of today, frozen in the event."""
+        recipient = self.contractor.get("name", "")
+        issuer = policy.issuer.to_dict() if policy.issuer is not None else None
+        document, digest = issue(draft, self.id, numbers.allocate(issued_on), issued_on, issuer, recipient)
+        self._invoice_issued(invoice_id=uuid.UUID(document["invoice_id"]), recipient=recipient, document=document,
+                             document_hash=digest, at=at)
+
+    @event("InvoiceIssued")
+    def _invoice_issued(self, invoice_id: uuid.UUID, recipient: str, document: dict[str, Any], document_hash: str,
+                        at: datetime | None) -> None:
+        original = document.get("original")
+        if original is not None:  # corrected or credited: overdue no longer, once nothing is owed on it
+            oid = uuid.UUID(original["invoice_id"])
+            if oid in self.ledger.invoices and self.ledger.invoices[oid].outstanding <= 0:
+                self.overdue.discard(oid)
 
     @event("ServicePeriodStarted")
     def _period_started(self, month: Month, period_end: Month, tax_rate: Decimal, due_on: date) -> None:
@@ -406,16 +437,21 @@ class Contract(Aggregate):
                 plan, users = change.plan, change.users
         return plan, users
 
-    def _apply_change(self, change: PendingChange, month: Month, policy: Policy) -> None:
+    def _apply_change(self, change: PendingChange, month: Month, policy: Policy, numbers: NumberBook) -> None:
         assert self.plan is not None
+        due = due_date(month, policy.due_months_after)
         common: dict[str, Any] = dict(change_id=change.change_id, effective_month=change.effective_month,
                                       users=change.users, upgrade_charge=change.upgrade_charge,
                                       remaining_months=change.remaining_months, tax_rate=policy.tax_rate,
-                                      due_on=due_date(month, policy.due_months_after))
+                                      due_on=due)
         if change.plan.grade != self.plan.grade:
             self._grade_changed(plan=change.plan, **common)
         else:
             self._users_changed(**common)
+        draft = self.ledger.draft_upgrade(change.change_id, change.effective_month, change.remaining_months,
+                                          change.upgrade_charge, due)
+        if draft is not None:
+            self._issue(draft, change.effective_month.first_day, policy, numbers, None)
 
     @event("GradeChanged")
     def _grade_changed(self, change_id: uuid.UUID, plan: PricePlan, effective_month: Month, users: int,
@@ -750,8 +786,10 @@ class Contract(Aggregate):
                             self.coverage_for(month), policy.sla_claim_window_days)
 
     def decide_claim(self, claim_id: uuid.UUID, remedy: Remedy | None, amount: int | None, at: datetime,
-                     policy: Policy) -> None:
-        """The provider chooses remedy and amount (Art. 20.1); default: minimum as fee reduction."""
+                     policy: Policy, numbers: NumberBook | None = None) -> None:
+        """The provider chooses remedy and amount (Art. 20.1); default: minimum as fee reduction.
+        A refund is paid back with a credit note (rule book 8, 6.1), numbered from ``numbers``; a fee
+        reduction granted after the contract ended has no next invoice and becomes one too."""
         claim = self.claims.get(claim_id)
         if claim is None:
             raise InvalidInput("Art. 20.3", "no such claim on this contract", "claim_id")
@@ -770,8 +808,142 @@ class Contract(Aggregate):
             raise InvalidInput("Art. 20.1", f"amount must lie between {result.minimum} and {result.maximum}",
                                "amount")
         assert result.breach_month is not None
+        refund_of = None
+        if chosen is Remedy.REFUND:
+            refund_of = self.ledger.invoice_for_month(result.breach_month)
+            if refund_of is None:
+                raise RuleViolation("Art. 20.1", f"no invoice of {result.breach_month} to refund")
+            if numbers is None:
+                raise RuleViolation(RETURN_INVOICE, "a refund is paid with a numbered credit note")
         self._credit_granted(claim_id=claim_id, remedy=chosen.value, amount=value, credit_days=result.credit_days,
                              breach_month=result.breach_month, at=at)
+        if refund_of is not None and numbers is not None:
+            self._refund_credit(str(claim_id), value, refund_of, jst_date(at), policy, numbers, at)
+        elif numbers is not None:
+            self.settle(jst_date(at), policy, numbers, at)
+
+    # -- corrections, credit notes, interest (rule book 6, 6.1, 8; Art. 9.4) ---------------------------
+    def _refund_credit(self, claim: str, amount: int, original: Invoice, on: date, policy: Policy,
+                       numbers: NumberBook, at: datetime | None) -> None:
+        """Rule book 8: an SLA refund, documented by a credit note at the rate of the refunded fee."""
+        rate = next((line.tax_rate for line in original.lines if line.tax_rate is not None), STANDARD_RATE)
+        draft = self.ledger.draft_credit_note(
+            original, "sla_refund", "Art. 20.1 SLA refund", f"SLA refund for claim {claim}", amount, rate, claim,
+            f"sla_refund:{claim}", on, "SLA refund (Art. 20.1)")
+        self._issue(draft, on, policy, numbers, at)
+
+    def settle(self, on: date, policy: Policy, numbers: NumberBook, at: datetime | None = None) -> None:
+        """What an ended contract still owes or is owed, billed now (no next invoice will come):
+        fee reductions become refunds with a credit note (rule book 8), and the late interest of
+        settled invoices an interest invoice (rule book 6, Art. 9.4). A no-op otherwise."""
+        if self.state is not State.TERMINATED:
+            return
+        for claim, amount in list(self.ledger.pending_credits):
+            claim_facts = self.claims.get(uuid.UUID(claim))
+            month = Month.of(claim_facts.outage.breach_date) if claim_facts is not None else None
+            original = (self.ledger.invoice_for_month(month) if month is not None else None) or self._last_invoice()
+            if original is not None:
+                self._refund_credit(claim, amount, original, on, policy, numbers, at)
+        lines = self.ledger.interest_lines(policy.late_interest_rate)
+        if lines:
+            draft = Draft(f"interest:{on.isoformat()}:{self.version}", "interest", str(Month.of(on)), Month.of(on),
+                          due_date(Month.of(on), policy.due_months_after), tuple(lines))
+            self._issue(draft, on, policy, numbers, at)
+
+    def _last_invoice(self) -> Invoice | None:
+        owed = [i for i in self.ledger.invoices.values() if i.document_type == "invoice"]
+        return max(owed, key=lambda i: (i.issued_on, i.number)) if owed else None
+
+    def bill_interest(self, on: date, policy: Policy, numbers: NumberBook, at: datetime | None = None) -> None:
+        """Rule book 6: an interest invoice of its own for the open late interest (an operator's
+        choice when it should not wait for the next invoice)."""
+        lines = self.ledger.interest_lines(policy.late_interest_rate)
+        if not lines:
+            raise RuleViolation("Art. 9.4", "no settled invoice has late interest left to bill")
+        draft = Draft(f"interest:{on.isoformat()}:{self.version}", "interest", str(Month.of(on)), Month.of(on),
+                      due_date(Month.of(on), policy.due_months_after), tuple(lines))
+        self._issue(draft, on, policy, numbers, at)
+
+    def waive_interest(self, invoice_id: uuid.UUID, reason: str, at: datetime, policy: Policy) -> int:
+        """Rule book 6: an operator waives the open late interest of an invoice, with the reason."""
+        invoice = self.ledger.invoices.get(invoice_id)
+        if invoice is None:
+            raise InvalidInput("Art. 9.4", f"no invoice {invoice_id} on this contract", "invoice_id")
+        _require_reason(reason)
+        amount = invoice.open_interest(policy.late_interest_rate)
+        if amount <= 0:
+            raise RuleViolation("Art. 9.4", "no late interest left to waive on this invoice (unpaid principal, "
+                                "or already billed or waived)")
+        self._interest_waived(invoice_id=invoice_id, amount=amount, reason=reason, at=at)
+        return amount
+
+    @event("LateInterestWaived")
+    def _interest_waived(self, invoice_id: uuid.UUID, amount: int, reason: str, at: datetime) -> None:
+        pass
+
+    def void_invoice(self, invoice_id: uuid.UUID, reason: str, at: datetime) -> None:
+        """Rule book 6.1: an invoice issued in error is voided, only before any payment, with a reason."""
+        invoice = self._owed_invoice(invoice_id)
+        _require_reason(reason)
+        if invoice.payments:
+            raise RuleViolation("rule book 6.1", "a paid invoice cannot be voided: issue a credit note")
+        self._invoice_voided(invoice_id=invoice_id, reason=reason, at=at)
+
+    @event("InvoiceVoided")
+    def _invoice_voided(self, invoice_id: uuid.UUID, reason: str, at: datetime) -> None:
+        self.overdue.discard(invoice_id)
+
+    def correct_invoice(self, invoice_id: uuid.UUID, lines: list[InvoiceLine], reason: str, at: datetime,
+                        policy: Policy, numbers: NumberBook) -> uuid.UUID:
+        """Rule book 6.1: a corrected invoice (修正インボイス) replaces an unpaid one and refers to it;
+        the original stays as issued, marked corrected. A paid invoice is corrected by a credit note."""
+        original = self._owed_invoice(invoice_id)
+        _require_reason(reason)
+        if original.payments:
+            raise RuleViolation("rule book 6.1", "a paid invoice is corrected with a credit note")
+        if not lines or any(line.tax_rate is None and line.kind != "late_interest" for line in lines):
+            raise InvalidInput("rule book 6.1", "a corrected invoice needs lines, each with its tax rate", "lines")
+        on = jst_date(at)
+        draft = Draft(f"correction:{invoice_id}:{self.version}", "correction", original.period, original.month,
+                      max(original.due_on, on), tuple(lines), "invoice", self.ledger.original_of(original), reason)
+        self._issue(draft, on, policy, numbers, at)
+        return self._last_invoice_id()
+
+    def issue_credit_note(self, invoice_id: uuid.UUID, amount: int, reason: str, at: datetime, policy: Policy,
+                          numbers: NumberBook) -> uuid.UUID:
+        """Rule book 6.1: a discount or credit after issue is a credit note (返還インボイス) against the
+        invoice, at its rate (Art. 57-4(3)); it lowers what is owed, and beyond that is a refund due."""
+        original = self._owed_invoice(invoice_id)
+        _require_reason(reason)
+        _require_positive_int(amount, "amount", RETURN_INVOICE)
+        rate = next((line.tax_rate for line in original.lines if line.tax_rate is not None), STANDARD_RATE)
+        taxable = sum(line.amount for line in original.lines if line.tax_rate == rate)
+        if amount > taxable - self._credited_taxable(original, rate):
+            raise RuleViolation(RETURN_INVOICE, f"at most {taxable - self._credited_taxable(original, rate)} yen "
+                                "of this invoice can still be credited")
+        on = jst_date(at)
+        draft = self.ledger.draft_credit_note(original, "credit_note", "rule book 6.1 credit after issue",
+                                              f"credit on {original.number}", amount, rate, str(invoice_id),
+                                              f"credit_note:{invoice_id}:{self.version}", on, reason)
+        self._issue(draft, on, policy, numbers, at)
+        return self._last_invoice_id()
+
+    def _credited_taxable(self, original: Invoice, rate: Decimal) -> int:
+        return sum(line.amount for note in self.ledger.invoices.values()
+                   if note.kind == "credit_note" and note.original
+                   and note.original.get("invoice_id") == str(original.invoice_id)
+                   for line in note.lines if line.tax_rate == rate)
+
+    def _last_invoice_id(self) -> uuid.UUID:
+        return next(reversed(self.ledger.invoices))
+
+    def _owed_invoice(self, invoice_id: uuid.UUID) -> Invoice:
+        invoice = self.ledger.invoices.get(invoice_id)
+        if invoice is None:
+            raise InvalidInput("rule book 6.1", f"no invoice {invoice_id} on this contract", "invoice_id")
+        if invoice.document_type != "invoice" or invoice.status != "issued":
+            raise RuleViolation("rule book 6.1", f"invoice {invoice.number} is {invoice.status}, not open")
+        return invoice
 
     @event("CreditGranted")
     def _credit_granted(self, claim_id: uuid.UUID, remedy: str, amount: int, credit_days: int,
@@ -830,7 +1002,7 @@ class Contract(Aggregate):
                     last_settled_on=max(paid_on) if paid_on else None)
 
     def last_invoice_on(self) -> date | None:
-        """Issue date of the contract's last invoice (``domain.retention.last_invoice_on``)."""
+        """Issue date of the contract's last issued document (``domain.retention.last_invoice_on``)."""
         return last_invoice_on([i.issued_on for i in self.ledger.invoices.values()])
 
     def records_kept_until(self, policy: Policy) -> date | None:
@@ -985,6 +1157,9 @@ class ContractEvents:
     DebtWrittenOff = event_class(Contract, "DebtWrittenOff")
     SuspensionStopMoved = event_class(Contract, "SuspensionStopMoved")
     PaymentReminded = event_class(Contract, "PaymentReminded")
+    InvoiceIssued = event_class(Contract, "InvoiceIssued")
+    InvoiceVoided = event_class(Contract, "InvoiceVoided")
+    LateInterestWaived = event_class(Contract, "LateInterestWaived")
 
     @classmethod
     def all(cls) -> tuple[type[Any], ...]:
@@ -1022,6 +1197,9 @@ EVENT_ARTICLES: dict[type[Any], str] = {
     _E.DebtWrittenOff: "Art. 9.3",  # rule book 7: fee shortfall or uncollectible debt
     _E.SuspensionStopMoved: "Art. 9.5",  # the proviso: a later payment allowed
     _E.PaymentReminded: "Art. 9.3",  # rule book 7: reminders before and after the due date
+    _E.InvoiceIssued: "Consumption Tax Act Art. 57-4 (rule book 6.1)",
+    _E.InvoiceVoided: "rule book 6.1",
+    _E.LateInterestWaived: "Art. 9.4",
 }
 """The rule each event class applies; ``Rejected`` and ``Terminated`` record their article."""
 ARTICLE_RECORDED_BY_EVENT = (_E.Rejected, _E.Terminated)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, NamedTuple
 
-from domain.billing import Ledger
+from domain.billing import Ledger, invoices_referenced
 from domain.calendar import Month
 from domain.contract import ENDED as ENDED_STATES
 from domain.contract import IN_SERVICE as IN_SERVICE_STATES
@@ -129,13 +129,7 @@ class Timeline:
         the timeline learns each invoice the event issued, paid or refunded. Returns them."""
         self.apply(event)
         touched: list[uuid.UUID] = list(ledger.invoices)[issued_before:]  # new invoices: the last keys
-        if isinstance(event, ContractEvents.PaymentReceived | ContractEvents.PaymentReversed
-                      | ContractEvents.DebtWrittenOff | ContractEvents.WriteOffReversed):
-            touched.append(event.invoice_id)
-        elif isinstance(event, ContractEvents.CreditGranted) and event.remedy == "refund":
-            target = ledger.invoice_for_month(event.breach_month)
-            if target is not None:
-                touched.append(target.invoice_id)
+        touched.extend(i for i in invoices_referenced(event) if i in ledger.invoices)
         for invoice_id in touched:
             invoice = ledger.invoices[invoice_id]
             self.invoice_changed(str(invoice_id), invoice.due_on, invoice.outstanding, invoice.issued_on)
@@ -406,7 +400,7 @@ def _timeline_handlers() -> tuple[dict[type, Handler[Timeline]], Iterable[type]]
         c.PaymentReversed: t._on_PaymentReversed,
         c.PaymentReminded: t._on_PaymentReminded,
     }, (c.ContractorInfoChanged, c.PrivacyRequestAnswered, c.DebtWrittenOff,  # these reach it through ``follow``
-        c.WriteOffReversed))
+        c.WriteOffReversed, c.InvoiceIssued, c.InvoiceVoided, c.LateInterestWaived))
 
 
 TIMELINE_FOLD: Dispatch[Timeline] = Dispatch("deadline Timeline", _timeline_handlers)

@@ -23,14 +23,15 @@ PERSONAL_FIELDS: dict[type[Any], tuple[str, ...]] = {
     ContractEvents.SlaBreachClaimed: ("evidence",),
     ContractEvents.PaymentReceived: ("reference",),
     vars(Transfer)["Received"]: ("payer_name", "bank_reference"),  # rule book 10: often the remitter's name
+    ContractEvents.InvoiceIssued: ("recipient",),  # Art. 57-4(1) item 6: the recipient's name
 }
-"""Event class -> attributes holding personal data (契約者情報, claim evidence text, and the payer's
-reference on a payment: on Japanese bank transfers often the remitter's name, spec 10)."""
+"""Event class -> attributes holding personal data (契約者情報, claim evidence text, invoice recipients,
+and the payer's reference on a payment: on Japanese bank transfers often the remitter's name, spec 10)."""
 
 PERSONAL_FIELD_NAMES: frozenset[str] = frozenset(name for names in PERSONAL_FIELDS.values() for name in names)
 
 ERASED: dict[str, Any] = {"contractor": {"erased": "true"}, "evidence": "[erased]", "reference": "[erased]",
-                          "payer_name": "[erased]", "bank_reference": "[erased]"}
+                          "payer_name": "[erased]", "bank_reference": "[erased]", "recipient": "[erased]"}
 """What a personal field reads as once its keys are destroyed (``ContractorDataErased``, spec 10)."""
 
 ERASED_CONTACTS: dict[str, str] = {CONTACTS_ERASED: ERASED_MARK}
@@ -38,7 +39,7 @@ ERASED_CONTACTS: dict[str, str] = {CONTACTS_ERASED: ERASED_MARK}
 (privacy policy 7): merged into the record fields, which stay readable."""
 
 REDACTED: dict[str, Any] = {"contractor": {"redacted": "true"}, "evidence": "[redacted]", "reference": "[redacted]",
-                            "payer_name": "[redacted]", "bank_reference": "[redacted]"}
+                            "payer_name": "[redacted]", "bank_reference": "[redacted]", "recipient": "[redacted]"}
 """What a personal field reads as in an export made with ``redact=True``."""
 
 REDACTED_VALUE = "[redacted]"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from domain.calendar import YearEndBreak
+from domain.invoicing import Issuer
 from domain.retention import FiscalYearEnd
 
 
@@ -27,3 +28,5 @@ class Policy:
     sla_claim_window_days: int = 60  # Art. 20.3 (fixed by the terms)
     discontinuation_notice_months: int = 3  # Art. 18 (fixed by the terms)
     year_end_break: YearEndBreak = YearEndBreak()
+    issuer: Issuer | None = None  # rule book 6.1: the operator as qualified-invoice issuer (settings)
+    invoice_number_format: str = "INV-{year}-{seq:06d}"  # rule book 6.1

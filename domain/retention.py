@@ -158,6 +158,6 @@ def contractor_data_erasure_on(stored_data_deletion: date | None, last_invoice_o
 
 def last_invoice_on(issued_on: list[date] | tuple[date, ...]) -> date | None:
     """"The contract's last invoice" for the records period: the latest issue date among the
-    invoices the contract's events record (today's service-month invoices, issued on the 1st of
-    their month). The one place to switch to issued-invoice documents (``InvoiceIssued``)."""
+    documents the contract issued (``InvoiceIssued``, rule book 6.1: invoices, corrected invoices,
+    interest invoices and credit notes, void ones too: each is a record the law asks to keep)."""
     return max(issued_on) if issued_on else None

@@ -246,7 +246,7 @@ def payer_data_erasable(contracts_erased: Sequence[bool]) -> bool:
 class CreditUse:
     """Credit balance applied to an invoice (kept so a reversal can unwind it, newest first)."""
 
-    source: uuid.UUID  # the transfer whose excess it was
+    source: uuid.UUID  # the transfer whose excess it was, or the credit note (rule book 6.1)
     contract_id: uuid.UUID
     invoice_id: uuid.UUID
     amount: int
@@ -263,7 +263,7 @@ class CustomerAccount(Aggregate):
     def __init__(self, customer_number: str) -> None:
         self.customer_number = customer_number
         self.contract_ids: list[uuid.UUID] = []
-        self.credits: dict[str, int] = {}  # transfer id (text) -> unused excess
+        self.credits: dict[str, int] = {}  # source id (text): a transfer's excess or a credit note's -> unused
         self.uses: list[CreditUse] = []
         self.refunded = 0
         self.transfer_ids: list[uuid.UUID] = []  # every transfer applied for the customer (spec 10 erasure)
@@ -319,6 +319,21 @@ class CustomerAccount(Aggregate):
                         applied_on: date) -> None:
         self.credits[str(source)] -= amount
         self.uses.append(CreditUse(source, contract_id, invoice_id, amount))
+
+    def credit_from_note(self, note_id: uuid.UUID, contract_id: uuid.UUID, invoice_id: uuid.UUID, amount: int,
+                         on: date) -> None:
+        """Rule book 6.1 and 7: a credit note returned more of an invoice than was still owed on it; the
+        part already paid is the customer's credit balance, like an overpayment (kept under the note's id)."""
+        require_yen(amount, "amount", "rule book 7")
+        if str(note_id) in self.credits:
+            raise RuleViolation("rule book 7", "this credit note is already in the credit balance")
+        self._note_credited(note_id=note_id, contract_id=contract_id, invoice_id=invoice_id, amount=amount,
+                            credited_on=on)
+
+    @event("CreditNoteCredited")
+    def _note_credited(self, note_id: uuid.UUID, contract_id: uuid.UUID, invoice_id: uuid.UUID, amount: int,
+                       credited_on: date) -> None:
+        self.credits[str(note_id)] = amount
 
     def refund_credit(self, amount: int, reason: str, on: date) -> None:
         """An operator returns credit balance to the customer (rule book 6: an overpayment is the

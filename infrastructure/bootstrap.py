@@ -15,6 +15,8 @@ application's ``env`` built here.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from application.clock import Clock, SystemClock
+from application.invoice_search import CounterpartyIndex
 from application.notifications.delivery import Deliverer
 from application.notifications.endpoints import EndpointAdmin
 from application.notifications.ports import Sender
@@ -137,14 +140,14 @@ def build_services(settings: Settings, env: Mapping[str, str] | None = None, *, 
     then not created again on PostgreSQL (the library's ``CREATE OR REPLACE FUNCTION`` beside
     another process's migration fails with "tuple concurrently updated"). A new part that creates
     tables belongs in ``infrastructure.schema.ensure_tables`` too."""
-    catalog = load_catalog(settings.catalog_path)
+    policy = settings.policy()
+    catalog = load_catalog(settings.catalog_path, policy.tax_rate)
     migrated = False
     if migrate and env is None:
         from infrastructure.schema import migrate as apply_migrations
 
         apply_migrations(settings)
         migrated = settings.database_url is not None
-    policy = settings.policy()
     calendar = business_calendar(policy)
     app_env = audited(env) if env is not None else persistence_env(settings)
     for key, value in library_env(settings).items():
@@ -169,6 +172,21 @@ class InstrumentedApplication(ContractsApplication):
 # --------------------------------------------------------------------------- read side, API store, clock
 
 
+_DEV_SEARCH_KEY = b"contracts: development counterparty search key (no master key set)"
+
+
+def counterparty_search_key(settings: Settings) -> bytes:
+    """The key of the invoice search's counterparty blind index (rule book 13):
+    ``CONTRACTS_INVOICE_SEARCH_KEY``, else derived from the master key (HMAC with a fixed label),
+    else a fixed development key (without a master key the data keys are unprotected too)."""
+    if settings.invoice_search_key is not None:
+        return settings.invoice_search_key_bytes()
+    master = decode_master_key(settings.master_key_text())
+    if master is not None:
+        return hmac.new(master, b"invoice counterparty search", hashlib.sha256).digest()
+    return _DEV_SEARCH_KEY
+
+
 def build_read_models(services: Services, *, clock: Clock | None = None, in_process: bool | None = None,
                       start_runner: bool = False, batch_size: int = 500, poll_interval: float = 0.2
                       ) -> ReadModelsImpl:
@@ -181,12 +199,13 @@ def build_read_models(services: Services, *, clock: Clock | None = None, in_proc
     from infrastructure.snapshots import open_snapshots
 
     store = open_read_store(services.app)
-    runner = ProjectionRunner(services.app, store, Projector(services.policy), batch_size=batch_size,
-                              poll_interval=poll_interval)
+    index = CounterpartyIndex(counterparty_search_key(services.settings))
+    runner = ProjectionRunner(services.app, store, Projector(services.policy, counterparty_index=index),
+                              batch_size=batch_size, poll_interval=poll_interval)
     if in_process is None:
         in_process = not type(store).__name__.startswith("Postgres")
     models = ReadModelsImpl(services.app, store, runner, clock or SystemClock(), in_process,
-                            snapshots=open_snapshots(services.app))
+                            snapshots=open_snapshots(services.app), counterparty_index=index)
     if start_runner:
         models.start_runner()
     return models

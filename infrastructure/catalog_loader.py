@@ -11,12 +11,14 @@ import json
 import re
 import tomllib
 from collections.abc import Mapping
+from decimal import Decimal
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from domain.catalog import Campaign, Catalog, PricePlan
 from domain.errors import InvalidInput
+from domain.invoicing import STANDARD_RATE, tax_rate
 
 ARTICLE = "rule book 2"
 SAMPLE_SOURCE = "packaged sample.toml"
@@ -35,6 +37,7 @@ _GRADE_KEYS = {
     "beta": False,
     "sla_eligible": False,
     "campaign": False,
+    "tax_rate": False,
 }
 _CAMPAIGN_KEYS = {"monthly_price": True, "months": True, "annual_price": False}
 
@@ -46,8 +49,9 @@ class CatalogError(InvalidInput):
         super().__init__(ARTICLE, message, field)
 
 
-def load_catalog(path: Path | None = None) -> Catalog:
-    """Read and validate a catalog file; ``None`` loads the packaged sample catalog."""
+def load_catalog(path: Path | None = None, default_tax_rate: Decimal = STANDARD_RATE) -> Catalog:
+    """Read and validate a catalog file; ``None`` loads the packaged sample catalog. A grade
+    without ``tax_rate`` sells at ``default_tax_rate`` (POLICY ``tax_rate``, rule book 6.1)."""
     try:
         if path is None:
             source, raw = SAMPLE_SOURCE, files("infrastructure").joinpath("catalog/sample.toml").read_bytes()
@@ -61,16 +65,16 @@ def load_catalog(path: Path | None = None) -> Catalog:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CatalogError(f"{source}: not UTF-8 (byte {exc.start})", "catalog_path") from None
-    return parse_catalog(text, source)
+    return parse_catalog(text, source, default_tax_rate)
 
 
-def parse_catalog(text: str, source: str = "<string>") -> Catalog:
+def parse_catalog(text: str, source: str = "<string>", default_tax_rate: Decimal = STANDARD_RATE) -> Catalog:
     """Validate catalog TOML text; ``source`` names the file in error messages."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CatalogError(f"{source}: invalid TOML: {exc}", "catalog_path") from None
-    return _Reader(source).catalog(data)
+    return _Reader(source, default_tax_rate).catalog(data)
 
 
 def _dotted(*keys: str) -> str:
@@ -78,8 +82,18 @@ def _dotted(*keys: str) -> str:
 
 
 class _Reader:
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, default_tax_rate: Decimal = STANDARD_RATE) -> None:
         self.source = source
+        self.default_tax_rate = default_tax_rate
+
+    def rate(self, value: object, path: tuple[str, ...]) -> Decimal:
+        """Rule book 6.1: "0.10" (standard) or "0.08" (reduced), as a string (TOML floats are inexact)."""
+        if not isinstance(value, str):
+            raise self.fail(path, 'must be a string: "0.10" (standard) or "0.08" (reduced)')
+        try:
+            return tax_rate(value)
+        except InvalidInput as exc:
+            raise self.fail(path, exc.message) from None
 
     def fail(self, path: tuple[str, ...], problem: str) -> CatalogError:
         field = _dotted(*path)
@@ -174,6 +188,8 @@ class _Reader:
             sla_eligible=sla_eligible,
             store=store,
             campaign=campaign,
+            tax_rate=self.rate(table["tax_rate"], (*path, "tax_rate")) if "tax_rate" in table
+            else self.default_tax_rate,
         )
 
     def campaign(self, body: object, path: tuple[str, ...]) -> Campaign:

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.calendar import YearEndBreak
 from domain.errors import InvalidInput
+from domain.invoicing import QUALIFIED_INVOICE, Issuer, number_format, tax_rate
 from domain.notifications import DeliveryPolicy
 from domain.policy import Policy
 from domain.retention import FiscalYearEnd
@@ -27,6 +28,10 @@ ENV_PREFIX = "CONTRACTS_"
 _DELIVERY = DeliveryPolicy()
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_ISSUER_FIELDS = ("name", "registration_number", "address", "contact")
+SAMPLE_ISSUER = Issuer(name="見本クラウド株式会社 (sample issuer, sandbox only)", registration_number="T7123456789012",
+                       address="東京都千代田区見本町1-1 (fictional)", contact="billing@example.invalid")
+"""Sandbox mode only: a fictional issuer (the check-digit example of the corporate number)."""
 
 
 MASTER_KEY_RULE = "must be base64 of 32 random bytes"
@@ -80,6 +85,19 @@ class Settings(BaseSettings):
     sla_claim_window_days: int = Field(default=_SPEC.sla_claim_window_days, ge=0)
     discontinuation_notice_months: int = Field(default=_SPEC.discontinuation_notice_months, ge=0)
     year_end_break: str = "12-29..01-03"
+
+    # Rule book 6.1: the operator as issuer of qualified invoices (Consumption Tax Act Art. 57-4(1)).
+    # Required in production mode; sandbox mode falls back to a clearly fictional sample issuer.
+    issuer_name: str | None = None
+    issuer_registration_number: str | None = None  # T + 13 digits (corporate number with check digit)
+    issuer_address: str | None = None
+    issuer_contact: str | None = None
+    invoice_number_format: str = _SPEC.invoice_number_format
+    # base64 of 32 bytes keying the counterparty blind index of the invoice search; unset: derived
+    # from CONTRACTS_MASTER_KEY (and without that, a fixed development key)
+    invoice_search_key: SecretStr | None = None
+    # TrueType font embedded in invoice PDFs (Japanese text); unset: Debian's IPAex Gothic (./dev installs it)
+    invoice_font_path: Path | None = None
 
     log_level: str = "INFO"
     # ``json``: one JSON object per log line (time, level, logger, message, request_id and the
@@ -188,6 +206,14 @@ class Settings(BaseSettings):
         Ed25519Verifier(value)
         return value.strip()
 
+    @field_validator("invoice_number_format")
+    @classmethod
+    def _check_number_format(cls, value: str) -> str:
+        try:
+            return number_format(value)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
+
     @field_validator("year_end_break")
     @classmethod
     def _check_year_end_break(cls, value: str) -> str:
@@ -215,11 +241,47 @@ class Settings(BaseSettings):
                 raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
         return value
 
+    @field_validator("invoice_search_key")
+    @classmethod
+    def _check_search_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and decode_master_key(value.get_secret_value()) is None:
+            raise ValueError(MASTER_KEY_RULE)
+        return value
+
+    def invoice_search_key_bytes(self) -> bytes:
+        key = decode_master_key(self.invoice_search_key.get_secret_value()) if self.invoice_search_key else None
+        assert key is not None
+        return key
+
     def master_key_text(self) -> str | None:
         return self.master_key.get_secret_value() if self.master_key is not None else None
 
+    def issuer(self) -> Issuer | None:
+        """The validated issuer; refuses at start with one line naming the setting (rule book 6.1)."""
+        values = {name: getattr(self, f"issuer_{name}") for name in _ISSUER_FIELDS}
+        if all(v is None for v in values.values()):
+            if self.mode == "sandbox":
+                return SAMPLE_ISSUER
+            raise InvalidInput(QUALIFIED_INVOICE, "CONTRACTS_ISSUER_NAME, _REGISTRATION_NUMBER, _ADDRESS and "
+                               "_CONTACT are required to issue qualified invoices", "issuer_name")
+        for name, value in values.items():
+            if value is None or not value.strip():
+                raise InvalidInput(QUALIFIED_INVOICE, f"CONTRACTS_ISSUER_{name.upper()} is required",
+                                   f"issuer_{name}")
+        try:
+            return Issuer(**{k: v.strip() for k, v in values.items() if v is not None})
+        except InvalidInput as exc:
+            field = f"issuer_{exc.field}" if exc.field else "issuer_name"
+            raise InvalidInput(exc.article, f"CONTRACTS_{field.upper()}: {exc.message}", field) from None
+
     def policy(self) -> Policy:
+        try:
+            tax_rate(self.tax_rate)
+        except InvalidInput as exc:
+            raise InvalidInput(exc.article, f"CONTRACTS_TAX_RATE: {exc.message}", "tax_rate") from None
         return Policy(
+            issuer=self.issuer(),
+            invoice_number_format=self.invoice_number_format,
             tax_rate=self.tax_rate,
             late_interest_rate=self.late_interest_rate,
             due_months_after=self.due_months_after,

@@ -17,6 +17,19 @@ from support.postgres import (
     find_postgres,
 )
 
+# --------------------------------------------------------------------------- issuer (rule book 6.1)
+# Production mode refuses to start without the qualified-invoice issuer: every test process (and the
+# subprocesses it starts) runs as this fictional operator. T7123456789012 is the corporate-number
+# check-digit example of the tax agency's rules (check digit 7).
+TEST_ISSUER_ENV = {
+    "CONTRACTS_ISSUER_NAME": "テスト運営株式会社",
+    "CONTRACTS_ISSUER_REGISTRATION_NUMBER": "T7123456789012",
+    "CONTRACTS_ISSUER_ADDRESS": "東京都千代田区試験町1-2-3",
+    "CONTRACTS_ISSUER_CONTACT": "billing@example.invalid",
+}
+for _key, _value in TEST_ISSUER_ENV.items():
+    os.environ.setdefault(_key, _value)
+
 # --------------------------------------------------------------------------- PostgreSQL
 
 

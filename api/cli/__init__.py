@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "api.cli.webhooks",
     "api.cli.migrate",
     "api.cli.settlement",
+    "api.cli.invoices",
 )
 EXIT_USAGE = 2
 EXIT_DATABASE = 1

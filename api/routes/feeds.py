@@ -1,4 +1,4 @@
-"""Service-wide reads: the global event feed, invoices of a month, deadlines."""
+"""Service-wide reads: the global event feed and deadlines (invoices: ``api.routes.invoices``)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,11 @@ from starlette.responses import JSONResponse, Response
 from api import resources as r
 from api.auth import READERS, Principal, current_principal, roles
 from api.context import ApiContext, context
-from api.lists import Limit, envelope
-from api.schemas import MONTH_PATTERN, PROBLEM_RESPONSES, IsoDate
-from api.views import event_view, invoice_resource, jsonable, undecodable_view
+from api.lists import envelope
+from api.schemas import PROBLEM_RESPONSES, IsoDate
+from api.views import event_view, undecodable_view
 from application.read_models import Deadline
 from application.undecodable import UndecodableEvent, decode_event
-from domain.calendar import Month
 from domain.errors import InvalidInput
 
 log = logging.getLogger("api")
@@ -61,16 +60,6 @@ def _entry(ctx: ApiContext, n: Notification, who: Principal) -> dict[str, Any]:
         log.warning("feed: event at position %d does not decode (%s)", n.id, damaged.reason)
         return undecodable_view(damaged, position=n.id, topic=n.topic)
     return event_view(event, who, position=n.id, topic=n.topic)
-
-
-@router.get("/invoices", summary="The invoices of a month (YYYY-MM), one page in invoice id order",
-            response_model=r.MonthInvoices, **roles(*READERS))
-def invoices(ctx: Ctx, who: Who,
-             month: Annotated[str, Query(pattern=MONTH_PATTERN, description="YYYY-MM")], limit: Limit = 50,
-             starting_after: Annotated[uuid.UUID | None, Query(description="an invoice id")] = None) -> Response:
-    found = ctx.read_models.invoices_for_month(Month.parse(month), limit=limit + 1, after=starting_after)
-    body = envelope([invoice_resource(i) for i in jsonable(found)], limit, lambda i: i["id"], "/v1/invoices")
-    return JSONResponse({"month": month, **body, "invoices": body["data"]})
 
 
 @router.get("/deadlines", summary="Open deadlines due on or before a date, one page in due order",

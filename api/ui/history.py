@@ -257,6 +257,12 @@ DETAILS: dict[type[Any], Details] = {
     _E.PaymentReminded: lambda e, entry, __: (f"reminder {'before' if e.stage == 'before_due' else 'after'} the due "
                                               f"date: invoice {_invoice_ref(entry)} due {e.due_on}, {_yen(e.unpaid)} "
                                               "unpaid"),
+    _E.InvoiceIssued: lambda e, _, __: (f"{e.document['document_type'].replace('_', ' ')} {e.document['number']} "
+                                        f"({e.document['kind']}, {e.document['period']}): "
+                                        f"{_yen(e.document['total'])}"),
+    _E.InvoiceVoided: lambda e, entry, __: f"invoice {_invoice_ref(entry)} voided: {e.reason}",
+    _E.LateInterestWaived: lambda e, entry, __: (f"late interest {_yen(e.amount)} of invoice {_invoice_ref(entry)} "
+                                                 f"waived: {e.reason}"),
 }
 """How each event class reads on the timeline."""
 

@@ -111,6 +111,20 @@ def _claim_rejected(e: Any) -> Payload:
             "remedy": None, "amount": 0, "credit_days": 0, "breach_month": None, "reason": e.reason}
 
 
+def _document_issued(e: Any) -> Payload:
+    """An issued invoice or credit note (rule book 6.1) as issued; the recipient's name is left out
+    (personal data; the receiver knows its customer by ``contract_id``), fetch the whole document
+    from ``GET /v1/invoices/{invoice_id}``."""
+    d = e.document
+    original = d.get("original")
+    return {"contract_id": _id(e.originator_id), "invoice_id": _id(e.invoice_id), "number": d["number"],
+            "document_type": d["document_type"], "kind": d["kind"], "period": d["period"],
+            "issued_on": d["issued_on"], "due_on": d["due_on"], "total": int(d["total"]),
+            "rate_totals": [dict(r) for r in d["rate_totals"]], "document_hash": e.document_hash,
+            "original_invoice_id": original["invoice_id"] if original else None,
+            "original_number": original["number"] if original else None}
+
+
 def _stored_data_deleted(e: Any) -> Payload:
     return {"contract_id": _id(e.originator_id), "service": e.service, "deleted_on": _day(e.deleted_on)}
 
@@ -139,7 +153,15 @@ def _terms_took_effect(e: Any) -> Payload:
 
 # --------------------------------------------------------------------------- the table
 
+INVOICE_ISSUED = NotificationType(
+    "invoice.issued", 1, _document_issued,
+    description="a qualified invoice (適格請求書) was issued: number, period, per-rate totals and tax, due date")
+CREDIT_NOTE_ISSUED = NotificationType(
+    "credit_note.issued", 1, _document_issued,
+    description="a credit note (返還インボイス) was issued against an invoice: refund, discount, SLA refund")
+
 NOTIFICATION_TYPES: Mapping[type, NotificationType] = {
+    ContractEvents.InvoiceIssued: INVOICE_ISSUED,  # a credit note: CREDIT_NOTE_ISSUED (``VARIANTS``)
     ContractEvents.PaymentOverdue: NotificationType(
         "invoice.overdue", 1, _invoice_overdue, description="an invoice is unpaid the day after its due date"),
     ContractEvents.PaymentReminded: NotificationType(
@@ -189,6 +211,11 @@ NOTIFICATION_TYPES: Mapping[type, NotificationType] = {
         "terms.change_took_effect", 1, _terms_took_effect, description="the announced terms are now in force"),
 }
 
+VARIANTS: Mapping[NotificationType, Callable[[Any], NotificationType]] = {
+    INVOICE_ISSUED: lambda e: CREDIT_NOTE_ISSUED if e.document["document_type"] == "credit_note" else INVOICE_ISSUED,
+}
+"""A row whose event class carries two kinds of fact: the type is chosen from the event."""
+
 NOT_NOTIFIED: Mapping[type, str] = {  # every other Contract event, and why no system is told of it
     ContractEvents.Opened: "internal: the contract record exists; Applied / TrialStarted follow",
     ContractEvents.TrialStarted: "carries contractor information only; the billing system made the request",
@@ -196,27 +223,32 @@ NOT_NOTIFIED: Mapping[type, str] = {  # every other Contract event, and why no s
     ContractEvents.Applied: "answered synchronously to the billing system that applied",
     ContractEvents.Approved: "answered synchronously to the caller",
     ContractEvents.Rejected: "answered synchronously to the caller",
-    ContractEvents.ServicePeriodStarted: "planned: invoice.issued (the invoice the period start issues)",
-    ContractEvents.Renewed: "planned: invoice.issued (the invoice the renewal issues)",
+    ContractEvents.ServicePeriodStarted: "invoice.issued follows (the invoice the period start issues)",
+    ContractEvents.Renewed: "invoice.issued follows (the invoice the renewal issues)",
     ContractEvents.ChangeRequested: "answered synchronously to the caller",
-    ContractEvents.GradeChanged: "planned: invoice.issued for an upgrade charge",
-    ContractEvents.UsersChanged: "planned: invoice.issued for an upgrade charge",
+    ContractEvents.GradeChanged: "answered synchronously; invoice.issued follows for an upgrade charge",
+    ContractEvents.UsersChanged: "answered synchronously; invoice.issued follows for an upgrade charge",
     ContractEvents.TerminationNoticed: "answered synchronously; contract.terminated follows at the end",
     ContractEvents.SlaBreachClaimed: "answered synchronously with the assessment; sla.claim_decided follows",
     ContractEvents.ContractorInfoChanged: "personal data only",
     ContractEvents.ContractorDataErased: "internal: the keys are destroyed; the platform acts on StoredDataDeleted",
     ContractEvents.PrivacyRequestAnswered: "answered synchronously to the operator who acted on the request",
     ContractEvents.WriteOffReversed: "follows payment.reversed of the same transfer (its fee shortfall is owed again)",
+    ContractEvents.InvoiceVoided: "answered synchronously to the operator who voided it (rule book 6.1)",
+    ContractEvents.LateInterestWaived: "answered synchronously to the operator who waived it (Art. 9.4)",
 }
 """Contract events deliberately not pushed (``tests/unit/test_notifications.py`` checks that every
 Contract event class is either in ``NOTIFICATION_TYPES`` or here, so a new event is a decision)."""
 
-TYPE_NAMES: tuple[str, ...] = tuple(sorted({t.name for t in NOTIFICATION_TYPES.values()}))
-NOTICE_TYPES: Mapping[str, str] = {t.name: t.article for t in NOTIFICATION_TYPES.values() if t.article}
+ALL_TYPES: tuple[NotificationType, ...] = (*NOTIFICATION_TYPES.values(), CREDIT_NOTE_ISSUED)
+TYPE_NAMES: tuple[str, ...] = tuple(sorted({t.name for t in ALL_TYPES}))
+NOTICE_TYPES: Mapping[str, str] = {t.name: t.article for t in ALL_TYPES if t.article}
 
 
 def notification_type(event: Any) -> NotificationType | None:
-    return NOTIFICATION_TYPES.get(type(event))
+    kind = NOTIFICATION_TYPES.get(type(event))
+    variant = VARIANTS.get(kind) if kind is not None else None
+    return variant(event) if variant is not None else kind
 
 
 def notification_id(event: Any, kind: NotificationType) -> uuid.UUID:

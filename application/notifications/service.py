@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from application.clock import Clock
-from application.notifications.catalog import NOTICE_TYPES, NOTIFICATION_TYPES, instant
+from application.notifications.catalog import ALL_TYPES, NOTICE_TYPES, instant
 from application.notifications.endpoints import ARTICLE, EndpointAdmin
 from application.notifications.ports import DELIVERED, Delivery, WebhookStore
 from application.notifications.queue import QueueDeriver, rows_for
@@ -111,7 +111,7 @@ def _instant(value: datetime | None) -> str | None:
 
 def types_view() -> list[dict[str, Any]]:
     seen: dict[str, dict[str, Any]] = {}
-    for kind in NOTIFICATION_TYPES.values():
+    for kind in ALL_TYPES:
         seen.setdefault(kind.name, {"type": kind.name, "version": kind.version, "article": kind.article,
                                     "personal_fields": list(kind.personal), "description": kind.description})
     return [seen[k] for k in sorted(seen)]

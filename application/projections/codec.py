@@ -19,9 +19,11 @@ from typing import Any
 from domain.billing import Invoice, InvoiceLine, Ledger, Payment, WriteOff
 from domain.calendar import Month
 from domain.catalog import Campaign, PricePlan
+from domain.invoicing import RateTotal
 from domain.values import CAMPAIGN, DATE, DECIMAL, MONTH, PRICE_PLAN, UUID, ValueCodec
 
 _LINE_FIELDS = tuple(f.name for f in dataclasses.fields(InvoiceLine))
+_LINE_DERIVED = ("reduced_rate",)  # shown by ``InvoiceLine.to_dict``, not a field
 
 
 def dumps(data: Any) -> str:
@@ -127,19 +129,46 @@ def encode_lines(lines: list[InvoiceLine]) -> str:
 
 def _line_dict(line: InvoiceLine) -> dict[str, Any]:
     d = line.to_dict()
-    if len(d) != len(_LINE_FIELDS):
+    if len(d) != len(_LINE_FIELDS) + len(_LINE_DERIVED):
         d.update({k: getattr(line, k) for k in _LINE_FIELDS if k not in d})
     return d
 
 
 def decode_lines(text: str) -> list[InvoiceLine]:
-    return [InvoiceLine(**{k: d[k] for k in _LINE_FIELDS if k in d}) for d in json.loads(text)]
+    return [InvoiceLine.from_dict(d) for d in json.loads(text)]
+
+
+def encode_invoice_doc(invoice: Invoice) -> str:
+    """What an invoice row holds beyond its columns (never the recipient: personal data)."""
+    return dumps({
+        "status": invoice.status,
+        "issuer": invoice.issuer,
+        "rate_totals": [r.to_dict() for r in invoice.rate_totals],
+        "document_hash": invoice.document_hash,
+        "original": invoice.original,
+        "reason": invoice.reason,
+        "interest_billed": invoice.interest_billed,
+        "interest_waived": invoice.interest_waived,
+        "credited": invoice.credited,
+    })
 
 
 def invoice_from_row(row: dict[str, Any], settled: list[tuple[str, date, int]]) -> Invoice:
     """Rebuild a domain Invoice from its read-table row (see ``InvoiceRow``) and its payment rows
     (kind, date, amount: payments, reversals and write-offs of rule book 7, in recorded order)."""
+    doc = json.loads(row.get("doc") or "{}")
     return Invoice(
+        number=row.get("number") or "",
+        document_type=row.get("document_type") or "invoice",
+        status=doc.get("status", "issued"),
+        issuer=doc.get("issuer"),
+        rate_totals=[RateTotal.from_dict(r) for r in doc.get("rate_totals", [])],
+        document_hash=doc.get("document_hash", ""),
+        original=doc.get("original"),
+        reason=doc.get("reason"),
+        interest_billed=int(doc.get("interest_billed", 0)),
+        interest_waived=int(doc.get("interest_waived", 0)),
+        credited=int(doc.get("credited", 0)),
         invoice_id=uuid.UUID(str(row["invoice_id"])),
         contract_id=uuid.UUID(str(row["contract_id"])),
         kind=row["kind"],

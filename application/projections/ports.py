@@ -44,6 +44,10 @@ class InvoiceRow:
     outstanding: int
     refunded: int
     lines: str  # JSON list of InvoiceLine dicts
+    number: str = ""  # rule book 6.1
+    document_type: str = "invoice"  # invoice | credit_note
+    counterparty: str = ""  # keyed blind index of the recipient's normalised name (never the name)
+    doc: str = "{}"  # JSON: status, issuer, rate totals, document hash, original, reason
 
 
 @dataclass(frozen=True)
@@ -144,11 +148,14 @@ class Changes:
     damaged: list[DamagedRow] = field(default_factory=list)  # insert
     transfers: list[TransferRow] = field(default_factory=list)  # insert unless present
     transfer_status: list[TransferStatusRow] = field(default_factory=list)  # update when newer, after the inserts
+    # contracts whose data keys were destroyed: their invoices' counterparty index is cleared (after upserts)
+    counterparties_erased: list[uuid.UUID] = field(default_factory=list)
 
     def __len__(self) -> int:
         return (len(self.invoices) + len(self.payments) + len(self.claims) + len(self.deadlines_removed)
                 + len(self.deadlines_added) + len(self.deadlines_cleared) + len(self.states)
-                + len(self.event_times) + len(self.damaged) + len(self.transfers) + len(self.transfer_status))
+                + len(self.event_times) + len(self.damaged) + len(self.transfers) + len(self.transfer_status)
+                + len(self.counterparties_erased))
 
 
 class StateSource(Protocol):
@@ -196,6 +203,13 @@ class ReadStore(StateSource, Protocol):
 
     def invoices_in_month(self, month: str, *, limit: int | None = None,
                           after: uuid.UUID | None = None) -> list[Invoice]: ...
+
+    def invoice(self, invoice_id: uuid.UUID) -> Invoice | None: ...
+
+    def search_invoices(self, *, issued_from: date | None = None, issued_to: date | None = None,
+                        amount_min: int | None = None, amount_max: int | None = None,
+                        counterparty: str | None = None, after: tuple[date, str] | None = None,
+                        limit: int = 100) -> list[Invoice]: ...
 
     def claims_of(self, contract_id: uuid.UUID) -> list[str]: ...
 

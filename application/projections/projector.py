@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from eventsourcing.utils import get_topic
+
+from application.audit import RECORDS_KEY, SHREDS
 from application.projections.claims import claim_doc
-from application.projections.codec import encode_lines
+from application.projections.codec import encode_invoice_doc, encode_lines
 from application.projections.ports import (
     Changes,
     ClaimRow,
@@ -36,7 +39,7 @@ from application.projections.ports import (
 from application.projections.state import ContractProjection, PendingClaim
 from application.projections.transfers import project_transfer
 from application.undecodable import UndecodableEvent
-from domain.billing import Invoice
+from domain.billing import Invoice, invoices_referenced
 from domain.contract import Contract, ContractEvents
 from domain.deadlines import DISCONTINUATION, TERMS_CHANGE_EFFECTIVE, DueAction, contract_deadlines, fold_event
 from domain.policy import Policy
@@ -57,9 +60,11 @@ NOT_APPLIED = "not applied: an earlier event of this aggregate does not decode"
 
 
 class Projector:
-    def __init__(self, policy: Policy, cache_size: int = 5_000) -> None:
+    def __init__(self, policy: Policy, cache_size: int = 5_000,
+                 counterparty_index: Callable[[str], str] | None = None) -> None:
         self.policy = policy
         self.cache_size = cache_size
+        self.counterparty_index = counterparty_index
         self._cache: OrderedDict[uuid.UUID, ContractProjection] = OrderedDict()
         self._stopped: set[uuid.UUID] | None = None  # aggregates with an undecodable event (as committed)
 
@@ -126,7 +131,7 @@ class Projector:
                 if before_claims.get(key) != doc:
                     changes.claims.append(ClaimRow(claim.claim_id, contract_id, "pending", doc))
             for invoice_id in dirty:
-                changes.invoices.append(invoice_row(p.ledger.invoices[invoice_id]))
+                changes.invoices.append(invoice_row(p.ledger.invoices[invoice_id], self.counterparty_index))
             changes.states.append(StateRow(contract_id, p.timeline.service, p.timeline.state, p.version,
                                            p.position, p.to_json(), p.customer_number))
             p.ledger.invoices.clear()  # persisted as rows; loaded back when an event needs them
@@ -158,22 +163,13 @@ class Projector:
     @staticmethod
     def _preload_invoices(by_contract: OrderedDict[uuid.UUID, list[tuple[int, Any]]],
                           states: dict[uuid.UUID, ContractProjection], source: StateSource) -> None:
-        """Invoices issued in earlier batches that this batch's payments and refunds touch."""
+        """Invoices issued in earlier batches that this batch's events touch (payments, voids,
+        waivers, and the originals of corrections, credit notes and billed interest)."""
         wanted: list[uuid.UUID] = []
-        whole: list[uuid.UUID] = []
-        for contract_id, events in by_contract.items():
+        for _, events in by_contract.items():
             for _, event in events:
-                if isinstance(event, ContractEvents.PaymentReceived | ContractEvents.DebtWrittenOff):
-                    wanted.append(event.invoice_id)
-                elif isinstance(event, ContractEvents.PaymentReversed | ContractEvents.WriteOffReversed):
-                    wanted.append(event.invoice_id)
-                elif isinstance(event, ContractEvents.CreditGranted) and event.remedy == "refund":
-                    whole.append(contract_id)
-        found: list[Invoice] = []
-        if whole:
-            found.extend(source.load_contract_invoices(whole))
-        if wanted:
-            found.extend(source.load_invoices(wanted))
+                wanted.extend(invoices_referenced(event))
+        found: list[Invoice] = source.load_invoices(wanted) if wanted else []
         for invoice in found:
             ledger = states[invoice.contract_id].ledger
             ledger.invoices.setdefault(invoice.invoice_id, invoice)
@@ -187,6 +183,8 @@ class Projector:
             dirty[invoice_id] = None
         if isinstance(event, ContractEvents.Opened):
             p.customer_number = event.customer_number
+        if RECORDS_KEY in SHREDS.get(get_topic(type(event)), ()):  # the key sealing the recipient goes
+            changes.counterparties_erased.append(p.contract_id)  # erased names are not searchable
         if isinstance(event, ContractEvents.PaymentReceived):
             changes.payments.append(PaymentRow(position, event.invoice_id, p.contract_id, event.paid_on,
                                                event.amount, getattr(event, "source", "transfer")))
@@ -230,8 +228,13 @@ class Projector:
             self._cache.popitem(last=False)
 
 
-def invoice_row(invoice: Invoice) -> InvoiceRow:
+def invoice_row(invoice: Invoice, counterparty_index: Callable[[str], str] | None = None) -> InvoiceRow:
+    """The read row of an invoice. An invoice loaded back from the read table has no recipient:
+    its row's ``counterparty`` is then left as it was (empty here, kept by the upsert)."""
     total, paid = invoice.total, invoice.paid
+    counterparty = ""
+    if invoice.recipient is not None and counterparty_index is not None:
+        counterparty = counterparty_index(invoice.recipient)
     return InvoiceRow(
         invoice_id=invoice.invoice_id,
         contract_id=invoice.contract_id,
@@ -242,7 +245,11 @@ def invoice_row(invoice: Invoice) -> InvoiceRow:
         due_on=invoice.due_on,
         total=total,
         paid=paid,
-        outstanding=total - paid,
+        outstanding=invoice.outstanding,
         refunded=invoice.refunded,
         lines=encode_lines(invoice.lines),
+        number=invoice.number,
+        document_type=invoice.document_type,
+        counterparty=counterparty,
+        doc=encode_invoice_doc(invoice),
     )

@@ -19,7 +19,18 @@ TABLES = ("rm_invoices", "rm_payments", "rm_claims", "rm_deadlines", "rm_contrac
           "rm_transfers")
 SHADOW = "rb_"  # table (and index) name prefix of the tables a rebuild fills beside the live ones
 INVOICE_COLUMNS = ("invoice_id", "contract_id", "kind", "period", "month", "issued_on", "due_on", "total", "paid",
-                   "outstanding", "refunded", "lines")
+                   "outstanding", "refunded", "lines", "number", "document_type", "counterparty", "doc")
+INVOICE_UPDATES = ", ".join(
+    # an invoice loaded back from its row has no recipient: its counterparty index stays as it was
+    # (the target's alias ``inv``: a rebuild's shadow table has another name)
+    "counterparty = CASE WHEN excluded.counterparty = '' THEN inv.counterparty ELSE excluded.counterparty END"
+    if c == "counterparty" else f"{c} = excluded.{c}" for c in INVOICE_COLUMNS[1:])
+
+
+def invoice_values(r: Any, u: Any = lambda v: v, d: Any = lambda v: v) -> tuple[Any, ...]:
+    """An ``InvoiceRow`` as parameters in ``INVOICE_COLUMNS`` order."""
+    return (u(r.invoice_id), u(r.contract_id), r.kind, r.period, r.month, d(r.issued_on), d(r.due_on), r.total,
+            r.paid, r.outstanding, r.refunded, r.lines, r.number, r.document_type, r.counterparty, r.doc)
 ORDER = {  # primary keys: the order of dumps
     "rm_invoices": "invoice_id",
     "rm_payments": "position",
@@ -34,9 +45,10 @@ KEEP = -1  # ``_write(previous, KEEP)``: leave the tracking position as it is (a
 CHUNK = 500
 
 
-def ddl(t: dict[str, str]) -> list[str]:
+def ddl(t: dict[str, str], documents: bool = True) -> list[str]:
     """CREATE statements; ``t`` maps logical types (uuid, date, ts, big) to the dialect's, ``prefix``
-    qualifies table names and ``ix`` prefixes index names (a rebuild's shadow tables)."""
+    qualifies table names and ``ix`` prefixes index names (a rebuild's shadow tables). ``documents=False``
+    leaves out the indexes of the issued-invoice columns (a live store adds missing columns first)."""
     u, d, ts, big = t["uuid"], t["date"], t["ts"], t["big"]
     t = {"ix": "", **t}
     n = t["prefix"]
@@ -44,7 +56,8 @@ def ddl(t: dict[str, str]) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {n}rm_invoices (invoice_id {u} PRIMARY KEY, contract_id {u} NOT NULL, "
         f"kind TEXT NOT NULL, period TEXT NOT NULL, month TEXT NOT NULL, issued_on {d} NOT NULL, "
         f"due_on {d} NOT NULL, total {big} NOT NULL, paid {big} NOT NULL, outstanding {big} NOT NULL, "
-        f"refunded {big} NOT NULL, lines TEXT NOT NULL)",
+        f"refunded {big} NOT NULL, lines TEXT NOT NULL, number TEXT NOT NULL, document_type TEXT NOT NULL, "
+        f"counterparty TEXT NOT NULL, doc TEXT NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS rm_invoices_contract ON {n}rm_invoices (contract_id, month)",
         f"CREATE INDEX IF NOT EXISTS rm_invoices_month ON {n}rm_invoices (month)",
         f"CREATE TABLE IF NOT EXISTS {n}rm_payments (position {big} PRIMARY KEY, invoice_id {u} NOT NULL, "
@@ -74,6 +87,8 @@ def ddl(t: dict[str, str]) -> list[str]:
         f"value_date {d} NOT NULL, amount {big} NOT NULL, position {big} NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS rm_transfers_status ON {n}rm_transfers (status, value_date, transfer_id)",
     ]
+    if documents:
+        statements += document_indexes(t)
     return [s.replace("CREATE INDEX IF NOT EXISTS ", "CREATE INDEX IF NOT EXISTS " + t["ix"]) for s in statements]
 
 
@@ -83,6 +98,22 @@ def customer_column_ddl(prefix: str) -> list[str]:
     numbered migration 3 (``infrastructure.schema``) fills the column of the contracts already
     projected."""
     return [f"CREATE INDEX IF NOT EXISTS rm_contracts_customer ON {prefix}rm_contracts (customer_number, contract_id)"]
+
+
+# The columns issued invoices added to rm_invoices (issue 16), for stores whose table predates them
+# (CREATE TABLE IF NOT EXISTS leaves an existing table as it was): each dialect adds what is missing
+# before ``document_indexes`` (their indexes) run. The rows of such a store are recomputed by
+# ``contracts projections rebuild``.
+DOCUMENT_COLUMNS = (("number", "TEXT NOT NULL DEFAULT ''"), ("document_type", "TEXT NOT NULL DEFAULT 'invoice'"),
+                    ("counterparty", "TEXT NOT NULL DEFAULT ''"), ("doc", "TEXT NOT NULL DEFAULT ''"))
+
+
+def document_indexes(t: dict[str, str]) -> list[str]:
+    """The auditors' search (Electronic Bookkeeping Act): issue date, amount, counterparty; cursor on number."""
+    n = t["prefix"]
+    return [f"CREATE INDEX IF NOT EXISTS rm_invoices_issued ON {n}rm_invoices (issued_on, number)",
+            f"CREATE INDEX IF NOT EXISTS rm_invoices_counterparty ON {n}rm_invoices (counterparty, issued_on)",
+            f"CREATE INDEX IF NOT EXISTS rm_invoices_number ON {n}rm_invoices (number)"]
 
 
 class ReadTables:
@@ -140,12 +171,10 @@ class ReadTables:
             if changes.invoices:
                 cols = ", ".join(INVOICE_COLUMNS)
                 marks = ", ".join([p] * len(INVOICE_COLUMNS))
-                updates = ", ".join(f"{c} = excluded.{c}" for c in INVOICE_COLUMNS[1:])
                 cur.executemany(
-                    f"INSERT INTO {n}rm_invoices ({cols}) VALUES ({marks}) "
-                    f"ON CONFLICT (invoice_id) DO UPDATE SET {updates}",
-                    [(u(r.invoice_id), u(r.contract_id), r.kind, r.period, r.month, d(r.issued_on), d(r.due_on),
-                      r.total, r.paid, r.outstanding, r.refunded, r.lines) for r in changes.invoices])
+                    f"INSERT INTO {n}rm_invoices AS inv ({cols}) VALUES ({marks}) "
+                    f"ON CONFLICT (invoice_id) DO UPDATE SET {INVOICE_UPDATES}",
+                    [invoice_values(r, u, d) for r in changes.invoices])
             if changes.payments:
                 cur.executemany(
                     f"INSERT INTO {n}rm_payments (position, invoice_id, contract_id, paid_on, amount, kind) "
@@ -178,6 +207,9 @@ class ReadTables:
                     "position = excluded.position, doc = excluded.doc, customer_number = excluded.customer_number",
                     [(u(r.contract_id), r.service, r.state, r.version, r.position, r.doc, r.customer_number)
                      for r in changes.states])
+            if changes.counterparties_erased:
+                cur.executemany(f"UPDATE {n}rm_invoices SET counterparty = '' WHERE contract_id = {p}",
+                                [(u(c),) for c in changes.counterparties_erased])
             if changes.event_times:
                 cur.executemany(
                     f"INSERT INTO {n}rm_event_times (position, originator_id, version, recorded_at) "
@@ -321,6 +353,41 @@ class ReadTables:
             sql += f" AND invoice_id > {self.P}"
             params.append(self.db(after))
         return self._assemble(self._rows(sql + f" ORDER BY invoice_id LIMIT {self.P}", [*params, limit]))
+
+    def invoice(self, invoice_id: uuid.UUID) -> Invoice | None:
+        found = self._invoices("invoice_id", [invoice_id])
+        return found[0] if found else None
+
+    def search_invoices(self, *, issued_from: date | None = None, issued_to: date | None = None,
+                        amount_min: int | None = None, amount_max: int | None = None,
+                        counterparty: str | None = None, after: tuple[date, str] | None = None,
+                        limit: int = 100) -> list[Invoice]:
+        """Issued invoices and credit notes by issue-date range, amount range (the total with tax) and
+        counterparty (its blind index), alone or combined (Electronic Bookkeeping Act); ordered by
+        issue date and number, a page after the cursor ``after`` = (issued_on, number)."""
+        p, where, params = self.P, ["number <> ''"], list[Any]()
+        if issued_from is not None:
+            where.append(f"issued_on >= {p}")
+            params.append(self.db(issued_from))
+        if issued_to is not None:
+            where.append(f"issued_on <= {p}")
+            params.append(self.db(issued_to))
+        if amount_min is not None:
+            where.append(f"total >= {p}")
+            params.append(amount_min)
+        if amount_max is not None:
+            where.append(f"total <= {p}")
+            params.append(amount_max)
+        if counterparty is not None:
+            where.append(f"counterparty = {p}")
+            params.append(counterparty)
+        if after is not None:
+            where.append(f"(issued_on > {p} OR (issued_on = {p} AND number > {p}))")
+            params.extend([self.db(after[0]), self.db(after[0]), after[1]])
+        cols = ", ".join(INVOICE_COLUMNS)
+        rows = self._rows(f"SELECT {cols} FROM {self.prefix}rm_invoices WHERE {' AND '.join(where)} "
+                          f"ORDER BY issued_on, number LIMIT {p}", [*params, limit])
+        return self._assemble(rows)
 
     def claims_of(self, contract_id: uuid.UUID) -> list[str]:
         return [doc for (doc,) in self._rows(

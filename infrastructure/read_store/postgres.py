@@ -15,17 +15,22 @@ from psycopg.sql import SQL, Identifier
 
 from application.projections.ports import Changes, StalePosition
 from infrastructure.read_store.common import (
+    DOCUMENT_COLUMNS,
     INVOICE_COLUMNS,
+    INVOICE_UPDATES,
     KEEP,
     TABLES,
     TRACKING_NAME,
     ReadTables,
     customer_column_ddl,
     ddl,
+    document_indexes,
+    invoice_values,
 )
 
 R = TypeVar("R")
-INVOICE_TYPES = ("uuid", "uuid", "text", "text", "text", "date", "date", "bigint", "bigint", "bigint", "bigint", "text")
+INVOICE_TYPES = ("uuid", "uuid", "text", "text", "text", "date", "date", "bigint", "bigint", "bigint", "bigint", "text",
+                 "text", "text", "text", "text")
 
 TRACKING_TABLE = "read_models_tracking"
 
@@ -42,10 +47,15 @@ class PostgresReadStore(ReadTables, PostgresTrackingRecorder):
         # issue 21: every committed batch announces its position on this channel (read-your-writes
         # in other processes without polling the tracking table)
         self.position_channel = f"{schema}_{TRACKING_TABLE}"[:63]
-        statements = [*ddl(self._ddl_types()), f"ALTER TABLE {self.prefix}rm_payments ADD COLUMN IF NOT EXISTS kind "
-                      "TEXT NOT NULL DEFAULT 'transfer'",
+        types = self._ddl_types()
+        statements = [*ddl(types, documents=False),
+                      f"ALTER TABLE {self.prefix}rm_payments ADD COLUMN IF NOT EXISTS kind TEXT NOT NULL "
+                      "DEFAULT 'transfer'",
                       f"ALTER TABLE {self.prefix}rm_contracts ADD COLUMN IF NOT EXISTS customer_number "
                       "TEXT NOT NULL DEFAULT ''", *customer_column_ddl(self.prefix),
+                      *(f"ALTER TABLE {self.prefix}rm_invoices ADD COLUMN IF NOT EXISTS {name} {spec}"
+                        for name, spec in DOCUMENT_COLUMNS),
+                      *document_indexes(types),
                       f"INSERT INTO {self.tracking} (application_name, notification_id) "
                       f"VALUES ('{TRACKING_NAME}', 0) ON CONFLICT DO NOTHING"]
         self.sql_create_statements.extend(SQL(cast(Any, s)).format() for s in statements)
@@ -106,11 +116,9 @@ class PostgresReadStore(ReadTables, PostgresTrackingRecorder):
         with self._write(previous, position) as cur:
             invoices = _last_by(changes.invoices, lambda r: r.invoice_id)
             if invoices:
-                updates = ", ".join(f"{c} = excluded.{c}" for c in INVOICE_COLUMNS[1:])
-                _bulk(cur, f"INSERT INTO {n}rm_invoices ({', '.join(INVOICE_COLUMNS)})", INVOICE_TYPES,
-                      [(r.invoice_id, r.contract_id, r.kind, r.period, r.month, r.issued_on, r.due_on, r.total,
-                        r.paid, r.outstanding, r.refunded, r.lines) for r in invoices],
-                      f"ON CONFLICT (invoice_id) DO UPDATE SET {updates}")
+                _bulk(cur, f"INSERT INTO {n}rm_invoices AS inv ({', '.join(INVOICE_COLUMNS)})", INVOICE_TYPES,
+                      [invoice_values(r) for r in invoices],
+                      f"ON CONFLICT (invoice_id) DO UPDATE SET {INVOICE_UPDATES}")
             if changes.payments:
                 _bulk(cur, f"INSERT INTO {n}rm_payments (position, invoice_id, contract_id, paid_on, amount, kind)",
                       ("bigint", "uuid", "uuid", "date", "bigint", "text"),
@@ -142,6 +150,9 @@ class PostgresReadStore(ReadTables, PostgresTrackingRecorder):
                       "ON CONFLICT (contract_id) DO UPDATE SET service = excluded.service, state = excluded.state, "
                       "version = excluded.version, position = excluded.position, doc = excluded.doc, "
                       "customer_number = excluded.customer_number")
+            if changes.counterparties_erased:
+                cur.execute(cast(Any, f"UPDATE {n}rm_invoices SET counterparty = '' WHERE contract_id = ANY(%s)"),
+                            (list(changes.counterparties_erased),))
             if changes.event_times:
                 _bulk(cur, f"INSERT INTO {n}rm_event_times (position, originator_id, version, recorded_at)",
                       ("bigint", "uuid", "bigint", "timestamptz"),

@@ -11,7 +11,16 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteCursor, SQLiteTrackingRecorder
 
 from application.projections.ports import StalePosition
-from infrastructure.read_store.common import KEEP, TRACKING_NAME, ReadTables, _norm, customer_column_ddl, ddl
+from infrastructure.read_store.common import (
+    DOCUMENT_COLUMNS,
+    KEEP,
+    TRACKING_NAME,
+    ReadTables,
+    _norm,
+    customer_column_ddl,
+    ddl,
+    document_indexes,
+)
 
 TYPES = {"uuid": "TEXT", "date": "TEXT", "ts": "TEXT", "big": "INTEGER", "prefix": ""}
 
@@ -21,7 +30,7 @@ class SQLiteReadStore(ReadTables, SQLiteTrackingRecorder):
     prefix = ""
 
     def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), *ddl(TYPES)]
+        return [*super().construct_create_table_statements(), *ddl(TYPES, documents=False)]
 
     def _create_table(self, c: SQLiteCursor) -> None:
         super()._create_table(c)
@@ -33,6 +42,13 @@ class SQLiteReadStore(ReadTables, SQLiteTrackingRecorder):
         if "customer_number" not in {row[1] for row in c.fetchall()}:  # contract search (issue 19)
             c.execute("ALTER TABLE rm_contracts ADD COLUMN customer_number TEXT NOT NULL DEFAULT ''")
         for statement in customer_column_ddl(""):
+            c.execute(statement)
+        c.execute("PRAGMA table_info(rm_invoices)")
+        present = {row[1] for row in c.fetchall()}
+        for name, spec in DOCUMENT_COLUMNS:  # stores made before issued invoices (issue 16)
+            if name not in present:
+                c.execute(f"ALTER TABLE rm_invoices ADD COLUMN {name} {spec}")
+        for statement in document_indexes(TYPES):
             c.execute(statement)
         c.execute("INSERT OR IGNORE INTO tracking (application_name, notification_id) VALUES (?, 0)",
                   (TRACKING_NAME,))

@@ -15,19 +15,19 @@ def test_etag_and_if_match(any_api: Harness) -> None:
     ok = api.post(f"/v1/contracts/{cid}/approve", If_Match=etag)
     assert ok.status_code == 200 and ok.headers["etag"] == '"3"'
     api.set_clock(jst(2026, 4, 1, 9))
-    api.advance(cid)
+    api.advance(cid)  # ServicePeriodStarted and InvoiceIssued: version 5
     events = api.event_count()
     stale = api.post(f"/v1/contracts/{cid}/changes", {"users": 12}, If_Match='"3"')
     assert stale.status_code == 412
     assert stale.headers["content-type"] == "application/problem+json"
     assert stale.json()["type"] == "urn:contracts:problem:precondition-failed"
-    assert stale.json()["field"] == "If-Match" and "version 4" in stale.json()["detail"]
+    assert stale.json()["field"] == "If-Match" and "version 5" in stale.json()["detail"]
     assert api.event_count() == events
-    fresh = api.post(f"/v1/contracts/{cid}/changes", {"users": 12}, If_Match='"4"')
+    fresh = api.post(f"/v1/contracts/{cid}/changes", {"users": 12}, If_Match='"5"')
     assert fresh.status_code == 200
     assert api.post(f"/v1/contracts/{cid}/termination-notice", {}, If_Match="*").status_code == 200
     assert api.post(f"/v1/contracts/{cid}/contractor", {"contractor": {"name": "X"}},
-                    If_Match='W/"6"').status_code == 200
+                    If_Match='W/"7"').status_code == 200
 
 
 def test_malformed_if_match_is_422(api: Harness) -> None:

@@ -91,8 +91,10 @@ def schema(server: Server) -> dict[str, Any]:
 def client_package(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     out = tmp_path_factory.mktemp("generated")
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}  # ruff formats the code
+    config = out / "config.yml"  # the invoice PDF (application/pdf) is bytes to the generator as well
+    config.write_text('content_type_overrides:\n  "application/pdf": "application/octet-stream"\n')
     generated = subprocess.run([str(BIN / "openapi-python-client"), "generate", "--url", f"{server.base}/openapi.json",
-                                "--meta", "none", "--output-path", str(out / PACKAGE)],
+                                "--meta", "none", "--config", str(config), "--output-path", str(out / PACKAGE)],
                                cwd=out, env=env, capture_output=True, text=True, timeout=300)
     assert generated.returncode == 0, generated.stdout + generated.stderr
     assert "Warning" not in generated.stdout + generated.stderr, generated.stdout + generated.stderr
@@ -119,6 +121,9 @@ def test_errors_are_problem_json_with_the_problem_schema_and_headers_are_declare
                         (method, path, status)
                 elif path == "/metrics":  # Prometheus text, not JSON
                     assert response["content"] == {"text/plain": {"schema": {"type": "string"}}}
+                elif path.endswith(".pdf"):  # the printable invoice (rule book 6.1): bytes
+                    assert response["content"] == {"application/pdf": {"schema": {"type": "string",
+                                                                                   "format": "binary"}}}
                 elif "content" in response:  # a named model (a class in the generated client), never a bare object
                     assert "$ref" in str(response["content"]["application/json"]["schema"]), (method, path, status)
             if method == "post":
@@ -198,9 +203,9 @@ def test_a_lifecycle_driven_only_by_the_generated_client(server: Server, client_
     assert isinstance(account, models.CustomerAccountResource)
     assert (account.credit_balance, account.outstanding, account.contracts) == (5_000, 0, [str(cid)])
 
-    month = importlib.import_module(f"{PACKAGE}.api.feeds.list_invoices_of_month").sync(
+    month = importlib.import_module(f"{PACKAGE}.api.invoices.list_invoices").sync(
         client=billing, month="2026-04", limit=1)
-    assert isinstance(month, models.MonthInvoices) and month.object_ == "list"
+    assert isinstance(month, models.InvoicePage) and month.object_ == "list"
     assert [i.id for i in month.data] == [april.id] and month.has_more is False and month.next_cursor is None
     catalog = importlib.import_module(f"{PACKAGE}.api.system.get_catalog").sync(client=billing)
     assert isinstance(catalog, models.CatalogResource) and catalog.tax_rate == "0.10"

@@ -9,6 +9,11 @@ Worked by hand (rule book sections 3, 10, 11): monthly kintone standard x 10, ap
   contractor data kept until 2034-03-31, erased 2034-04-01; June unpaid: not erased until settled.
 - Privacy policy 7: an erasure request erases the contacts at once, keeps name and address until
   2034-03-31 and says why (Consumption Tax Act Art. 57-4(1)(6): the recipient on a qualified invoice).
+- Art. 9.4, rule book 6 (issue 16): late interest is billed once the principal is paid, at once on an
+  interest invoice as the contract has ended: April (24,200, due 05-31) paid 07-01: 30 days ->
+  floor(24200 x 0.145 x 30 / 365) = 288; June (13,200, due 2026-07-31) paid 2034-05-10: 2,839 days
+  -> floor(13200 x 0.145 x 2839 / 365) = 14,887, on an interest invoice issued 2034-05-10: the last
+  document now, in the fiscal year ending 2035-03-31, + 7 years: kept until 2042-03-31, erased 2042-04-01.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from infrastructure.clock_store import DatabaseClock
 
 
 def _deadlines(api: Harness, cid: str) -> list[tuple[str, str]]:
-    r = api.get("/v1/deadlines", "operator", params={"until": "2040-12-31", "limit": 1000})
+    r = api.get("/v1/deadlines", "operator", params={"until": "2050-12-31", "limit": 1000})
     assert r.status_code == 200, r.text
     return [(d["due_on"], d["kind"]) for d in r.json()["deadlines"]
             if d["aggregate_id"] == cid and d["kind"] in ("stored_data_deletion", "contractor_data_erasure")]
@@ -61,6 +66,9 @@ def test_spec_10_retention_over_http_and_the_scheduler(any_api: Harness) -> None
     assert [invoices[p]["total"] for p in ("2026-04", "2026-05", "2026-06")] == [24200, 13200, 13200]
     _pay(api, cid, invoices["2026-04"], "2026-07-01")
     _pay(api, cid, invoices["2026-05"], "2026-07-01")
+    april_interest = [i for i in api.invoices(cid) if i["kind"] == "interest"]
+    assert [(i["total"], i["issued_on"]) for i in april_interest] == [(288, "2026-07-01")]
+    _pay(api, cid, april_interest[0], "2026-07-01")
     # June (13,200 yen) is owed: only the stored-data deadline (Art. 15.3)
     assert _deadlines(api, cid) == [("2026-08-29", "stored_data_deletion")]
     assert view["retention"]["stored_data"]["deletion_on"] == "2026-08-29"
@@ -90,14 +98,23 @@ def test_spec_10_retention_over_http_and_the_scheduler(any_api: Harness) -> None
     assert api.get(f"/v1/contracts/{cid}", "operator").json()["data_deleted"] is False
     api.set_clock(jst(2034, 5, 10, 12))
     _pay(api, cid, invoices["2026-06"], "2034-05-10")
-    assert _deadlines(api, cid) == [("2034-05-11", "contractor_data_erasure")]  # the day after settling
-    _sweep_on(api, date(2034, 5, 11))
+    june_interest = [i for i in api.invoices(cid) if i["kind"] == "interest" and i["issued_on"] == "2034-05-10"]
+    assert [i["total"] for i in june_interest] == [14887]
+    assert _deadlines(api, cid) == []  # the interest is owed now
+    _pay(api, cid, june_interest[0], "2034-05-10")
+    assert _deadlines(api, cid) == [("2042-04-01", "contractor_data_erasure")]  # the interest invoice's records
+    _sweep_on(api, date(2042, 3, 31))
+    assert api.get(f"/v1/contracts/{cid}", "operator").json()["data_deleted"] is False
+    _sweep_on(api, date(2042, 4, 1))
     view = api.get(f"/v1/contracts/{cid}", "operator").json()
     assert view["data_deleted"] is True and view["contractor"] is None
-    assert view["retention"]["contractor_data"]["erased_on"] == "2034-05-11"
-    assert [i["total"] for i in api.invoices(cid)] == [24200, 13200, 13200]  # every amount replays
+    assert view["retention"]["contractor_data"]["erased_on"] == "2042-04-01"
+    totals = [(i["kind"], i["total"]) for i in api.invoices(cid)]  # every amount replays
+    assert sorted(totals) == [("interest", 288), ("interest", 14887), ("monthly", 13200), ("monthly", 13200),
+                              ("monthly", 24200)]
     events = api.get(f"/v1/contracts/{cid}/events", "operator").json()
     names = [e["type"] for e in events["events"]]
-    assert names[-3:] == ["StoredDataDeleted", "PaymentReceived", "ContractorDataErased"]
+    assert names[-5:] == ["StoredDataDeleted", "PaymentReceived", "InvoiceIssued", "PaymentReceived",
+                          "ContractorDataErased"]
     assert CONTRACTOR["name"] not in api.get(f"/v1/contracts/{cid}/events", "operator").text
     assert _deadlines(api, cid) == []

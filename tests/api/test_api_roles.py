@@ -49,7 +49,9 @@ def test_every_operation_is_listed_and_declares_roles() -> None:
                      ("post", "/v1/contracts/{contract_id}/sla-claims"), ("post", "/v1/sla-claims/{claim_id}/decision"),
                      ("get", "/v1/contracts/{contract_id}"), ("get", "/v1/contracts/{contract_id}/events"),
                      ("get", "/v1/contracts/{contract_id}/invoices"), ("get", "/v1/contracts/{contract_id}/sla-claims"),
-                     ("get", "/v1/invoices"), ("get", "/v1/deadlines"), ("get", "/v1/events"), ("get", "/healthz"),
+                     ("get", "/v1/invoices"), ("get", "/v1/invoices/{invoice_id}"),
+                     ("get", "/v1/invoices/{invoice_id}.pdf"), ("get", "/v1/deadlines"), ("get", "/v1/events"),
+                     ("get", "/healthz"),
                      ("get", "/readyz"), ("put", "/v1/clock")]:
         assert expected in paths
 
@@ -77,6 +79,10 @@ def test_operator_only_operations() -> None:
         ("post", "/v1/contracts/{contract_id}/write-offs"),
         ("post", "/v1/contracts/{contract_id}/suspension/stop-date"),
         ("post", "/v1/contracts/{contract_id}/suspension/lift"),
+        ("post", "/v1/invoices/{invoice_id}/void"),  # rule book 6.1: corrections are the operator's
+        ("post", "/v1/invoices/{invoice_id}/corrections"),
+        ("post", "/v1/invoices/{invoice_id}/credit-notes"),
+        ("post", "/v1/invoices/{invoice_id}/interest-waiver"),  # Art. 9.4: waived by an operator
     }
     auditor_may = {(m, p) for m, p, allowed in PROTECTED if "auditor" in allowed}
     assert all(m == "get" for m, _ in auditor_may), "auditors only read"

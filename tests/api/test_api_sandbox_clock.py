@@ -56,5 +56,5 @@ def test_advance_refuses_a_month_that_has_not_begun(api: Harness) -> None:
     assert r.status_code == 409 and r.json()["article"] == "Art. 8" and r.json()["field"] == "month"
     api.set_clock(jst(2026, 4, 1, 0, 5))
     ran = api.advance(cid)
-    assert ran["month"] == "2026-04" and ran["state"] == "active" and ran["events"] == 1
+    assert ran["month"] == "2026-04" and ran["state"] == "active" and ran["events"] == 2  # + InvoiceIssued
     assert api.advance(cid)["events"] == 0  # idempotent

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _contracts(*args: str, db: Path | None = None, database_url: str | None = None
                ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTRACTS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTRACTS_") or "_ISSUER_" in k}
     env["PYTHONPATH"] = str(ROOT)
     if db is not None:
         env["CONTRACTS_SQLITE_PATH"] = str(db)

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _env(**settings: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTRACTS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTRACTS_") or "_ISSUER_" in k}
     env["PYTHONPATH"] = str(ROOT)
     env.update({f"CONTRACTS_{k.upper()}": v for k, v in settings.items()})
     return env

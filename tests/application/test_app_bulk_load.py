@@ -53,8 +53,13 @@ def test_bulk_read_after_data_deletion_reads_erased_personal_data_and_keeps_amou
     app = store.open()
     cid = monthly_to_june(app)
     app.terminate_for_cause(cid, "Art. 23.1.1", jst(2026, 6, 10))
-    for inv in app.get_contract(cid).ledger.invoices.values():
+    for inv in list(app.get_contract(cid).ledger.invoices.values()):
         app.record_payment(cid, inv.invoice_id, inv.total, date(2026, 6, 20), jst(2026, 6, 20))
+    # Art. 9.4, rule book 6: April's 24,200 due 05-31 paid 06-20 (19 days) -> floor(24200 x 0.145 x 19 / 365)
+    # = 182 yen, billed on an interest invoice at once (the contract has ended), paid too
+    interest = next(i for i in app.get_contract(cid).ledger.invoices.values() if i.kind == "interest")
+    assert interest.total == 182
+    app.record_payment(cid, interest.invoice_id, 182, date(2026, 6, 20), jst(2026, 6, 20))
     before = app.get_contract(cid)
     app.erase_contractor_data(cid, date(2034, 4, 1))
     fresh = app if store.kind == "popo" else store.open()
@@ -66,7 +71,7 @@ def test_bulk_read_after_data_deletion_reads_erased_personal_data_and_keeps_amou
         applied = [e for e in fresh.events.get(cid) if type(e).__name__ == "Applied"]
         assert applied[0].contractor == ERASED["contractor"]
     totals = [sorted(i.total for i in c.ledger.invoices.values()) for c in (contract, before)]
-    assert totals[0] == totals[1] == [13200, 13200, 24200]
+    assert totals[0] == totals[1] == [182, 13200, 13200, 24200]
     assert summary(contract) == summary(app.get_contract(cid))
 
 

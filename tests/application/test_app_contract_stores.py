@@ -110,9 +110,10 @@ def test_spec_3_full_lifecycle_with_hand_computed_figures(app: ContractsApplicat
     c = app.get_contract(cid)
     assert (c.state, c.termination_reason, c.ended_on, c.retention_until) == (
         State.TERMINATED, TerminationReason.NOTICE, date(2026, 8, 31), date(2026, 10, 30))
-    assert lines(invoice(app, cid, "2026-08")) == {"base_fee": 30000, "tax": 3000}  # last month in full
-    # unpaid: June 33000 + July 30800 + August 33000 = 96800
-    assert c.ledger.outstanding() == 96800
+    # last month in full, and May's settled late interest of 182 as a tax-free line (rule book 6, Art. 9.4)
+    assert lines(invoice(app, cid, "2026-08")) == {"base_fee": 30000, "late_interest": 182, "tax": 3000}
+    # unpaid: June 33000 + July 30800 + August 33182 = 96982
+    assert c.ledger.outstanding() == 96982
 
     # Art. 15.3: stored data deleted on the retention deadline, not before
     assert_refused(app, cid, lambda: app.delete_stored_data(cid, date(2026, 10, 29)), RuleViolation,
@@ -122,12 +123,12 @@ def test_spec_3_full_lifecycle_with_hand_computed_figures(app: ContractsApplicat
     assert_refused(app, cid, lambda: app.erase_contractor_data(cid, date(2034, 4, 1)), RuleViolation,
                    "Art. 13")
     assert names(app, cid) == [
-        "Opened", "TrialStarted", "Applied", "Approved", "ServicePeriodStarted", "ChangeRequested",
-        "GradeChanged", "Renewed", "SlaBreachClaimed", "CreditGranted", "PaymentOverdue", "Renewed",
-        "TerminationNoticed", "SuspensionNoticed", "PaymentReceived", "SuspensionLifted", "Renewed",
-        "Terminated", "StoredDataDeleted"]
+        "Opened", "TrialStarted", "Applied", "Approved", "ServicePeriodStarted", "InvoiceIssued",
+        "ChangeRequested", "GradeChanged", "Renewed", "InvoiceIssued", "SlaBreachClaimed", "CreditGranted",
+        "PaymentOverdue", "Renewed", "InvoiceIssued", "TerminationNoticed", "SuspensionNoticed",
+        "PaymentReceived", "SuspensionLifted", "Renewed", "InvoiceIssued", "Terminated", "StoredDataDeleted"]
     final = app.get_contract(cid)
-    assert final.contractor["name"] == CONTRACTOR["name"] and final.ledger.outstanding() == 96800
+    assert final.contractor["name"] == CONTRACTOR["name"] and final.ledger.outstanding() == 96982
 
     # replays: from the stored events, and in a fresh application over the same store
     assert summary(replay(list(app.events.get(cid)))) == summary(final)
@@ -403,7 +404,7 @@ def test_spec_3_contract_events_and_aggregate_index(app: ContractsApplication) -
     oid = app.record_outage("kintone", jst(2026, 6, 10, 9), jst(2026, 6, 12, 11), OutageCause.PROVIDER_NETWORK,
                             jst(2026, 6, 13)).aggregate_id
     assert [type(e).__name__ for e in app.contract_events(first)] == [
-        "Opened", "Applied", "Approved", "ServicePeriodStarted"]
+        "Opened", "Applied", "Approved", "ServicePeriodStarted", "InvoiceIssued"]
     contracts = set(app.iter_aggregate_ids("Contract.Opened"))
     assert {first, second} <= contracts and oid not in contracts
     assert oid in set(app.iter_aggregate_ids("Outage.OutageRecorded"))

@@ -204,11 +204,13 @@ def check_invariants(c: Contract) -> None:
         amounts = [line.amount for line in inv.lines]
         assert all(type(a) is int for a in amounts)  # spec 1: whole yen, no floats
         subtotal = sum(line.amount for line in inv.lines if line.kind != "tax")
-        (tax,) = [line.amount for line in inv.lines if line.kind == "tax"]
-        assert tax == max(0, subtotal) * 10 // 100  # one 10 % tax per invoice, rounded down
+        taxable = sum(line.amount for line in inv.lines if line.tax_rate is not None)  # late interest: none
+        tax = sum(line.amount for line in inv.lines if line.kind == "tax")
+        assert tax == max(0, taxable) * 10 // 100  # one 10 % tax per invoice and rate, rounded down
         assert subtotal >= 0 and 0 <= inv.paid <= inv.total  # credits never make an invoice negative
-        assert inv.due_on == inv.month.plus(1).last_day  # due: last day of the following month
-    periodic = [i for i in invoices if i.kind != "upgrade"]
+        if inv.kind in ("monthly", "annual", "upgrade"):
+            assert inv.due_on == inv.month.plus(1).last_day  # due: last day of the following month
+    periodic = [i for i in invoices if i.kind in ("monthly", "annual")]
     step = 12 if c.cycle is BillingCycle.ANNUAL else 1
     if periodic and c.first_month is not None:
         assert [i.month for i in periodic] == [c.first_month.plus(step * k) for k in range(len(periodic))]

@@ -162,7 +162,14 @@ def test_rule_7_a_transfer_after_termination_still_settles(app: ContractsApplica
     app.stop_for_non_payment(cid, date(2026, 6, 28))
     app.receive_transfer(CUSTOMER, "ｻﾝﾌﾟﾙ", "BANK-0008", 33_000, date(2026, 7, 10), jst(2026, 7, 10))
     ended = app.get_contract(cid)
-    assert ended.state is State.TERMINATED and ended.ledger.outstanding() == 0
+    # the principal is settled; the late interest it accrued is billed at once on an interest invoice
+    # (rule book 6, Art. 9.4: no next invoice will come): April's 11,000 due 05-31, paid 07-10 (39 days)
+    # floor(11000 x 0.145 x 39 / 365) = 170; May's due 06-30 (9 days) floor(11000 x 0.145 x 9 / 365) = 39
+    interest = [i for i in ended.ledger.invoices.values() if i.kind == "interest"]
+    assert ended.state is State.TERMINATED and [i.total for i in interest] == [209]
+    assert ended.ledger.outstanding() == 209 and interest[0].issued_on == date(2026, 7, 10)
+    assert sorted(line.amount for line in interest[0].lines) == [39, 170]
+    assert all(line.tax_rate is None for line in interest[0].lines)  # damages: no consumption tax
 
 
 def test_rule_7_named_invoices_are_paid_in_the_order_named(app: ContractsApplication) -> None:
@@ -248,8 +255,9 @@ def _opened_before_accounts(app: ContractsApplication, customer: str, service: s
     contract = Contract.open(customer, service)
     contract.apply(app.catalog.plan(service, "standard"), BillingCycle.MONTHLY, 10, CONTRACTOR, jst(2026, 3, 9))
     contract.approve(jst(2026, 3, 24))
-    contract.advance_to(Month(2026, 4), app.policy)
-    app.save(contract)
+    book = app.number_book()
+    contract.advance_to(Month(2026, 4), app.policy, book)
+    app.save(contract, *book.close(None))
     assert app.find_account(customer) is None
     return contract.id
 
@@ -282,3 +290,36 @@ def test_rule_7_contracts_from_before_accounts_are_registered_when_the_customer_
     assert {a.contract_id for a in out.transfer.allocations} == {new, other}
     account = app.find_account("CUST-MIXED")
     assert account is not None and set(account.contract_ids) == {new, other}
+
+
+def test_rule_7_and_6_1_a_credit_note_on_a_paid_invoice_becomes_credit_balance(app: ContractsApplication) -> None:
+    """Rule book 6.1: a credit after issue is a credit note; on an invoice paid in full, what it returns
+    was paid already, so (rule book 7, like an overpayment) it is the customer's credit balance.
+    April (11,000) paid 2026-04-20; credit note of 4,000 yen at 10% = 4,000 + 400 tax = 4,400 returned:
+    credit balance 4,400, applied to May on 05-02: May owes 11,000 - 4,400 = 6,600."""
+    cid = contract_with_invoices(app, "2026-04", "2026-05")
+    april = invoice(app, cid, "2026-04").invoice_id
+    app.receive_transfer(CUSTOMER, "ｻﾝﾌﾟﾙ", "BANK-0101", 11_000, date(2026, 4, 20), jst(2026, 4, 20),
+                         invoice_ids=[april])
+    app.issue_credit_note(cid, april, 4_000, "discount agreed after issue", jst(2026, 5, 1))
+    note = next(i for i in app.get_contract(cid).ledger.invoices.values() if i.kind == "credit_note")
+    assert note.total == 4_400 and note.document_type == "credit_note"
+    assert invoice(app, cid, "2026-04").refund_due == 4_400 and invoice(app, cid, "2026-04").outstanding == 0
+    account = app.find_account(CUSTOMER)
+    assert account is not None and account.credit_balance == 4_400
+    app.apply_credit_balance(CUSTOMER, jst(2026, 5, 2))
+    assert invoice(app, cid, "2026-05").outstanding == 6_600
+    after = app.find_account(CUSTOMER)
+    assert after is not None and after.credit_balance == 0
+    with pytest.raises(RuleViolation):  # nothing left to refund
+        app.refund_credit_balance(CUSTOMER, 1, "refund", jst(2026, 5, 3))
+
+
+def test_rule_7_and_6_1_a_credit_note_on_an_unpaid_invoice_lowers_what_is_owed(app: ContractsApplication) -> None:
+    """Unpaid April (11,000): a credit note of 4,000 + 400 tax leaves 6,600 owed and no credit balance."""
+    cid = contract_with_invoices(app, "2026-04")
+    april = invoice(app, cid, "2026-04").invoice_id
+    app.issue_credit_note(cid, april, 4_000, "discount agreed after issue", jst(2026, 4, 10))
+    assert invoice(app, cid, "2026-04").outstanding == 6_600 and invoice(app, cid, "2026-04").refund_due == 0
+    account = app.find_account(CUSTOMER)
+    assert account is None or account.credit_balance == 0

@@ -98,9 +98,11 @@ def run_lifecycle(app: ContractsApplication) -> Lifecycle:
 
 
 def settle(app: ContractsApplication, cid: uuid.UUID) -> None:
-    """Pay what the lifecycle left unpaid, on 2026-09-01 (nothing owed: spec 10)."""
-    for inv in app.get_contract(cid).ledger.invoices.values():
-        if inv.outstanding > 0:
+    """Pay what the lifecycle left unpaid, on 2026-09-01 (nothing owed: spec 10), and then the
+    interest invoice its late principal brings (rule book 6, Art. 9.4: billed at once, the contract
+    has ended; issued 2026-09-01, in the same fiscal year as the last invoice)."""
+    while unpaid := [i for i in app.get_contract(cid).ledger.invoices.values() if i.outstanding > 0]:
+        for inv in unpaid:
             app.record_payment(cid, inv.invoice_id, inv.outstanding, date(2026, 9, 1), jst(2026, 9, 1))
 
 

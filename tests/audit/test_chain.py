@@ -10,6 +10,7 @@ from audit_kit import PERSON, Store, erase_contractor_data, jst, run_lifecycle
 
 from application.audit import GENESIS, chain_hash, verify_chain
 from domain.errors import NotFound
+from domain.invoice_numbers import InvoiceSequence
 
 
 def _other_contract(store: Store) -> uuid.UUID:
@@ -24,9 +25,11 @@ def test_chain_of_a_full_lifecycle_verifies(store: Store) -> None:
     assert report.ok and report.first_broken is None
     assert report.checked == contract.version and report.aggregates == 1
     whole = verify_chain(store.app)
-    assert whole.ok and whole.aggregates == 4  # the contract, its customer account (rule book 7), the outage, its log
-    # OutageRecorded; OutageLogOpened, OutageListed; the account's Opened, ContractRegistered
-    assert whole.checked == contract.version + 1 + 2 + 2
+    # the contract, its customer account (rule book 7), the outage, its log, the invoice number sequence
+    assert whole.ok and whole.aggregates == 5
+    # OutageRecorded; OutageLogOpened, OutageListed; the account's Opened, ContractRegistered; the sequence's
+    sequence = store.app.repository.get(InvoiceSequence.create_id("T7123456789012", "2026"))
+    assert whole.checked == contract.version + 1 + 2 + 2 + sequence.version
 
 
 def test_chain_links_are_the_documented_hash(store: Store) -> None:

@@ -31,9 +31,13 @@ def test_spec10_disclosure_before_erasure_holds_everything(store: Store) -> None
     [c] = doc["contracts"]
     assert c["contract_id"] == str(run.contract_id) and c["erased"] is False and c["erased_on"] is None
     assert c["current_contractor"] == CHANGED
-    history = [(p["event"], p.get("contractor"), p.get("evidence")) for p in c["personal_data"]]
+    history = [(p["event"], p.get("contractor"), p.get("evidence")) for p in c["personal_data"]
+               if p["event"] != "InvoiceIssued"]
     assert history == [("TrialStarted", PERSON, None), ("Applied", PERSON, None),
                        ("ContractorInfoChanged", CHANGED, None), ("SlaBreachClaimed", None, EVIDENCE)]
+    # Art. 57-4(1) item 6: every issued invoice holds the recipient's name as it was on the issue date
+    recipients = [p["recipient"] for p in c["personal_data"] if p["event"] == "InvoiceIssued"]
+    assert len(recipients) == 5 and set(recipients) <= {PERSON["name"], CHANGED["name"]}
     assert len(c["events"]) == store.app.get_contract(run.contract_id).version
     assert [i["period"] for i in c["invoices"]] == ["2026-04", "2026-05", "2026-06", "2026-07", "2026-08"]
     assert json.dumps(doc, ensure_ascii=False)  # one JSON document
@@ -52,7 +56,9 @@ def test_spec10_disclosure_after_erasure_says_so(store: Store) -> None:
     assert retention["stored_data"]["deletion_on"] == "2026-10-30"  # Art. 15.3: ended 08-31 + 60 days
     assert retention["contractor_data"]["records_kept_until"] == "2034-03-31"
     assert c["current_contractor"] is None and c["personal_data"] == []
-    assert len(c["invoices"]) == 5  # amounts and dates are kept
+    # amounts and dates are kept: the 5 period invoices and the 2 interest invoices (rule book 6, Art. 9.4)
+    # of the late invoices settled on 2026-09-01 after the contract ended
+    assert sorted(i["kind"] for i in c["invoices"]).count("interest") == 2 and len(c["invoices"]) == 7
     assert leaked(json.dumps(doc, ensure_ascii=False).encode()) == []
 
 

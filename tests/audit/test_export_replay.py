@@ -63,7 +63,7 @@ def test_whole_store_export_and_payload_shapes(store: Store) -> None:
     assert leaked("".join(r["stored"] for r in records).encode()) == []  # the stored bytes are sealed
     result = replay(_export(store).splitlines(), AS_OF, RATE)
     assert result["chains_ok"] and [c["contract_id"] for c in result["contracts"]] == [str(run.contract_id)]
-    assert result["other_aggregates"] == ["CustomerAccount", "Outage", "OutageLog"]  # rule book 7, section 8
+    assert result["other_aggregates"] == ["CustomerAccount", "InvoiceSequence", "Outage", "OutageLog"]
 
 
 def test_redacted_export_has_no_personal_data_and_still_replays(store: Store) -> None:

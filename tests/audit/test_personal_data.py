@@ -78,10 +78,11 @@ def test_spec10_contractor_data_erased_destroys_the_keys_and_keeps_every_figure(
             events = app.contract_events(cid)
             sealed = [e for e in events if f"{type(e).__module__}:{type(e).__qualname__}" in PERSONAL_FIELDS]
             assert {type(e).__name__ for e in sealed} == {"TrialStarted", "Applied", "ContractorInfoChanged",
-                                                          "SlaBreachClaimed", "PaymentReceived"}
+                                                          "SlaBreachClaimed", "PaymentReceived", "InvoiceIssued"}
             for e in sealed:
                 assert getattr(e, "contractor", ERASED["contractor"]) == ERASED["contractor"]
                 assert getattr(e, "evidence", ERASED["evidence"]) == ERASED["evidence"]
+                assert getattr(e, "recipient", ERASED["recipient"]) == ERASED["recipient"]
         assert leaked(store.raw_bytes()) == []
     finally:
         fresh.close()

@@ -18,13 +18,16 @@ from domain.calendar import JST, Month
 from domain.catalog import Campaign, PricePlan
 from domain.contract import BillingCycle, Contract
 from domain.errors import DomainError
+from domain.invoice_numbers import InvoiceSequence, NumberBook
+from domain.invoicing import Issuer
 from domain.policy import Policy
 from domain.sla import OutageCause, OutageFacts
 from infrastructure.catalog_loader import load_catalog
 from infrastructure.japanese_holidays import business_calendar
 
 CATALOG = load_catalog()  # the shipped sample catalog (spec 2)
-POLICY = Policy()  # the spec's POLICY defaults
+ISSUER = Issuer("テスト運営株式会社", "T7123456789012", "東京都千代田区試験町1-2-3", "billing@example.invalid")
+POLICY = Policy(issuer=ISSUER)  # the spec's POLICY defaults, with the operator as issuer (rule book 6.1)
 CAL = business_calendar(POLICY)
 MONTHLY, ANNUAL = BillingCycle.MONTHLY, BillingCycle.ANNUAL
 CONTRACTOR = {"name": "Example Trading K.K.", "address": "1-1 Sample-cho, Tokyo", "contact_email": "a@example.invalid"}
@@ -77,8 +80,15 @@ def active(service: str = "kintone", grade: str = "standard", users: int = 10, c
     """Approved at ``approved_at`` (default 2026-03-24 JST, first month April 2026) and advanced."""
     c = concluded(service, grade, users, cycle, approved_at, price_plan)
     assert c.first_month is not None
-    c.advance_to(until or c.first_month, policy)
+    c.advance_to(until or c.first_month, policy, numbers())
     return c
+
+
+def numbers() -> NumberBook:
+    """A book drawing from a fresh in-memory sequence (these tests look at one contract at a time;
+    numbering across contracts is tested in ``test_rules_invoices``)."""
+    return NumberBook(POLICY.invoice_number_format, ISSUER.registration_number,
+                      lambda scope: InvoiceSequence.start(ISSUER.registration_number, scope))
 
 
 def trial(service: str = "kintone", grade: str = "standard", users: int = 10,
@@ -93,8 +103,9 @@ def names(events: Sequence[Any]) -> list[str]:
 
 
 def invoice(c: Contract, period: str) -> Any:
-    """The (non-upgrade) invoice of a period, e.g. ``"2026-04"`` or ``"2026-05..2027-04"``."""
-    found = [i for i in c.ledger.invoices.values() if i.period == period]
+    """The period invoice of a period, e.g. ``"2026-04"`` or ``"2026-05..2027-04"`` (not an upgrade,
+    interest invoice, correction or credit note)."""
+    found = [i for i in c.ledger.invoices.values() if i.period == period and i.kind in ("monthly", "annual")]
     assert len(found) == 1, f"no single invoice for {period}: {[i.period for i in c.ledger.invoices.values()]}"
     return found[0]
 

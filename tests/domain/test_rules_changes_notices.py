@@ -15,6 +15,7 @@ from contract_kit import (
     jst,
     lines,
     names,
+    numbers,
     plan,
     upgrade_invoices,
 )
@@ -33,8 +34,8 @@ def test_art_10_1_1_monthly_upgrade_applies_from_effective_month() -> None:
     assert change.effective_month == Month(2026, 5)
     assert change.upgrade_charge == 0  # monthly: no difference invoice
     c.collect_events()
-    c.advance_to(Month(2026, 5), POLICY)
-    assert names(c.collect_events()) == ["GradeChanged", "Renewed"]
+    c.advance_to(Month(2026, 5), POLICY, numbers())
+    assert names(c.collect_events()) == ["GradeChanged", "Renewed", "InvoiceIssued"]
     assert (c.plan.grade, c.users) == ("premium", 12)
     assert lines(invoice(c, "2026-05")) == {"base_fee": 30000, "tax": 3000}
     assert lines(invoice(c, "2026-04"))["campaign_fee"] == 12000
@@ -46,8 +47,8 @@ def test_art_10_1_1_monthly_downgrade_and_user_decrease_allowed() -> None:
     change = c.request_change(plan("kintone", "light"), 6, None, jst(2026, 7, 1), CAL)
     assert change.effective_month == Month(2026, 8)
     c.collect_events()
-    c.advance_to(Month(2026, 8), POLICY)
-    assert names(c.collect_events()) == ["GradeChanged", "Renewed"]
+    c.advance_to(Month(2026, 8), POLICY, numbers())
+    assert names(c.collect_events()) == ["GradeChanged", "Renewed", "InvoiceIssued"]
     assert lines(invoice(c, "2026-08")) == {"base_fee": 4800, "tax": 480}
 
 
@@ -56,8 +57,8 @@ def test_art_10_1_1_user_count_only_change() -> None:
     c = active(until=Month(2026, 7))
     c.request_change(None, 15, None, jst(2026, 7, 1), CAL)
     c.collect_events()
-    c.advance_to(Month(2026, 8), POLICY)
-    assert names(c.collect_events()) == ["UsersChanged", "Renewed"]
+    c.advance_to(Month(2026, 8), POLICY, numbers())
+    assert names(c.collect_events()) == ["UsersChanged", "Renewed", "InvoiceIssued"]
     assert lines(invoice(c, "2026-08")) == {"base_fee": 22500, "tax": 2250}
 
 
@@ -66,7 +67,7 @@ def test_art_10_2_late_change_takes_effect_two_months_later() -> None:
     c = active(until=Month(2026, 4))
     change = c.request_change(plan("kintone", "premium"), 12, None, jst(2026, 4, 23), CAL)
     assert change.effective_month == Month(2026, 6)
-    c.advance_to(Month(2026, 6), POLICY)
+    c.advance_to(Month(2026, 6), POLICY, numbers())
     assert lines(invoice(c, "2026-05")) == {"campaign_fee": 12000, "tax": 1200}
     assert lines(invoice(c, "2026-06")) == {"base_fee": 30000, "tax": 3000}
 
@@ -116,7 +117,7 @@ def test_art_10_change_while_concluded_takes_effect_from_the_first_month() -> No
     c = concluded()
     change = c.request_change(plan("kintone", "premium"), None, None, jst(2026, 3, 24), CAL)
     assert change.effective_month == Month(2026, 4)
-    c.advance_to(Month(2026, 4), POLICY)
+    c.advance_to(Month(2026, 4), POLICY, numbers())
     assert lines(invoice(c, "2026-04")) == {"base_fee": 25000, "initial_fee": 10000, "tax": 3500}
 
 
@@ -150,8 +151,8 @@ def test_art_10_1_2_annual_user_addition_charge() -> None:
     change = c.request_change(None, 14, None, jst(2026, 6, 10), CAL)
     assert (change.effective_month, change.remaining_months, change.upgrade_charge) == (Month(2026, 7), 10, 60000)
     c.collect_events()
-    c.advance_to(Month(2026, 7), POLICY)
-    assert names(c.collect_events()) == ["UsersChanged"]  # no renewal mid-term
+    c.advance_to(Month(2026, 7), POLICY, numbers())
+    assert names(c.collect_events()) == ["UsersChanged", "InvoiceIssued"]  # no renewal mid-term; the difference
     (up,) = upgrade_invoices(c)
     assert lines(up) == {"upgrade_difference": 60000, "tax": 6000}
 
@@ -162,7 +163,7 @@ def test_art_10_1_2_downgrade_allowed_to_take_effect_at_renewal() -> None:
     c = _annual()
     change = c.request_change(plan("kintone", "light"), 6, Month(2027, 5), jst(2026, 6, 10), CAL)
     assert (change.effective_month, change.upgrade_charge) == (Month(2027, 5), 0)
-    c.advance_to(Month(2027, 5), POLICY)
+    c.advance_to(Month(2027, 5), POLICY, numbers())
     assert upgrade_invoices(c) == []
     assert lines(invoice(c, "2027-05..2028-04")) == {"base_fee": 54000, "tax": 5400}
     assert (c.plan.grade, c.users) == ("light", 6)
@@ -172,7 +173,7 @@ def test_art_10_1_2_no_refund_on_upgrade() -> None:
     """The term invoice keeps its amount after a mid-term upgrade (187000, see billing tests)."""
     c = _annual()
     c.request_change(plan("kintone", "premium"), None, None, jst(2026, 6, 10), CAL)
-    c.advance_to(Month(2026, 7), POLICY)
+    c.advance_to(Month(2026, 7), POLICY, numbers())
     assert invoice(c, "2026-05..2027-04").total == 187000
 
 
@@ -183,8 +184,8 @@ def test_art_10_1_1_monthly_termination_last_month_billed_in_full() -> None:
     c = active(until=Month(2026, 7))
     assert c.notice_termination(None, jst(2026, 7, 10), CAL) == Month(2026, 8)
     c.collect_events()
-    c.advance_to(Month(2026, 9), POLICY)
-    assert names(c.collect_events()) == ["Renewed", "Terminated"]
+    c.advance_to(Month(2026, 9), POLICY, numbers())
+    assert names(c.collect_events()) == ["Renewed", "InvoiceIssued", "Terminated"]
     assert lines(invoice(c, "2026-08")) == {"base_fee": 15000, "tax": 1500}  # full month, no proration
     assert (c.state, c.termination_reason, c.termination_article) == (State.TERMINATED, TerminationReason.NOTICE,
                                                                        "Art. 10.1")
@@ -202,7 +203,7 @@ def test_art_10_december_notice_after_deadline_ends_in_february() -> None:
     """Noticed 2026-12-24 -> February 2027 is the last month; ends 2027-02-28."""
     c = active(until=Month(2026, 12))
     assert c.notice_termination(None, jst(2026, 12, 24), CAL) == Month(2027, 2)
-    c.advance_to(Month(2027, 3), POLICY)
+    c.advance_to(Month(2027, 3), POLICY, numbers())
     assert c.ended_on == date(2027, 2, 28)
 
 
@@ -213,7 +214,7 @@ def test_art_8_3_annual_notice_moves_to_the_term_end() -> None:
     assert c.notice_termination(Month(2026, 9), jst(2026, 6, 10), CAL) == Month(2027, 4)
     (e,) = c.collect_events()
     assert (e.requested_month, e.effective_month) == (Month(2026, 9), Month(2027, 4))
-    c.advance_to(Month(2027, 5), POLICY)
+    c.advance_to(Month(2027, 5), POLICY, numbers())
     assert (c.state, c.ended_on) == (State.TERMINATED, date(2027, 4, 30))
     assert "2027-05..2028-04" not in [i.period for i in c.ledger.invoices.values()]
 
@@ -228,7 +229,7 @@ def test_spec_4_annual_notice_too_late_runs_the_next_term() -> None:
     """A notice on 2027-03-25 can only take effect in May 2027, inside the renewed term 2027-05..2028-04."""
     c = _annual()
     assert c.notice_termination(None, jst(2027, 3, 25), CAL) == Month(2028, 4)
-    c.advance_to(Month(2027, 5), POLICY)
+    c.advance_to(Month(2027, 5), POLICY, numbers())
     assert invoice(c, "2027-05..2028-04").total == 198000  # 180000 + tax 18000
 
 

@@ -18,7 +18,7 @@ EVENT_CLASSES = {v for k, v in vars(Contract).items()
 
 
 def test_contract_events_lists_every_event_class_of_the_aggregate() -> None:
-    assert set(ContractEvents.all()) == EVENT_CLASSES and len(EVENT_CLASSES) == 30  # 25 + rule book 7's five
+    assert set(ContractEvents.all()) == EVENT_CLASSES and len(EVENT_CLASSES) == 33  # 25 + rule book 7 + 3 invoice
 
 
 @pytest.mark.parametrize("fold", [LEDGER_FOLD, TIMELINE_FOLD], ids=lambda f: f.fold)

@@ -21,6 +21,7 @@ from contract_kit import (
     jst,
     names,
     new_contract,
+    numbers,
     plan,
     trial,
     utc,
@@ -73,10 +74,10 @@ def test_art_5_trial_continues_after_approval_until_the_first_month() -> None:
     assert c.first_month == Month(2026, 4)
     assert c.contractor == CONTRACTOR  # the trial's contractor information is kept
     assert c.ledger.invoices == {}
-    c.advance_to(Month(2026, 3), POLICY)
+    c.advance_to(Month(2026, 3), POLICY, numbers())
     assert c.collect_events() == []  # nothing happens before the first month
-    c.advance_to(Month(2026, 4), POLICY)
-    assert names(c.collect_events()) == ["ServicePeriodStarted"]
+    c.advance_to(Month(2026, 4), POLICY, numbers())
+    assert names(c.collect_events()) == ["ServicePeriodStarted", "InvoiceIssued"]
     assert c.state is State.ACTIVE
 
 
@@ -162,12 +163,13 @@ def test_art_2_4_rejection_needs_an_art_2_4_reason() -> None:
 def test_art_8_1_monthly_renews_every_month() -> None:
     c = concluded()
     c.collect_events()
-    c.advance_to(Month(2026, 7), POLICY)
+    c.advance_to(Month(2026, 7), POLICY, numbers())
     events = c.collect_events()
-    assert names(events) == ["ServicePeriodStarted", "Renewed", "Renewed", "Renewed"]
-    assert [e.month for e in events] == [Month(2026, 4), Month(2026, 5), Month(2026, 6), Month(2026, 7)]
+    assert names(events) == ["ServicePeriodStarted", "InvoiceIssued"] + ["Renewed", "InvoiceIssued"] * 3
+    assert [e.month for e in events[::2]] == [Month(2026, 4), Month(2026, 5), Month(2026, 6), Month(2026, 7)]
+    assert [e.document["number"] for e in events[1::2]] == [f"INV-2026-{n:06d}" for n in (1, 2, 3, 4)]
     assert (c.state, c.period_start, c.period_end) == (State.ACTIVE, Month(2026, 7), Month(2026, 7))
-    c.advance_to(Month(2026, 7), POLICY)
+    c.advance_to(Month(2026, 7), POLICY, numbers())
     assert c.collect_events() == []  # months already run are no-ops
 
 
@@ -175,12 +177,13 @@ def test_art_8_2_annual_is_twelve_months_and_renews_by_policy() -> None:
     """Approved 2026-04-10: term 2026-05..2027-04; auto-renewed 2027-05..2028-04 (POLICY annual_auto_renew)."""
     c = concluded(cycle=ANNUAL, approved_at=jst(2026, 4, 10))
     c.collect_events()
-    c.advance_to(Month(2027, 4), POLICY)
-    (started,) = c.collect_events()
+    c.advance_to(Month(2027, 4), POLICY, numbers())
+    started, issued = c.collect_events()
     assert (started.month, started.period_end) == (Month(2026, 5), Month(2027, 4))
-    c.advance_to(Month(2027, 5), POLICY)
-    (renewed,) = c.collect_events()
-    assert names([renewed]) == ["Renewed"]
+    assert issued.document["period"] == "2026-05..2027-04"
+    c.advance_to(Month(2027, 5), POLICY, numbers())
+    renewed, issued = c.collect_events()
+    assert names([renewed, issued]) == ["Renewed", "InvoiceIssued"]
     assert (renewed.month, renewed.period_end) == (Month(2027, 5), Month(2028, 4))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from contract_kit import POLICY, active, assert_refused, invoice, jst, names
+from contract_kit import POLICY, active, assert_refused, invoice, jst, names, numbers
 
 from domain.calendar import Month
 from domain.contract import Contract, State, TerminationReason
@@ -127,7 +127,7 @@ def test_art_9_5_month_of_the_stop_is_billed_in_full_and_nothing_refunded() -> N
     june = invoice(c, "2026-06")
     assert (june.total, june.outstanding, june.refunded) == (110000, 110000, 0)
     c.collect_events()
-    c.advance_to(Month(2026, 8), POLICY)
+    c.advance_to(Month(2026, 8), POLICY, numbers())
     assert c.collect_events() == []  # no service month after the stop
     assert "2026-07" not in [i.period for i in c.ledger.invoices.values()]
 

@@ -94,9 +94,11 @@ def test_spec_11_firing_order_of_one_day() -> None:
 # --------------------------------------------------------------------------- spec 10 personal fields
 def test_spec_10_personal_fields_and_how_they_read() -> None:
     assert PERSONAL_FIELD_NAMES == {"contractor", "evidence", "reference",  # reference: the payer's (issue 14)
-                                    "payer_name", "bank_reference"}  # a transfer's (rule book 7)
+                                    "payer_name", "bank_reference",  # a transfer's (rule book 7)
+                                    "recipient"}  # recipient: Art. 57-4(1) item 6
     assert set(ERASED) == set(REDACTED) == PERSONAL_FIELD_NAMES
     assert is_erased(ERASED["contractor"]) and is_erased(ERASED["evidence"]) and is_erased(ERASED["reference"])
+    assert is_erased(ERASED["recipient"])
     assert not is_erased(REDACTED["contractor"]) and not is_erased({"name": "x"})
 
 
@@ -109,6 +111,8 @@ def test_spec_10_personal_fields_and_how_they_read() -> None:
     ("Art. 10.1", "^def supersede("),
     ("Art. 8 / 10", "^def next_month_start("),
     ("rule book 7", "^def payment_reminder_on("),
+    ("Art. 57-4", "^def registration_number("),
+    ("Art. 57-4", "^def rate_totals("),
 ])
 def test_each_rule_is_found_from_its_article_by_one_grep(article: str, definition: str) -> None:
     """The rule is defined once in ``domain/`` and its docstring names the article, so

@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import date
 
 import pytest
-from contract_kit import CAL, CONTRACTOR, POLICY, active, assert_refused, invoice, jst, names, replay, trial
+from contract_kit import CAL, CONTRACTOR, POLICY, active, assert_refused, invoice, jst, names, numbers, replay, trial
 
 from domain.calendar import Month
 from domain.contract import Contract
@@ -30,7 +30,7 @@ PHONE = {**CONTRACTOR, "contact_name": "Hanako Sample", "contact_phone": "03-000
 def ended_2026_06_30(pay: bool = True) -> Contract:
     c = active(until=Month(2026, 6))
     c.notice_termination(Month(2026, 6), jst(2026, 5, 1), CAL)
-    c.advance_to(Month(2026, 7), POLICY)
+    c.advance_to(Month(2026, 7), POLICY, numbers())
     assert c.ended_on == date(2026, 6, 30)
     assert sorted(i.period for i in c.ledger.invoices.values()) == ["2026-04", "2026-05", "2026-06"]
     if pay:

@@ -20,6 +20,7 @@ from contract_kit import (
     jst,
     lines,
     names,
+    numbers,
     outage,
     trial,
     utc,
@@ -178,7 +179,7 @@ def test_art_20_1_default_remedy_is_the_minimum_as_fee_reduction_on_the_next_inv
     (_, granted) = c.collect_events()
     assert names([granted]) == ["CreditGranted"]
     assert (granted.remedy, granted.amount, granted.credit_days) == ("fee_reduction", 2000, 2)
-    c.advance_to(Month(2026, 7), POLICY)
+    c.advance_to(Month(2026, 7), POLICY, numbers())
     july = invoice(c, "2026-07")
     assert lines(july) == {"base_fee": 30000, "sla_credit": -2000, "tax": 2800}
     assert july.total == 30800
@@ -192,8 +193,12 @@ def test_art_20_1_provider_may_grant_up_to_one_month() -> None:
                    InvalidInput, "Art. 20.1")
     assert_refused(c, lambda: c.decide_claim(claim_id, Remedy.FEE_REDUCTION, 30001, jst(2026, 6, 22), POLICY),
                    InvalidInput, "Art. 20.1")
-    c.decide_claim(claim_id, Remedy.REFUND, 30000, jst(2026, 6, 22), POLICY)
-    assert invoice(c, "2026-06").refunded == 30000  # refund of the breach month's fee
+    c.decide_claim(claim_id, Remedy.REFUND, 30000, jst(2026, 6, 22), POLICY, numbers())
+    # refund of the breach month's fee with its consumption tax: 30,000 + 3,000, by a credit note (rule book 8)
+    assert invoice(c, "2026-06").refunded == 33000
+    (note,) = [i for i in c.ledger.invoices.values() if i.document_type == "credit_note"]
+    assert (note.kind, note.total, note.issued_on) == ("sla_refund", 33000, date(2026, 6, 22))
+    assert note.original is not None and note.original["number"] == invoice(c, "2026-06").number
     assert_refused(c, lambda: c.decide_claim(claim_id, None, None, jst(2026, 6, 23), POLICY),
                    RuleViolation, "Art. 20.1")
 
@@ -204,7 +209,7 @@ def test_art_20_1_extension_remedy_extends_the_end_of_service() -> None:
     claim_id, _ = _claim(c, START, END_50H, jst(2026, 6, 20))
     c.decide_claim(claim_id, Remedy.EXTENSION, 2000, jst(2026, 6, 22), POLICY)
     c.notice_termination(None, jst(2026, 7, 10), CAL)
-    c.advance_to(Month(2026, 9), POLICY)
+    c.advance_to(Month(2026, 9), POLICY, numbers())
     assert (c.ended_on, c.retention_until) == (date(2026, 9, 2), date(2026, 11, 1))
 
 

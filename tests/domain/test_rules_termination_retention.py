@@ -17,6 +17,7 @@ from contract_kit import (
     invoice,
     jst,
     names,
+    numbers,
     trial,
 )
 
@@ -42,7 +43,7 @@ def test_art_23_24_2_4_termination_for_cause_is_immediate(article) -> None:
     assert (c.state, c.termination_reason, c.termination_article) == (
         State.TERMINATED, TerminationReason.FOR_CAUSE, article)
     assert (c.ended_on, c.retention_until) == (date(2026, 7, 15), date(2026, 9, 13))
-    c.advance_to(Month(2027, 5), POLICY)
+    c.advance_to(Month(2027, 5), POLICY, numbers())
     assert c.collect_events() == []  # no renewal after termination
 
 
@@ -154,7 +155,7 @@ def test_art_15_3_stored_data_deleted_after_60_days_not_before() -> None:
     test_rules_retention.py)."""
     c = active(until=Month(2026, 7))
     c.notice_termination(None, jst(2026, 7, 10), CAL)
-    c.advance_to(Month(2026, 9), POLICY)
+    c.advance_to(Month(2026, 9), POLICY, numbers())
     assert c.retention_until == date(2026, 10, 30)
     assert_refused(c, lambda: c.delete_stored_data(date(2026, 10, 29)), RuleViolation, "Art. 15.3")
     totals = sorted(i.total for i in c.ledger.invoices.values())

@@ -39,9 +39,9 @@ def test_contract_and_invoices_as_of_an_instant_and_a_position(services: Service
     assert read_models.contract_as_of(cid, at=before_anything) is None
     then = read_models.contract_as_of(cid, at=after_april)
     assert then is not None and then.state.value == "active" and then.period_end == Month(2026, 4)
-    assert then.version == 4  # Opened, Applied, Approved, ServicePeriodStarted
+    assert then.version == 5  # Opened, Applied, Approved, ServicePeriodStarted, InvoiceIssued
     now = read_models.contract_as_of(cid, at=datetime.now(UTC))
-    assert now is not None and now.version == app.get_contract(cid).version == 6
+    assert now is not None and now.version == app.get_contract(cid).version == 8  # + paid, Renewed, issued
     (april,) = read_models.invoices(cid, as_of=after_april)
     assert (april["period"], april["paid"], april["outstanding"]) == ("2026-04", 0, 110_000)
     # interest as of the instant's JST date (Art. 9.4; recorded times are today's wall clock)
@@ -56,5 +56,5 @@ def test_contract_and_invoices_as_of_an_instant_and_a_position(services: Service
     latest = read_models.invoices_as_of(cid, position=app.recorder.max_notification_id(),
                                         interest_on=date(2026, 7, 1))
     assert [i["period"] for i in latest] == ["2026-04", "2026-05"]
-    assert read_models.version_at(cid, position=(april_position or 0)) == 4
+    assert read_models.version_at(cid, position=(april_position or 0)) == 5
     assert read_models.version_at(cid, at=before_anything) == 0

@@ -97,7 +97,7 @@ def _kill_restart_compare(services: Services, env: dict[str, str], tmp_path: Pat
 def test_kill_9_mid_stream_then_restart_equals_clean_rebuild_on_sqlite(tmp_path: Path) -> None:
     path = tmp_path / "contracts.sqlite"
     services = build_services(Settings(database_url=None, sqlite_path=path))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTRACTS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTRACTS_") or "_ISSUER_" in k}
     env["CONTRACTS_SQLITE_PATH"] = str(path)
     try:
         _kill_restart_compare(services, env, tmp_path)
@@ -116,7 +116,7 @@ def _pg_url(pg_env: dict[str, str]) -> str:
 def test_kill_9_mid_stream_then_restart_equals_clean_rebuild_on_postgres(pg_services: Services,
                                                                          fresh_pg_env: dict[str, str],
                                                                          tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTRACTS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTRACTS_") or "_ISSUER_" in k}
     env["CONTRACTS_DATABASE_URL"] = _pg_url(fresh_pg_env)
     # the library reads <APP NAME>_<KEY> before <KEY>: this points the CLI at the test's schema
     env["CONTRACTS_POSTGRES_SCHEMA"] = fresh_pg_env["POSTGRES_SCHEMA"]

@@ -65,7 +65,7 @@ def test_cli_rebuild_and_status(tmp_path: Path) -> None:
     paid_contract(services.app, "T-3", until=Month(2026, 6))
     last = services.app.recorder.max_notification_id()
     services.close()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTRACTS_")} | {
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTRACTS_") or "_ISSUER_" in k} | {
         "CONTRACTS_SQLITE_PATH": str(path)}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -85,7 +85,7 @@ def test_cli_run_waits_for_an_unreachable_database_instead_of_exiting(tmp_path: 
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTRACTS_")} | {
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTRACTS_") or "_ISSUER_" in k} | {
         "CONTRACTS_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{port}/nothing"}
     log = tmp_path / "run.log"
     with log.open("wb") as out:

@@ -17,7 +17,7 @@ from infrastructure.read_side import ReadModelsImpl
 BASE = ("base_fee", "Art. 9.1 base fee")
 CAMPAIGN = ("campaign_fee", "Art. 9.2 campaign price")
 INITIAL = ("initial_fee", "Art. 9.1 initial fee")
-TAX = ("tax", "spec 1 consumption tax")
+TAX = ("tax", "Consumption Tax Act Art. 57-4(1) item 5: consumption tax per rate")
 
 
 def test_art_9_4_late_interest_example(services: Services, read_models: ReadModelsImpl) -> None:

@@ -178,7 +178,7 @@ class Deployment:
 
     @property
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CONTRACTS_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CONTRACTS_") or "_ISSUER_" in k}
         env.update({"CONTRACTS_DATABASE_URL": self.url, "CONTRACTS_MODE": self.mode, "CONTRACTS_LOG_LEVEL": "INFO",
                     "PYTHONUNBUFFERED": "1"})
         env.update(self.extra_env)

@@ -51,7 +51,7 @@ class Store:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     fast = {f"CONTRACTS_{k.upper()}": str(v) for k, v in FAST.items()}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTRACTS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTRACTS_") or "_ISSUER_" in k}
     env.update(fast, PYTHONUNBUFFERED="1", CONTRACTS_LOG_LEVEL="INFO")
     if request.param == "sqlite":
         path = tmp_path / "contracts.sqlite"
@@ -168,7 +168,7 @@ def test_spec12_a_database_restart_delays_delivery_and_loses_nothing(tmp_path: P
         with psycopg.connect(cluster.admin_dsn, autocommit=True) as conn:
             conn.execute("CREATE DATABASE webhooks")
         url = f"postgresql://postgres@127.0.0.1:{cluster.port}/webhooks"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CONTRACTS_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CONTRACTS_") or "_ISSUER_" in k}
         env.update({f"CONTRACTS_{k.upper()}": str(v) for k, v in FAST.items()}, CONTRACTS_DATABASE_URL=url,
                    PYTHONUNBUFFERED="1")
         store = Store("postgres", env, Settings(database_url=url, **FAST))

@@ -16,7 +16,7 @@ from infrastructure.settings import Settings
 
 
 def contracts(db: Path, *args: str, mode: str = "production") -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTRACTS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTRACTS_") or "_ISSUER_" in k}
     env |= {"CONTRACTS_SQLITE_PATH": str(db), "CONTRACTS_MODE": mode}
     return subprocess.run([sys.executable, "-m", "api.cli", *args], env=env, capture_output=True,
                           text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
@@ -58,8 +58,8 @@ def test_sweep_command_in_sandbox_mode_uses_the_service_clock(tmp_path: Path) ->
     store.close()
     done = contracts(db, "sweep", "--no-progress", mode="sandbox")
     assert done.returncode == 0, done.stderr
-    assert "sweep to 2026-04-01: fired 3 deadlines (month_start=3), 3 events" in done.stdout
-    assert event_names(db, ids[0])[-1] == "ServicePeriodStarted"
+    assert "sweep to 2026-04-01: fired 3 deadlines (month_start=3), 6 events" in done.stdout
+    assert event_names(db, ids[0])[-2:] == ["ServicePeriodStarted", "InvoiceIssued"]
     assert "fired month_start for contract" in done.stderr and "Example Trading" not in done.stderr
     again = contracts(db, "sweep", "--no-progress", mode="sandbox")
     assert "fired 0 deadlines" in again.stdout
@@ -118,9 +118,10 @@ def test_serve_runs_the_scheduler_in_process_and_a_clock_move_fires_deadlines(tm
         first = uuid.UUID(ids[0])
         clock.set(jst(2026, 4, 1, 9))  # what PUT /v1/clock does
         deadline = time.monotonic() + 10  # the sandbox tick is 2 s; the trigger makes it immediate
-        while time.monotonic() < deadline and services.app.get_contract(first).version < 4:
+        while time.monotonic() < deadline and services.app.get_contract(first).version < 5:
             time.sleep(0.02)
-        assert [type(e).__name__ for e in services.app.events.get(first)][-1] == "ServicePeriodStarted"
+        assert [type(e).__name__ for e in services.app.events.get(first)][-2:] == ["ServicePeriodStarted",
+                                                                                  "InvoiceIssued"]
     finally:
         stop()
         store.close()

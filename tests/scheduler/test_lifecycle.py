@@ -120,10 +120,10 @@ def test_overdue_suspension_termination_deletion(store: Callable[..., World]) ->
     names = w.names(cid)
     # rule book 7 reminders, 7 days before and after each unpaid invoice's due date: April (due 05-31)
     # 05-24 and 06-07; May (due 06-30) 06-23, then 07-07 after the end (still owed); June (due 07-31)
-    # 07-24 and 08-07
-    assert names[:12] == ["Opened", "Applied", "Approved", "ServicePeriodStarted", "Renewed", "PaymentReminded",
-                          "Renewed", "PaymentOverdue", "PaymentReminded", "SuspensionNoticed", "PaymentReminded",
-                          "Terminated"]
+    # 07-24 and 08-07; every period start issues its invoice (rule book 6.1)
+    assert names[:15] == ["Opened", "Applied", "Approved", "ServicePeriodStarted", "InvoiceIssued", "Renewed",
+                          "InvoiceIssued", "PaymentReminded", "Renewed", "InvoiceIssued", "PaymentOverdue",
+                          "PaymentReminded", "SuspensionNoticed", "PaymentReminded", "Terminated"]
     assert [(e.stage, e.reminded_on) for e in w.app.events.get(cid) if type(e).__name__ == "PaymentReminded"] == [
         ("before_due", date(2026, 5, 24)), ("after_due", date(2026, 6, 7)), ("before_due", date(2026, 6, 23)),
         ("after_due", date(2026, 7, 7)), ("before_due", date(2026, 7, 24)), ("after_due", date(2026, 8, 7))]
@@ -136,11 +136,22 @@ def test_overdue_suspension_termination_deletion(store: Callable[..., World]) ->
     assert w.app.get_contract(cid).contractor == CONTRACTOR
     for period in ("2026-04", "2026-05", "2026-06"):
         pay(w, cid, period, date(2034, 5, 10))
-    # settled 2034-05-10, after the records period: erased the day after
-    w.sweep_on(date(2034, 5, 10))
-    assert "ContractorDataErased" not in w.names(cid)
+    # Art. 9.4, rule book 6: each payment settles a late invoice of an ended contract, so its late interest
+    # is billed at once on an interest invoice issued 2034-05-10: April 24,200 due 2026-05-31, 2,900 days
+    # -> floor(24200 x 0.145 x 2900 / 365) = 27,879; May 13,200 due 06-30, 2,870 days -> 15,049; June
+    # 13,200 due 07-31, 2,839 days -> 14,887
+    interest = [i for i in w.app.get_contract(cid).ledger.invoices.values() if i.kind == "interest"]
+    assert [(i.total, i.issued_on) for i in interest] == [(27_879, date(2034, 5, 10)), (15_049, date(2034, 5, 10)),
+                                                          (14_887, date(2034, 5, 10))]
     w.sweep_on(date(2034, 5, 11))
-    assert w.event(cid, "ContractorDataErased").erased_on == date(2034, 5, 11)
+    assert "ContractorDataErased" not in w.names(cid)  # the interest is owed
+    for invoice in interest:
+        w.app.record_payment(cid, invoice.invoice_id, invoice.total, date(2034, 5, 12), jst(2034, 5, 12, 12))
+    # the interest invoices are the last documents: fiscal year to 2035-03-31, + 7 years -> kept until 2042-03-31
+    w.sweep_on(date(2042, 3, 31))
+    assert "ContractorDataErased" not in w.names(cid)
+    w.sweep_on(date(2042, 4, 1))
+    assert w.event(cid, "ContractorDataErased").erased_on == date(2042, 4, 1)
     assert w.app.get_contract(cid).contractor == {}
 
 
@@ -155,7 +166,7 @@ def test_payment_before_stop_date_lifts_suspension(store: Callable[..., World]) 
     w.daily(date(2026, 6, 20), date(2026, 7, 1))
     assert "Terminated" not in w.names(cid)  # the stop date 06-28 passed without effect
     assert w.app.get_contract(cid).state is State.ACTIVE
-    assert w.names(cid)[-1] == "Renewed"  # Art. 8.2: renewed for July on 2026-07-01
+    assert w.names(cid)[-2:] == ["Renewed", "InvoiceIssued"]  # Art. 8.2: renewed for July on 2026-07-01
     assert w.app.get_contract(cid).period_start == Month(2026, 7)
 
 

@@ -161,7 +161,7 @@ def test_price_plan_encodes_as_a_plain_dict_and_back_spec_2() -> None:
     without = PricePlan("kintone", "light", 1, 780, 9360, 5, 30, 0, False, True)
     for plan in (with_campaign, without):
         encoded = plan.to_dict()
-        assert encoded == asdict(plan)
+        assert encoded == {**asdict(plan), "tax_rate": "0.10"}  # the rate as exact text (rule book 6.1)
         assert list(encoded) == [f for f in asdict(plan)]
         assert PricePlan.from_dict(encoded) == plan
     assert with_campaign.to_dict()["campaign"] == {"monthly_price": 1200, "months": 3, "annual_price": 14400}

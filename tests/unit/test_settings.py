@@ -23,8 +23,12 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key)
 
 
+ISSUER = {"issuer_name": "テスト運営株式会社", "issuer_registration_number": "T7123456789012",
+          "issuer_address": "東京都千代田区試験町1-2-3", "issuer_contact": "billing@example.invalid"}
+
+
 def test_defaults_are_the_spec_policy_values() -> None:
-    settings = Settings()
+    settings = Settings(**ISSUER)
     policy = settings.policy()
     assert policy.tax_rate == Decimal("0.10")  # spec 1
     assert policy.late_interest_rate == Decimal("0.145")  # Art. 9.4
@@ -47,7 +51,7 @@ def test_defaults_are_the_spec_policy_values() -> None:
 
 
 def test_explicit_values_override_defaults() -> None:
-    values: dict[str, Any] = {"tax_rate": "0.08", "retention_days": "90", "year_end_break": "12-30..01-02"}
+    values: dict[str, Any] = {"tax_rate": "0.08", "retention_days": "90", "year_end_break": "12-30..01-02", **ISSUER}
     settings = Settings(**values)
     policy = settings.policy()
     assert policy.tax_rate == Decimal("0.08")
@@ -107,7 +111,8 @@ def test_library_settings_reach_the_application_env(tmp_path: Path) -> None:
 
     key = base64.b64encode(bytes(range(32))).decode()
     settings = Settings(sqlite_path=tmp_path / "s.sqlite", master_key=key, key_cache_seconds="0",
-                        pg_group_commit="off", pg_group_commit_max_batch="7", pg_group_commit_linger_ms="2")
+                        pg_group_commit="off", pg_group_commit_max_batch="7", pg_group_commit_linger_ms="2",
+                        **ISSUER)
     assert "s3cr3t" not in repr(Settings(master_key=key)) and key not in repr(settings)  # SecretStr
     services = build_services(settings)
     try:
@@ -139,9 +144,49 @@ def test_master_key_must_be_base64_of_32_bytes() -> None:
 def test_spec_10_records_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONTRACTS_RECORDS_RETENTION_YEARS", "10")
     monkeypatch.setenv("CONTRACTS_FISCAL_YEAR_END", "12-31")
-    policy = Settings().policy()
+    policy = Settings(**ISSUER).policy()
     assert (policy.records_retention_years, policy.fiscal_year_end) == (10, FiscalYearEnd(12, 31))
     monkeypatch.setenv("CONTRACTS_FISCAL_YEAR_END", "02-30")
     with pytest.raises(ValidationError) as info:
         Settings()
     assert "fiscal_year_end" in str(info.value) and "MM-DD" in str(info.value)
+
+
+def test_rule_book_6_1_issuer_settings_are_validated_at_start_naming_the_setting() -> None:
+    from domain.errors import InvalidInput
+
+    assert Settings(**ISSUER).policy().issuer is not None
+    with pytest.raises(InvalidInput) as missing:
+        Settings().policy()  # production: no qualified invoice without an issuer
+    assert missing.value.field == "issuer_name" and "CONTRACTS_ISSUER_NAME" in missing.value.message
+    with pytest.raises(InvalidInput) as wrong:
+        Settings(**{**ISSUER, "issuer_registration_number": "T8123456789012"}).policy()
+    assert wrong.value.field == "issuer_registration_number"
+    assert "CONTRACTS_ISSUER_REGISTRATION_NUMBER" in wrong.value.message and "check digit" in wrong.value.message
+    with pytest.raises(InvalidInput) as partial:
+        Settings(**{**ISSUER, "issuer_contact": None}).policy()
+    assert partial.value.field == "issuer_contact"
+    sandbox = Settings(mode="sandbox").policy().issuer
+    assert sandbox is not None and "sample" in sandbox.name  # the fictional sandbox issuer
+    with pytest.raises(InvalidInput) as rate:
+        Settings(**ISSUER, tax_rate="0.05").policy()
+    assert rate.value.field == "tax_rate"
+    with pytest.raises(ValidationError):
+        Settings(invoice_number_format="INV-{month}")
+
+
+def test_rule_book_6_1_a_missing_issuer_is_one_line_naming_the_setting(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTRACTS_")}
+    env["CONTRACTS_SQLITE_PATH"] = str(tmp_path / "x.sqlite")
+    env["CONTRACTS_ISSUER_REGISTRATION_NUMBER"] = "T7123456789013"
+    for key in ("NAME", "ADDRESS", "CONTACT"):
+        env[f"CONTRACTS_ISSUER_{key}"] = "x"
+    done = subprocess.run([sys.executable, "-m", "api.cli", "sweep", "--no-progress"], env=env, text=True,
+                          capture_output=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "CONTRACTS_ISSUER_REGISTRATION_NUMBER" in lines[0], done.stderr

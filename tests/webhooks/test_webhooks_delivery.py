@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, date, datetime, timedelta
 
+from app_kit import CONTRACTOR
 from docs_receiver import documented_verify
 from receivers import always, fails_then_recovers, hangs, slow, wait_until
 from webhook_kit import make_hub, overdue_contract
@@ -291,3 +292,23 @@ def test_rule_7_a_payment_reminder_is_pushed_with_the_unpaid_amount(hub, receive
     assert body["type"] == "reminder.payment_due" and body["personal_data"] is False
     assert body["data"] == {"contract_id": str(cid), "invoice_id": str(april), "stage": "after_due",
                             "due_on": "2026-05-31", "unpaid": 24_200, "reminded_on": "2026-06-07"}
+
+
+def test_rule_book_6_1_issued_invoices_and_credit_notes_are_pushed(hub, receiver):
+    """invoice.issued for every issued invoice, credit_note.issued for a credit note (its original named),
+    the recipient's name never in the payload. April: 12,000 campaign fee + 10,000 initial fee = 22,000
+    taxable at 10 % -> 2,200 tax, 24,200 yen; a credit of 1,000 yen at 10 % -> 1,000 + 100 = 1,100."""
+    r = receiver(always(200))
+    hub.register(r.url, ["invoice.issued", "credit_note.issued"], personal=True)
+    cid, april = overdue_contract(hub.app)
+    hub.app.issue_credit_note(cid, april, 1_000, "goodwill", datetime(2026, 6, 3, 1, tzinfo=UTC))
+    hub.pump()
+    bodies = r.bodies()
+    assert [b["type"] for b in bodies] == ["invoice.issued"] * 3 + ["credit_note.issued"]
+    first, note = bodies[0]["data"], bodies[-1]["data"]
+    assert (first["invoice_id"], first["number"], first["period"], first["total"]) == (
+        str(april), "INV-2026-000001", "2026-04", 24_200)
+    assert first["rate_totals"] == [{"rate": "0.10", "rate_kind": "standard", "taxable": 22_000, "tax": 2_200}]
+    assert (note["document_type"], note["total"], note["original_invoice_id"], note["original_number"]) == (
+        "credit_note", 1_100, str(april), "INV-2026-000001")
+    assert all(CONTRACTOR["name"] not in str(b) for b in bodies)

@@ -1,0 +1,220 @@
+"""Corrections never edit (rule book 6.1), credit notes (Consumption Tax Act Art. 57-4(3)), SLA
+refunds with a credit note (rule book 8) and collectable late interest (rule book 6, Art. 9.4).
+Every expected figure is worked out by hand in the comments."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from contract_kit import CAL, ISSUER, POLICY, active, assert_refused, invoice, jst, names, outage
+
+from domain.billing import InvoiceLine
+from domain.calendar import Month
+from domain.contract import Contract, State
+from domain.errors import InvalidInput, RuleViolation
+from domain.invoice_numbers import InvoiceSequence, NumberBook
+from domain.sla import OutageCause, Remedy
+
+TEN = Decimal("0.10")
+
+
+class Register:
+    """One issuer's number register kept across commands (each command closes its book)."""
+
+    def __init__(self) -> None:
+        self.sequences: dict[str, InvoiceSequence] = {}
+
+    def book(self) -> NumberBook:
+        return NumberBook(POLICY.invoice_number_format, ISSUER.registration_number,
+                          lambda s: self.sequences.setdefault(s, InvoiceSequence.start(ISSUER.registration_number, s)))
+
+    def advance(self, c: Contract, month: Month) -> None:
+        book = self.book()
+        c.advance_to(month, POLICY, book)
+        book.close(None)
+
+
+def _april(reg: Register, **kwargs: object) -> Contract:
+    """kintone standard x 10, first month 2026-04: 12,000 campaign + 10,000 initial = 22,000 + 2,200 = 24,200."""
+    c = active(until=Month(2026, 3), **kwargs)  # type: ignore[arg-type]
+    reg.advance(c, Month(2026, 4))
+    c.collect_events()
+    return c
+
+
+# --------------------------------------------------------------------------- void (rule book 6.1)
+def test_rule_book_6_1_void_only_before_any_payment_and_with_a_reason() -> None:
+    reg = Register()
+    c = _april(reg)
+    april = invoice(c, "2026-04")
+    assert_refused(c, lambda: c.void_invoice(april.invoice_id, " ", jst(2026, 4, 2)), InvalidInput, "rule book 6.1")
+    c.void_invoice(april.invoice_id, "issued to the wrong customer", jst(2026, 4, 2))
+    (voided,) = c.collect_events()
+    assert names([voided]) == ["InvoiceVoided"] and voided.reason == "issued to the wrong customer"
+    assert (april.status, april.outstanding, april.total, april.number) == ("void", 0, 24200, "INV-2026-000001")
+    assert_refused(c, lambda: c.receive_payment(april.invoice_id, 100, date(2026, 4, 3), jst(2026, 4, 3)),
+                   RuleViolation, "Art. 9.5")  # nothing is owed on a void invoice
+    paid = _april(reg)
+    p_april = invoice(paid, "2026-04")
+    paid.receive_payment(p_april.invoice_id, 1000, date(2026, 4, 10), jst(2026, 4, 10))
+    assert_refused(paid, lambda: paid.void_invoice(p_april.invoice_id, "too late", jst(2026, 4, 11)),
+                   RuleViolation, "rule book 6.1")
+
+
+# --------------------------------------------------------------------------- corrected invoice (修正インボイス)
+def test_rule_book_6_1_corrected_invoice_refers_to_the_original_which_stays_as_issued() -> None:
+    """Corrected to 8 users at the campaign price: 1,200 x 8 = 9,600 at 10% -> 960; total 10,560."""
+    reg = Register()
+    c = _april(reg)
+    april = invoice(c, "2026-04")
+    issued_hash = april.document_hash
+    book = reg.book()
+    new_id = c.correct_invoice(april.invoice_id, [InvoiceLine(
+        "campaign_fee", "Art. 9.2 campaign price", "kintone standard 2026-04 x 8 users", 9600, 8, 1200, TEN)],
+        "user count was 8", jst(2026, 4, 5), POLICY, book)
+    book.close(None)
+    corrected = c.ledger.invoices[new_id]
+    assert (corrected.kind, corrected.number, corrected.total, corrected.tax) == (
+        "correction", "INV-2026-000002", 10560, 960)
+    assert corrected.original == {"invoice_id": str(april.invoice_id), "number": "INV-2026-000001",
+                                  "issued_on": "2026-04-01"}
+    assert (corrected.issued_on, corrected.due_on, corrected.period) == (date(2026, 4, 5), date(2026, 5, 31), "2026-04")
+    assert (april.status, april.outstanding, april.total, april.document_hash) == ("corrected", 0, 24200, issued_hash)
+    assert c.ledger.outstanding() == 10560
+    assert_refused(c, lambda: c.correct_invoice(april.invoice_id, list(corrected.lines[:1]), "again",
+                                                jst(2026, 4, 6), POLICY, reg.book()), RuleViolation, "rule book 6.1")
+
+
+# --------------------------------------------------------------------------- credit note (Art. 57-4(3))
+def test_art_57_4_3_credit_note_after_payment_has_the_return_fields() -> None:
+    """Paid 24,200 on 05-20; a 5,000 discount after issue: returned 5,000 at 10% + 500 tax = 5,500,
+    owed nothing, 5,500 to pay back. At most 22,000 - 5,000 = 17,000 can still be credited."""
+    reg = Register()
+    c = _april(reg)
+    april = invoice(c, "2026-04")
+    c.receive_payment(april.invoice_id, 24200, date(2026, 5, 20), jst(2026, 5, 20))
+    book = reg.book()
+    note_id = c.issue_credit_note(april.invoice_id, 5000, "volume discount agreed after issue", jst(2026, 6, 1),
+                                  POLICY, book)
+    book.close(None)
+    note = c.ledger.invoices[note_id]
+    assert (note.document_type, note.number, note.issued_on) == ("credit_note", "INV-2026-000002", date(2026, 6, 1))
+    assert note.issuer == ISSUER.to_dict()  # issuer's name and registration number
+    assert note.original == {"invoice_id": str(april.invoice_id), "number": "INV-2026-000001",
+                             "issued_on": "2026-04-01"}  # the original supply's date
+    assert [(r.rate, r.taxable, r.tax) for r in note.rate_totals] == [(TEN, 5000, 500)]  # per rate, with tax
+    assert (note.total, note.outstanding) == (5500, 0)
+    assert (april.credited, april.outstanding, april.refund_due) == (5500, 0, 5500)
+    assert_refused(c, lambda: c.issue_credit_note(april.invoice_id, 17001, "too much", jst(2026, 6, 2), POLICY,
+                                                  reg.book()), RuleViolation, "Consumption Tax Act Art. 57-4(3)")
+
+
+# --------------------------------------------------------------------------- SLA refund (rule book 8)
+def test_rule_book_8_fee_reduction_without_a_next_invoice_becomes_a_refund_with_a_credit_note() -> None:
+    """premium x 12 (30,000 a month), termination noticed in May: June is the last month. 50-hour outage
+    in June: minimum floor(30,000 x 2 / 30) = 2,000 as a fee reduction; no July invoice will come, so at
+    the July month start it is refunded: 2,000 at 10% + 200 = 2,200, credit note on the June invoice."""
+    reg = Register()
+    c = active(grade="premium", users=12, until=Month(2026, 3))
+    reg.advance(c, Month(2026, 5))
+    c.notice_termination(None, jst(2026, 5, 20), CAL)  # in time for June (deadline 05-25): last month June
+    reg.advance(c, Month(2026, 6))
+    claim_id = uuid.uuid4()
+    facts = outage(c.service, jst(2026, 6, 10, 9), jst(2026, 6, 12, 11), OutageCause.PROVIDER_NETWORK)
+    c.claim_sla(claim_id, facts, jst(2026, 6, 20), True, True, "ticket", POLICY)
+    c.decide_claim(claim_id, Remedy.FEE_REDUCTION, None, jst(2026, 6, 22), POLICY, reg.book())
+    assert c.ledger.pending_credits == [(str(claim_id), 2000)]
+    reg.advance(c, Month(2026, 7))
+    assert c.state is State.TERMINATED
+    (note,) = [i for i in c.ledger.invoices.values() if i.document_type == "credit_note"]
+    june = invoice(c, "2026-06")
+    assert (note.kind, note.issued_on, note.total, note.original["number"]) == (  # type: ignore[index]
+        "sla_refund", date(2026, 7, 1), 2200, june.number)
+    assert [(r.rate, r.taxable, r.tax) for r in note.rate_totals] == [(TEN, 2000, 200)]
+    assert (c.ledger.pending_credits, june.refunded) == ([], 2200)
+    numbers = sorted(i.number for i in c.ledger.invoices.values())
+    assert numbers == [f"INV-2026-{n:06d}" for n in range(1, 5)]  # April, May, June, the credit note
+
+
+# --------------------------------------------------------------------------- late interest (Art. 9.4)
+def _garoon_to_june(reg: Register) -> Contract:
+    """garoon standard x 100: 100,000 + 10,000 tax = 110,000 a month; April due 05-31."""
+    c = active(service="garoon", grade="standard", users=100, until=Month(2026, 3))
+    reg.advance(c, Month(2026, 6))
+    return c
+
+
+def test_art_9_4_settled_interest_is_a_tax_free_line_on_the_next_invoice() -> None:
+    """April 110,000 paid 07-01: 30 days -> floor(110,000 x 0.145 x 30 / 365) = 1,310 (the spec's example).
+    July: 100,000 at 10% -> 10,000, plus 1,310 outside consumption tax = 111,310."""
+    reg = Register()
+    c = _garoon_to_june(reg)
+    april = invoice(c, "2026-04")
+    assert april.open_interest(POLICY.late_interest_rate) == 0  # principal unpaid: nothing to bill yet
+    c.receive_payment(april.invoice_id, 110000, date(2026, 7, 1), jst(2026, 7, 1))
+    assert april.open_interest(POLICY.late_interest_rate) == 1310
+    reg.advance(c, Month(2026, 7))
+    july = invoice(c, "2026-07")
+    (line,) = [x for x in july.lines if x.kind == "late_interest"]
+    assert (line.amount, line.tax_rate, line.unit_price, line.ref) == (1310, None, None, str(april.invoice_id))
+    assert [(r.rate, r.taxable, r.tax) for r in july.rate_totals] == [(TEN, 100000, 10000)]
+    assert july.total == 111310
+    assert (april.interest_billed, april.open_interest(POLICY.late_interest_rate)) == (1310, 0)
+    # no interest on interest: July unpaid 30 days after its due date 08-31 bears floor(110,000 x 0.145 x 30
+    # / 365) = 1,310 on the principal, not floor(111,310 x ...) = 1,326
+    assert july.late_interest(date(2026, 10, 1), POLICY.late_interest_rate) == 1310
+    reg.advance(c, Month(2026, 8))
+    assert not [x for x in invoice(c, "2026-08").lines if x.kind == "late_interest"]  # billed once
+
+
+def test_art_9_4_interest_can_be_waived_by_an_operator_with_a_reason() -> None:
+    reg = Register()
+    c = _garoon_to_june(reg)
+    april = invoice(c, "2026-04")
+    assert_refused(c, lambda: c.waive_interest(april.invoice_id, "goodwill", jst(2026, 6, 30), POLICY),
+                   RuleViolation, "Art. 9.4")  # unpaid principal: no claim of its own yet
+    c.receive_payment(april.invoice_id, 110000, date(2026, 7, 1), jst(2026, 7, 1))
+    c.collect_events()
+    assert c.waive_interest(april.invoice_id, "goodwill: first delay", jst(2026, 7, 2), POLICY) == 1310
+    (waived,) = c.collect_events()
+    assert (names([waived]), waived.amount, waived.reason) == (["LateInterestWaived"], 1310, "goodwill: first delay")
+    reg.advance(c, Month(2026, 7))
+    assert not [x for x in invoice(c, "2026-07").lines if x.kind == "late_interest"]
+    assert_refused(c, lambda: c.waive_interest(april.invoice_id, "again", jst(2026, 7, 3), POLICY),
+                   RuleViolation, "Art. 9.4")
+
+
+def test_art_9_4_interest_invoice_when_there_is_no_next_invoice() -> None:
+    """Noticed in April (deadline 04-22): May is the last month; the contract ends 05-31. April paid 07-01
+    after the end: 1,310 interest on an interest invoice of its own, issued 07-01, due 08-31, no tax."""
+    reg = Register()
+    c = active(service="garoon", grade="standard", users=100, until=Month(2026, 3))
+    reg.advance(c, Month(2026, 4))
+    c.notice_termination(None, jst(2026, 4, 10), CAL)
+    reg.advance(c, Month(2026, 6))
+    assert c.state is State.TERMINATED
+    april = invoice(c, "2026-04")
+    c.receive_payment(april.invoice_id, 110000, date(2026, 7, 1), jst(2026, 7, 1))
+    book = reg.book()
+    c.settle(date(2026, 7, 1), POLICY, book)  # what the application does after each command on an ended contract
+    book.close(None)
+    (interest,) = [i for i in c.ledger.invoices.values() if i.kind == "interest"]
+    assert (interest.total, interest.tax, interest.rate_totals, interest.issued_on, interest.due_on) == (
+        1310, 0, [], date(2026, 7, 1), date(2026, 8, 31))
+    assert interest.number == "INV-2026-000003"  # after April and May
+    assert interest.late_interest(date(2026, 12, 1), POLICY.late_interest_rate) == 0  # no interest on interest
+    assert april.open_interest(POLICY.late_interest_rate) == 0
+    c.receive_payment(interest.invoice_id, 1310, date(2026, 7, 20), jst(2026, 7, 20))  # and it can be paid
+    assert interest.outstanding == 0
+
+
+@pytest.mark.parametrize("reason", ["", "x" * 501])
+def test_rule_book_6_1_corrections_need_a_reason(reason: str) -> None:
+    reg = Register()
+    c = _april(reg)
+    april = invoice(c, "2026-04")
+    assert_refused(c, lambda: c.issue_credit_note(april.invoice_id, 100, reason, jst(2026, 4, 5), POLICY,
+                                                  reg.book()), InvalidInput, "rule book 6.1")
