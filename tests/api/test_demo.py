@@ -26,7 +26,9 @@ def test_demo_runs_the_scheduler_in_date_order(capsys: pytest.CaptureFixture[str
     assert any(line.startswith("2026-06-05 April invoice") and "late interest 38 yen for the 4 days" in line
                for line in lines)
     # Art. 20: 2 credit days of the premium x 12 monthly fee 30,000 -> -2,000 on the next invoice (tax on 28,000)
-    assert "2026-07-01 invoice 2026-07: 30800 yen due 2026-08-31 (base_fee 30000, sla_credit -2000, tax 2800)" in lines
+    # rule book 6, Art. 9.4: April's settled late interest (38) is billed on it, a line without tax
+    assert ("2026-07-01 invoice 2026-07: 30838 yen due 2026-08-31 (base_fee 30000, sla_credit -2000, "
+            "late_interest 38, tax 2800)") in lines
     # paid in time: no suspension (spec 7); ended by the notice; Art. 15.3: stored data 60 days after the end
     assert "suspen" not in out.replace("suspension notice (spec 7) would", "")
     assert "contract terminated (notice) on 2026-08-31; stored data kept until 2026-10-30 (Art. 15.3)" in lines
