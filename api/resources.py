@@ -377,6 +377,17 @@ class ContractInvoices(ListPage):
     invoices: list[Invoice] = Field(deprecated=True, description="deprecated: the same page as data")
 
 
+class IssuedInvoice(Invoice):
+    """One issued document as issued (rule book 6.1, Art. 57-4): an invoice or a credit note, with its
+    number, issuer, per-rate totals, document hash and recipient (redacted for auditors)."""
+
+    number: str
+    document_type: Literal["invoice", "credit_note"]
+    status: str = Field(description="issued | void | corrected")
+    recipient: str
+    document_hash: str
+
+
 class InvoicePage(ListPage):
     """A month's invoices (``month`` set), or a page of the auditors' search (rule book 13)."""
 

@@ -98,12 +98,13 @@ def invoice_pdf(invoice_id: uuid.UUID, ctx: Ctx, who: Who) -> Response:
                     headers={"Content-Disposition": f'inline; filename="{invoice.number}.pdf"'})
 
 
-@router.get("/invoices/{invoice_id}", summary="One issued invoice or credit note, as issued", **roles(*READERS))
-def invoice(invoice_id: uuid.UUID, ctx: Ctx, who: Who) -> dict[str, Any]:
+@router.get("/invoices/{invoice_id}", summary="One issued invoice or credit note, as issued",
+            response_model=r.IssuedInvoice, **roles(*READERS))
+def invoice(invoice_id: uuid.UUID, ctx: Ctx, who: Who) -> Response:
     found = ctx.read_models.invoice(invoice_id)
     data = ctx.read_models.render_invoice(found)
     data["recipient"] = (found.recipient or "") if who.sees_personal_data else REDACTED_VALUE
-    return jsonable(data)  # type: ignore[no-any-return]
+    return JSONResponse(invoice_resource(jsonable(data)))
 
 
 # -- corrections never edit (rule book 6.1); late interest (rule book 6, Art. 9.4) ------------------------
