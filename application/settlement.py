@@ -273,6 +273,23 @@ class SettlementCommands:
                     raise
         raise AssertionError("unreachable")
 
+    def apply_credit_to_new_invoices(self, customer_numbers: Iterable[str], at: datetime) -> list[CommandResult]:
+        """Rule book 7 ("applied to their next invoices"): after invoices are issued, each named
+        customer whose account holds credit has it applied (``apply_credit_balance``: oldest invoice
+        first, oldest credit first, principal before interest). Idempotent: a customer with no
+        credit or nothing open is skipped and stores nothing, so re-running applies nothing twice.
+        Cheap: one account load per customer; contracts are loaded only when there is credit."""
+        results: list[CommandResult] = []
+        for customer_number in dict.fromkeys(customer_numbers):
+            account = self.find_account(customer_number)
+            if account is None or account.credit_balance <= 0:
+                continue
+            try:
+                results.append(self.apply_credit_balance(customer_number, at))
+            except RuleViolation:  # nothing open to apply it to (or spent meanwhile): nothing to do
+                continue
+        return results
+
     def refund_credit_balance(self, customer_number: str, amount: int, reason: str, at: datetime) -> CommandResult:
         require_aware(at)
         account = self.find_account(customer_number)

@@ -20,6 +20,9 @@ history exactly as if it had run every day:
   contracts is loaded, advanced and saved in **one** transaction; a concurrent writer
   (``IntegrityError``) makes that chunk fall back to one command per contract, which
   reloads and finds the month already run.
+* after a batch (or a single command) issued invoices, the customers invoiced whose account holds
+  credit have it applied to them (rule book 7, ``apply_credit_to_new_invoices``: idempotent,
+  one follow-up transaction per customer, as the scheduler with the deadline fired).
 
 Idempotency therefore comes from the aggregates (commands for past deadlines are refused
 or no-ops) plus optimistic concurrency, not from the scheduler: two sweeps at once, or one
@@ -70,6 +73,7 @@ from domain.settlement import AFTER_DUE, BEFORE_DUE
 
 logger = logging.getLogger(__name__)
 fired_logger = logging.getLogger(__name__ + ".fired")  # one line per fired deadline
+ISSUED = "InvoiceIssued"  # rule book 7: an issued invoice is paid from the customer's credit balance
 
 KIND_ORDER = {kind: index for index, kind in enumerate(DEADLINE_KIND_NAMES)}
 LIVE_STATES = tuple(s.value for s in DISCONTINUED_STATES)  # Art. 18 ends these
@@ -372,6 +376,26 @@ class Sweeper:
         names = [type(e).__name__ for e in
                  self.app.events.get(result.aggregate_id, gt=result.version - result.events)]
         self._fired(d, run, names, result.position)
+        if ISSUED in names:
+            self._apply_credit([self.app.get_contract(result.aggregate_id).customer_number], d, run)
+
+    def _apply_credit(self, customer_numbers: list[str], d: Deadline, run: _Run) -> None:
+        """Rule book 7: the credit balance of customers just invoiced pays the new invoices, as the
+        scheduler with the deadline that issued them (rule book 13), at the deadline's business
+        time. Idempotent (``apply_credit_to_new_invoices``); a failure is logged and leaves the
+        credit for the next invoice or the operator (``POST /v1/customers/{n}/credit/apply``)."""
+        try:
+            with acting_as(Actor.scheduler(d.kind, d.due_on)):
+                results = self.app.apply_credit_to_new_invoices(customer_numbers, start_of_jst_day(d.due_on))
+        except Exception as exc:  # noqa: BLE001 - the invoices are issued; the credit waits
+            logger.warning("%s due %s: applying credit balance failed (%s); it stays on the accounts", d.kind,
+                           d.due_on, type(exc).__name__, exc_info=not isinstance(exc, DomainError))
+            return
+        for result in results:
+            run.wrote(result.position)
+        if results:
+            logger.info("%s due %s: credit balance applied for %d customer(s) (rule book 7)", d.kind, d.due_on,
+                        len(results))
 
     def _fired(self, d: Deadline, run: _Run, event_names: list[str], position: int | None) -> None:
         report = run.report
@@ -508,13 +532,18 @@ class Sweeper:
                     names.setdefault(uuid.UUID(str(recording.domain_event.originator_id)), []).append(
                         type(recording.domain_event).__name__)
                 position = recordings[-1].notification.id if recordings else None
-                for d, _ in loaded:
+                invoiced: list[str] = []
+                for d, contract in loaded:
                     event_names = names.get(d.aggregate_id)
                     if event_names:
                         run.consecutive_failures = 0
                         self._fired(d, run, event_names, position)
+                        if ISSUED in event_names:
+                            invoiced.append(contract.customer_number)
                     else:
                         self._noop(d, run, "nothing to do (month already run)")
+                if invoiced:
+                    self._apply_credit(invoiced, chunk[0], run)
             for d in sorted(single, key=_sort_key):
                 self._handle_one(d, run)
             done += len(chunk)

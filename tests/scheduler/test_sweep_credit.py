@@ -1,0 +1,73 @@
+"""Rule book 7 ("applied to their next invoices"): the month start sweep applies each invoiced
+customer's credit balance to the invoices it just issued, after each saved batch (and after the
+one-by-one fallback), as the scheduler with the deadline it fired (rule book 13). SQLite and PostgreSQL.
+
+Figures by hand from the sample catalog: garoon standard, 1,000 yen per user per month + 10% tax.
+22 users -> 24,200 yen a month; 10 users -> 11,000. Approved 2026-03-24 -> first month April 2026.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import date
+
+from scheduler_kit import CONTRACTOR, World, jst
+
+from application.actors import SCHEDULER, actor_of
+from domain.contract import BillingCycle
+
+
+def _open(w: World, customer: str, users: int) -> uuid.UUID:
+    opened = w.app.open_contract(customer, "garoon", "standard", users, CONTRACTOR, jst(2026, 3, 9),
+                                 cycle=BillingCycle.MONTHLY)
+    w.app.approve(opened.aggregate_id, jst(2026, 3, 24))
+    return opened.aggregate_id
+
+
+def _outstanding(w: World, cid: uuid.UUID, period: str) -> int:
+    return next(i.outstanding for i in w.app.get_contract(cid).ledger.invoices.values() if i.period == period)
+
+
+def _credit(w: World, customer: str) -> int:
+    account = w.app.find_account(customer)
+    return 0 if account is None else account.credit_balance
+
+
+def _check(w: World, a: uuid.UUID, b: uuid.UUID, c: uuid.UUID) -> None:
+    w.sweep_on(date(2026, 4, 1))  # April invoices: 24,200 / 11,000 / 11,000
+    w.app.receive_transfer("CUST-S7A", "ｻﾝﾌﾟﾙ", "BANK-S7A", 29_200, date(2026, 4, 20), jst(2026, 4, 20))
+    w.app.receive_transfer("CUST-S7B", "ｻﾝﾌﾟﾙ", "BANK-S7B", 26_000, date(2026, 4, 20), jst(2026, 4, 20))
+    assert (_credit(w, "CUST-S7A"), _credit(w, "CUST-S7B")) == (5_000, 15_000)
+
+    report = w.sweep_on(date(2026, 5, 1))
+    assert report.complete and not report.failures
+    assert _outstanding(w, a, "2026-05") == 19_200 and _credit(w, "CUST-S7A") == 0  # 24,200 - 5,000
+    assert _outstanding(w, b, "2026-05") == 0 and _credit(w, "CUST-S7B") == 4_000  # 15,000 - 11,000
+    assert _outstanding(w, c, "2026-05") == 11_000  # no credit: untouched
+    paid = [e for e in w.app.events.get(a) if type(e).__name__ == "PaymentReceived"][-1]
+    actor = actor_of(paid)
+    assert actor is not None and actor.kind == SCHEDULER and actor.deadline == "month_start 2026-05-01"
+
+    versions = {cid: w.app.get_contract(cid).version for cid in (a, b, c)}
+    again = w.sweep_on(date(2026, 5, 1))  # idempotent: nothing applied twice
+    assert (again.fired, again.events, again.failures) == (0, 0, [])
+    assert {cid: w.app.get_contract(cid).version for cid in (a, b, c)} == versions
+    assert (_credit(w, "CUST-S7A"), _credit(w, "CUST-S7B")) == (0, 4_000)
+
+    w.sweep_on(date(2026, 6, 1))  # June's 11,000 takes B's 4,000 left -> 7,000
+    assert _outstanding(w, b, "2026-06") == 7_000 and _credit(w, "CUST-S7B") == 0
+
+
+def test_rule_book_7_month_start_batch_applies_credit_to_the_new_invoices(store: Callable[..., World]) -> None:
+    w = store()
+    _check(w, _open(w, "CUST-S7A", 22), _open(w, "CUST-S7B", 10), _open(w, "CUST-S7C", 10))
+
+
+def test_rule_book_7_one_by_one_month_start_applies_credit_too(store: Callable[..., World]) -> None:
+    """Batches of one contract still save per batch; contracts that fail to load go one by one
+    (``_handle_one``): credit is applied on both paths."""
+    w = store(batch_size=1)
+    ids = [_open(w, "CUST-S7A", 22), _open(w, "CUST-S7B", 10), _open(w, "CUST-S7C", 10)]
+    w.app.get_contracts = lambda _ids: {}  # type: ignore[method-assign]  # every contract via the single path
+    _check(w, *ids)
