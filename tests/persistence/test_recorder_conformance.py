@@ -27,6 +27,7 @@ never the library's ``postgres_utils`` (which terminates every backend on the se
 from __future__ import annotations
 
 import dataclasses
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -59,6 +60,15 @@ from infrastructure.read_store.sqlite import SQLiteReadStore
 # --------------------------------------------------------------------------- stores
 
 
+def join_threads_started_since(before: set[threading.Thread]) -> None:
+    """The library's ``test_concurrent_no_conflicts`` sets its readers' stop flag but does not join
+    them: closing the datastore under a reader still inside ``select_notifications`` closed its
+    SQLite connection mid-statement and crashed the interpreter (segfault, 2 runs in 12)."""
+    for thread in set(threading.enumerate()) - before:
+        if thread is not threading.current_thread():
+            thread.join(timeout=30)
+
+
 class SQLiteStore:
     """A fresh SQLite file per test (the library's concurrency tests need a file, not ``:memory:``)."""
 
@@ -66,7 +76,9 @@ class SQLiteStore:
     def _sqlite_file(self, tmp_path: Path) -> Iterator[None]:
         self.datastores: list[SQLiteDatastore] = []
         self.db_path = str(tmp_path / "conformance.sqlite")
+        before = set(threading.enumerate())
         yield
+        join_threads_started_since(before)
         for datastore in self.datastores:
             datastore.close()
 
@@ -87,7 +99,9 @@ class PostgresStore:
         with psycopg.connect(pg_dsn, autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(self.schema)))
         self.datastores: list[PostgresDatastore] = []
+        before = set(threading.enumerate())
         yield
+        join_threads_started_since(before)
         for datastore in self.datastores:
             datastore.close()
         with psycopg.connect(pg_dsn, autocommit=True) as conn:
