@@ -65,7 +65,7 @@ def join_threads_started_since(before: set[threading.Thread]) -> None:
     them: closing the datastore under a reader still inside ``select_notifications`` closed its
     SQLite connection mid-statement and crashed the interpreter (segfault, 2 runs in 12)."""
     for thread in set(threading.enumerate()) - before:
-        if thread is not threading.current_thread():
+        if not thread.daemon and thread is not threading.current_thread():  # pools' workers are daemons
             thread.join(timeout=30)
 
 
