@@ -53,8 +53,8 @@ class PostgresReadStore(ReadTables, PostgresTrackingRecorder):
                       "DEFAULT 'transfer'",
                       f"ALTER TABLE {self.prefix}rm_contracts ADD COLUMN IF NOT EXISTS customer_number "
                       "TEXT NOT NULL DEFAULT ''", *customer_column_ddl(self.prefix),
-                      *(f"ALTER TABLE {self.prefix}rm_invoices ADD COLUMN IF NOT EXISTS {name} {spec}"
-                        for name, spec in DOCUMENT_COLUMNS),
+                      *(f"ALTER TABLE {self.prefix}rm_invoices ADD COLUMN IF NOT EXISTS {column} {column_ddl}"
+                        for column, column_ddl in DOCUMENT_COLUMNS),
                       *document_indexes(types),
                       f"INSERT INTO {self.tracking} (application_name, notification_id) "
                       f"VALUES ('{TRACKING_NAME}', 0) ON CONFLICT DO NOTHING"]

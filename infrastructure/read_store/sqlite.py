@@ -45,9 +45,9 @@ class SQLiteReadStore(ReadTables, SQLiteTrackingRecorder):
             c.execute(statement)
         c.execute("PRAGMA table_info(rm_invoices)")
         present = {row[1] for row in c.fetchall()}
-        for name, spec in DOCUMENT_COLUMNS:  # stores made before issued invoices (issue 16)
-            if name not in present:
-                c.execute(f"ALTER TABLE rm_invoices ADD COLUMN {name} {spec}")
+        for column, column_ddl in DOCUMENT_COLUMNS:  # stores made before issued invoices (issue 16)
+            if column not in present:
+                c.execute(f"ALTER TABLE rm_invoices ADD COLUMN {column} {column_ddl}")
         for statement in document_indexes(TYPES):
             c.execute(statement)
         c.execute("INSERT OR IGNORE INTO tracking (application_name, notification_id) VALUES (?, 0)",

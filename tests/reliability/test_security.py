@@ -219,6 +219,8 @@ IDENTIFIER_FRAGMENTS = {
     "u", "d", "ts", "big", "blob",  # type names of the DDL
     "sql", "statement", "rows_statement", "self",  # a statement built from the above
     "TRACKING_NAME",  # a constant of the code (the read models' tracking key)
+    "INVOICE_UPDATES",  # a constant of the code (the invoice upsert's SET list, from INVOICE_COLUMNS)
+    "column_ddl",  # a column's type and default from the code's DOCUMENT_COLUMNS
     "join",  # ", ".join(...) of the above
 }
 SCANNED = ("api", "application", "domain", "infrastructure")
