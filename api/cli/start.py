@@ -75,7 +75,7 @@ def banner(base: str, keys: dict[str, str], data: Path, sample: dict[str, str] |
 def _run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.cli.serve import build_served_app
+    from api.cli.serve import build_served_app, uvicorn_options
     from infrastructure.bootstrap import build_api_store, persistence_env
 
     data: Path = args.data.resolve()
@@ -88,8 +88,8 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         store.close()
     app, close = build_served_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, server_header=False,
-                                           log_level=settings.log_level.lower()))
+    # as serve runs it: uvicorn's own access log (raw path, client address) off, ours on
+    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, **uvicorn_options(settings)))
     base = f"http://{args.host}:{args.port}"
     failed: list[str] = []
 
