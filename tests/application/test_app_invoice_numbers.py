@@ -64,7 +64,10 @@ def test_rule_book_6_1_no_gap_no_duplicate_with_concurrent_month_starts_and_kill
         ids.append(r.aggregate_id)
     script = tmp_path / "worker.py"
     script.write_text(WORKER, encoding="utf-8")
-    worker_env = {**fresh_pg_env, "POSTGRES_POOL_SIZE": "2", "POSTGRES_MAX_OVERFLOW": "2"}
+    # the tables exist (made above): three workers each running the library's create_table at once
+    # collide on its CREATE OR REPLACE FUNCTION ("tuple concurrently updated"; the service's own
+    # processes create them under the migration lock, infrastructure.schema)
+    worker_env = {**fresh_pg_env, "POSTGRES_POOL_SIZE": "2", "POSTGRES_MAX_OVERFLOW": "2", "CREATE_TABLE": "n"}
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     args = [json.dumps(worker_env), json.dumps([str(i) for i in ids])]
 
