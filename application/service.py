@@ -196,7 +196,7 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
         for attempt in range(1, ISSUE_ATTEMPTS + 1):
             contract = self.get_contract(contract_id)
             if expected_version is not None and expected_version != contract.version:
-                raise ConcurrencyConflict("spec 3", f"contract is at version {contract.version}, "
+                raise ConcurrencyConflict("rule book 3", f"contract is at version {contract.version}, "
                                           f"not {expected_version}", "If-Match")
             book = self.number_book()
             done = action(contract, book)
@@ -545,7 +545,8 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
         require_aware(at)
         contract = self.get_contract(contract_id)
         if expected_version is not None and expected_version != contract.version:
-            raise ConcurrencyConflict("spec 3", f"contract is at version {contract.version}, not the If-Match version",
+            raise ConcurrencyConflict("rule book 3",
+                                      f"contract is at version {contract.version}, not the If-Match version",
                                       "If-Match")
         already = contract.data_deleted
         answer = contract.answer_privacy_request(request, at, self.policy)

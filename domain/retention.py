@@ -68,7 +68,7 @@ class FiscalYearEnd:
             value = cls(int(month_text), int(day_text))
             date(2001, value.month, value.day)  # a day every year has (no 02-29)
         except ValueError:
-            raise InvalidInput("spec 10", "fiscal_year_end must be MM-DD, a day every year has (e.g. 03-31)",
+            raise InvalidInput("rule book 10", "fiscal_year_end must be MM-DD, a day every year has (e.g. 03-31)",
                                "fiscal_year_end") from None
         return value
 

@@ -39,7 +39,7 @@ class JapaneseHolidays:
         first, last = Japan.start_year, Japan.end_year
         if not first <= year <= last:
             # Outside its range the library silently returns no holidays: refuse instead.
-            raise InvalidInput("spec 1", f"no Japanese holiday data for {year} (have {first}-{last})", "date")
+            raise InvalidInput("rule book 1", f"no Japanese holiday data for {year} (have {first}-{last})", "date")
 
 
 _SHARED = JapaneseHolidays()

@@ -64,7 +64,7 @@ class RedeliverIn(Body):
 def webhooks(ctx: ApiContext) -> Webhooks:
     found: Webhooks | None = getattr(ctx, "webhooks", None)
     if found is None:
-        raise NotFound("spec 12", "webhooks are not configured in this process", "webhooks")
+        raise NotFound("rule book 12", "webhooks are not configured in this process", "webhooks")
     return found
 
 

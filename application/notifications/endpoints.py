@@ -19,7 +19,7 @@ from application.notifications.ports import ACTIVE, ALL_TYPES, DELETED, DISABLED
 from domain.calendar import require_aware
 from domain.errors import InvalidInput, NotFound
 
-ARTICLE = "spec 12"
+ARTICLE = "rule book 12"
 SECRET_PREFIX = "whsec_"
 MAX_URL = 2000
 MAX_DESCRIPTION = 500
