@@ -159,14 +159,9 @@ def test_spec12_a_thousand_notifications_all_delivered_in_order_per_contract(sto
 
 
 @pytest.mark.postgres
-def test_spec12_a_database_restart_delays_delivery_and_loses_nothing(tmp_path: Path) -> None:
-    try:
-        cluster = PrivateCluster()
-        cluster.start()
-    except (RuntimeError, KeyError, OSError, psycopg.Error) as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but no private PostgreSQL server could be started: {exc}", pytrace=False)
-        pytest.skip(f"no private PostgreSQL server for the restart scenario: {exc}")
+def test_spec12_a_database_restart_delays_delivery_and_loses_nothing(private_pg: PrivateCluster,
+                                                                     tmp_path: Path) -> None:
+    cluster = private_pg  # tests/reliability/conftest.py: started, destroyed after the module
     receiver = Receiver(lambda n, got: ("slow", 0.02, 200)).start()
     proc: Proc | None = None
     services = parts = None
@@ -209,6 +204,5 @@ def test_spec12_a_database_restart_delays_delivery_and_loses_nothing(tmp_path: P
         receiver.stop()
         if not cluster.running():
             cluster.start()
-        cluster.destroy()
 
 
