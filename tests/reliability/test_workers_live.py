@@ -2,7 +2,7 @@
 port, each with its leader-elected scheduler) beside ``contracts projections run`` on PostgreSQL,
 real processes on 127.0.0.1, under a command load with Idempotency-Keys.
 
-Checked: both workers answer requests (every request's JSON access line names the process that
+Checked: both workers start and answer requests (every request's JSON access line names the process that
 served it: ``pid``, matched by the ``X-Request-ID`` the test sent); nothing acknowledged is lost
 or stored twice; the read models equal a clean rebuild; ``/metrics`` adds up both workers (its
 request counts equal the answers the clients got, exactly) and exactly one scheduler leads.
@@ -25,6 +25,19 @@ pytestmark = [pytest.mark.reliability, pytest.mark.postgres]
 
 LOAD_SECONDS = 6.0
 FRESH_CONNECTIONS = 60  # GET /healthz, each on a new connection (the kernel hands each to a worker)
+MORE_FRESH_SECONDS = 30.0  # if the kernel happened to give all 60 to one worker: more, until both have served
+
+
+def started_workers(log: Path) -> set[object]:
+    """The pids whose uvicorn worker logged 'Application startup complete.'"""
+    return {line.get("pid") for line in map(json.loads, (t for t in log.read_text(errors="replace").splitlines()
+                                                          if t.startswith("{")))
+            if line.get("logger") == "uvicorn.error" and line.get("message") == "Application startup complete."}
+
+
+def pids_of(log: Path, request_ids: list[str]) -> Counter[object]:
+    by_id = {str(line["request_id"]): line for line in access_lines(log)}
+    return Counter(by_id[rid]["pid"] for rid in request_ids if rid in by_id)
 
 
 def access_lines(log: Path) -> list[dict[str, object]]:
@@ -62,6 +75,10 @@ def test_two_workers_serve_lose_nothing_and_count_together(scratch_url: str, tmp
         api = deployment.api(workers=2)
         runner = deployment.runner()
         api.start_ready()
+        deadline = time.monotonic() + 60  # start_ready saw one worker; a loaded machine may start the other later
+        while len(started_workers(api.log)) < 2:
+            assert time.monotonic() < deadline, f"the second worker did not start: {started_workers(api.log)}"
+            time.sleep(0.1)
         runner.start()
         load = CommandLoad(api.base, key, "WORKERS", workers=4)
         load.start()
@@ -90,6 +107,15 @@ def test_two_workers_serve_lose_nothing_and_count_together(scratch_url: str, tmp
         load.finish()
         for t in threads:
             t.join(30)
+        # The kernel does not promise to spread accepts (an idle worker's event loop may win them all on a
+        # loaded machine): keep opening fresh connections, bounded, until the access log shows both workers.
+        extra = time.monotonic() + MORE_FRESH_SECONDS
+        while len(pids_of(api.log, fresh_ids)) < 2 and time.monotonic() < extra:
+            rid = f"fresh-{len(fresh_ids)}"
+            r = httpx.get(api.base + "/healthz", headers={"X-Request-ID": rid}, timeout=10)
+            fresh_ids.append(rid)
+            fresh_status[r.status_code] += 1
+            time.sleep(0.05)
         deployment.wait_projections()
         found = scrape(api.base, scraper)
         leaders = sum(v for _, v in found.get("contracts_scheduler_leader", []))
@@ -98,7 +124,7 @@ def test_two_workers_serve_lose_nothing_and_count_together(scratch_url: str, tmp
     finally:
         deployment.stop_all()
 
-    assert fresh_status == Counter({200: FRESH_CONNECTIONS})
+    assert fresh_status == Counter({200: len(fresh_ids)}) and len(fresh_ids) >= FRESH_CONNECTIONS
     outcomes = load.outcomes()
     assert outcomes["error"] == outcomes["refused"] == outcomes["gave_up"] == 0, (outcomes, load.tally.samples)
 
