@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+from support.live_server import create_key, free_port, live_server, sandbox_env
 
 from api.cli import main
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_keys_create_list_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -35,33 +29,11 @@ def test_keys_create_list_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         main(["keys", "create", "--role", "admin", "--name", "x"])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_serve_answers_with_docs_health_and_the_api(tmp_path: Path) -> None:
-    env = {**os.environ, "CONTRACTS_SQLITE_PATH": str(tmp_path / "served.sqlite"), "CONTRACTS_MODE": "sandbox"}
-    env.pop("CONTRACTS_DATABASE_URL", None)
-    cli = [sys.executable, "-m", "api.cli"]
-    created = subprocess.run([*cli, "keys", "create", "--role", "billing", "--name", "erp"], env=env, cwd=ROOT,
-                             capture_output=True, text=True, timeout=60, check=True)
-    key = created.stdout.strip()
-    port = _free_port()
-    server = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env, cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, "server did not start"
-            time.sleep(0.2)
+    env = sandbox_env(tmp_path / "served.sqlite")
+    key = create_key(env, "billing", "erp")
+    with live_server(env) as server:
+        base = server.base
         assert httpx.get(f"{base}/readyz").json() == {"status": "ready"}
         assert httpx.get(f"{base}/openapi.json").json()["info"]["title"] == "Contract lifecycle API"
         assert httpx.get(f"{base}/docs").status_code == 200
@@ -76,15 +48,8 @@ def test_serve_answers_with_docs_health_and_the_api(tmp_path: Path) -> None:
         cid = r.json()["contract_id"]
         assert httpx.post(f"{base}/v1/contracts/{cid}/approve", headers=headers).status_code == 200
         assert httpx.get(f"{base}/v1/contracts/{cid}/invoices", headers=headers).json()["invoices"] == []
-    finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-    output = server.stdout.read() if server.stdout else ""
-    assert "Traceback" not in output, output
-    assert key not in output and "Served K.K." not in output  # no secrets or personal data in the log
+    # no secrets or personal data in the log
+    assert key not in server.output and "Served K.K." not in server.output
 
 
 def test_serve_workers_refused_on_sqlite_or_with_projections(
@@ -94,7 +59,7 @@ def test_serve_workers_refused_on_sqlite_or_with_projections(
 
     monkeypatch.delenv("CONTRACTS_DATABASE_URL", raising=False)
     monkeypatch.setenv("CONTRACTS_SQLITE_PATH", str(tmp_path / "w.sqlite"))
-    assert main(["serve", "--workers", "2", "--no-ui", "--port", str(_free_port())]) == 2
+    assert main(["serve", "--workers", "2", "--no-ui", "--port", str(free_port())]) == 2
     assert "needs PostgreSQL" in caplog.text
     assert not (tmp_path / "w.sqlite").exists()  # refused before building anything
     sqlite = Settings(database_url=None)

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import importlib
 import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -26,69 +24,30 @@ from typing import Any
 import httpx
 import pytest
 from openapi_spec_validator import validate
+from support.live_server import LiveServer, create_key, live_server, sandbox_env
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 PACKAGE = "contract_lifecycle_api_client"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    def __init__(self, base: str, keys: dict[str, str]) -> None:
-        self.base, self.keys = base, keys
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    env = sandbox_env(tmp_path_factory.mktemp("served") / "served.sqlite")
+    keys = {role: create_key(env, role, f"gen-{role}") for role in ("billing", "operator")}
+    with live_server(env, keys=keys, args=("--host", "127.0.0.1")) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp("served")
-    env = {**os.environ, "CONTRACTS_SQLITE_PATH": str(tmp / "served.sqlite"), "CONTRACTS_MODE": "sandbox"}
-    env.pop("CONTRACTS_DATABASE_URL", None)
-    cli = [sys.executable, "-m", "api.cli"]
-    keys = {}
-    for role in ("billing", "operator"):
-        created = subprocess.run([*cli, "keys", "create", "--role", role, "--name", f"gen-{role}"], env=env,
-                                 cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
-        keys[role] = created.stdout.strip()
-    port = _free_port()
-    process = subprocess.Popen([*cli, "serve", "--port", str(port), "--host", "127.0.0.1"], env=env, cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and process.poll() is None, "server did not start"
-            time.sleep(0.2)
-        yield Server(base, keys)
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    output = process.stdout.read() if process.stdout else ""
-    assert "Traceback" not in output, output
-
-
-@pytest.fixture(scope="module")
-def schema(server: Server) -> dict[str, Any]:
+def schema(server: LiveServer) -> dict[str, Any]:
     document: dict[str, Any] = httpx.get(f"{server.base}/openapi.json").json()
     return document
 
 
 @pytest.fixture(scope="module")
-def client_package(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
+def client_package(server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     out = tmp_path_factory.mktemp("generated")
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}  # ruff formats the code
     config = out / "config.yml"  # the invoice PDF (application/pdf) is bytes to the generator as well
@@ -139,7 +98,7 @@ def test_errors_are_problem_json_with_the_problem_schema_and_headers_are_declare
     assert "HTTPValidationError" not in schema["components"]["schemas"]
 
 
-def test_a_lifecycle_driven_only_by_the_generated_client(server: Server, client_package: ModuleType) -> None:
+def test_a_lifecycle_driven_only_by_the_generated_client(server: LiveServer, client_package: ModuleType) -> None:
     models = importlib.import_module(f"{PACKAGE}.models")
     contracts = {name: importlib.import_module(f"{PACKAGE}.api.contracts.{name}") for name in (
         "apply_for_contract", "approve_contract", "get_contract", "advance_contract", "list_contract_invoices",

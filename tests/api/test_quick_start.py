@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -14,15 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from support.live_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_SECONDS = 120
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _start(folder: Path, port: int) -> tuple[subprocess.Popen[str], list[str]]:
@@ -61,7 +55,7 @@ def _get(url: str, key: str) -> Any:
 
 
 def test_quick_start_serves_a_sandbox_with_sample_data_and_prints_keys_and_urls(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     server, lines = _start(tmp_path, port)
     try:

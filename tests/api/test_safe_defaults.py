@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
+from support.live_server import free_port, live_server
 
 from application.api_keys import create_key
 from domain.calendar import JST
@@ -36,15 +34,9 @@ def _contracts(*args: str, env: dict[str, str], timeout: float = 60) -> subproce
                           text=True, timeout=timeout)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_production_refuses_to_serve_without_an_api_key_and_warns_without_a_master_key(tmp_path: Path) -> None:
     env = _env(sqlite_path=str(tmp_path / "p.sqlite"))
-    served = _contracts("serve", "--port", str(_free_port()), env=env)
+    served = _contracts("serve", "--port", str(free_port()), env=env)
     assert served.returncode == 2
     assert "no active API key" in served.stderr and "contracts keys create --role operator" in served.stderr
     assert "WARNING: CONTRACTS_MASTER_KEY is not set" in served.stderr
@@ -55,24 +47,9 @@ def test_production_serves_once_a_key_exists(tmp_path: Path) -> None:
     env = _env(sqlite_path=str(tmp_path / "p.sqlite"), master_key="A" * 43 + "=")
     made = _contracts("keys", "create", "--role", "operator", "--name", "ops", env=env)
     assert made.returncode == 0, made.stderr
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)], env=env, cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, "refused to serve with a key"
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
-    finally:
-        server.terminate()
-        server.wait(20)
-    assert server.stderr is not None and "CONTRACTS_MASTER_KEY is not set" not in server.stderr.read()
+    with live_server(env, ready_seconds=60, stop_seconds=20) as server:  # it serves: a key exists
+        pass
+    assert "CONTRACTS_MASTER_KEY is not set" not in server.output
 
 
 def test_sweep_without_sandbox_mode_keeps_a_sandbox_stores_clock(tmp_path: Path) -> None:

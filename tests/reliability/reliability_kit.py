@@ -13,7 +13,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ import httpx
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
+from support.live_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "api.cli"]
@@ -38,12 +38,6 @@ PROBLEM_JSON = "application/problem+json"
 PROBLEM_KEYS = {"type", "title", "status", "detail", "article", "field", "instance"}
 CONTRACTOR = {"name": "Reliability Trading K.K.", "address": "1-1 Sample-cho, Tokyo",
               "contact_name": "Taro Reliability", "contact_email": "taro.reliability@example.invalid"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def database_url(dsn: str) -> str:

@@ -13,7 +13,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -24,6 +23,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from support.live_server import free_port
 
 ENV_DSN = "CONTRACTS_TEST_PG_DSN"
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -115,13 +116,6 @@ def _version_key(bindir: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split(".") if p.isdigit())
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _start_throwaway_cluster() -> PostgresTarget | SkipReason:
     bindir = _postgres_binaries()
     if bindir is None:
@@ -169,7 +163,7 @@ def _start_throwaway_cluster() -> PostgresTarget | SkipReason:
 
     error = ""
     for _ in range(3):  # the free port may be taken by someone else in between
-        port = _free_port()
+        port = free_port()
         options = f"-F -c fsync=off -c listen_addresses=127.0.0.1 -p {port} -k '{tmp}'"
         start = run(
             str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o", options, "start"

@@ -15,17 +15,13 @@ skipped with the reason; with ``CI=true`` it fails instead.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from support.live_server import LiveServer, create_key, installed_cli, live_server, sandbox_env
 from ui_kit import CUSTOMER, EXPECTED, TODAY, make_history, yen
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,61 +42,15 @@ def _missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _cli() -> list[str]:
-    script = Path(sys.executable).with_name("contracts")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "api.cli"]
-
-
-@dataclass
-class Server:
-    base: str
-    keys: dict[str, str]
-    process: subprocess.Popen[str]
-
-    def call(self, method: str, path: str, body: Any, role: str) -> httpx.Response:
-        return httpx.request(method, self.base + path, json=body, headers={"X-API-Key": self.keys[role]},
-                             timeout=30)
-
-
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    env = {**os.environ, "CONTRACTS_SQLITE_PATH": str(tmp_path / "ui.sqlite"), "CONTRACTS_MODE": "sandbox"}
-    env.pop("CONTRACTS_DATABASE_URL", None)
-    keys = {}
-    for role in ("billing", "auditor", "operator"):
-        made = subprocess.run([*_cli(), "keys", "create", "--role", role, "--name", f"ui-{role}"], env=env,
-                              cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True)
-        keys[role] = made.stdout.strip()
-    port = _free_port()
-    process = subprocess.Popen([*_cli(), "serve", "--port", str(port)], env=env, cwd=tmp_path,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and process.poll() is None, "contracts serve did not start"
-            time.sleep(0.2)
-        yield Server(base, keys, process)
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    output = process.stdout.read() if process.stdout else ""
-    assert "Traceback" not in output, output
-    assert not any(key in output for key in keys.values()), "an API key reached the server log"
+def server(tmp_path: Path) -> Iterator[LiveServer]:
+    env = sandbox_env(tmp_path / "ui.sqlite")
+    cli = installed_cli()
+    keys = {role: create_key(env, role, f"ui-{role}", cli=cli, cwd=tmp_path)
+            for role in ("billing", "auditor", "operator")}
+    with live_server(env, keys=keys, cli=cli, cwd=tmp_path) as served:
+        yield served
+    assert not any(key in served.output for key in keys.values()), "an API key reached the server log"
 
 
 @pytest.fixture
@@ -170,7 +120,7 @@ def _screenshot(driver: Any, path: Path) -> None:
     assert driver.save_screenshot(str(path)), "the screenshot was not written"
 
 
-def test_auditor_moves_the_as_of_date_and_sees_the_figures_change(browser: Any, server: Server) -> None:
+def test_auditor_moves_the_as_of_date_and_sees_the_figures_change(browser: Any, server: LiveServer) -> None:
     from selenium.webdriver.common.by import By
 
     made = make_history(server.call)

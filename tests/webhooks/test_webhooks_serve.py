@@ -4,75 +4,44 @@ on 127.0.0.1 gets it, signed; the contract's read then shows the notice as deliv
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 from docs_receiver import documented_verify
 from receivers import Receiver, always, wait_until
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from support.live_server import create_key, live_server, sandbox_env
 
 
 def test_art28_serve_delivers_the_announcement_and_records_the_notice(tmp_path: Path) -> None:
-    env = {**os.environ, "CONTRACTS_SQLITE_PATH": str(tmp_path / "served.sqlite"), "CONTRACTS_MODE": "sandbox"}
-    env.pop("CONTRACTS_DATABASE_URL", None)
-    cli = [sys.executable, "-m", "api.cli"]
-    key = subprocess.run([*cli, "keys", "create", "--role", "operator", "--name", "ops"], env=env, cwd=ROOT,
-                         capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+    env = sandbox_env(tmp_path / "served.sqlite")
+    key = create_key(env, "operator", "ops")
     receiver = Receiver(always(200)).start()
-    port = _free_port()
-    server = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env, cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base, headers = f"http://127.0.0.1:{port}", {"X-API-Key": key}
     secret = ""
     try:
-        assert wait_until(lambda: _healthy(base) or server.poll() is not None, 40) and server.poll() is None
-        assert httpx.put(f"{base}/v1/clock", json={"now": "2026-03-02T10:00:00+09:00"},
-                         headers=headers).status_code == 200
-        r = httpx.post(f"{base}/v1/webhook-endpoints", headers=headers,
-                       json={"url": receiver.url, "event_types": ["terms.change_announced"]})
-        assert r.status_code == 201, r.text
-        secret = r.json()["secret"]
-        r = httpx.post(f"{base}/v1/contracts", headers=headers, json={
-            "customer_number": "S-1", "service": "kintone", "grade": "light", "users": 5,
-            "contractor": {"name": "Served K.K."}, "billing_cycle": "monthly"})
-        cid = r.json()["contract_id"]
-        r = httpx.post(f"{base}/v1/terms-changes", headers=headers,
-                       json={"version": "2026-05", "effective_on": "2026-05-01", "summary": "new clause"})
-        assert r.status_code == 201, r.text
-        assert wait_until(lambda: len(receiver.received) == 1, 20)
-        got = receiver.received[0]
-        assert got.json["type"] == "terms.change_announced" and got.json["data"]["effective_on"] == "2026-05-01"
-        assert documented_verify()(got.headers["contracts-signature"], got.body, secret, time.time())
-        assert wait_until(lambda: _notice_delivered(base, headers, cid), 10)
+        with live_server(env, ready_seconds=40, stop_seconds=20) as server:
+            base, headers = server.base, {"X-API-Key": key}
+            assert httpx.put(f"{base}/v1/clock", json={"now": "2026-03-02T10:00:00+09:00"},
+                             headers=headers).status_code == 200
+            r = httpx.post(f"{base}/v1/webhook-endpoints", headers=headers,
+                           json={"url": receiver.url, "event_types": ["terms.change_announced"]})
+            assert r.status_code == 201, r.text
+            secret = r.json()["secret"]
+            r = httpx.post(f"{base}/v1/contracts", headers=headers, json={
+                "customer_number": "S-1", "service": "kintone", "grade": "light", "users": 5,
+                "contractor": {"name": "Served K.K."}, "billing_cycle": "monthly"})
+            cid = r.json()["contract_id"]
+            r = httpx.post(f"{base}/v1/terms-changes", headers=headers,
+                           json={"version": "2026-05", "effective_on": "2026-05-01", "summary": "new clause"})
+            assert r.status_code == 201, r.text
+            assert wait_until(lambda: len(receiver.received) == 1, 20)
+            got = receiver.received[0]
+            assert got.json["type"] == "terms.change_announced" and got.json["data"]["effective_on"] == "2026-05-01"
+            assert documented_verify()(got.headers["contracts-signature"], got.body, secret, time.time())
+            assert wait_until(lambda: _notice_delivered(base, headers, cid), 10)
     finally:
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
         receiver.stop()
-    output = server.stdout.read() if server.stdout else ""
-    assert "Traceback" not in output, output[-3000:]
-    assert secret and secret not in output and key not in output  # secrets never logged
-
-
-def _healthy(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
+    assert secret and secret not in server.output and key not in server.output  # secrets never logged
 
 
 def _notice_delivered(base: str, headers: dict[str, str], cid: str) -> bool:
