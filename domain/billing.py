@@ -17,6 +17,7 @@ from domain.catalog import Campaign, PricePlan
 from domain.folds import Dispatch, Handler
 from domain.invoicing import QUALIFIED_INVOICE, TAX_RATES, RateTotal, document_hash, rate_totals
 from domain.money import floor_yen
+from domain.retention import ERASED_MARK
 
 INVOICE_NAMESPACE = uuid.UUID("6f1c5a52-51d6-4b8e-9a43-0f2f3c1e7a10")
 
@@ -380,6 +381,15 @@ class Ledger:
         self.users = e.users
         self._after_change(e)
 
+    def _on_ContractorDataErased(self, e: Any) -> None:
+        """Art. 13: the keys sealing the recipients are destroyed; the live state reads as a replay
+        does (``[erased]``), so a cached contract never shows a recipient its store can no longer read."""
+        for invoice in self.invoices.values():
+            if invoice.recipient is not None:
+                invoice.recipient = ERASED_MARK
+
+    _on_DataDeleted = _on_ContractorDataErased  # stores written before issue 15: it destroyed both keys
+
     def _on_InvoiceIssued(self, e: Any) -> None:
         """Rule book 6.1: the invoice is read from its event, never recomputed."""
         invoice = Invoice.from_document(e.document, e.recipient, e.document_hash)
@@ -597,9 +607,11 @@ def _ledger_handlers() -> tuple[dict[type, Handler[Ledger]], tuple[type, ...]]:
         c.PaymentReversed: Ledger._on_PaymentReversed,
         c.DebtWrittenOff: Ledger._on_DebtWrittenOff,
         c.WriteOffReversed: Ledger._on_WriteOffReversed,
+        c.ContractorDataErased: Ledger._on_ContractorDataErased,
+        c.DataDeleted: Ledger._on_DataDeleted,
     }, (c.Opened, c.TrialStarted, c.TrialExpired, c.Rejected, c.ChangeRequested, c.TerminationNoticed,
         c.PaymentOverdue, c.SuspensionNoticed, c.SuspensionLifted, c.Terminated, c.SlaBreachClaimed,
-        c.CreditRejected, c.ContractorInfoChanged, c.DataDeleted, c.StoredDataDeleted, c.ContractorDataErased,
+        c.CreditRejected, c.ContractorInfoChanged, c.StoredDataDeleted,
         c.PrivacyRequestAnswered, c.SuspensionStopMoved, c.PaymentReminded))
 
 

@@ -101,9 +101,12 @@ def test_art_13_contractor_data_kept_until_2034_03_31_erased_2034_04_01() -> Non
     assert c.records_kept_until(POLICY) == date(2034, 3, 31)
     assert c.contractor_data_erasure_on(POLICY) == date(2034, 4, 1)
     totals = sorted(i.total for i in c.ledger.invoices.values())
+    assert {i.recipient for i in c.ledger.invoices.values()} == {CONTRACTOR["name"]}
     assert_refused(c, lambda: c.erase_contractor_data(date(2034, 3, 31), POLICY), RuleViolation,
                    "Art. 13")
     c.erase_contractor_data(date(2034, 4, 1), POLICY)
+    # Art. 57-4(1)(6) names the recipient; once its key is destroyed the live state reads as a replay does
+    assert {i.recipient for i in c.ledger.invoices.values()} == {"[erased]"}
     [e] = c.collect_events()
     assert (type(e).__name__, e.erased_on) == ("ContractorDataErased", date(2034, 4, 1))
     assert "2034-03-31" in e.reason
