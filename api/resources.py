@@ -34,6 +34,26 @@ class ListPage(Resource):
     next_cursor: str | None = Field(default=None, description="null on the last page")
 
 
+# --------------------------------------------------------------------------- personal data withheld
+
+
+class Redacted(Resource):
+    """A personal-data field withheld (rule book 10, Art. 13): the one representation wherever a
+    personal field may be withheld (a contract's ``contractor`` and its ``contacts``, an invoice's
+    ``recipient``, a transfer's ``payer_name`` and ``bank_reference``, the personal fields of an
+    event's ``data``). ``reason``: ``role`` (the reader may not see personal data: auditors) or
+    ``erased`` (its keys were destroyed; wins over ``role``). Replaces the strings ``"[redacted]"``
+    and ``"[erased]"`` and the object ``{"erased": "true"}`` (see docs/api.md, changelog)."""
+
+    object: Literal["redacted"]
+    redacted: Literal[True]
+    reason: Literal["role", "erased"]
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
+        {"object": "redacted", "redacted": True, "reason": "role"},
+        {"object": "redacted", "redacted": True, "reason": "erased"}]})
+
+
 # --------------------------------------------------------------------------- errors
 
 
@@ -224,17 +244,24 @@ class PendingChange(Resource):
 
 
 class ContractorInfo(Resource):
+    """Contractor information (personal data, Art. 12) as the billing and operator roles read it.
+    Once the contacts were erased on request (privacy policy 7) only ``name`` and ``address`` (the
+    invoice recipient, kept for the records period) remain, with ``contacts`` a ``Redacted``
+    object (reason ``erased``)."""
+
     name: str | None = None
     address: str | None = None
     contact_name: str | None = None
     contact_email: str | None = None
     contact_phone: str | None = None
     store_administrator: str | None = None
+    contacts: Redacted | None = Field(default=None, description="present once the contacts were erased")
 
 
 class ContractResource(Resource):
-    """A contract's state (header ``ETag`` = version). ``contractor``: personal data, an object for
-    the billing and operator roles, the string ``"[redacted]"`` for auditors."""
+    """A contract's state (header ``ETag`` = version). ``contractor``: personal data, a
+    ``ContractorInfo`` for the billing and operator roles, a ``Redacted`` object for auditors
+    (reason ``role``) and for everyone once erased (reason ``erased``); null before any."""
 
     id: str
     object: Literal["contract"] = "contract"
@@ -264,7 +291,7 @@ class ContractResource(Resource):
     retention_until: date | None
     extension_days: int
     data_deleted: bool
-    contractor: ContractorInfo | str | None
+    contractor: Redacted | ContractorInfo | None
     as_of: str | None = Field(default=None, description="the as_of instant asked for (recorded time)")
     on: date | None = Field(default=None, description="the business date asked for (on)")
 
@@ -297,7 +324,9 @@ class Actor(Resource):
 
 
 class Event(Resource):
-    """One stored event. In the global feed a stored event that does not decode (damaged in
+    """One stored event. A personal field of ``data`` (``contractor``, ``evidence``, a payment's
+    ``reference``, ``payer_name``, ``bank_reference``, ``recipient``) reads its value or a ``Redacted``
+    object. In the global feed a stored event that does not decode (damaged in
     storage) is listed with ``undecodable: true``, a ``reason``, and ``recorded_at``, ``actor`` and
     ``data`` null."""
 
@@ -384,7 +413,8 @@ class IssuedInvoice(Invoice):
     number: str
     document_type: Literal["invoice", "credit_note"]
     status: str = Field(description="issued | void | corrected")
-    recipient: str
+    recipient: Redacted | str = Field(description="the recipient's name (Art. 57-4(1) item 6); Redacted for "
+                                                  "auditors and once erased")
     document_hash: str
 
 
@@ -441,14 +471,15 @@ class AllocationOut(Resource):
 
 class Transfer(Resource):
     """A bank transfer received and where its money went (header ``ETag`` = its version).
-    ``payer_name`` and ``bank_reference`` are personal data: ``"[redacted]"`` for auditors."""
+    ``payer_name`` and ``bank_reference`` are personal data: a ``Redacted`` object for auditors
+    (reason ``role``) and once the customer's contractor data is erased (reason ``erased``)."""
 
     object: Literal["transfer"] = "transfer"
     id: str
     status: Literal["unapplied", "applied", "reversed"]
     customer_number: str | None
-    payer_name: str
-    bank_reference: str
+    payer_name: Redacted | str
+    bank_reference: Redacted | str
     amount: int
     value_date: date
     received_at: str = Field(description="instant recorded (UTC, Z)")

@@ -1,7 +1,11 @@
 """JSON representations of aggregates and events (integer yen, ISO 8601, months ``YYYY-MM``).
 
-Personal data (contractor information) is shown to the billing and operator roles only;
-auditors read amounts, dates and decisions, with contractor fields redacted.
+Personal data (contractor information, claim evidence, invoice recipients, payers) is shown to
+the billing and operator roles only; auditors read amounts, dates and decisions. A personal field
+that is withheld reads as ONE typed object everywhere (``withheld``; the OpenAPI schema
+``Redacted``): ``{"object": "redacted", "redacted": true, "reason": "role" | "erased"}``. ``erased``
+(its keys were destroyed: ``ContractorDataErased``, or the contacts on a privacy-policy-7
+request) wins over ``role``, so an auditor also learns that the data is gone, and nothing else.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from application.contract_history import ClaimFacts
 from application.undecodable import UndecodableEvent
 from domain.catalog import PricePlan
 from domain.contract import Contract
-from domain.personal_data import PERSONAL_FIELD_NAMES, PERSONAL_FIELDS, REDACTED_VALUE
+from domain.personal_data import PERSONAL_FIELD_NAMES, PERSONAL_FIELDS, is_erased
 from domain.policy import Policy
+from domain.retention import CONTACTS_ERASED
 from domain.values import PRICE_PLAN, TEXT_FORMS, UTC_INSTANT
 
 _EVENT_META = ("originator_id", "originator_version", "timestamp", "originator_topic")
@@ -52,10 +57,35 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
+REDACTED_REASONS = ("role", "erased")
+"""Why a personal field is withheld: ``role`` (the reader may not see personal data: auditors) or
+``erased`` (its keys were destroyed, Art. 13 and the records rule, or a privacy-policy-7 request)."""
+
+
+def withheld(reason: str) -> dict[str, Any]:
+    """The one representation of a withheld personal field (OpenAPI ``Redacted``)."""
+    assert reason in REDACTED_REASONS
+    return {"object": "redacted", "redacted": True, "reason": reason}
+
+
+def personal(value: Any, principal: Principal) -> Any:
+    """A personal field as the API answers it: its value, or ``withheld(...)``. Empty values stay
+    empty (nothing is withheld); a contractor whose contacts were erased on request keeps its
+    record fields with ``contacts`` withheld (erased)."""
+    if is_erased(value):
+        return withheld("erased")
+    if not value:
+        return value
+    if not principal.sees_personal_data:
+        return withheld("role")
+    if isinstance(value, Mapping) and CONTACTS_ERASED in value:
+        return {**value, CONTACTS_ERASED: withheld("erased")}
+    return value
+
+
 def redact(data: dict[str, Any], principal: Principal, fields: Any = PERSONAL_FIELD_NAMES) -> dict[str, Any]:
-    if principal.sees_personal_data:
-        return data
-    return {k: (REDACTED_VALUE if k in fields and v else v) for k, v in data.items()}
+    """``data`` with each personal field in ``fields`` as ``personal`` answers it."""
+    return {k: (personal(v, principal) if k in fields else v) for k, v in data.items()}
 
 
 def event_view(event: Any, principal: Principal, *, position: int | None = None,
@@ -134,11 +164,17 @@ def contract_view(contract: Contract, principal: Principal, policy: Policy) -> d
         "extension_days": contract.extension_days,
         "data_deleted": contract.data_deleted,  # deprecated: contractor data erased (see retention)
         "retention": retention_document(contract, policy),
-        "contractor": dict(contract.contractor) if contract.contractor else None,
+        "contractor": _contractor(contract, principal),
     }
-    if not principal.sees_personal_data:
-        view["contractor"] = REDACTED_VALUE if contract.contractor else None
     return view
+
+
+def _contractor(contract: Contract, principal: Principal) -> Any:
+    """null before there is any; withheld (erased) once the contractor data is erased, whatever
+    the aggregate keeps (nothing, or the sealed fields read back as erased)."""
+    if contract.data_deleted:
+        return withheld("erased")
+    return personal(dict(contract.contractor), principal) if contract.contractor else None
 
 
 def invoice_resource(invoice: dict[str, Any]) -> dict[str, Any]:

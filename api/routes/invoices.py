@@ -20,13 +20,13 @@ from api.errors import ApiProblem
 from api.idempotency import Outcome, etag, parse_if_match, run_command
 from api.lists import Limit, envelope
 from api.schemas import MONTH_PATTERN, PROBLEM_RESPONSES, CommandOut, CorrectionIn, CreditNoteIn, IsoDate, ReasonIn
-from api.views import invoice_resource, jsonable
+from api.views import invoice_resource, jsonable, personal
 from application.service import CommandResult
 from domain.billing import InvoiceLine
 from domain.calendar import Month
 from domain.errors import InvalidInput
 from domain.invoicing import tax_rate
-from domain.personal_data import REDACTED_VALUE
+from domain.personal_data import REDACTED_VALUE  # the printed document's word (a PDF has no JSON)
 from infrastructure.invoice_pdf import FontMissing, render_invoice_pdf
 
 router = APIRouter(prefix="/v1", tags=["invoices"], responses=PROBLEM_RESPONSES)
@@ -103,7 +103,7 @@ def invoice_pdf(invoice_id: uuid.UUID, ctx: Ctx, who: Who) -> Response:
 def invoice(invoice_id: uuid.UUID, ctx: Ctx, who: Who) -> Response:
     found = ctx.read_models.invoice(invoice_id)
     data = ctx.read_models.render_invoice(found)
-    data["recipient"] = (found.recipient or "") if who.sees_personal_data else REDACTED_VALUE
+    data["recipient"] = personal(found.recipient or "", who)
     return JSONResponse(invoice_resource(jsonable(data)))
 
 

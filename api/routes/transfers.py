@@ -23,11 +23,10 @@ from api.schemas import (
     TransferIn,
     WriteOffIn,
 )
-from api.views import jsonable
+from api.views import jsonable, personal
 from application.service import CommandResult
 from application.settlement import open_invoices
 from domain.errors import NotFound
-from domain.personal_data import REDACTED_VALUE as REDACTED
 from domain.settlement import CustomerAccount, Transfer
 
 router = APIRouter(tags=["settlement"], responses=PROBLEM_RESPONSES)
@@ -38,14 +37,13 @@ Customer = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 def transfer_view(transfer: Transfer, who: Principal) -> dict[str, Any]:
-    personal = who.sees_personal_data
     return {
         "object": "transfer",
         "id": str(transfer.id),
         "status": transfer.status,
         "customer_number": transfer.customer_number,
-        "payer_name": transfer.payer_name if personal else REDACTED,
-        "bank_reference": transfer.bank_reference if personal else REDACTED,
+        "payer_name": personal(transfer.payer_name, who),
+        "bank_reference": personal(transfer.bank_reference, who),
         "amount": transfer.amount,
         "value_date": transfer.value_date.isoformat(),
         "received_at": jsonable(transfer.received_at),

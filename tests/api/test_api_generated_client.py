@@ -35,7 +35,7 @@ PACKAGE = "contract_lifecycle_api_client"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     env = sandbox_env(tmp_path_factory.mktemp("served") / "served.sqlite")
-    keys = {role: create_key(env, role, f"gen-{role}") for role in ("billing", "operator")}
+    keys = {role: create_key(env, role, f"gen-{role}") for role in ("billing", "operator", "auditor")}
     with live_server(env, keys=keys, args=("--host", "127.0.0.1")) as served:
         yield served
 
@@ -158,6 +158,15 @@ def test_a_lifecycle_driven_only_by_the_generated_client(server: LiveServer, cli
     transfer = settlement["get_transfer"].sync(uuid.UUID(received.parsed.id), client=billing)
     assert isinstance(transfer, models.Transfer)
     assert (transfer.status, transfer.amount, transfer.credit, transfer.allocations) == ("applied", 5_000, 5_000, [])
+    # rule book 10: a withheld personal field is one typed model, Redacted, wherever it may be withheld
+    auditor = client_package.AuthenticatedClient(base_url=server.base, token=server.keys["auditor"])
+    seen = contracts["get_contract"].sync(cid, client=auditor)
+    assert isinstance(seen, models.ContractResource) and isinstance(seen.contractor, models.Redacted)
+    assert (seen.contractor.redacted, seen.contractor.reason) == (True, models.RedactedReason.ROLE)
+    hidden = settlement["get_transfer"].sync(uuid.UUID(received.parsed.id), client=auditor)
+    assert isinstance(hidden, models.Transfer) and isinstance(hidden.payer_name, models.Redacted)
+    assert isinstance(hidden.bank_reference, models.Redacted) and hidden.amount == 5_000
+    assert transfer.payer_name == "ｼﾞｪﾈﾚｰﾃｯﾄﾞ(ｶ"  # billing reads the name itself, a str
     account = settlement["get_customer_account"].sync("GEN-1", client=billing)
     assert isinstance(account, models.CustomerAccountResource)
     assert (account.credit_balance, account.outstanding, account.contracts) == (5_000, 0, [str(cid)])

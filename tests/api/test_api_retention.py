@@ -83,7 +83,8 @@ def test_spec_10_retention_over_http_and_the_scheduler(any_api: Harness) -> None
     assert answer["kept_fields"] == ["address", "name"] and answer["kept_until"] is None  # June still owed
     assert "Corporate Tax Act" in answer["kept_because"] and "13200 yen" in answer["kept_because"]
     contractor = api.get(f"/v1/contracts/{cid}", "operator").json()["contractor"]
-    assert contractor == {"name": CONTRACTOR["name"], "address": CONTRACTOR["address"], "contacts": "[erased]"}
+    erased = {"object": "redacted", "redacted": True, "reason": "erased"}  # one typed representation
+    assert contractor == {"name": CONTRACTOR["name"], "address": CONTRACTOR["address"], "contacts": erased}
     history = api.get(f"/v1/contracts/{cid}/events", "operator").text
     assert CONTRACTOR["contact_email"] not in history and CONTRACTOR["contact_name"] not in history
 
@@ -107,7 +108,8 @@ def test_spec_10_retention_over_http_and_the_scheduler(any_api: Harness) -> None
     assert api.get(f"/v1/contracts/{cid}", "operator").json()["data_deleted"] is False
     _sweep_on(api, date(2042, 4, 1))
     view = api.get(f"/v1/contracts/{cid}", "operator").json()
-    assert view["data_deleted"] is True and view["contractor"] is None
+    assert view["data_deleted"] is True and view["contractor"] == erased
+    assert api.get(f"/v1/contracts/{cid}", "auditor").json()["contractor"] == erased  # erased wins over role
     assert view["retention"]["contractor_data"]["erased_on"] == "2042-04-01"
     totals = [(i["kind"], i["total"]) for i in api.invoices(cid)]  # every amount replays
     assert sorted(totals) == [("interest", 288), ("interest", 14887), ("monthly", 13200), ("monthly", 13200),
@@ -117,4 +119,13 @@ def test_spec_10_retention_over_http_and_the_scheduler(any_api: Harness) -> None
     assert names[-5:] == ["StoredDataDeleted", "PaymentReceived", "InvoiceIssued", "PaymentReceived",
                           "ContractorDataErased"]
     assert CONTRACTOR["name"] not in api.get(f"/v1/contracts/{cid}/events", "operator").text
+    # erased data reads one way in every view (the contract above, events, invoices; rule book 10)
+    for role in ("operator", "auditor"):
+        listed = api.get(f"/v1/contracts/{cid}/events", role, params={"limit": 500}).json()["data"]
+        (applied,) = [e for e in listed if e["type"] == "Applied"]
+        assert applied["data"]["contractor"] == erased, role
+        issued = [e["data"]["recipient"] for e in listed if e["type"] == "InvoiceIssued"]
+        assert issued and all(r == erased for r in issued), role
+        first = api.get(f"/v1/invoices/{invoices['2026-04']['invoice_id']}", role).json()
+        assert first["recipient"] == erased and first["total"] == 24200, role
     assert _deadlines(api, cid) == []
