@@ -446,13 +446,9 @@ class ReadTables:
         if customer_number is not None:
             sql += f" AND customer_number = {p}"
             params.append(customer_number)
-        if service is not None:
-            sql += f" AND service = {p}"
-            params.append(service)
-        if states:
-            where, more = self._in("state", list(states))
-            sql += f" AND {where}"
-            params.extend(more)
+        where, more = self._service_and_states(service, states)
+        sql += where
+        params.extend(more)
         if after is not None:
             sql += f" AND contract_id > {p}"
             params.append(self.db(after))
@@ -481,7 +477,14 @@ class ReadTables:
         return changed
 
     def contract_ids(self, service: str | None = None, states: Sequence[str] = ()) -> list[uuid.UUID]:
-        sql, params = f"SELECT contract_id FROM {self.prefix}rm_contracts WHERE 1 = 1", []
+        where, params = self._service_and_states(service, states)
+        sql = f"SELECT contract_id FROM {self.prefix}rm_contracts WHERE 1 = 1{where} ORDER BY contract_id"
+        return [self.py_uuid(c) for (c,) in self._rows(sql, params)]
+
+    def _service_and_states(self, service: str | None, states: Sequence[str]) -> tuple[str, list[Any]]:
+        """The `` AND ...`` conditions of the contract filters given (service, any of states) on
+        rm_contracts, and their parameters in order."""
+        sql, params = "", list[Any]()
         if service is not None:
             sql += f" AND service = {self.P}"
             params.append(service)
@@ -489,7 +492,7 @@ class ReadTables:
             where, more = self._in("state", list(states))
             sql += f" AND {where}"
             params.extend(more)
-        return [self.py_uuid(c) for (c,) in self._rows(sql + " ORDER BY contract_id", params)]
+        return sql, params
 
     def version_at(self, aggregate_id: uuid.UUID, at: datetime | None, position: int | None) -> int | None:
         n, p, oid = self.prefix, self.P, self.db(aggregate_id)
