@@ -7,10 +7,12 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
 from starlette.responses import JSONResponse, Response
 
 from api import resources as r
@@ -124,6 +126,16 @@ def _contract_of(ctx: ApiContext, invoice_id: uuid.UUID) -> uuid.UUID:
     return ctx.read_models.invoice(invoice_id).contract_id
 
 
+def _issue_for(ctx: ApiContext, request: Request, who: Principal, body: BaseModel, invoice_id: uuid.UUID,
+               issue: Callable[[uuid.UUID], CommandResult]) -> Response:
+    """Run ``issue`` (given the contract of ``invoice_id``) as an idempotent command whose answer is
+    the new document it issued for ``invoice_id`` (a corrected invoice or a credit note): 201,
+    naming ``original``."""
+    def act() -> Outcome:
+        return _issued_outcome(ctx, issue(_contract_of(ctx, invoice_id)), original=str(invoice_id))
+    return run_command(ctx, request, who, body, act)
+
+
 @router.post("/invoices/{invoice_id}/void", summary="Void an invoice before any payment, with a reason (operator)",
              response_model=CommandOut, **roles(*OPERATORS))
 def void(invoice_id: uuid.UUID, body: ReasonIn, request: Request, ctx: Ctx, who: Who) -> Response:
@@ -142,12 +154,8 @@ def correct(invoice_id: uuid.UUID, body: CorrectionIn, request: Request, ctx: Ct
     expected = parse_if_match(request)
     lines = [InvoiceLine(x.kind, "rule book 6.1 corrected invoice", x.description, x.quantity * x.unit_price,
                          x.quantity, x.unit_price, tax_rate(x.tax_rate, "lines")) for x in body.lines]
-
-    def act() -> Outcome:
-        result = ctx.app.correct_invoice(_contract_of(ctx, invoice_id), invoice_id, lines, body.reason, ctx.now(),
-                                         expected)
-        return _issued_outcome(ctx, result, original=str(invoice_id))
-    return run_command(ctx, request, who, body, act)
+    return _issue_for(ctx, request, who, body, invoice_id, lambda contract_id: ctx.app.correct_invoice(
+        contract_id, invoice_id, lines, body.reason, ctx.now(), expected))
 
 
 @router.post("/invoices/{invoice_id}/credit-notes", status_code=201,
@@ -156,11 +164,8 @@ def correct(invoice_id: uuid.UUID, body: CorrectionIn, request: Request, ctx: Ct
 def credit_note(invoice_id: uuid.UUID, body: CreditNoteIn, request: Request, ctx: Ctx, who: Who) -> Response:
     expected = parse_if_match(request)
 
-    def act() -> Outcome:
-        result = ctx.app.issue_credit_note(_contract_of(ctx, invoice_id), invoice_id, body.amount, body.reason,
-                                           ctx.now(), expected)
-        return _issued_outcome(ctx, result, original=str(invoice_id))
-    return run_command(ctx, request, who, body, act)
+    return _issue_for(ctx, request, who, body, invoice_id, lambda contract_id: ctx.app.issue_credit_note(
+        contract_id, invoice_id, body.amount, body.reason, ctx.now(), expected))
 
 
 @router.post("/invoices/{invoice_id}/interest-waiver",
