@@ -107,9 +107,9 @@ class Harness:
         assert r.status_code == 201, r.text
         return str(r.json()["contract_id"])
 
-    def concluded(self, customer: str = "CUST-1", **kwargs: Any) -> str:
+    def concluded(self, customer: str = "CUST-1", approver: str = "billing", **kwargs: Any) -> str:
         cid = self.apply(customer, **kwargs)
-        r = self.post(f"/v1/contracts/{cid}/approve")
+        r = self.post(f"/v1/contracts/{cid}/approve", role=approver)
         assert r.status_code == 200, r.text
         return cid
 

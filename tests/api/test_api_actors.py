@@ -6,18 +6,14 @@ from __future__ import annotations
 
 import uuid
 
-from api_harness import CONTRACTOR, Harness
+from api_harness import Harness
 
 from application.audit import export_records
 
 
 def test_section_13_events_name_the_api_key_and_role_that_caused_them(any_api: Harness) -> None:
     api = any_api
-    r = api.post("/v1/contracts", {"customer_number": "C-ACT", "service": "kintone", "grade": "standard",
-                                   "users": 10, "contractor": CONTRACTOR, "billing_cycle": "monthly"})
-    assert r.status_code == 201, r.text
-    cid = r.json()["contract_id"]
-    assert api.post(f"/v1/contracts/{cid}/approve", role="operator").status_code == 200
+    cid = api.concluded("C-ACT", approver="operator")  # kintone standard, 10 users, monthly
 
     events = api.get(f"/v1/contracts/{cid}/events", "auditor").json()["events"]
     actors = [(e["type"], e["actor"]["kind"], e["actor"]["role"]) for e in events]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from api_harness import CONTRACTOR, Harness, jst
+from api_harness import Harness, jst
 
 from application.sweep import Sweeper
 from infrastructure.clock_store import DatabaseClock
@@ -24,11 +24,7 @@ def _sweep_on(api: Harness, day: date) -> None:
 
 def test_rule_book_7_month_start_sweep_applies_credit_balance_over_http(any_api: Harness) -> None:
     api = any_api
-    r = api.post("/v1/contracts", {"customer_number": "C-CR7", "service": "garoon", "grade": "standard",
-                                   "users": 22, "contractor": CONTRACTOR, "billing_cycle": "monthly"})
-    assert r.status_code == 201, r.text
-    cid = r.json()["contract_id"]
-    assert api.post(f"/v1/contracts/{cid}/approve").status_code == 200
+    cid = api.concluded("C-CR7", service="garoon", users=22)  # standard, monthly
     _sweep_on(api, date(2026, 4, 1))
     assert [i["total"] for i in api.invoices(cid)] == [24_200]
 

@@ -7,17 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from api_harness import CONTRACTOR, Harness, jst
+from api_harness import Harness, jst
 
 PAYER = "ｶ)ｻﾝﾌﾟﾙﾄﾚｰﾃﾞｨﾝｸﾞ"
 
 
 def contract_with_two_invoices(api: Harness, customer: str = "C-TR") -> tuple[str, list[dict[str, Any]]]:
-    r = api.post("/v1/contracts", {"customer_number": customer, "service": "garoon", "grade": "standard",
-                                   "users": 10, "contractor": CONTRACTOR, "billing_cycle": "monthly"})
-    assert r.status_code == 201, r.text
-    cid = r.json()["contract_id"]
-    assert api.post(f"/v1/contracts/{cid}/approve").status_code == 200
+    cid = api.concluded(customer, service="garoon")  # standard, 10 users, monthly
     api.set_clock(jst(2026, 5, 1, 9))
     api.advance(cid, "2026-05")  # April and May
     return cid, api.invoices(cid)
