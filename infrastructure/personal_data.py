@@ -318,26 +318,6 @@ class SQLiteKeyStore(KeyStore):
         return [f"CREATE TABLE IF NOT EXISTS {self.table} (contract_id TEXT PRIMARY KEY, key BLOB, kek TEXT, "
                 "created_at TEXT NOT NULL, destroyed_at TEXT)"]
 
-    def wrap_unwrapped_keys(self) -> int:
-        """Wrap, with the master key, every key row stored without a wrap (keys created before
-        ``CONTRACTS_MASTER_KEY`` was configured, which are refused while it is set). Run it once,
-        deliberately, right after configuring the master key: it cannot tell such a row from one
-        someone wrote into the table. Returns how many rows it wrapped."""
-        if self._master is None:
-            raise ContractKeyError("CONTRACTS_MASTER_KEY is not set: nothing to wrap the keys with")
-        p = self.placeholder
-        with self.transaction(commit=True) as c:
-            c.execute(f"SELECT contract_id, key FROM {self.table} WHERE kek IS NULL AND key IS NOT NULL")
-            rows = [(self.py_id(r["contract_id"]), bytes(r["key"])) for r in c.fetchall()]
-            for cid, key in rows:
-                c.execute(f"UPDATE {self.table} SET key = {p}, kek = {p} WHERE contract_id = {p} AND kek IS NULL",
-                          (self._wrap(cid, key), self._kek_id, self.db_id(cid)))
-        with self._lock:
-            for cid, _ in rows:
-                self._refused_ids.discard(cid)
-                self._cache.pop(cid, None)
-        return len(rows)
-
     def destroy_in(self, cursor: Any, contract_ids: Sequence[uuid.UUID]) -> None:
         cursor.execute("PRAGMA secure_delete = ON")  # overwrite the freed key bytes in the page
         super().destroy_in(cursor, contract_ids)
