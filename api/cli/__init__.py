@@ -11,8 +11,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import TypeVar
 
 COMMAND_MODULES = (
     "api.cli.demo",
@@ -31,6 +35,7 @@ COMMAND_MODULES = (
 )
 EXIT_USAGE = 2
 EXIT_DATABASE = 1
+T = TypeVar("T")
 LONG_RUNNING = frozenset({"serve", "start", "scheduler", "projections"})  # their logs report reconnects
 
 
@@ -68,6 +73,45 @@ def start_metrics(args: argparse.Namespace) -> None:
     from infrastructure.metrics import serve_process_metrics
 
     serve_process_metrics(getattr(args, "metrics_port", None), getattr(args, "metrics_host", "127.0.0.1"))
+
+
+def run_until_stopped(args: argparse.Namespace, log: logging.Logger, stopping: str, open_parts: Callable[[], T],
+                      follow: Callable[[T, threading.Event], None], close: Callable[[T], None],
+                      reason: Callable[[BaseException], object] = str) -> int:
+    """The loop of a standalone long-running process (``projections run``, ``webhooks run``): open
+    its parts, ``follow`` until SIGTERM or SIGINT, and when the database cannot be opened or is lost
+    (``TRANSIENT``), log it (with ``reason(exc)``) and try again, backing off 0.5 s doubling to 10 s;
+    it never exits on a database outage. ``stopping`` is what the signal's log line says next."""
+    from infrastructure.read_side import TRANSIENT
+
+    settings = args.settings
+    start_metrics(args)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %s: %s", signum, stopping)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    backoff = 0.5
+    while not stop.is_set():  # the database may not be up yet: keep trying, do not exit
+        try:
+            parts = open_parts()
+        except TRANSIENT as exc:
+            log.warning("cannot open %s (%s); retrying in %.1fs", settings.database_label(), reason(exc), backoff)
+            stop.wait(backoff)
+            backoff = min(backoff * 2, 10.0)
+            continue
+        try:
+            follow(parts, stop)
+        except TRANSIENT as exc:
+            log.warning("lost %s (%s); retrying in %.1fs", settings.database_label(), reason(exc), backoff)
+            stop.wait(backoff)
+            backoff = min(backoff * 2, 10.0)
+        finally:
+            close(parts)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import threading
 import time
-from types import FrameType
 
-from api.cli import emit, json_flag, metrics_flags, start_metrics
+from api.cli import emit, json_flag, metrics_flags, run_until_stopped
 from application.projections.ports import DamagedRow
-from infrastructure.bootstrap import build_read_models, build_services
-from infrastructure.read_side import TRANSIENT, RebuildFailed
+from infrastructure.bootstrap import Services, build_read_models, build_services
+from infrastructure.read_side import RebuildFailed
 
 log = logging.getLogger("contracts.projections")
 
@@ -45,36 +43,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def _run(args: argparse.Namespace) -> int:
     settings = args.settings
-    start_metrics(args)
-    stop = threading.Event()
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %s: stopping after the current batch", signum)
-        stop.set()
+    def follow(services: Services, stop: threading.Event) -> None:
+        models = build_read_models(services, batch_size=args.batch_size, poll_interval=args.poll_interval)
+        log.info("projections following %s from position %d", settings.database_label(), models.runner.position())
+        models.runner.run_forever(stop)
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    backoff = 0.5
-    while not stop.is_set():  # the database may not be up yet: keep trying, do not exit
-        try:
-            services = build_services(settings)
-        except TRANSIENT as exc:
-            log.warning("cannot open %s (%s); retrying in %.1fs", settings.database_label(), exc, backoff)
-            stop.wait(backoff)
-            backoff = min(backoff * 2, 10.0)
-            continue
-        try:
-            models = build_read_models(services, batch_size=args.batch_size, poll_interval=args.poll_interval)
-            log.info("projections following %s from position %d", settings.database_label(),
-                     models.runner.position())
-            models.runner.run_forever(stop)
-        except TRANSIENT as exc:
-            log.warning("lost %s (%s); retrying in %.1fs", settings.database_label(), exc, backoff)
-            stop.wait(backoff)
-            backoff = min(backoff * 2, 10.0)
-        finally:
-            services.close()
-    return 0
+    return run_until_stopped(args, log, "stopping after the current batch", lambda: build_services(settings),
+                             follow, lambda services: services.close())
 
 
 def print_damaged(damaged: list[DamagedRow]) -> None:

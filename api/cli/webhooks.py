@@ -10,21 +10,18 @@ import argparse
 import getpass
 import json
 import logging
-import signal
 import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from types import FrameType
 from typing import Any
 
-from api.cli import emit, json_flag, metrics_flags, start_metrics
+from api.cli import emit, json_flag, metrics_flags, run_until_stopped
 from application.actors import Actor, acting_as
 from application.notifications.service import delivery_view, endpoint_view, types_view
 from infrastructure.bootstrap import Services, WebhookParts, build_services, build_webhooks
-from infrastructure.read_side import TRANSIENT
 from infrastructure.settings import Settings
 
 log = logging.getLogger("contracts.webhooks")
@@ -246,35 +243,21 @@ def _announce_terms(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     settings = args.settings
-    start_metrics(args)
-    stop = threading.Event()
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %s: stopping after the attempts in flight", signum)
-        stop.set()
+    def open_parts() -> tuple[Services, WebhookParts]:
+        services = build_services(settings)
+        return services, build_webhooks(services, in_process=False)
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    backoff = 0.5
-    while not stop.is_set():  # the database may not be up yet: keep trying, do not exit
-        try:
-            services = build_services(settings)
-            parts = build_webhooks(services, in_process=False)
-        except TRANSIENT as exc:
-            log.warning("cannot open %s (%s); retrying in %.1fs", settings.database_label(), type(exc).__name__,
-                        backoff)
-            stop.wait(backoff)
-            backoff = min(backoff * 2, 10.0)
-            continue
-        try:
-            log.info("webhooks: deriving from position %d and delivering (%s)", parts.webhooks.store.position(),
-                     settings.database_label())
-            parts.worker.run_forever(stop)
-        except TRANSIENT as exc:
-            log.warning("lost %s (%s); retrying in %.1fs", settings.database_label(), type(exc).__name__, backoff)
-            stop.wait(backoff)
-            backoff = min(backoff * 2, 10.0)
-        finally:
-            parts.stop()
-            services.close()
-    return 0
+    def follow(opened: tuple[Services, WebhookParts], stop: threading.Event) -> None:
+        parts = opened[1]
+        log.info("webhooks: deriving from position %d and delivering (%s)", parts.webhooks.store.position(),
+                 settings.database_label())
+        parts.worker.run_forever(stop)
+
+    def close(opened: tuple[Services, WebhookParts]) -> None:
+        services, parts = opened
+        parts.stop()
+        services.close()
+
+    return run_until_stopped(args, log, "stopping after the attempts in flight", open_parts, follow, close,
+                             reason=lambda exc: type(exc).__name__)
