@@ -143,19 +143,19 @@ _DATE_ATTRS = ("overdue_on", "noticed_on", "lifted_on", "expired_on", "deleted_o
 
 def business_date(event: Any, before: Contract | None) -> date | None:
     """The event's own business date (see the module); None for ``Opened``."""
-    at = getattr(event, "at", None)
-    if isinstance(at, datetime):
-        return jst_date(at)
-    if isinstance(event, ContractEvents.InvoiceIssued):  # rule book 6.1: the document's issue date
-        return date.fromisoformat(event.document["issued_on"])
-    if isinstance(event, ContractEvents.Terminated):
+    if isinstance(event, ContractEvents.Terminated):  # from the state before (also for upcast v1 events)
         reason = event.reason
         if before is not None and reason is TerminationReason.NOTICE and before.termination_month is not None:
             return before.termination_month.plus(1).first_day
         if before is not None and reason is TerminationReason.TERM_EXPIRED and before.period_end is not None:
             return before.period_end.plus(1).first_day
         ended: date = event.ended_on
-        return ended
+        return ended  # for cause, terms change: the JST date of their ``at``
+    at = getattr(event, "at", None)
+    if isinstance(at, datetime):
+        return jst_date(at)
+    if isinstance(event, ContractEvents.InvoiceIssued):  # rule book 6.1: the document's issue date
+        return date.fromisoformat(event.document["issued_on"])
     for attr in _DATE_ATTRS:
         value = getattr(event, attr, None)
         if isinstance(value, date):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import calendar as _stdcal
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -86,6 +86,11 @@ def require_aware(instant: datetime, field: str = "at") -> datetime:
 def jst_date(instant: datetime) -> date:
     """The Tokyo calendar date of an instant (2026-03-31T15:30Z is 2026-04-01)."""
     return require_aware(instant).astimezone(JST).date()
+
+
+def jst_start(day: date) -> datetime:
+    """00:00 JST of ``day`` (the instant a business day begins), in UTC: 2026-07-01 -> 2026-06-30T15:00Z."""
+    return datetime(day.year, day.month, day.day, tzinfo=JST).astimezone(UTC)
 
 
 def jst_month(instant: datetime) -> Month:

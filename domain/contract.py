@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from eventsourcing.domain import Aggregate, event
 
 from domain.billing import Draft, Invoice, InvoiceLine, Ledger, Payment, WriteOff, due_date, issue
-from domain.calendar import BusinessCalendar, Month, jst_date, require_aware
+from domain.calendar import BusinessCalendar, Month, jst_date, jst_start, require_aware
 from domain.catalog import PricePlan
 from domain.errors import InvalidInput, RuleViolation
 from domain.folds import event_class
@@ -71,6 +71,16 @@ class TerminationReason(Enum):
     FOR_CAUSE = "for_cause"  # Art. 2.4, 23, 24
     DISCONTINUATION = "discontinuation"  # Art. 18
     TERMS_CHANGE = "terms_change"  # Art. 28
+
+
+def scheduled_termination_day(reason: TerminationReason, ended_on: date) -> date:
+    """The business day a termination the scheduler recorded took effect, from the event's own
+    fields: a notice or a term end at the month start after the last day (``ended_on`` + 1, in
+    its month when an SLA extension moved the end: exact for extensions shorter than that month),
+    a stop for non-payment and a discontinuation on ``ended_on`` itself."""
+    if TerminationReason(reason) in (TerminationReason.NOTICE, TerminationReason.TERM_EXPIRED):
+        return Month.of(ended_on + timedelta(days=1)).first_day
+    return ended_on
 
 
 REJECTION_ARTICLES = {
@@ -328,14 +338,14 @@ class Contract(Aggregate):
         if self.termination_month is not None and month > self.termination_month:
             ended = self.termination_month.last_day + timedelta(days=self.extension_days)
             self._terminated(reason=TerminationReason.NOTICE, article="Art. 10.1", ended_on=ended,
-                             retention_until=retention_deadline(ended, policy), at=None)
+                             retention_until=retention_deadline(ended, policy), at=jst_start(month.first_day))
             return
         annual = self.cycle is BillingCycle.ANNUAL
         new_period = self.period_end is None or month > self.period_end
         if annual and new_period and self.period_end is not None and not policy.annual_auto_renew:
             ended = self.period_end.last_day + timedelta(days=self.extension_days)
             self._terminated(reason=TerminationReason.TERM_EXPIRED, article="Art. 8.2", ended_on=ended,
-                             retention_until=retention_deadline(ended, policy), at=None)
+                             retention_until=retention_deadline(ended, policy), at=jst_start(month.first_day))
             return
         for change in [c for c in self.pending_changes if c.effective_month <= month]:
             self._apply_change(change, month, policy, numbers)
@@ -717,7 +727,7 @@ class Contract(Aggregate):
             raise RuleViolation("Art. 9.5", f"the stop date is {self.suspension_stop_on}")
         stop = self.suspension_stop_on  # the notified stop date, even if the job runs late
         self._terminated(reason=TerminationReason.NON_PAYMENT, article="Art. 9.5", ended_on=stop,
-                         retention_until=retention_deadline(stop, policy), at=None)
+                         retention_until=retention_deadline(stop, policy), at=jst_start(stop))
 
     # -- termination for cause, discontinuation, terms change (Art. 18, 23, 24, 28) -------------------
     def terminate_for_cause(self, article: str, at: datetime, policy: Policy) -> None:
@@ -732,7 +742,7 @@ class Contract(Aggregate):
         """Art. 18: every contract of the service ends on the discontinuation date."""
         self._require_state("Art. 18", *DISCONTINUED_STATES)
         self._terminated(reason=TerminationReason.DISCONTINUATION, article="Art. 18", ended_on=discontinued_on,
-                         retention_until=retention_deadline(discontinued_on, policy), at=None)
+                         retention_until=retention_deadline(discontinued_on, policy), at=jst_start(discontinued_on))
 
     def terminate_for_terms_change(self, effective_on: date, at: datetime, policy: Policy) -> None:
         """Art. 28: a customer who objects may end the contract before the change takes effect."""
@@ -743,9 +753,32 @@ class Contract(Aggregate):
         self._terminated(reason=TerminationReason.TERMS_CHANGE, article="Art. 28", ended_on=on,
                          retention_until=retention_deadline(on, policy), at=at)
 
-    @event("Terminated")
+    class Terminated(Event):
+        """The contract ended. ``at`` is the business instant: the command's (for cause, terms
+        change), or 00:00 JST of the scheduler's deadline (notice and term end: the month start
+        after the last month; non-payment: the notified stop date; discontinuation: its date).
+
+        ``class_version`` 2 (issue 19): version 1, stored before, had ``at: null`` for the
+        scheduler's terminations. ``upcast_v1_v2`` derives the instant from the event's own fields
+        as the scheduler records it now, so old events read like new ones and are never rewritten
+        (the state does not depend on ``at``; a replay is unchanged)."""
+
+        reason: TerminationReason
+        article: str
+        ended_on: date
+        retention_until: date
+        at: datetime
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            if state.get("at") is None:
+                state["at"] = jst_start(scheduled_termination_day(state["reason"], state["ended_on"]))
+
+    @event(Terminated)
     def _terminated(self, reason: TerminationReason, article: str, ended_on: date, retention_until: date,
-                    at: datetime | None) -> None:
+                    at: datetime) -> None:
         self.state, self.termination_reason, self.termination_article = State.TERMINATED, reason, article
         self.ended_on, self.retention_until, self.suspension_stop_on = ended_on, retention_until, None
 
