@@ -11,6 +11,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteCursor, SQLiteTrackingRecorder
 
 from application.projections.ports import StalePosition
+from infrastructure.persistence.sqlite_tracking import immediate_write, tracked_position
 from infrastructure.read_store.common import (
     DOCUMENT_COLUMNS,
     KEEP,
@@ -84,29 +85,17 @@ class SQLiteReadStore(ReadTables, SQLiteTrackingRecorder):
 
     @contextmanager
     def _write(self, previous: int, position: int | None, exact: bool = False) -> Iterator[Any]:
-        with self.datastore.get_connection(commit=True) as conn:
-            cursor = conn.cursor()
-            try:
-                cursor.execute("BEGIN IMMEDIATE")  # take the write lock before reading the position
-                cursor.execute("SELECT notification_id FROM tracking WHERE application_name = ?",
-                               (self.tracking_name,))
-                row = cursor.fetchone()
-                current = int(row[0]) if row is not None and row[0] is not None else 0
-                if previous >= 0 and current != previous:
-                    raise StalePosition(f"read models are at {current}, batch starts after {previous}")
-                yield cursor
-                if position == KEEP:
-                    pass
-                elif position is None or exact:
-                    self._set_tracking(cursor, position or 0)
-                else:
-                    self._insert_tracking(cursor, Tracking(self.tracking_name, position))
-                conn.commit()
-            except BaseException:
-                conn.rollback()
-                raise
-            finally:
-                cursor.sqlite_cursor.close()
+        with immediate_write(self.datastore) as cursor:  # the write lock before reading the position
+            current = tracked_position(cursor, self.tracking_name)
+            if previous >= 0 and current != previous:
+                raise StalePosition(f"read models are at {current}, batch starts after {previous}")
+            yield cursor
+            if position == KEEP:
+                pass
+            elif position is None or exact:
+                self._set_tracking(cursor, position or 0)
+            else:
+                self._insert_tracking(cursor, Tracking(self.tracking_name, position))
 
     def close(self) -> None:  # the datastore belongs to the application
         pass

@@ -11,6 +11,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteCursor, SQLiteTrackingRecorder
 
 from application.projections.ports import StalePosition
+from infrastructure.persistence.sqlite_tracking import immediate_write, tracked_position
 from infrastructure.webhooks.store import _SQLITE_TS, TRACKING_NAME, WebhookTables, ddl
 
 TYPES = {"uuid": "TEXT", "ts": "TEXT", "big": "INTEGER", "bool": "INTEGER", "prefix": ""}
@@ -47,26 +48,14 @@ class SQLiteWebhookStore(WebhookTables, SQLiteTrackingRecorder):
 
     @contextmanager
     def _write(self, previous: int | None = None, position: int | None = None) -> Iterator[Any]:
-        with self.datastore.get_connection(commit=True) as conn:
-            cursor = conn.cursor()
-            try:
-                cursor.execute("BEGIN IMMEDIATE")  # the write lock before reading anything
-                if previous is not None:
-                    cursor.execute("SELECT notification_id FROM tracking WHERE application_name = ?",
-                                   (TRACKING_NAME,))
-                    row = cursor.fetchone()
-                    current = int(row[0]) if row is not None and row[0] is not None else 0
-                    if current != previous:
-                        raise StalePosition(f"webhook queue is at {current}, batch starts after {previous}")
-                yield cursor
-                if previous is not None and position is not None:
-                    self._insert_tracking(cursor, Tracking(TRACKING_NAME, position))
-                conn.commit()
-            except BaseException:
-                conn.rollback()
-                raise
-            finally:
-                cursor.sqlite_cursor.close()
+        with immediate_write(self.datastore) as cursor:  # the write lock before reading anything
+            if previous is not None:
+                current = tracked_position(cursor, TRACKING_NAME)
+                if current != previous:
+                    raise StalePosition(f"webhook queue is at {current}, batch starts after {previous}")
+            yield cursor
+            if previous is not None and position is not None:
+                self._insert_tracking(cursor, Tracking(TRACKING_NAME, position))
 
     def close(self) -> None:  # the datastore belongs to the application
         pass
