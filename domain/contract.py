@@ -962,8 +962,10 @@ class Contract(Aggregate):
         return self._last_invoice_id()
 
     def _credited_taxable(self, original: Invoice, rate: Decimal) -> int:
+        """What the return invoices against ``original`` returned at ``rate`` (tax-exclusive): credit
+        notes and SLA refunds alike (Art. 57-4(3): neither returns more than was supplied)."""
         return sum(line.amount for note in self.ledger.invoices.values()
-                   if note.kind == "credit_note" and note.original
+                   if note.document_type == "credit_note" and note.original
                    and note.original.get("invoice_id") == str(original.invoice_id)
                    for line in note.lines if line.tax_rate == rate)
 

@@ -218,3 +218,26 @@ def test_rule_book_6_1_corrections_need_a_reason(reason: str) -> None:
     april = invoice(c, "2026-04")
     assert_refused(c, lambda: c.issue_credit_note(april.invoice_id, 100, reason, jst(2026, 4, 5), POLICY,
                                                   reg.book()), InvalidInput, "rule book 6.1")
+
+
+def test_art_57_4_3_an_sla_refund_counts_against_what_a_credit_note_can_still_return() -> None:
+    """April 24,200 (22,000 at 10%). 50-hour outage in April: 2 credit days, minimum floor(12,000 x 2 / 30)
+    = 800, refunded: a credit note of 800 + 80 = 880. What can still be returned on April is
+    22,000 - 800 = 21,200 (tax-exclusive), not 22,000: nothing returns more than was supplied."""
+    reg = Register()
+    c = _april(reg)
+    april = invoice(c, "2026-04")
+    claim_id = uuid.uuid4()
+    facts = outage(c.service, jst(2026, 4, 10, 9), jst(2026, 4, 12, 11), OutageCause.PROVIDER_NETWORK)
+    c.claim_sla(claim_id, facts, jst(2026, 4, 20), True, True, "ticket", POLICY)
+    book = reg.book()
+    c.decide_claim(claim_id, Remedy.REFUND, None, jst(2026, 4, 22), POLICY, book)
+    book.close(None)
+    (refund,) = [i for i in c.ledger.invoices.values() if i.kind == "sla_refund"]
+    assert (refund.total, [(r.taxable, r.tax) for r in refund.rate_totals]) == (880, [(800, 80)])
+    assert_refused(c, lambda: c.issue_credit_note(april.invoice_id, 21201, "too much", jst(2026, 4, 23), POLICY,
+                                                  reg.book()), RuleViolation, "Consumption Tax Act Art. 57-4(3)")
+    book = reg.book()
+    note_id = c.issue_credit_note(april.invoice_id, 21200, "the rest", jst(2026, 4, 23), POLICY, book)
+    book.close(None)
+    assert c.ledger.invoices[note_id].total == 21200 + 2120
