@@ -74,6 +74,8 @@ def render_invoice_pdf(invoice: Invoice, recipient: str, font_path: Path | None 
     ]
     if not credit:
         left.append(f"お支払期限: {invoice.due_on.isoformat()}")
+    if credit:  # Art. 57-4(3) item 2: the date of the supply returned (a credit note keeps the original's period)
+        left.append(f"元の取引期間: {invoice.period}")
     if invoice.original:
         left.append(f"元の請求書: {invoice.original.get('number', '')} ({invoice.original.get('issued_on', '')})")
     if invoice.reason:

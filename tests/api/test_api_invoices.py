@@ -80,6 +80,24 @@ def test_art_57_4_printable_pdf_shows_every_required_item(api: Harness, tmp_path
         assert (tmp_path / "page-1.png").stat().st_size > 5_000
 
 
+@pytest.mark.skipif(not DEFAULT_FONT.is_file(), reason="fonts-ipaexfont-gothic not installed (./dev installs it)")
+def test_art_57_4_3_credit_note_pdf_shows_the_return_date_and_the_original_supply_period(api: Harness) -> None:
+    """Art. 57-4(3) item 2: the date of the return AND the date of the supply it returns (April 2026,
+    the original's period), not only the original invoice's number and issue date. A 1,000 discount
+    on 2026-05-12: 1,000 + 100 = 1,100."""
+    _, listed = _april_invoice(api)
+    api.set_clock(jst(2026, 5, 12, 9))
+    note = api.post(f"/v1/invoices/{listed['invoice_id']}/credit-notes", {"amount": 1000, "reason": "discount"},
+                    role="operator")
+    assert note.status_code == 201, note.text
+    r = api.get(f"/v1/invoices/{note.json()['invoice_id']}.pdf")
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(r.content)).pages)
+    for expected in ("適格返還請求書", f"登録番号: {ISSUER_NUMBER}", "返還日: 2026-05-12",
+                     "元の取引期間: 2026-04", "元の請求書: INV-2026-000001 (2026-04-01)",
+                     "10%対象（標準税率）: 1,000円", "消費税: 100円", "ご返還金額（税込）: 1,100円"):
+        assert expected in text, expected
+
+
 def _open(api: Harness, customer: str, name: str, service: str, grade: str, users: int) -> str:
     body = {"customer_number": customer, "service": service, "grade": grade, "users": users,
             "contractor": {**CONTRACTOR, "name": name}, "billing_cycle": "monthly"}
