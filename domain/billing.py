@@ -399,6 +399,7 @@ class Ledger:
         original = self.invoices.get(uuid.UUID(invoice.original["invoice_id"])) if invoice.original else None
         if original is not None and invoice.kind == "correction":
             original.status = "corrected"  # rule book 6.1: replaced by a corrected invoice, never edited
+            self._release(original)
         elif original is not None and invoice.kind == "credit_note":
             original.credited += invoice.total
         elif original is not None and invoice.kind == "sla_refund":
@@ -423,6 +424,20 @@ class Ledger:
     def _on_InvoiceVoided(self, e: Any) -> None:
         invoice = self.invoices[e.invoice_id]
         invoice.status, invoice.reason = "void", e.reason
+        self._release(invoice)
+
+    def _release(self, invoice: Invoice) -> None:
+        """A voided or corrected invoice no longer bills what it billed by rule: its late interest
+        is open again (Art. 9.4) and its SLA fee reductions wait for the next invoice again (rule
+        book 8: a granted remedy always reaches the customer). A corrected invoice's lines are the
+        operator's; what they bill by rule is taken again when it is issued."""
+        for line in invoice.lines:
+            if line.kind == "late_interest" and line.ref is not None:
+                source = self.invoices.get(uuid.UUID(line.ref))
+                if source is not None:
+                    source.interest_billed -= line.amount
+            elif line.kind == "sla_credit" and line.ref is not None:
+                self.pending_credits.append((line.ref, -line.amount))
 
     def _on_LateInterestWaived(self, e: Any) -> None:
         self.invoices[e.invoice_id].interest_waived += e.amount

@@ -241,3 +241,52 @@ def test_art_57_4_3_an_sla_refund_counts_against_what_a_credit_note_can_still_re
     note_id = c.issue_credit_note(april.invoice_id, 21200, "the rest", jst(2026, 4, 23), POLICY, book)
     book.close(None)
     assert c.ledger.invoices[note_id].total == 21200 + 2120
+
+
+def test_art_9_4_interest_billed_on_a_voided_or_corrected_invoice_is_billed_again() -> None:
+    """April 110,000 paid 07-01: 1,310 interest, billed on July (111,310). July is voided (or corrected
+    to its fee alone: a corrected invoice's lines are an operator's, none tax-free): the 1,310 is no
+    longer billed anywhere, so it is open again and the August invoice bills it: 110,000 + 1,310."""
+    for replace in ("void", "correct"):
+        reg = Register()
+        c = _garoon_to_june(reg)
+        april = invoice(c, "2026-04")
+        c.receive_payment(april.invoice_id, 110000, date(2026, 7, 1), jst(2026, 7, 1))
+        reg.advance(c, Month(2026, 7))
+        july = invoice(c, "2026-07")
+        assert (july.total, april.interest_billed) == (111310, 1310)
+        if replace == "void":
+            c.void_invoice(july.invoice_id, "issued in error", jst(2026, 7, 2))
+        else:
+            book = reg.book()
+            c.correct_invoice(july.invoice_id, [InvoiceLine("base_fee", "Art. 9.1 base fee", "garoon standard 2026-07",
+                                                            100000, 100, 1000, TEN)],
+                              "wrong description", jst(2026, 7, 2), POLICY, book)
+            book.close(None)
+        assert (april.interest_billed, april.open_interest(POLICY.late_interest_rate)) == (0, 1310), replace
+        reg.advance(c, Month(2026, 8))
+        august = invoice(c, "2026-08")
+        assert [(x.kind, x.amount) for x in august.lines if x.kind == "late_interest"] == [("late_interest", 1310)]
+        assert august.total == 111310 and april.interest_billed == 1310
+
+
+def test_rule_book_8_a_fee_reduction_on_a_voided_invoice_lands_on_the_next_one() -> None:
+    """kintone standard x 10, campaign 1,200 for April-June (12,000 a month). 50-hour outage in April:
+    minimum floor(12,000 x 2 / 30) = 800 as a fee reduction on May: 11,200 + 1,120 = 12,320. May is voided:
+    the reduction reaches the customer on June instead (rule book 8: a granted remedy always reaches the
+    customer): 12,000 - 800 = 11,200 + 1,120 = 12,320."""
+    reg = Register()
+    c = _april(reg)
+    claim_id = uuid.uuid4()
+    facts = outage(c.service, jst(2026, 4, 10, 9), jst(2026, 4, 12, 11), OutageCause.PROVIDER_NETWORK)
+    c.claim_sla(claim_id, facts, jst(2026, 4, 20), True, True, "ticket", POLICY)
+    c.decide_claim(claim_id, Remedy.FEE_REDUCTION, None, jst(2026, 4, 22), POLICY, reg.book())
+    reg.advance(c, Month(2026, 5))
+    may = invoice(c, "2026-05")
+    assert (may.total, c.ledger.pending_credits) == (12320, [])
+    c.void_invoice(may.invoice_id, "issued in error", jst(2026, 5, 2))
+    assert c.ledger.pending_credits == [(str(claim_id), 800)]
+    reg.advance(c, Month(2026, 6))
+    june = invoice(c, "2026-06")
+    assert [(x.kind, x.amount) for x in june.lines if x.kind == "sla_credit"] == [("sla_credit", -800)]
+    assert (june.total, c.ledger.pending_credits) == (12320, [])
