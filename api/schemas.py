@@ -189,8 +189,11 @@ class CorrectionIn(Body):
 
 
 class CreditNoteIn(Body):
-    amount: Annotated[Yen, Field(description="tax-exclusive yen returned, at the invoice's rate")]
+    amount: Annotated[Yen, Field(description="tax-exclusive yen returned, at the invoice's rate "
+                                                     "(or tax_rate)")]
     reason: Reason
+    tax_rate: Annotated[TaxRate | None, Field(description="the rate of what is returned; required when the "
+                                                          "invoice has items at both rates (Art. 57-4(3))")] = None
 
 
 class ContractorIn(Body):

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -492,7 +493,8 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
             lambda c, book: c.correct_invoice(invoice_id, lines, reason, at, self.policy, book), at)
 
     def issue_credit_note(self, contract_id: uuid.UUID, invoice_id: uuid.UUID, amount: int, reason: str,
-                          at: datetime, expected_version: int | None = None) -> CommandResult:
+                          at: datetime, expected_version: int | None = None,
+                          rate: Decimal | None = None) -> CommandResult:
         """Rule book 6.1 and 7: a credit note against an invoice. What it returns beyond what was
         still owed (the invoice's ``refund_due`` grows) was paid already: it becomes the customer's
         credit balance, in the same transaction, applied to their next invoices or refunded by an
@@ -501,7 +503,7 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
 
         def act(c: Contract, book: NumberBook) -> uuid.UUID:
             before["refund_due"] = c.ledger.invoices[invoice_id].refund_due if invoice_id in c.ledger.invoices else 0
-            return c.issue_credit_note(invoice_id, amount, reason, at, self.policy, book)
+            return c.issue_credit_note(invoice_id, amount, reason, at, self.policy, book, rate)
 
         def to_credit(c: Contract, note_id: uuid.UUID) -> list[Aggregate]:
             excess = c.ledger.invoices[invoice_id].refund_due - before["refund_due"]

@@ -943,13 +943,21 @@ class Contract(Aggregate):
         return self._last_invoice_id()
 
     def issue_credit_note(self, invoice_id: uuid.UUID, amount: int, reason: str, at: datetime, policy: Policy,
-                          numbers: NumberBook) -> uuid.UUID:
+                          numbers: NumberBook, rate: Decimal | None = None) -> uuid.UUID:
         """Rule book 6.1: a discount or credit after issue is a credit note (返還インボイス) against the
-        invoice, at its rate (Art. 57-4(3)); it lowers what is owed, and beyond that is a refund due."""
+        invoice, at the rate of what it returns (Art. 57-4(3): per rate): the invoice's rate, or
+        ``rate`` when the invoice has items at both rates; it lowers what is owed, and beyond that is
+        a refund due."""
         original = self._owed_invoice(invoice_id)
         _require_reason(reason)
         _require_positive_int(amount, "amount", RETURN_INVOICE)
-        rate = next((line.tax_rate for line in original.lines if line.tax_rate is not None), STANDARD_RATE)
+        rates = sorted({line.tax_rate for line in original.lines if line.tax_rate is not None}, reverse=True)
+        if rate is None and len(rates) > 1:
+            raise InvalidInput(RETURN_INVOICE, "the invoice has items at more than one tax rate: name the rate "
+                               "of what is returned", "tax_rate")
+        if rate is not None and rate not in rates:
+            raise InvalidInput(RETURN_INVOICE, "the invoice has no item at this tax rate", "tax_rate")
+        rate = rate if rate is not None else rates[0] if rates else STANDARD_RATE
         taxable = sum(line.amount for line in original.lines if line.tax_rate == rate)
         if amount > taxable - self._credited_taxable(original, rate):
             raise RuleViolation(RETURN_INVOICE, f"at most {taxable - self._credited_taxable(original, rate)} yen "

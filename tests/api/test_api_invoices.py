@@ -98,6 +98,29 @@ def test_art_57_4_3_credit_note_pdf_shows_the_return_date_and_the_original_suppl
         assert expected in text, expected
 
 
+def test_art_57_4_3_credit_note_names_the_rate_on_an_invoice_of_two_rates_over_http(any_api: Harness) -> None:
+    """April corrected to 10,000 at 10% (1,000 tax) and 2,000 at 8% (160 tax) = 13,160. Crediting 500 without
+    a rate is 422 naming tax_rate; at 8%: 500 + 40 = 540, reduced-rate marked; 13,160 - 540 = 12,620 owed."""
+    api = any_api
+    _, listed = _april_invoice(api)
+    api.set_clock(jst(2026, 4, 2, 9))
+    fixed = api.post(f"/v1/invoices/{listed['invoice_id']}/corrections", {"reason": "wrong items", "lines": [
+        {"kind": "base_fee", "description": "kintone standard 2026-04", "quantity": 10, "unit_price": 1000,
+         "tax_rate": "0.10"},
+        {"description": "飲料", "quantity": 10, "unit_price": 200, "tax_rate": "0.08"}]}, role="operator")
+    assert (fixed.status_code, fixed.json()["total"]) == (201, 13160), fixed.text
+    fid = fixed.json()["invoice_id"]
+    unnamed = api.post(f"/v1/invoices/{fid}/credit-notes", {"amount": 500, "reason": "goodwill"}, role="operator")
+    assert unnamed.status_code == 422 and "tax_rate" in unnamed.text, unnamed.text
+    note = api.post(f"/v1/invoices/{fid}/credit-notes", {"amount": 500, "reason": "goodwill", "tax_rate": "0.08"},
+                    role="operator")
+    assert (note.status_code, note.json()["total"]) == (201, 540), note.text
+    doc = api.get(f"/v1/invoices/{note.json()['invoice_id']}").json()
+    assert doc["rate_totals"] == [{"rate": "0.08", "rate_kind": "reduced", "taxable": 500, "tax": 40}]
+    assert doc["lines"][0]["reduced_rate"] is True
+    assert api.get(f"/v1/invoices/{fid}").json()["outstanding"] == 12620
+
+
 def _open(api: Harness, customer: str, name: str, service: str, grade: str, users: int) -> str:
     body = {"customer_number": customer, "service": service, "grade": grade, "users": users,
             "contractor": {**CONTRACTOR, "name": name}, "billing_cycle": "monthly"}

@@ -290,3 +290,31 @@ def test_rule_book_8_a_fee_reduction_on_a_voided_invoice_lands_on_the_next_one()
     june = invoice(c, "2026-06")
     assert [(x.kind, x.amount) for x in june.lines if x.kind == "sla_credit"] == [("sla_credit", -800)]
     assert (june.total, c.ledger.pending_credits) == (12320, [])
+
+
+def test_art_57_4_3_credit_note_on_an_invoice_of_two_rates_names_the_rate_it_returns() -> None:
+    """April corrected to 10,000 at 10% (tax 1,000) and 2,000 at 8% (reduced; tax 160): 13,160. A 500
+    credit of the reduced item returns 500 + floor(500 x 0.08) = 540 at 8%, not 550 at 10%; with two
+    rates the rate must be named; at most 2,000 can be returned at 8%."""
+    reg = Register()
+    c = _april(reg)
+    april = invoice(c, "2026-04")
+    book = reg.book()
+    eight = Decimal("0.08")
+    fixed = c.correct_invoice(april.invoice_id, [
+        InvoiceLine("base_fee", "rule book 6.1", "kintone standard 2026-04", 10000, 10, 1000, TEN),
+        InvoiceLine("other", "rule book 6.1", "飲料 (軽減税率)", 2000, 10, 200, eight)],
+        "wrong items", jst(2026, 4, 5), POLICY, book)
+    book.close(None)
+    assert c.ledger.invoices[fixed].total == 13160
+    assert_refused(c, lambda: c.issue_credit_note(fixed, 500, "goodwill", jst(2026, 4, 6), POLICY, reg.book()),
+                   InvalidInput, "Consumption Tax Act Art. 57-4(3)")
+    assert_refused(c, lambda: c.issue_credit_note(fixed, 2001, "goodwill", jst(2026, 4, 6), POLICY, reg.book(),
+                                                  rate=eight), RuleViolation, "Consumption Tax Act Art. 57-4(3)")
+    book = reg.book()
+    note_id = c.issue_credit_note(fixed, 500, "goodwill", jst(2026, 4, 6), POLICY, book, rate=eight)
+    book.close(None)
+    note = c.ledger.invoices[note_id]
+    assert [(r.rate, r.taxable, r.tax) for r in note.rate_totals] == [(eight, 500, 40)]
+    assert note.total == 540 and note.lines[0].to_dict()["reduced_rate"] is True
+    assert c.ledger.invoices[fixed].outstanding == 13160 - 540
