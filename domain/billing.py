@@ -574,12 +574,24 @@ class Ledger:
         return self.monthly_fees.get(month)
 
     def invoice_for_month(self, month: Month) -> Invoice | None:
+        """The period invoice in force for a service month: a corrected one's correction (rule book
+        6.1: the corrected invoice replaces it; a refund returns on the document in force)."""
         for inv in self.invoices.values():
             if inv.kind in ("monthly", "annual") and inv.month <= month and (
                 inv.period == str(month) or (".." in inv.period and Month.parse(inv.period[-7:]) >= month)
             ):
-                return inv
+                return self._in_force(inv)
         return None
+
+    def _in_force(self, invoice: Invoice) -> Invoice:
+        while invoice.status == "corrected":
+            key = str(invoice.invoice_id)
+            correction = next((i for i in self.invoices.values()
+                               if i.kind == "correction" and i.original and i.original["invoice_id"] == key), None)
+            if correction is None:
+                break
+            invoice = correction
+        return invoice
 
     def outstanding(self) -> int:
         return sum(i.outstanding for i in self.invoices.values())

@@ -318,3 +318,26 @@ def test_art_57_4_3_credit_note_on_an_invoice_of_two_rates_names_the_rate_it_ret
     assert [(r.rate, r.taxable, r.tax) for r in note.rate_totals] == [(eight, 500, 40)]
     assert note.total == 540 and note.lines[0].to_dict()["reduced_rate"] is True
     assert c.ledger.invoices[fixed].outstanding == 13160 - 540
+
+
+def test_rule_book_8_an_sla_refund_of_a_corrected_month_returns_on_the_corrected_invoice() -> None:
+    """April (INV-2026-000001) corrected to 8 users (INV-2026-000002: 9,600 + 960). A 50-hour April outage
+    refunded: minimum floor(12,000 x 2 / 30) = 800 (the fee of the month as the period started), returned
+    on the invoice in force for April, the corrected one, not on the replaced original: 800 + 80 = 880."""
+    reg = Register()
+    c = _april(reg)
+    april = invoice(c, "2026-04")
+    book = reg.book()
+    fixed = c.correct_invoice(april.invoice_id, [InvoiceLine(
+        "campaign_fee", "Art. 9.2 campaign price", "kintone standard 2026-04 x 8 users", 9600, 8, 1200, TEN)],
+        "user count was 8", jst(2026, 4, 5), POLICY, book)
+    book.close(None)
+    claim_id = uuid.uuid4()
+    facts = outage(c.service, jst(2026, 4, 10, 9), jst(2026, 4, 12, 11), OutageCause.PROVIDER_NETWORK)
+    c.claim_sla(claim_id, facts, jst(2026, 4, 20), True, True, "ticket", POLICY)
+    book = reg.book()
+    c.decide_claim(claim_id, Remedy.REFUND, None, jst(2026, 4, 22), POLICY, book)
+    book.close(None)
+    (refund,) = [i for i in c.ledger.invoices.values() if i.kind == "sla_refund"]
+    assert refund.original == {"invoice_id": str(fixed), "number": "INV-2026-000002", "issued_on": "2026-04-05"}
+    assert (refund.total, c.ledger.invoices[fixed].refunded, april.refunded) == (880, 880, 0)
