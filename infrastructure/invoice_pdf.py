@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from fpdf import FPDF
-from fpdf.enums import XPos, YPos
+from fpdf.enums import MethodReturnValue, XPos, YPos
 
 from domain.billing import Invoice
 from domain.errors import DomainError
@@ -39,6 +39,26 @@ def _rate_label(rate: str | None) -> str:
     if rate is None:
         return "対象外"
     return f"{(Decimal(rate) * 100).normalize():f}%"
+
+
+def _row(pdf: FPDF, cells: list[tuple[str, float, str]], line_height: float = 5.0) -> None:
+    """One table row of bordered cells, each wrapped inside its column (Art. 57-4(1) item 3: what was
+    supplied stays readable whatever its length, and never covers the amounts); as tall as its
+    tallest cell, on the next page when it does not fit."""
+    heights = []
+    for text, w, _ in cells:
+        lines = pdf.multi_cell(w, line_height, text, dry_run=True, output=MethodReturnValue.LINES)
+        heights.append(len(lines) if isinstance(lines, list) else 1)
+    height = max(heights) * line_height + 2
+    if pdf.get_y() + height > pdf.page_break_trigger:
+        pdf.add_page()
+    x, y = pdf.l_margin, pdf.get_y()
+    for text, w, align in cells:
+        pdf.rect(x, y, w, height)
+        pdf.set_xy(x, y + 1)
+        pdf.multi_cell(w, line_height, text, align=align)
+        x += w
+    pdf.set_xy(pdf.l_margin, y + height)
 
 
 def render_invoice_pdf(invoice: Invoice, recipient: str, font_path: Path | None = None) -> bytes:
@@ -87,13 +107,13 @@ def render_invoice_pdf(invoice: Invoice, recipient: str, font_path: Path | None 
         issuer.get("contact", ""),
     ]
     top = pdf.get_y()
-    for text in left:
-        pdf.cell(width * 0.55, 6, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    for text in left:  # wrapped: a name or a reason never runs off the page
+        pdf.multi_cell(width * 0.55, 6, text, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     bottom = pdf.get_y()
     pdf.set_y(top)
     for text in right:
         pdf.set_x(pdf.l_margin + width * 0.55)
-        pdf.cell(width * 0.45, 6, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.multi_cell(width * 0.45, 6, text, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_y(max(bottom, pdf.get_y()) + 4)
 
     pdf.set_font(FONT, size=13)
@@ -104,9 +124,7 @@ def render_invoice_pdf(invoice: Invoice, recipient: str, font_path: Path | None 
     pdf.set_font(FONT, size=9)
     widths = (0.50, 0.09, 0.14, 0.15, 0.12)
     heads = ("内容", "数量", "単価", "金額", "税率")
-    for head, share in zip(heads, widths, strict=True):
-        pdf.cell(width * share, 7, head, border=1, align="C")
-    pdf.ln()
+    _row(pdf, [(head, width * share, "C") for head, share in zip(heads, widths, strict=True)])
     for line in invoice.lines:
         if line.kind == "tax":
             continue
@@ -118,9 +136,8 @@ def render_invoice_pdf(invoice: Invoice, recipient: str, font_path: Path | None 
             yen(line.amount),
             _rate_label(None if line.tax_rate is None else str(line.tax_rate)),
         )
-        for text, share, align in zip(cells, widths, ("L", "R", "R", "R", "C"), strict=True):
-            pdf.cell(width * share, 7, text, border=1, align=align)
-        pdf.ln()
+        _row(pdf, [(text, width * share, align)
+                   for text, share, align in zip(cells, widths, ("L", "R", "R", "R", "C"), strict=True)])
     pdf.ln(3)
 
     pdf.set_font(FONT, size=10)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from api_harness import CONTRACTOR, Harness, jst
+from fpdf import FPDF
 from pypdf import PdfReader
 
 from domain.calendar import Month
@@ -119,6 +120,45 @@ def test_art_57_4_3_credit_note_names_the_rate_on_an_invoice_of_two_rates_over_h
     assert doc["rate_totals"] == [{"rate": "0.08", "rate_kind": "reduced", "taxable": 500, "tax": 40}]
     assert doc["lines"][0]["reduced_rate"] is True
     assert api.get(f"/v1/invoices/{fid}").json()["outstanding"] == 12620
+
+
+def _text_runs(content: bytes) -> list[tuple[str, float]]:
+    """(text, where it ends in pt from the left edge) of each text run of the first page, measured with
+    the document's own font."""
+    measure = FPDF(unit="pt")
+    measure.add_font("jp", "", str(DEFAULT_FONT))
+    runs: list[tuple[str, float]] = []
+
+    def visit(text: str, cm: list[float], tm: list[float], _font: Any, size: float) -> None:
+        if text.strip():
+            measure.set_font("jp", size=size)
+            runs.append((text, tm[4] * cm[0] + cm[4] + measure.get_string_width(text.rstrip("\n"))))
+    PdfReader(io.BytesIO(content)).pages[0].extract_text(visitor_text=visit)
+    return runs
+
+
+@pytest.mark.skipif(not DEFAULT_FONT.is_file(), reason="fonts-ipaexfont-gothic not installed (./dev installs it)")
+def test_art_57_4_long_descriptions_and_reasons_wrap_inside_the_page(api: Harness) -> None:
+    """Art. 57-4(1) item 3 (what was supplied) must be readable: a corrected invoice's description may
+    have 200 characters and its reason 500; both wrap inside the page, every word printed, and the
+    amounts are not printed over (5 x 800 = 4,000 + 400 = 4,400)."""
+    _, listed = _april_invoice(api, grade="light", users=5)
+    words = [f"item{n:02d}" for n in range(1, 34)]
+    description = " ".join(words)[:200]
+    reason = ("訂正理由" * 125)[:500]
+    api.set_clock(jst(2026, 4, 2, 9))
+    fixed = api.post(f"/v1/invoices/{listed['invoice_id']}/corrections", {"reason": reason, "lines": [
+        {"kind": "base_fee", "description": description, "quantity": 5, "unit_price": 800, "tax_rate": "0.10"}]},
+        role="operator")
+    assert fixed.status_code == 201, fixed.text
+    content = api.get(f"/v1/invoices/{fixed.json()['invoice_id']}.pdf").content
+    runs = _text_runs(content)
+    right_margin, description_column = 595.28 - 28.35, 28.35 + (595.28 - 2 * 28.35) * 0.50  # A4, 10 mm margins
+    assert [text for text, end in runs if end > right_margin + 0.5] == []
+    assert [text for text, end in runs if "item" in text and end > description_column + 0.5] == []
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
+    assert all(word in text for word in description.split()), text
+    assert "4,000円" in text and "ご請求金額（税込）: 4,400円" in text
 
 
 def _open(api: Harness, customer: str, name: str, service: str, grade: str, users: int) -> str:
