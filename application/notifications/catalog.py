@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from domain.calendar import jst_date
 from domain.contract import Contract, ContractEvents
 from domain.personal_data import REDACTED_VALUE
 from domain.service_events import ServiceEvents
@@ -125,6 +126,11 @@ def _document_issued(e: Any) -> Payload:
             "original_number": original["number"] if original else None}
 
 
+def _invoice_voided(e: Any) -> Payload:
+    return {"contract_id": _id(e.originator_id), "invoice_id": _id(e.invoice_id), "reason": e.reason,
+            "voided_on": _day(jst_date(e.at))}
+
+
 def _stored_data_deleted(e: Any) -> Payload:
     return {"contract_id": _id(e.originator_id), "service": e.service, "deleted_on": _day(e.deleted_on)}
 
@@ -162,6 +168,9 @@ CREDIT_NOTE_ISSUED = NotificationType(
 
 NOTIFICATION_TYPES: Mapping[type, NotificationType] = {
     ContractEvents.InvoiceIssued: INVOICE_ISSUED,  # a credit note: CREDIT_NOTE_ISSUED (``VARIANTS``)
+    ContractEvents.InvoiceVoided: NotificationType(
+        "invoice.voided", 1, _invoice_voided,
+        description="an invoice issued in error was voided before any payment (rule book 6.1): nothing is owed on it"),
     ContractEvents.PaymentOverdue: NotificationType(
         "invoice.overdue", 1, _invoice_overdue, description="an invoice is unpaid the day after its due date"),
     ContractEvents.PaymentReminded: NotificationType(
@@ -234,7 +243,6 @@ NOT_NOTIFIED: Mapping[type, str] = {  # every other Contract event, and why no s
     ContractEvents.ContractorDataErased: "internal: the keys are destroyed; the platform acts on StoredDataDeleted",
     ContractEvents.PrivacyRequestAnswered: "answered synchronously to the operator who acted on the request",
     ContractEvents.WriteOffReversed: "follows payment.reversed of the same transfer (its fee shortfall is owed again)",
-    ContractEvents.InvoiceVoided: "answered synchronously to the operator who voided it (rule book 6.1)",
     ContractEvents.LateInterestWaived: "answered synchronously to the operator who waived it (Art. 9.4)",
 }
 """Contract events deliberately not pushed (``tests/unit/test_notifications.py`` checks that every

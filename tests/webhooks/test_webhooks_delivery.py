@@ -312,3 +312,18 @@ def test_rule_book_6_1_issued_invoices_and_credit_notes_are_pushed(hub, receiver
     assert (note["document_type"], note["total"], note["original_invoice_id"], note["original_number"]) == (
         "credit_note", 1_100, str(april), "INV-2026-000001")
     assert all(CONTRACTOR["name"] not in str(b) for b in bodies)
+
+
+def test_rule_12_a_voided_invoice_is_pushed(hub, receiver):
+    """Rule book 12: the billing system learned of April's invoice (invoice.issued, 24,200 yen) without
+    polling; when an operator voids it (rule book 6.1, before any payment, with a reason) nothing is owed
+    on it any more, and the billing system must learn that the same way or it keeps collecting it."""
+    r = receiver(always(200))
+    hub.register(r.url, ["invoice.voided"])
+    cid, april = overdue_contract(hub.app)
+    hub.app.void_invoice(cid, april, "issued to the wrong customer", datetime(2026, 6, 2, 16, tzinfo=UTC))
+    hub.pump()
+    [body] = r.bodies()
+    assert body["type"] == "invoice.voided"
+    assert body["data"] == {"contract_id": str(cid), "invoice_id": str(april), "reason": "issued to the wrong customer",
+                            "voided_on": "2026-06-03"}  # 16:00Z is 01:00 JST the next day
