@@ -929,11 +929,14 @@ class Contract(Aggregate):
     def correct_invoice(self, invoice_id: uuid.UUID, lines: list[InvoiceLine], reason: str, at: datetime,
                         policy: Policy, numbers: NumberBook) -> uuid.UUID:
         """Rule book 6.1: a corrected invoice (修正インボイス) replaces an unpaid one and refers to it;
-        the original stays as issued, marked corrected. A paid invoice is corrected by a credit note."""
+        the original stays as issued, marked corrected. A paid or credited invoice is corrected by a
+        (further) credit note."""
         original = self._owed_invoice(invoice_id)
         _require_reason(reason)
         if original.payments:
             raise RuleViolation("rule book 6.1", "a paid invoice is corrected with a credit note")
+        if original.credited or original.refunded:  # replaced, it would owe its total again: the credit lost
+            raise RuleViolation("rule book 6.1", "a credited invoice is corrected with a further credit note")
         if not lines or any(line.tax_rate is None and line.kind != "late_interest" for line in lines):
             raise InvalidInput("rule book 6.1", "a corrected invoice needs lines, each with its tax rate", "lines")
         on = jst_date(at)

@@ -341,3 +341,20 @@ def test_rule_book_8_an_sla_refund_of_a_corrected_month_returns_on_the_corrected
     (refund,) = [i for i in c.ledger.invoices.values() if i.kind == "sla_refund"]
     assert refund.original == {"invoice_id": str(fixed), "number": "INV-2026-000002", "issued_on": "2026-04-05"}
     assert (refund.total, c.ledger.invoices[fixed].refunded, april.refunded) == (880, 880, 0)
+
+
+def test_rule_book_6_1_a_credited_invoice_is_not_replaced_by_a_corrected_invoice() -> None:
+    """April 24,200, a 500 discount by credit note (500 + 50 = 550: 23,650 owed). A corrected invoice
+    replacing April would owe its whole total again and leave the credit note on a replaced invoice, so
+    the 550 would be lost: refused (what is owed is adjusted with a further credit note), nothing stored."""
+    reg = Register()
+    c = _april(reg)
+    april = invoice(c, "2026-04")
+    book = reg.book()
+    c.issue_credit_note(april.invoice_id, 500, "discount", jst(2026, 4, 3), POLICY, book)
+    book.close(None)
+    assert (april.credited, april.outstanding) == (550, 23650)
+    assert_refused(c, lambda: c.correct_invoice(april.invoice_id, [InvoiceLine(
+        "campaign_fee", "Art. 9.2 campaign price", "kintone standard 2026-04 x 10 users", 12000, 10, 1200, TEN)],
+        "wrong text", jst(2026, 4, 5), POLICY, reg.book()), RuleViolation, "rule book 6.1")
+    assert (april.status, april.outstanding) == ("issued", 23650)
