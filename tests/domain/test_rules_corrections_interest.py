@@ -220,6 +220,18 @@ def test_rule_book_6_1_corrections_need_a_reason(reason: str) -> None:
                                                   reg.book()), InvalidInput, "rule book 6.1")
 
 
+def _april_outage_decided(reg: Register, c: Contract, remedy: Remedy) -> uuid.UUID:
+    """A 50-hour outage 2026-04-10 09:00 to 04-12 11:00 JST (2 credit days; the minimum of a 12,000 month
+    floor(12,000 x 2 / 30) = 800), claimed 04-20, decided 04-22 with ``remedy`` at the minimum."""
+    claim_id = uuid.uuid4()
+    facts = outage(c.service, jst(2026, 4, 10, 9), jst(2026, 4, 12, 11), OutageCause.PROVIDER_NETWORK)
+    c.claim_sla(claim_id, facts, jst(2026, 4, 20), True, True, "ticket", POLICY)
+    book = reg.book()
+    c.decide_claim(claim_id, remedy, None, jst(2026, 4, 22), POLICY, book)
+    book.close(None)
+    return claim_id
+
+
 def test_art_57_4_3_an_sla_refund_counts_against_what_a_credit_note_can_still_return() -> None:
     """April 24,200 (22,000 at 10%). 50-hour outage in April: 2 credit days, minimum floor(12,000 x 2 / 30)
     = 800, refunded: a credit note of 800 + 80 = 880. What can still be returned on April is
@@ -227,12 +239,7 @@ def test_art_57_4_3_an_sla_refund_counts_against_what_a_credit_note_can_still_re
     reg = Register()
     c = _april(reg)
     april = invoice(c, "2026-04")
-    claim_id = uuid.uuid4()
-    facts = outage(c.service, jst(2026, 4, 10, 9), jst(2026, 4, 12, 11), OutageCause.PROVIDER_NETWORK)
-    c.claim_sla(claim_id, facts, jst(2026, 4, 20), True, True, "ticket", POLICY)
-    book = reg.book()
-    c.decide_claim(claim_id, Remedy.REFUND, None, jst(2026, 4, 22), POLICY, book)
-    book.close(None)
+    _april_outage_decided(reg, c, Remedy.REFUND)
     (refund,) = [i for i in c.ledger.invoices.values() if i.kind == "sla_refund"]
     assert (refund.total, [(r.taxable, r.tax) for r in refund.rate_totals]) == (880, [(800, 80)])
     assert_refused(c, lambda: c.issue_credit_note(april.invoice_id, 21201, "too much", jst(2026, 4, 23), POLICY,
@@ -277,10 +284,7 @@ def test_rule_book_8_a_fee_reduction_on_a_voided_invoice_lands_on_the_next_one()
     customer): 12,000 - 800 = 11,200 + 1,120 = 12,320."""
     reg = Register()
     c = _april(reg)
-    claim_id = uuid.uuid4()
-    facts = outage(c.service, jst(2026, 4, 10, 9), jst(2026, 4, 12, 11), OutageCause.PROVIDER_NETWORK)
-    c.claim_sla(claim_id, facts, jst(2026, 4, 20), True, True, "ticket", POLICY)
-    c.decide_claim(claim_id, Remedy.FEE_REDUCTION, None, jst(2026, 4, 22), POLICY, reg.book())
+    claim_id = _april_outage_decided(reg, c, Remedy.FEE_REDUCTION)
     reg.advance(c, Month(2026, 5))
     may = invoice(c, "2026-05")
     assert (may.total, c.ledger.pending_credits) == (12320, [])
@@ -332,12 +336,7 @@ def test_rule_book_8_an_sla_refund_of_a_corrected_month_returns_on_the_corrected
         "campaign_fee", "Art. 9.2 campaign price", "kintone standard 2026-04 x 8 users", 9600, 8, 1200, TEN)],
         "user count was 8", jst(2026, 4, 5), POLICY, book)
     book.close(None)
-    claim_id = uuid.uuid4()
-    facts = outage(c.service, jst(2026, 4, 10, 9), jst(2026, 4, 12, 11), OutageCause.PROVIDER_NETWORK)
-    c.claim_sla(claim_id, facts, jst(2026, 4, 20), True, True, "ticket", POLICY)
-    book = reg.book()
-    c.decide_claim(claim_id, Remedy.REFUND, None, jst(2026, 4, 22), POLICY, book)
-    book.close(None)
+    _april_outage_decided(reg, c, Remedy.REFUND)
     (refund,) = [i for i in c.ledger.invoices.values() if i.kind == "sla_refund"]
     assert refund.original == {"invoice_id": str(fixed), "number": "INV-2026-000002", "issued_on": "2026-04-05"}
     assert (refund.total, c.ledger.invoices[fixed].refunded, april.refunded) == (880, 880, 0)
