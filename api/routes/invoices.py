@@ -163,7 +163,6 @@ def correct(invoice_id: uuid.UUID, body: CorrectionIn, request: Request, ctx: Ct
              response_model=CommandOut, **roles(*OPERATORS))
 def credit_note(invoice_id: uuid.UUID, body: CreditNoteIn, request: Request, ctx: Ctx, who: Who) -> Response:
     expected = parse_if_match(request)
-
     rate = None if body.tax_rate is None else tax_rate(body.tax_rate, "tax_rate")
     return _issue_for(ctx, request, who, body, invoice_id, lambda contract_id: ctx.app.issue_credit_note(
         contract_id, invoice_id, body.amount, body.reason, ctx.now(), expected, rate))
