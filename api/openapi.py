@@ -9,7 +9,8 @@ FastAPI derives the schemas from the routes; this module completes what it canno
 - the request headers the routes read themselves (``Idempotency-Key`` on every POST, ``If-Match``
   on commands of one contract) and the response headers (``ETag``, ``X-Position``, ``Location``,
   ``Retry-After``);
-- operationIds: camelCase, from ``OPERATION_IDS`` or else the route function's name.
+- operationIds: camelCase, from ``OPERATION_IDS`` or else the route function's name;
+- the models' ``examples`` as written (FastAPI's encoding drops every null, also inside examples).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
+
+from api import resources, schemas
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 PROBLEM_MEDIA = "application/problem+json"
@@ -159,7 +163,23 @@ def complete_schema(schema: dict[str, Any]) -> dict[str, Any]:
     components = schema.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
+    for name, examples in model_examples().items():
+        if name in components:  # FastAPI drops nulls everywhere (exclude_none), also inside examples
+            components[name]["examples"] = examples
     return schema
+
+
+def model_examples() -> dict[str, list[Any]]:
+    """The examples of the request and response models, by schema name, with their nulls."""
+    found: dict[str, list[Any]] = {}
+    for module in (resources, schemas):
+        for name, model in vars(module).items():
+            if isinstance(model, type) and issubclass(model, BaseModel) and model.__module__ == module.__name__:
+                extra = model.model_config.get("json_schema_extra")
+                examples = extra.get("examples") if isinstance(extra, dict) else None
+                if isinstance(examples, list):
+                    found[name] = examples
+    return found
 
 
 def install_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:

@@ -25,6 +25,53 @@ class Resource(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+def examples(*values: dict[str, Any]) -> ConfigDict:
+    """A response model's config with OpenAPI ``examples`` (values as the rule book computes them:
+    integer yen, UTC ``Z`` instants, dashed ids; checked by ``tests/api/test_api_examples.py``)."""
+    return ConfigDict(extra="allow", json_schema_extra={"examples": list(values)})
+
+
+# Worked example (rule book 3-6, the sample catalog): kintone standard x 10 users, monthly, applied
+# and approved 2026-03-02 (first month April). April invoice INV-2026-000001 issued 2026-04-01: campaign
+# 1,200 x 10 = 12,000 + initial fee 10,000 = 22,000; tax 10 % = 2,200 (rounded down once); total
+# 24,200, due 2026-05-31 (the last day of the next month). Issuer: the sandbox's sample (T7123456789012:
+# check digit 7 of 123456789012). Termination notice for May: ended 2026-05-31, recorded at the June
+# month start (2026-06-01 00:00 JST = 2026-05-31T15:00:00Z), stored data kept to 2026-07-30 (+60 days).
+CONTRACTOR_EXAMPLE = {"name": "Example Trading K.K.", "address": "1-1 Sample-cho, Tokyo",
+                      "contact_name": "Hanako Sample", "contact_email": "hanako@example.invalid"}
+LINES_EXAMPLE = [
+    {"kind": "campaign_fee", "rule": "Art. 9.2 campaign price", "description": "kintone standard 2026-04 x 10 users",
+     "quantity": 10, "unit_price": 1200, "amount": 12000, "tax_rate": "0.10", "reduced_rate": False, "ref": None},
+    {"kind": "initial_fee", "rule": "Art. 9.1 initial fee", "description": "one-time initial fee", "quantity": 1,
+     "unit_price": 10000, "amount": 10000, "tax_rate": "0.10", "reduced_rate": False, "ref": None},
+    {"kind": "tax", "rule": "Consumption Tax Act Art. 57-4(1) item 5: consumption tax per rate",
+     "description": "consumption tax 10% on 22000", "quantity": None, "unit_price": None, "amount": 2200,
+     "tax_rate": None, "reduced_rate": False, "ref": None}]
+INVOICE_EXAMPLE: dict[str, Any] = {
+    "id": INVOICE_ID, "object": "invoice", "invoice_id": INVOICE_ID, "contract_id": CID, "kind": "monthly",
+    "period": "2026-04", "month": "2026-04", "issued_on": "2026-04-01", "due_on": "2026-05-31",
+    "lines": LINES_EXAMPLE, "total": 24200, "paid": 24200, "outstanding": 0, "refunded": 0,
+    "payments": [{"paid_on": "2026-04-27", "amount": 24200}], "late_interest": 0, "interest_as_of": "2026-05-01"}
+ISSUED_INVOICE_EXAMPLE: dict[str, Any] = {
+    **INVOICE_EXAMPLE, "number": "INV-2026-000001", "document_type": "invoice", "status": "issued",
+    "issuer": {"name": "見本クラウド株式会社 (sample issuer, sandbox only)", "registration_number": "T7123456789012",
+               "address": "東京都千代田区見本町1-1 (fictional)", "contact": "billing@example.invalid"},
+    "rate_totals": [{"rate": "0.10", "rate_kind": "standard", "taxable": 22000, "tax": 2200}], "tax": 2200,
+    "recipient": "Example Trading K.K.",
+    "document_hash": "2502247ddcd11ab4d9640789e8fae386bd363cdbbe3a009508bce0f3a5421e16"}
+EVENT_EXAMPLE: dict[str, Any] = {
+    "object": "event", "aggregate_type": "Contract", "aggregate_id": CID, "version": 8, "type": "Terminated",
+    "recorded_at": "2026-05-31T15:00:02.118204Z",
+    "actor": {"kind": "scheduler", "name": "scheduler", "deadline": "month_start 2026-06-01"},
+    "data": {"reason": "notice", "article": "Art. 10.1", "ended_on": "2026-05-31", "retention_until": "2026-07-30",
+             "at": "2026-05-31T15:00:00Z"}}
+APPLIED_EXAMPLE: dict[str, Any] = {
+    "object": "event", "aggregate_type": "Contract", "aggregate_id": CID, "version": 2, "type": "Applied",
+    "recorded_at": "2026-03-02T01:00:00.402311Z", "actor": {"kind": "api_key", "name": "erp", "role": "billing"},
+    "data": {"cycle": "monthly", "users": 10, "at": "2026-03-02T01:00:00Z",
+             "contractor": {"object": "redacted", "redacted": True, "reason": "role"}}}
+
+
 class ListPage(Resource):
     """The list envelope: ``data`` holds one page; pass ``next_cursor`` as ``starting_after``."""
 
@@ -76,10 +123,13 @@ class Problem(Resource):
     errors: list[FieldError] | None = Field(default=None, description="malformed input: every field at fault")
     incident: str | None = Field(default=None, description="500 only: the id in the service log")
 
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
-        "type": "urn:contracts:problem:rule-violation", "title": "Refused by a business rule", "status": 409,
-        "detail": "not allowed in state active (allowed: applied)", "article": "Art. 2.4", "field": None,
-        "instance": f"/v1/contracts/{CID}/reject"}]})
+    model_config = examples(
+        {"type": "urn:contracts:problem:rule-violation", "title": "Refused by a business rule", "status": 409,
+         "detail": "not allowed in state active (allowed: applied)", "article": "Art. 2.4", "field": None,
+         "instance": f"/v1/contracts/{CID}/reject"},
+        {"type": "urn:contracts:problem:invalid-input", "title": "A value the rules refuse", "status": 422,
+         "detail": "grade standard needs at least 5 users", "article": "Art. 10.1", "field": "users",
+         "instance": f"/v1/contracts/{CID}/changes"})
 
 
 # --------------------------------------------------------------------------- commands
@@ -295,6 +345,18 @@ class ContractResource(Resource):
     as_of: str | None = Field(default=None, description="the as_of instant asked for (recorded time)")
     on: date | None = Field(default=None, description="the business date asked for (on)")
 
+    model_config = examples({
+        "id": CID, "object": "contract", "contract_id": CID, "version": 5, "customer_number": "C-1001",
+        "service": "kintone", "reference": "", "state": "active", "grade": "standard", "users": 10,
+        "billing_cycle": "monthly",
+        "prices": {"monthly_price": 1500, "annual_price": 18000, "initial_fee": 10000, "min_users": 5,
+                   "campaign": {"monthly_price": 1200, "months": 3, "annual_price": 16000}},
+        "trial": None, "concluded_on": "2026-03-02", "first_month": "2026-04",
+        "period": {"start": "2026-04", "end": "2026-04"}, "next_month_start": "2026-05", "pending_changes": [],
+        "termination_month": None, "overdue_invoices": [], "outstanding": 24200, "suspension_stop_on": None,
+        "ended_on": None, "termination_reason": None, "termination_article": None, "retention_until": None,
+        "extension_days": 0, "data_deleted": False, "contractor": CONTRACTOR_EXAMPLE, "as_of": None, "on": None})
+
 
 class ContractSummary(Resource):
     """A contract as contract search finds it; ``url`` reads the whole contract."""
@@ -311,6 +373,11 @@ class ContractSummary(Resource):
 
 class ContractList(ListPage):
     data: list[ContractSummary]
+
+    model_config = examples({
+        "object": "list", "url": "/v1/contracts", "has_more": False, "next_cursor": None,
+        "data": [{"id": CID, "object": "contract_summary", "contract_id": CID, "url": f"/v1/contracts/{CID}",
+                  "customer_number": "C-1001", "service": "kintone", "state": "active", "version": 5}]})
 
 
 # --------------------------------------------------------------------------- events
@@ -342,11 +409,17 @@ class Event(Resource):
     undecodable: bool = Field(default=False, description="true: stored but damaged, cannot be read")
     reason: str | None = Field(default=None, description="why it does not decode (undecodable only)")
 
+    model_config = examples(EVENT_EXAMPLE, APPLIED_EXAMPLE)
+
 
 class ContractEvents(ListPage):
     contract_id: str
     data: list[Event]
     events: list[Event] = Field(deprecated=True, description="deprecated: the same page as data")
+
+    model_config = examples({"object": "list", "url": f"/v1/contracts/{CID}/events", "contract_id": CID,
+                             "data": [APPLIED_EXAMPLE], "events": [APPLIED_EXAMPLE], "has_more": True,
+                             "next_cursor": "2"})
 
 
 class EventFeed(ListPage):
@@ -397,6 +470,8 @@ class Invoice(Resource):
     late_interest: int
     interest_as_of: date
 
+    model_config = examples(INVOICE_EXAMPLE)
+
 
 class ContractInvoices(ListPage):
     contract_id: str
@@ -404,6 +479,10 @@ class ContractInvoices(ListPage):
     on: date | None = None
     data: list[Invoice]
     invoices: list[Invoice] = Field(deprecated=True, description="deprecated: the same page as data")
+
+    model_config = examples({"object": "list", "url": f"/v1/contracts/{CID}/invoices", "contract_id": CID,
+                             "as_of": None, "on": None, "data": [INVOICE_EXAMPLE], "invoices": [INVOICE_EXAMPLE],
+                             "has_more": False, "next_cursor": None})
 
 
 class IssuedInvoice(Invoice):
@@ -417,6 +496,8 @@ class IssuedInvoice(Invoice):
                                                   "auditors and once erased")
     document_hash: str
 
+    model_config = examples(ISSUED_INVOICE_EXAMPLE)
+
 
 class InvoicePage(ListPage):
     """A month's invoices (``month`` set), or a page of the auditors' search (rule book 13)."""
@@ -424,6 +505,9 @@ class InvoicePage(ListPage):
     month: MonthText | None = None
     data: list[Invoice]
     invoices: list[Invoice] = Field(deprecated=True, description="deprecated: the same page as data")
+
+    model_config = examples({"object": "list", "url": "/v1/invoices", "month": "2026-04", "data": [INVOICE_EXAMPLE],
+                             "invoices": [INVOICE_EXAMPLE], "has_more": True, "next_cursor": INVOICE_ID})
 
 
 # --------------------------------------------------------------------------- SLA claims
@@ -491,12 +575,13 @@ class Transfer(Resource):
     reversal_reason: str | None
     version: int
 
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
+    model_config = examples({
         "object": "transfer", "id": TRANSFER_ID, "status": "applied", "customer_number": "C-1001",
-        "payer_name": "カ）サンプル", "bank_reference": "20260427-0001", "amount": 33000,
+        "payer_name": "ｶ)ｻﾝﾌﾟﾙﾄﾚｰﾃﾞｨﾝｸﾞ", "bank_reference": "20260427-0001", "amount": 24200,
         "value_date": "2026-04-27", "received_at": "2026-04-27T01:00:00Z", "named_invoices": [],
-        "allocations": [{"contract_id": CID, "invoice_id": INVOICE_ID, "amount": 33000, "rule": "rule book 7"}],
-        "written_off": [], "credit": 0, "reversed_on": None, "reversal_reason": None, "version": 2}]})
+        "allocations": [{"contract_id": CID, "invoice_id": INVOICE_ID, "amount": 24200,
+                         "rule": "rule book 7: oldest open invoice first, principal before interest"}],
+        "written_off": [], "credit": 0, "reversed_on": None, "reversal_reason": None, "version": 1})
 
 
 class TransferList(Resource):

@@ -103,6 +103,11 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def body_examples(*values: dict[str, Any]) -> ConfigDict:
+    """A request body's config with OpenAPI ``examples`` (the worked example of ``api.resources``)."""
+    return ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": list(values)})
+
+
 class Contractor(Body):
     """Contractor information (personal data, Art. 12): names, addresses, contacts."""
 
@@ -128,6 +133,14 @@ class ApplyIn(Body):
     trial: StrictBool = False
     billing_cycle: Cycle | None = Field(default=None, description="required unless trial is true")
     reference: Annotated[StrictStr, Field(max_length=64)] = ""
+
+    model_config = body_examples(
+        {"customer_number": "C-1001", "service": "kintone", "grade": "standard", "users": 10,
+         "billing_cycle": "monthly", "contractor": {"name": "Example Trading K.K.", "address": "1-1 Sample-cho, Tokyo",
+                                                    "contact_name": "Hanako Sample",
+                                                    "contact_email": "hanako@example.invalid"}},
+        {"customer_number": "C-1002", "service": "kintone", "grade": "standard", "users": 5, "trial": True,
+         "contractor": {"name": "Sample Shoten", "contact_email": "info@example.invalid"}})
 
 
 class ApplicationIn(Body):
@@ -163,6 +176,9 @@ class PaymentIn(Body):
     paid_on: IsoDate
     reference: str | None = Field(default=None, min_length=1, max_length=128,
                                   description="payer's transaction id; the same reference is never recorded twice")
+
+    model_config = body_examples({"invoice_id": "6fba9d0f-64eb-5e50-9c02-8893f86e115d", "amount": 24200,
+                                  "paid_on": "2026-04-27", "reference": "20260427-0001"})
 
 
 Reason = Annotated[StrictStr, Field(min_length=1, max_length=500, description="why (recorded with the event)")]
@@ -281,6 +297,9 @@ class TransferIn(Body):
     invoice_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
     contract_id: uuid.UUID | None = Field(default=None, description="register this contract with the customer "
                                           "first (contracts opened before customer accounts existed)")
+
+    model_config = body_examples({"customer_number": "C-1001", "payer_name": "ｶ)ｻﾝﾌﾟﾙﾄﾚｰﾃﾞｨﾝｸﾞ",
+                                  "bank_reference": "20260427-0001", "amount": 24200, "value_date": "2026-04-27"})
 
 
 class ApplyTransferIn(Body):
