@@ -6,12 +6,14 @@ import copy
 import uuid
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from eventsourcing.persistence import Tracking
 
 from application.projections.codec import invoice_from_row
-from application.projections.ports import Changes, ContractRow, DamagedRow, DeadlineRow
+from application.projections.ports import Changes, ContractRow, DamagedRow, DeadlineRow, StalePosition
 from domain.billing import Invoice
 
 TRACKING_NAME = "contracts.read_models"  # key of the tracking row (distinct from process applications)
@@ -129,10 +131,32 @@ class ReadTables:
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
 
     @abstractmethod
-    def _write(self, previous: int, position: int | None, exact: bool = False) -> AbstractContextManager[Any]:
+    def _locked(self) -> AbstractContextManager[tuple[Any, int]]:
+        """A write transaction (its cursor) holding the lock on this store's tracking row, and the
+        position that row holds (0 when there is none)."""
+
+    def _moved(self, cur: Any, position: int | None) -> None:
+        """Hook run in ``_write``'s transaction after the tracking position is updated."""
+
+    if TYPE_CHECKING:  # the library's tracking recorder, which every dialect's store also is
+        def _insert_tracking(self, c: Any, tracking: Tracking) -> None: ...
+
+    @contextmanager
+    def _write(self, previous: int, position: int | None, exact: bool = False) -> Iterator[Any]:
         """A write transaction; checks the tracking position is ``previous`` (unless negative) and
         moves it forward to ``position`` at the end (``None``: set to 0; ``exact``: set, even back;
         ``KEEP``: leave it)."""
+        with self._locked() as (cur, current):
+            if previous >= 0 and current != previous:
+                raise StalePosition(f"read models are at {current}, batch starts after {previous}")
+            yield cur
+            if position == KEEP:
+                pass
+            elif position is None or exact:
+                self._set_tracking(cur, position or 0)
+            else:
+                self._insert_tracking(cur, Tracking(self.tracking_name, position))
+            self._moved(cur, position)
 
     @abstractmethod
     def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]: ...

@@ -9,16 +9,14 @@ from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 import psycopg
-from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Identifier
 
-from application.projections.ports import Changes, StalePosition
+from application.projections.ports import Changes
 from infrastructure.read_store.common import (
     DOCUMENT_COLUMNS,
     INVOICE_COLUMNS,
     INVOICE_UPDATES,
-    KEEP,
     TABLES,
     TRACKING_NAME,
     ReadTables,
@@ -90,24 +88,17 @@ class PostgresReadStore(ReadTables, PostgresTrackingRecorder):
         self._position_listener = None
 
     @contextmanager
-    def _write(self, previous: int, position: int | None, exact: bool = False) -> Iterator[Any]:
+    def _locked(self) -> Iterator[tuple[Any, int]]:
         with self.datastore.transaction(commit=True) as cur:
             cur.execute(cast(Any, f"SELECT notification_id FROM {self.tracking} WHERE application_name = %s "
                                      "FOR UPDATE"), (self.tracking_name,))
             row = cur.fetchone()
-            current = int(row["notification_id"]) if row is not None else 0
-            if previous >= 0 and current != previous:
-                raise StalePosition(f"read models are at {current}, batch starts after {previous}")
-            yield cur
-            if position == KEEP:
-                pass
-            elif position is None or exact:
-                self._set_tracking(cur, position or 0)
-            else:
-                self._insert_tracking(cur, Tracking(self.tracking_name, position))
-            if position is not None and self.tracking_name == TRACKING_NAME:  # the live tables, not a rebuild's
-                # delivered at commit, only if it commits (NOTIFY is transactional)
-                cur.execute("SELECT pg_notify(%s, %s)", (self.position_channel, str(position)))
+            yield cur, int(row["notification_id"]) if row is not None else 0
+
+    def _moved(self, cur: Any, position: int | None) -> None:
+        if position is not None and self.tracking_name == TRACKING_NAME:  # the live tables, not a rebuild's
+            # delivered at commit, only if it commits (NOTIFY is transactional)
+            cur.execute("SELECT pg_notify(%s, %s)", (self.position_channel, str(position)))
 
     def commit(self, changes: Changes, previous: int, position: int) -> None:
         """One statement per table per batch: rows travel as arrays and are ``unnest``-ed (far fewer

@@ -7,14 +7,11 @@ from contextlib import contextmanager
 from datetime import UTC, date
 from typing import Any
 
-from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteCursor, SQLiteTrackingRecorder
 
-from application.projections.ports import StalePosition
 from infrastructure.persistence.sqlite_tracking import immediate_write, tracked_position
 from infrastructure.read_store.common import (
     DOCUMENT_COLUMNS,
-    KEEP,
     TRACKING_NAME,
     ReadTables,
     _norm,
@@ -84,18 +81,9 @@ class SQLiteReadStore(ReadTables, SQLiteTrackingRecorder):
         cur.execute("DELETE FROM tracking WHERE application_name = ?", (self.tracking_name,))
 
     @contextmanager
-    def _write(self, previous: int, position: int | None, exact: bool = False) -> Iterator[Any]:
+    def _locked(self) -> Iterator[tuple[Any, int]]:
         with immediate_write(self.datastore) as cursor:  # the write lock before reading the position
-            current = tracked_position(cursor, self.tracking_name)
-            if previous >= 0 and current != previous:
-                raise StalePosition(f"read models are at {current}, batch starts after {previous}")
-            yield cursor
-            if position == KEEP:
-                pass
-            elif position is None or exact:
-                self._set_tracking(cursor, position or 0)
-            else:
-                self._insert_tracking(cursor, Tracking(self.tracking_name, position))
+            yield cursor, tracked_position(cursor, self.tracking_name)
 
     def close(self) -> None:  # the datastore belongs to the application
         pass
