@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, cast
 
-from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Identifier
 
-from application.projections.ports import StalePosition
 from infrastructure.webhooks.store import TRACKING_NAME, WebhookTables, ddl
 
 TRACKING_TABLE = "webhooks_tracking"
@@ -40,19 +38,14 @@ class PostgresWebhookStore(WebhookTables, PostgresTrackingRecorder):
         with self.datastore.get_connection() as conn, conn.cursor() as cur:
             yield cur
 
-    @contextmanager
-    def _write(self, previous: int | None = None, position: int | None = None) -> Iterator[Any]:
-        with self.datastore.transaction(commit=True) as cur:
-            if previous is not None:
-                cur.execute(cast(Any, f"SELECT notification_id FROM {self.tracking} WHERE application_name = %s "
-                                      "FOR UPDATE"), (TRACKING_NAME,))
-                row = cur.fetchone()
-                current = int(row["notification_id"]) if row is not None else 0
-                if current != previous:
-                    raise StalePosition(f"webhook queue is at {current}, batch starts after {previous}")
-            yield cur
-            if previous is not None and position is not None:
-                self._insert_tracking(cur, Tracking(TRACKING_NAME, position))
+    def _begin(self) -> AbstractContextManager[Any]:
+        return self.datastore.transaction(commit=True)
+
+    def _locked_position(self, cur: Any) -> int:
+        cur.execute(cast(Any, f"SELECT notification_id FROM {self.tracking} WHERE application_name = %s "
+                              "FOR UPDATE"), (TRACKING_NAME,))
+        row = cur.fetchone()
+        return int(row["notification_id"]) if row is not None else 0
 
     def close(self) -> None:  # the datastore belongs to the application
         pass

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteCursor, SQLiteTrackingRecorder
 
-from application.projections.ports import StalePosition
 from infrastructure.persistence.sqlite_tracking import immediate_write, tracked_position
 from infrastructure.webhooks.store import _SQLITE_TS, TRACKING_NAME, WebhookTables, ddl
 
@@ -46,16 +44,11 @@ class SQLiteWebhookStore(WebhookTables, SQLiteTrackingRecorder):
         with self.datastore.transaction(commit=False) as c:
             yield c
 
-    @contextmanager
-    def _write(self, previous: int | None = None, position: int | None = None) -> Iterator[Any]:
-        with immediate_write(self.datastore) as cursor:  # the write lock before reading anything
-            if previous is not None:
-                current = tracked_position(cursor, TRACKING_NAME)
-                if current != previous:
-                    raise StalePosition(f"webhook queue is at {current}, batch starts after {previous}")
-            yield cursor
-            if previous is not None and position is not None:
-                self._insert_tracking(cursor, Tracking(TRACKING_NAME, position))
+    def _begin(self) -> AbstractContextManager[Any]:
+        return immediate_write(self.datastore)  # the write lock before reading anything
+
+    def _locked_position(self, cur: Any) -> int:
+        return tracked_position(cur, TRACKING_NAME)
 
     def close(self) -> None:  # the datastore belongs to the application
         pass

@@ -17,12 +17,13 @@ import secrets as random_tokens
 import uuid
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from eventsourcing.persistence import Tracking
 
 from application.notifications.ports import (
     ACTIVE,
@@ -38,6 +39,7 @@ from application.notifications.ports import (
     QueueRow,
     Secrets,
 )
+from application.projections.ports import StalePosition
 
 TRACKING_NAME = "contracts.webhooks"
 TABLES = ("wh_attempts", "wh_deliveries", "wh_endpoint_log", "wh_endpoints")
@@ -120,8 +122,27 @@ class WebhookTables:
         """A cursor for reads."""
 
     @abstractmethod
-    def _write(self, previous: int | None = None, position: int | None = None) -> AbstractContextManager[Any]:
+    def _begin(self) -> AbstractContextManager[Any]:
+        """A write transaction (its cursor)."""
+
+    @abstractmethod
+    def _locked_position(self, cur: Any) -> int:
+        """In ``cur``'s transaction: the queue's tracking position (0 when none), its row locked."""
+
+    if TYPE_CHECKING:  # the library's tracking recorder, which every dialect's store also is
+        def _insert_tracking(self, c: Any, tracking: Tracking) -> None: ...
+
+    @contextmanager
+    def _write(self, previous: int | None = None, position: int | None = None) -> Iterator[Any]:
         """A write transaction; with ``previous``, checks the tracking position and sets ``position``."""
+        with self._begin() as cur:
+            if previous is not None:
+                current = self._locked_position(cur)
+                if current != previous:
+                    raise StalePosition(f"webhook queue is at {current}, batch starts after {previous}")
+            yield cur
+            if previous is not None and position is not None:
+                self._insert_tracking(cur, Tracking(TRACKING_NAME, position))
 
     @abstractmethod
     def _sql(self, sql: str) -> Any:
