@@ -108,6 +108,16 @@ ENDED = (State.TERMINATED, State.TRIAL_EXPIRED, State.REJECTED)
 DISCONTINUED_STATES = (State.TRIAL, State.APPLIED, *IN_SERVICE)  # Art. 18: a discontinuation ends these
 
 
+def overdue_marks_end(termination_reason: TerminationReason | str | None) -> bool:
+    """Art. 9.5, rule book 7: ``PaymentOverdue`` is the first step of the non-payment path (overdue,
+    suspension notice, stop). Once the contract was terminated for non-payment that path has run
+    its course: no invoice is marked overdue any more (the aggregate refuses, the deadline
+    timeline lists no ``payment_overdue``). What is still owed keeps its Art. 9.4 late interest,
+    which runs from the day after the due date whether or not an overdue mark was recorded."""
+    reason = termination_reason.value if isinstance(termination_reason, TerminationReason) else termination_reason
+    return reason == TerminationReason.NON_PAYMENT.value
+
+
 def supersede(pending: Iterable[T], new: T, month_of: Callable[[T], Month]) -> list[T]:
     """Art. 10.1 supersede rule: a later change request for the same effective month replaces
     the earlier one. Returns the pending requests that remain, ``new`` last."""
@@ -656,6 +666,9 @@ class Contract(Aggregate):
         invoice = self.ledger.invoices.get(invoice_id)
         if invoice is None:
             raise InvalidInput("Art. 9.5", "no such invoice on this contract", "invoice_id")
+        if overdue_marks_end(self.termination_reason):
+            raise RuleViolation("Art. 9.5", f"the contract was terminated for non-payment on {self.ended_on}: no "
+                                "further overdue marks (Art. 9.4 late interest still accrues from the due date)")
         if on <= invoice.due_on:
             raise RuleViolation("Art. 9.5", f"invoice is due on {invoice.due_on}; not overdue on {on}")
         unpaid = invoice.outstanding_on(invoice.due_on)

@@ -25,7 +25,7 @@ from domain.billing import Ledger, invoices_referenced
 from domain.calendar import Month
 from domain.contract import ENDED as ENDED_STATES
 from domain.contract import IN_SERVICE as IN_SERVICE_STATES
-from domain.contract import ContractEvents, State, next_month_start, supersede
+from domain.contract import ContractEvents, State, next_month_start, overdue_marks_end, supersede
 from domain.folds import Dispatch, Handler
 from domain.policy import Policy
 from domain.retention import Owed, contractor_data_erasure_on
@@ -107,6 +107,7 @@ class Timeline:
     period_end: Month | None = None
     pending_changes: dict[str, Month] = field(default_factory=dict)  # change id -> effective month
     termination_month: Month | None = None
+    termination_reason: str | None = None  # TerminationReason value once terminated
     suspension_stop_on: date | None = None
     retention_until: date | None = None
     data_deleted: bool = False  # contractor data erased
@@ -216,6 +217,7 @@ class Timeline:
             self.state, self.suspension_stop_on = "suspension_noticed", e.suspension_stop_on
 
     def _on_Terminated(self, e: Any) -> None:
+        self.termination_reason = getattr(e.reason, "value", e.reason)
         self.state, self.retention_until, self.suspension_stop_on = (State.TERMINATED.value, e.retention_until,
                                                                      None)
 
@@ -266,6 +268,7 @@ class Timeline:
             "period_end": MONTH.encode_optional(self.period_end),
             "pending_changes": [[k, MONTH.encode(m)] for k, m in self.pending_changes.items()],
             "termination_month": MONTH.encode_optional(self.termination_month),
+            "termination_reason": self.termination_reason,
             "suspension_stop_on": DATE.encode_optional(self.suspension_stop_on),
             "retention_until": DATE.encode_optional(self.retention_until),
             "data_deleted": self.data_deleted,
@@ -293,6 +296,7 @@ class Timeline:
             period_end=MONTH.decode_optional(data["period_end"]),
             pending_changes={k: MONTH.decode(m) for k, m in data["pending_changes"]},
             termination_month=MONTH.decode_optional(data["termination_month"]),
+            termination_reason=data.get("termination_reason"),  # documents written before it: rebuild
             suspension_stop_on=DATE.decode_optional(data["suspension_stop_on"]),
             retention_until=DATE.decode_optional(data["retention_until"]),
             data_deleted=data["data_deleted"],
@@ -315,7 +319,8 @@ def contract_deadlines(t: Timeline, policy: Policy) -> list[DueAction]:
     - month_start: first day of the next month needing action (Art. 8, 10).
     - payment_reminder / overdue_reminder: ``domain.settlement.payment_reminder_on`` for each unpaid
       invoice not yet reminded at that stage; the one before the due date only while not overdue (rule book 7).
-    - payment_overdue: due date + 1 for each unpaid invoice not yet marked overdue (Art. 9.5).
+    - payment_overdue: due date + 1 for each unpaid invoice not yet marked overdue (Art. 9.5), none once
+      terminated for non-payment (``domain.contract.overdue_marks_end``).
     - suspension_notice: due date + ``suspension_notice_after_days`` for overdue invoices while
       active (spec 7).
     - suspension_stop: the stop date of a suspension notice (spec 7).
@@ -338,6 +343,8 @@ def contract_deadlines(t: Timeline, policy: Policy) -> list[DueAction]:
                     and not (stage == BEFORE_DUE and invoice_id in t.overdue)):
                 out.append(DueAction(remind_on, kind.name, invoice_id))
         if invoice_id not in t.overdue:
+            if overdue_marks_end(t.termination_reason):
+                continue  # Art. 9.5: the non-payment path has run (``domain.contract.overdue_marks_end``)
             out.append(DueAction(due_on + timedelta(days=1), PAYMENT_OVERDUE.name, invoice_id))
         elif t.state == State.ACTIVE.value:
             out.append(DueAction(due_on + timedelta(days=policy.suspension_notice_after_days),

@@ -11,8 +11,10 @@ from datetime import date
 
 from contract_kit import POLICY, active, assert_refused, invoice, jst, names, numbers
 
+from domain.billing import Ledger
 from domain.calendar import Month
 from domain.contract import Contract, State, TerminationReason
+from domain.deadlines import Timeline, contract_deadlines, fold_event
 from domain.errors import InvalidInput, RuleViolation
 
 JUNE_2026 = Month(2026, 6)
@@ -176,3 +178,37 @@ def test_art_9_3_a_payment_reference_is_recorded_once() -> None:
     assert c.ledger.invoices[april.invoice_id].paid == 1000
     c.receive_payment(april.invoice_id, 1000, date(2026, 5, 10), jst(2026, 5, 10), reference="bank-tx-2")
     assert c.ledger.invoices[april.invoice_id].paid == 2000
+
+
+def test_art_9_5_no_overdue_mark_after_termination_for_non_payment_art_9_4_interest_runs_on() -> None:
+    """Stopped 06-28 for April's non-payment. May's 110,000 falls due 06-30 and June's 07-31, after the
+    stop: the Art. 9.5 path has run, so neither is marked overdue (refused; the deadline timeline lists
+    no payment_overdue for them). Art. 9.4 interest still runs from the day after the due date: May paid
+    07-31 -> 07-01..07-30 = 30 days: floor(110000 x 0.145 x 30 / 365) = floor(1310.9) = 1,310 yen."""
+    c = active(service="garoon", grade="standard", users=100, until=JUNE_2026)
+    ledger, timeline = Ledger(c.id), Timeline()
+
+    def fold() -> list[str]:
+        got = c.collect_events()
+        for e in got:
+            fold_event(ledger, timeline, e)
+        return names(got)
+
+    fold()
+    april, may, june = _april(c), invoice(c, "2026-05"), invoice(c, "2026-06")
+    c.mark_overdue(april.invoice_id, date(2026, 6, 1))
+    c.notice_suspension(date(2026, 6, 14), POLICY)
+    fold()
+    overdue_marks = [(d.due_on, d.ref) for d in contract_deadlines(timeline, POLICY) if d.kind == "payment_overdue"]
+    assert overdue_marks == [(date(2026, 7, 1), str(may.invoice_id)), (date(2026, 8, 1), str(june.invoice_id))]
+    c.stop_for_non_payment(date(2026, 6, 28), POLICY)
+    assert fold() == ["Terminated"]
+
+    assert [d for d in contract_deadlines(timeline, POLICY) if d.kind == "payment_overdue"] == []
+    assert_refused(c, lambda: c.mark_overdue(may.invoice_id, date(2026, 7, 1)), RuleViolation, "Art. 9.5")
+    assert_refused(c, lambda: c.mark_overdue(june.invoice_id, date(2026, 8, 1)), RuleViolation, "Art. 9.5")
+    assert Timeline.from_dict(timeline.to_dict()) == timeline
+
+    c.receive_payment(may.invoice_id, 110000, date(2026, 7, 31), jst(2026, 7, 31))
+    fold()
+    assert c.ledger.invoices[may.invoice_id].late_interest(date(2026, 7, 31), POLICY.late_interest_rate) == 1310
