@@ -86,3 +86,14 @@ def receipt_scope(key: str, request_hash: str) -> Iterator[None]:
         yield
     finally:
         _current.reset(token)
+
+
+@contextmanager
+def outside_receipt_scope() -> Iterator[None]:
+    """A follow-up transaction of a command (rule book 7: the credit applied after an invoice was
+    issued) saves no receipt: the receipt went with the command's own transaction."""
+    token = _current.set(None)
+    try:
+        yield
+    finally:
+        _current.reset(token)

@@ -24,7 +24,7 @@ from application.ports import BulkEventReader
 from application.settlement import SettlementCommands
 from application.transcodings import register_all
 from domain.billing import InvoiceLine
-from domain.calendar import BusinessCalendar, Month, jst_date, require_aware
+from domain.calendar import BusinessCalendar, Month, jst_date, jst_start, require_aware
 from domain.catalog import Catalog
 from domain.contract import BillingCycle, Contract
 from domain.errors import ConcurrencyConflict, DomainError, InvalidInput, NotFound, RuleViolation
@@ -189,27 +189,50 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
     def _issuing_command(self, contract_id: uuid.UUID, expected_version: int | None,
                          action: Callable[[Contract, NumberBook], Any], at: datetime | None = None,
                          settle_on: date | None = None,
-                         also: Callable[[Contract, Any], list[Aggregate]] | None = None) -> CommandResult:
+                         also: Callable[[Contract, Any], list[Aggregate]] | None = None,
+                         credit_at: datetime | None = None) -> CommandResult:
         """A contract command that may issue invoices: the contract and the sequence entries of the
         numbers it used are saved in one transaction; a writer that took the same numbers first
         makes it start again from a fresh load (no gap, no reuse). ``also(contract, action's result)``:
-        other aggregates the command changed, saved in the same transaction."""
+        other aggregates the command changed, saved in the same transaction. Invoices it issued are
+        then paid from the customer's credit balance (rule book 7, ``_credit_new_invoices``; at
+        ``credit_at``, else ``at``)."""
         for attempt in range(1, ISSUE_ATTEMPTS + 1):
             contract = self.get_contract(contract_id)
             if expected_version is not None and expected_version != contract.version:
                 raise ConcurrencyConflict("rule book 3", f"contract is at version {contract.version}, "
                                           f"not {expected_version}", "If-Match")
+            issued_before = set(contract.ledger.invoices)
             book = self.number_book()
             done = action(contract, book)
             if settle_on is not None:  # an ended contract: credits and interest are billed now (Contract.settle)
                 contract.settle(settle_on, self.policy, book, at)
             others = also(contract, done) if also is not None else []
             try:
-                return self._commit(contract, *others, *book.close(at))
+                result = self._commit(contract, *others, *book.close(at))
             except ConcurrencyConflict:
                 if attempt == ISSUE_ATTEMPTS:
                     raise
+                continue
+            return self._credit_new_invoices(contract, issued_before, result, credit_at or at)
         raise AssertionError("unreachable")
+
+    def _credit_new_invoices(self, contract: Contract, issued_before: set[uuid.UUID], result: CommandResult,
+                             at: datetime | None) -> CommandResult:
+        """Rule book 7: invoices the command issued with something to pay are paid from the customer's
+        credit balance (``credit_after_issue``, a follow-up transaction as the same actor), at ``at``
+        or, for a command without one (the scheduler's), at the start of the new invoices' issue day.
+        The answer is the contract as it is then (version and position after the credit step)."""
+        new = [i for iid, i in contract.ledger.invoices.items() if iid not in issued_before and i.outstanding > 0]
+        if not new or not contract.customer_number:
+            return result
+        when = at if at is not None else jst_start(max(i.issued_on for i in new))
+        applied = self.credit_after_issue([contract.customer_number], when)
+        if not applied:
+            return result
+        current = self.get_contract(contract.id)
+        position = max((r.position for r in applied if r.position is not None), default=result.position)
+        return CommandResult(contract.id, current.version, position, result.events + current.version - result.version)
 
     # -- queries ---------------------------------------------------------------------------------
     def get_contract(self, contract_id: uuid.UUID, version: int | None = None) -> Contract:
@@ -329,9 +352,12 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
         return self._contract_command(contract_id, None, lambda c: c.expire_trial(on, self.policy))
 
     # -- periods and changes (Art. 8, 10) ---------------------------------------------------------
-    def advance(self, contract_id: uuid.UUID, month: Month) -> CommandResult:
-        """Run the contract's month starts up to ``month`` (idempotent; catches up in order)."""
-        return self._issuing_command(contract_id, None, lambda c, book: c.advance_to(month, self.policy, book))
+    def advance(self, contract_id: uuid.UUID, month: Month, at: datetime | None = None) -> CommandResult:
+        """Run the contract's month starts up to ``month`` (idempotent; catches up in order). ``at``: when
+        an operator runs it (the credit balance then pays the new invoices as of that instant, rule
+        book 7); the scheduler's run has none (as of the issue day)."""
+        return self._issuing_command(contract_id, None, lambda c, book: c.advance_to(month, self.policy, book),
+                                     credit_at=at)
 
     def request_change(self, contract_id: uuid.UUID, grade: str | None, users: int | None,
                        requested_month: Month | None, at: datetime,

@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any, cast
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
+from application.command_receipts import outside_receipt_scope
 from application.ports import BulkEventReader
 from domain.calendar import jst_date, require_aware
 from domain.contract import ENDED, Contract
-from domain.errors import ConcurrencyConflict, InvalidInput, NotFound, RuleViolation
+from domain.errors import ConcurrencyConflict, DomainError, InvalidInput, NotFound, RuleViolation
 from domain.invoice_numbers import InvoiceSequence
 from domain.settlement import (
     RULE_CREDIT_APPLIED,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ATTEMPTS = 5  # re-runs of an allocation whose save met a concurrent one for the same customer
+CREDIT_RETRIES = 5  # sweeps that retry a credit step that failed after an invoice was issued (rule book 7)
 
 
 @dataclass(frozen=True)
@@ -211,13 +213,16 @@ class SettlementCommands:
             sequences = self._settle_ended(touched.values(), at)
             try:
                 result = app._commit(transfer, account, *touched.values(), *sequences)
-                return TransferOutcome(result, transfer, {cid: (before[cid], c.version) for cid, c in touched.items()})
             except ConcurrencyConflict:
                 if attempt == ATTEMPTS:
                     raise
                 if new and self._exists(transfer.id):  # the same transfer, recorded concurrently
                     raise RuleViolation("rule book 7", "a transfer with this bank reference is already recorded "
                                         "for this customer") from None
+                continue
+            if sequences:  # an interest invoice was issued (Contract.settle): credit balance pays it too
+                self.credit_after_issue([customer_number], at)
+            return TransferOutcome(result, transfer, {cid: (before[cid], c.version) for cid, c in touched.items()})
         raise AssertionError("unreachable")
 
     def reverse_transfer(self, transfer_id: uuid.UUID, reason: str, on: date, at: datetime) -> CommandResult:
@@ -271,11 +276,69 @@ class SettlementCommands:
             touched = [contracts[cid] for cid in dict.fromkeys(u.contract_id for u in uses)]
             sequences = self._settle_ended(touched, at)
             try:
-                return app._commit(account, *touched, *sequences)
+                result = app._commit(account, *touched, *sequences)
             except ConcurrencyConflict:
                 if attempt == ATTEMPTS:
                     raise
+                continue
+            if sequences:  # the interest invoice it issued (Contract.settle) takes what credit is left
+                self.credit_after_issue([customer_number], at)
+            return result
         raise AssertionError("unreachable")
+
+    def credit_after_issue(self, customer_numbers: Iterable[str], at: datetime) -> list[CommandResult]:
+        """Rule book 7 ("applied to their next invoices"): the one step every path that issued invoices
+        calls after its own commit (``_issuing_command`` for HTTP, CLI and scheduler commands, the
+        sweep's month start batches, a transfer or credit application whose settlement issued an
+        interest invoice). The customers' credit balance pays their open invoices
+        (``apply_credit_to_new_invoices``: idempotent), as the current actor, in a follow-up
+        transaction of its own (no command receipt: the command's went with its events). A failure
+        is logged and never undoes the issue: the customers are kept as pending and the scheduler's
+        sweep retries them (``retry_pending_credit``, at most ``CREDIT_RETRIES`` sweeps)."""
+        numbers = [n for n in dict.fromkeys(customer_numbers) if n]
+        if not numbers:
+            return []
+        try:
+            with outside_receipt_scope():
+                results = self.apply_credit_to_new_invoices(numbers, at)
+        except Exception as exc:  # noqa: BLE001 - the invoices are issued; the credit waits for a retry
+            logger.warning("applying credit balance after an invoice was issued failed (%s); the scheduler "
+                           "retries it", type(exc).__name__, exc_info=not isinstance(exc, DomainError))
+            pending = self.pending_credit
+            for n in numbers:
+                pending.setdefault(n, 0)
+            return []
+        for n in numbers:
+            self.pending_credit.pop(n, None)
+        return results
+
+    @property
+    def pending_credit(self) -> dict[str, int]:
+        """Customers whose credit step failed after an invoice was issued (rule book 7) -> sweeps that
+        retried it since. Kept by this process (the scheduler runs in the API process or its own)."""
+        pending: dict[str, int] = self.__dict__.setdefault("_pending_credit", {})
+        return pending
+
+    def retry_pending_credit(self, at: datetime) -> list[CommandResult]:
+        """The sweep's retry of ``credit_after_issue`` failures: each pending customer once per sweep,
+        at most ``CREDIT_RETRIES`` times; then it is left to the operator
+        (``POST /v1/customers/{n}/credit/apply``) or the customer's next invoice. Idempotent: a
+        customer whose credit was applied meanwhile stores nothing."""
+        pending = self.pending_credit
+        results: list[CommandResult] = []
+        for customer_number in list(pending):
+            try:
+                with outside_receipt_scope():
+                    results.extend(self.apply_credit_to_new_invoices([customer_number], at))
+            except Exception as exc:  # noqa: BLE001 - one customer must not stop the others
+                pending[customer_number] += 1
+                if pending[customer_number] >= CREDIT_RETRIES:
+                    del pending[customer_number]
+                    logger.error("applying credit balance failed %d times (%s); left for an operator "
+                                 "(POST /v1/customers/{n}/credit/apply)", CREDIT_RETRIES, type(exc).__name__)
+                continue
+            del pending[customer_number]
+        return results
 
     def apply_credit_to_new_invoices(self, customer_numbers: Iterable[str], at: datetime) -> list[CommandResult]:
         """Rule book 7 ("applied to their next invoices"): after invoices are issued, each named

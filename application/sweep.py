@@ -40,7 +40,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Protocol
 
 from eventsourcing.persistence import IntegrityError
@@ -49,7 +49,7 @@ from application.actors import Actor, acting_as, stamp
 from application.clock import Clock
 from application.read_models import Deadline
 from application.service import CommandResult, ContractsApplication
-from domain.calendar import JST, Month, jst_date
+from domain.calendar import Month, jst_date, jst_start
 from domain.contract import DISCONTINUED_STATES, Contract
 from domain.deadlines import (
     CONTRACTOR_DATA_ERASURE,
@@ -74,6 +74,7 @@ from domain.settlement import AFTER_DUE, BEFORE_DUE
 logger = logging.getLogger(__name__)
 fired_logger = logging.getLogger(__name__ + ".fired")  # one line per fired deadline
 ISSUED = "InvoiceIssued"  # rule book 7: an issued invoice is paid from the customer's credit balance
+CREDIT_RETRY = "credit_retry"  # the actor's deadline text of a retried credit step (not a deadline kind)
 
 KIND_ORDER = {kind: index for index, kind in enumerate(DEADLINE_KIND_NAMES)}
 LIVE_STATES = tuple(s.value for s in DISCONTINUED_STATES)  # Art. 18 ends these
@@ -125,6 +126,7 @@ class SweepReport:
     stopped: str | None = None
     seconds: float = 0.0
     waited_seconds: float = 0.0  # of ``seconds``: waiting for the read models to catch up
+    credit_retried: int = 0  # customers whose failed credit step a retry applied (rule book 7)
 
     def summary(self) -> str:
         kinds = ", ".join(f"{k}={n}" for k, n in sorted(self.by_kind.items(), key=lambda kv: KIND_ORDER[kv[0]]))
@@ -134,11 +136,6 @@ class SweepReport:
         if not self.complete:
             text += f"; stopped early: {self.stopped}"
         return text
-
-
-def start_of_jst_day(day: date) -> datetime:
-    """00:00 JST of ``day`` as an aware UTC instant: the business time of a date deadline."""
-    return datetime(day.year, day.month, day.day, tzinfo=JST).astimezone(UTC)
 
 
 def _sort_key(d: Deadline) -> tuple[date, int, int, str, str]:
@@ -219,6 +216,7 @@ class Sweeper:
         run = _Run(report, progress or SweepProgress(), should_stop or (lambda: False), self.stop_check_seconds)
         try:
             self._catch_up_read_models("at the start", report)
+            self._retry_credit(run)
             while True:
                 run.check_stop(force=True)
                 todo = self._next_slice(report.until, run)
@@ -355,7 +353,7 @@ class Sweeper:
             case SUSPENSION_STOP.name:
                 return app.stop_for_non_payment(aid, on)
             case SLA_WINDOW_END.name:
-                return app.decide_claim(aid, uuid.UUID(d.ref), None, None, start_of_jst_day(on))
+                return app.decide_claim(aid, uuid.UUID(d.ref), None, None, jst_start(on))
             case STORED_DATA_DELETION.name:
                 return app.delete_stored_data(aid, on)
             case CONTRACTOR_DATA_ERASURE.name:
@@ -375,27 +373,35 @@ class Sweeper:
             return
         names = [type(e).__name__ for e in
                  self.app.events.get(result.aggregate_id, gt=result.version - result.events)]
-        self._fired(d, run, names, result.position)
-        if ISSUED in names:
-            self._apply_credit([self.app.get_contract(result.aggregate_id).customer_number], d, run)
+        self._fired(d, run, names, result.position)  # credit on invoices issued: the command (_issuing_command)
 
     def _apply_credit(self, customer_numbers: list[str], d: Deadline, run: _Run) -> None:
-        """Rule book 7: the credit balance of customers just invoiced pays the new invoices, as the
-        scheduler with the deadline that issued them (rule book 13), at the deadline's business
-        time. Idempotent (``apply_credit_to_new_invoices``); a failure is logged and leaves the
-        credit for the next invoice or the operator (``POST /v1/customers/{n}/credit/apply``)."""
-        try:
-            with acting_as(Actor.scheduler(d.kind, d.due_on)):
-                results = self.app.apply_credit_to_new_invoices(customer_numbers, start_of_jst_day(d.due_on))
-        except Exception as exc:  # noqa: BLE001 - the invoices are issued; the credit waits
-            logger.warning("%s due %s: applying credit balance failed (%s); it stays on the accounts", d.kind,
-                           d.due_on, type(exc).__name__, exc_info=not isinstance(exc, DomainError))
-            return
+        """Rule book 7: the credit balance of customers just invoiced by a batch pays the new invoices,
+        as the scheduler with the deadline that issued them (rule book 13), at the deadline's business
+        time (``credit_after_issue``, the step every issuing path takes: idempotent; a failure is kept
+        as pending and retried by the next sweeps, ``_retry_credit``)."""
+        with acting_as(Actor.scheduler(d.kind, d.due_on)):
+            results = self.app.credit_after_issue(customer_numbers, jst_start(d.due_on))
         for result in results:
             run.wrote(result.position)
         if results:
             logger.info("%s due %s: credit balance applied for %d customer(s) (rule book 7)", d.kind, d.due_on,
                         len(results))
+
+    def _retry_credit(self, run: _Run) -> None:
+        """Rule book 7: credit steps that failed after invoices were issued (in this process) are tried
+        again once per sweep, at most ``CREDIT_RETRIES`` times each (``retry_pending_credit``:
+        idempotent), as the scheduler, at the service clock's time."""
+        if not self.app.pending_credit:
+            return
+        now = self.clock.now()
+        with acting_as(Actor.scheduler(CREDIT_RETRY, jst_date(now))):
+            results = self.app.retry_pending_credit(now)
+        run.report.credit_retried += len(results)
+        for result in results:
+            run.wrote(result.position)
+        if results:
+            logger.info("credit balance applied on retry for %d customer(s) (rule book 7)", len(results))
 
     def _fired(self, d: Deadline, run: _Run, event_names: list[str], position: int | None) -> None:
         report = run.report

@@ -273,7 +273,7 @@ def advance(contract_id: uuid.UUID, request: Request, ctx: Ctx, who: Who,
         month = body.month if body is not None and body.month is not None else current
         if month > current:
             raise RuleViolation("Art. 8", f"{month} has not begun (the service clock is in {current})", "month")
-        result = ctx.app.advance(contract_id, month)
+        result = ctx.app.advance(contract_id, month, ctx.now())
         contract = ctx.app.get_contract(contract_id, version=result.version)
         return command_outcome(result, month=str(month), state=contract.state.value)
     return run_command(ctx, request, who, body, act)

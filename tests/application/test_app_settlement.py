@@ -99,8 +99,7 @@ def test_rule_7_an_overpayment_is_credit_applied_to_the_next_invoice(app: Contra
     assert app.get_transfer(out.transfer.id).credit == 4_000  # 15,000 - April's 11,000
     account = app.find_account(CUSTOMER)
     assert account is not None and account.credit_balance == 4_000
-    app.advance(cid, Month(2026, 5))  # May's invoice, 11,000
-    app.apply_credit_balance(CUSTOMER, jst(2026, 5, 2))
+    app.advance(cid, Month(2026, 5))  # May's invoice, 11,000: the command issuing it applies the credit
     may = invoice(app, cid, "2026-05")
     assert (may.paid, may.outstanding) == (4_000, 7_000)
     assert [(p.amount, p.source, p.transfer_id) for p in may.payments] == [(4_000, "credit_balance", out.transfer.id)]

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 from scheduler_kit import CONTRACTOR, World, jst
 
 from application.actors import SCHEDULER, actor_of
 from domain.contract import BillingCycle
+from domain.errors import ConcurrencyConflict
 
 
 def _open(w: World, customer: str, users: int) -> uuid.UUID:
@@ -71,3 +73,35 @@ def test_rule_book_7_one_by_one_month_start_applies_credit_too(store: Callable[.
     ids = [_open(w, "CUST-S7A", 22), _open(w, "CUST-S7B", 10), _open(w, "CUST-S7C", 10)]
     w.app.get_contracts = lambda _ids: {}  # type: ignore[method-assign]  # every contract via the single path
     _check(w, *ids)
+
+
+def test_rule_book_7_a_failed_credit_step_is_retried_by_the_next_sweep(store: Callable[..., World]) -> None:
+    """The 05-01 batch issues May's 24,200 but its credit step conflicts: the invoice stays issued,
+    the 5,000 credit waits. The next sweep (06:00 -> 07:00) retries it: 19,200 outstanding, credit 0,
+    recorded as the scheduler's credit retry; a third sweep stores nothing."""
+    w = store()
+    a = _open(w, "CUST-S7D", 22)
+    w.sweep_on(date(2026, 4, 1))
+    w.app.receive_transfer("CUST-S7D", "ｻﾝﾌﾟﾙ", "BANK-S7D", 29_200, date(2026, 4, 20), jst(2026, 4, 20))
+    real, failing = w.app.apply_credit_balance, [True]
+
+    def flaky(customer_number: str, at: datetime) -> Any:
+        if failing and failing.pop():
+            raise ConcurrencyConflict("rule book 3", "the aggregate was changed concurrently", None)
+        return real(customer_number, at)
+
+    w.app.apply_credit_balance = flaky  # type: ignore[method-assign]
+    report = w.sweep_on(date(2026, 5, 1))
+    assert report.complete and not report.failures and report.by_kind["month_start"] == 1
+    assert _outstanding(w, a, "2026-05") == 24_200 and _credit(w, "CUST-S7D") == 5_000
+
+    retry = w.sweep_on(date(2026, 5, 1), hour=7)
+    assert retry.credit_retried == 1 and not retry.failures
+    assert _outstanding(w, a, "2026-05") == 19_200 and _credit(w, "CUST-S7D") == 0  # 24,200 - 5,000
+    paid = [e for e in w.app.events.get(a) if type(e).__name__ == "PaymentReceived"][-1]
+    actor = actor_of(paid)
+    assert actor is not None and actor.kind == SCHEDULER and actor.deadline == "credit_retry 2026-05-01"
+
+    version = w.app.get_contract(a).version
+    assert w.sweep_on(date(2026, 5, 1), hour=8).credit_retried == 0
+    assert w.app.get_contract(a).version == version
