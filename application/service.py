@@ -562,10 +562,13 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
 
     def erase_contractor_data(self, contract_id: uuid.UUID, on: date) -> CommandResult:
         """Spec 10: destroy the contract's keys once the contractor data need not be kept (and the
-        payer data of the customer's transfers with the last of its contracts, ``erase_payer_data``)."""
+        payer data of the customer's transfers with the last of its contracts, ``erase_payer_data``);
+        not while the customer's credit balance is owed to them (rule book 7, 10)."""
         contract = self.get_contract(contract_id)
-        contract.erase_contractor_data(on, self.policy)
-        return self._commit(contract, *self.erase_payer_data(contract, on))
+        account = self.find_account(contract.customer_number) if contract.customer_number else None
+        credit, cleared_on = (0, None) if account is None else (account.credit_balance, account.credit_cleared_on)
+        contract.erase_contractor_data(on, self.policy, credit, cleared_on)
+        return self._commit(contract, *self.erase_payer_data(contract, contract.contractor_erased_on or on))
 
     def answer_privacy_request(self, contract_id: uuid.UUID, request: str, at: datetime,
                                expected_version: int | None = None) -> tuple[CommandResult, dict[str, Any]]:
@@ -577,7 +580,8 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
                                       f"contract is at version {contract.version}, not the If-Match version",
                                       "If-Match")
         already = contract.data_deleted
-        answer = contract.answer_privacy_request(request, at, self.policy)
+        credit = self.customer_credit(contract.customer_number)  # owed to the customer: kept (rule book 7, 10)
+        answer = contract.answer_privacy_request(request, at, self.policy, credit)
         erased = self.erase_payer_data(contract, answer["received_on"]) if contract.data_deleted and not already else []
         return self._commit(contract, *erased), answer
 

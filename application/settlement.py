@@ -382,6 +382,11 @@ class SettlementCommands:
                 with_credit.add(ids[account_id])
         return [n for n in customer_numbers if n in with_credit]
 
+    def customer_credit(self, customer_number: str) -> int:
+        """The customer's credit balance (rule book 7), owed to the customer: 0 without an account."""
+        account = self.find_account(customer_number) if customer_number else None
+        return 0 if account is None else account.credit_balance
+
     def refund_credit_balance(self, customer_number: str, amount: int, reason: str, at: datetime) -> CommandResult:
         require_aware(at)
         account = self.find_account(customer_number)

@@ -119,6 +119,7 @@ class SweepReport:
     noop: int = 0  # already done or no longer applicable
     retried: int = 0  # attempts repeated within the run
     failures: list[SweepFailure] = field(default_factory=list)
+    held: list[SweepFailure] = field(default_factory=list)  # waiting on an operator (rule book 10: credit owed)
     by_kind: Counter[str] = field(default_factory=Counter)  # fired per kind
     passes: int = 0
     last_due: date | None = None  # latest due date handled
@@ -133,6 +134,10 @@ class SweepReport:
         text = (f"sweep to {self.until}: fired {self.fired} deadlines ({kinds or 'none'}), {self.events} events, "
                 f"{self.noop} already done, {len(self.failures)} failed, {self.passes} passes, "
                 f"{self.seconds:.2f}s ({self.waited_seconds:.2f}s waiting for the read models)")
+        if self.held:
+            text += f"; {len(self.held)} held for an operator (rule book 10: credit balance owed to the customer)"
+        if self.credit_retried:
+            text += f"; credit applied on retry for {self.credit_retried} customer(s)"
         if not self.complete:
             text += f"; stopped early: {self.stopped}"
         return text
@@ -200,6 +205,7 @@ class Sweeper:
         self.progress_every = progress_every
         self.stop_check_seconds = stop_check_seconds
         self.retry_pause = retry_pause
+        self._held_logged: set[uuid.UUID] = set()  # contracts whose held erasure was logged (``_held``)
 
     # -- the run --------------------------------------------------------------------------------------
     def today(self) -> date:
@@ -235,7 +241,7 @@ class Sweeper:
         report.seconds = time.monotonic() - started
         fields = {"until": report.until.isoformat(), "fired": report.fired, "events": report.events,
                   "failed": len(report.failures), "complete": report.complete, "seconds": round(report.seconds, 3)}
-        if report.fired or report.failures or not report.complete:
+        if report.fired or report.failures or report.held or not report.complete:
             logger.info("%s", report.summary(), extra={"fields": fields})  # JSON logs: these as fields
         else:
             logger.debug("%s", report.summary(), extra={"fields": fields})
@@ -318,6 +324,8 @@ class Sweeper:
                 with acting_as(Actor.scheduler(d.kind, d.due_on)):
                     result = self.command(d)
             except RuleViolation as refused:
+                if d.kind == CONTRACTOR_DATA_ERASURE.name and "customer_account" in refused.refers_to:
+                    self._held(d, run, refused)
                 self._noop(d, run, f"refused: {refused}")
                 return
             except Exception as exc:  # noqa: BLE001 - one aggregate must not stop the others
@@ -414,6 +422,19 @@ class Sweeper:
                           ", ".join(event_names), extra={"fields": {
                               "kind": d.kind, "aggregate_id": str(d.aggregate_id), "due_on": d.due_on.isoformat(),
                               "events": len(event_names)}})
+
+    def _held(self, d: Deadline, run: _Run, refused: RuleViolation) -> None:
+        """Rule book 10 and 7: a contractor-data erasure waits while the customer's credit balance is
+        owed to them. Listed in the report for an operator (refund it, ``POST
+        /v1/customers/{n}/credit/refund``, or let it pay an invoice) and logged once per contract by
+        this sweeper; the deadline stays open, so the sweep after the refund erases."""
+        run.report.held.append(SweepFailure(d.aggregate_id, d.kind, d.due_on, d.ref,
+                                            f"{type(refused).__name__}: {refused}", 1))
+        if d.aggregate_id not in self._held_logged:
+            self._held_logged.add(d.aggregate_id)
+            logger.warning("%s for contract %s due %s is held: the customer's credit balance is owed to them "
+                           "(rule book 7, 10); an operator refunds it (customer account %s)", d.kind,
+                           d.aggregate_id, d.due_on, refused.refers_to["customer_account"])
 
     def _noop(self, d: Deadline, run: _Run, why: str) -> None:
         run.consecutive_failures = 0

@@ -39,7 +39,7 @@ from domain.retention import (
     retention_deadline,
     split_contractor,
 )
-from domain.settlement import BEFORE_DUE, REMINDER_STAGES, payment_reminder_on
+from domain.settlement import BEFORE_DUE, REMINDER_STAGES, CustomerAccount, payment_reminder_on
 from domain.sla import ClaimAssessment, Coverage, OutageCause, OutageFacts, Remedy, assess_claim
 
 T = TypeVar("T")
@@ -1052,13 +1052,15 @@ class Contract(Aggregate):
         self.stored_data_deleted_on = deleted_on
 
     # -- contractor data (Art. 13, privacy policy, records retention) ---------------------------------
-    def owed(self) -> Owed:
-        """What is still owed, from the ledger (the input of the contractor-data rule)."""
+    def owed(self, customer_credit: int = 0) -> Owed:
+        """What is still owed, from the ledger (the input of the contractor-data rule), and
+        ``customer_credit``: the customer's credit balance, owed to the customer (rule book 7; it
+        is kept on the customer's account, which the caller reads)."""
         invoices = self.ledger.invoices.values()
         paid_on = [p.paid_on for i in invoices for p in i.payments]
         return Owed(principal=sum(max(i.outstanding, 0) for i in invoices),
                     unapplied_credit=sum(amount for _, amount in self.ledger.pending_credits),
-                    last_settled_on=max(paid_on) if paid_on else None)
+                    last_settled_on=max(paid_on) if paid_on else None, credit_balance=max(customer_credit, 0))
 
     def last_invoice_on(self) -> date | None:
         """Issue date of the contract's last issued document (``domain.retention.last_invoice_on``)."""
@@ -1068,27 +1070,41 @@ class Contract(Aggregate):
         return records_kept_until(self.last_invoice_on(), policy.fiscal_year_end, policy.records_retention_years,
                                   policy.records_filing_months)
 
-    def contractor_data_erasure_on(self, policy: Policy) -> date | None:
+    def contractor_data_erasure_on(self, policy: Policy, customer_credit: int = 0) -> date | None:
         """The day the contractor data goes (``domain.retention.contractor_data_erasure_on``);
-        None while the contract lasts or anything is owed."""
+        None while the contract lasts or anything is owed (either way: ``customer_credit``, the
+        customer's credit balance, is owed to the customer)."""
         deletion = self.retention_until if self.state in ENDED else None
-        return contractor_data_erasure_on(deletion, self.last_invoice_on(), self.owed(), policy.fiscal_year_end,
-                                          policy.records_retention_years, policy.records_filing_months)
+        return contractor_data_erasure_on(deletion, self.last_invoice_on(), self.owed(customer_credit),
+                                          policy.fiscal_year_end, policy.records_retention_years,
+                                          policy.records_filing_months)
 
-    def erase_contractor_data(self, on: date, policy: Policy) -> None:
-        """Crypto-shredding of every personal field once the keeping ends (spec 10, Art. 13)."""
+    def erase_contractor_data(self, on: date, policy: Policy, customer_credit: int = 0,
+                              credit_cleared_on: date | None = None) -> None:
+        """Crypto-shredding of every personal field once the keeping ends (spec 10, Art. 13).
+        Rule book 10 keeps it "while anything is owed", both ways: ``customer_credit`` (the
+        customer's credit balance, rule book 7) is money the provider owes the customer, so the
+        erasure waits until it is applied or refunded (the refusal points at the customer's account,
+        ``refers_to``, so the scheduler lists it for an operator); once it is cleared the erasure is
+        dated no earlier than ``credit_cleared_on`` (the last day it was owed: a deadline fired late
+        does not backdate the erasure past it)."""
         if self.data_deleted:
             raise RuleViolation(CONTRACTOR_DATA_ARTICLE,
                                 f"contractor data already erased on {self.contractor_erased_on}")
         self._require_state(CONTRACTOR_DATA_ARTICLE, *ENDED)
-        owed = self.owed()
+        owed = self.owed(customer_credit)
         if owed.anything:
+            held = ({"customer_account": str(CustomerAccount.create_id(self.customer_number))}
+                    if owed.credit_balance else None)
+            way_out = "; refund it to the customer (rule book 7)" if owed.credit_balance else ""
             raise RuleViolation(CONTRACTOR_DATA_ARTICLE, f"contractor data is kept while anything is owed "
-                                f"({owed.describe()})")
-        due = self.contractor_data_erasure_on(policy)
+                                f"({owed.describe()}){way_out}", refers_to=held)
+        due = self.contractor_data_erasure_on(policy, customer_credit)
         assert due is not None
         if on < due:
             raise RuleViolation(CONTRACTOR_DATA_ARTICLE, f"contractor data is kept until {due - timedelta(days=1)}")
+        if credit_cleared_on is not None and credit_cleared_on > on:
+            on = credit_cleared_on
         self._contractor_data_erased(erased_on=on, reason=self._erasure_reason(policy))
 
     def _erasure_reason(self, policy: Policy) -> str:
@@ -1111,10 +1127,12 @@ class Contract(Aggregate):
         self.contractor_erased_on = self.stored_data_deleted_on = deleted_on
 
     # -- requests under the privacy policy (開示等の請求, section 7) ---------------------------------
-    def answer_privacy_request(self, request: str, at: datetime, policy: Policy) -> dict[str, Any]:
+    def answer_privacy_request(self, request: str, at: datetime, policy: Policy,
+                               customer_credit: int = 0) -> dict[str, Any]:
         """A request to stop using or to erase the contractor data: the contacts go at once, the
         record fields (the invoice recipient) stay until the records period ends. Recorded with its
-        outcome; a contract without records to keep is erased whole."""
+        outcome; a contract without records to keep is erased whole, unless the customer's credit
+        balance (``customer_credit``, rule book 7) is still owed to them."""
         if request not in PRIVACY_REQUESTS:
             raise InvalidInput(PRIVACY_REQUEST_ARTICLE, f"request must be one of {', '.join(PRIVACY_REQUESTS)}",
                                "request")
@@ -1122,7 +1140,7 @@ class Contract(Aggregate):
             raise RuleViolation(PRIVACY_REQUEST_ARTICLE, "no contractor information is held")
         received = jst_date(at)
         records, contacts = split_contractor(self.contractor)
-        no_records = self.state in ENDED and self.last_invoice_on() is None
+        no_records = self.state in ENDED and self.last_invoice_on() is None and customer_credit <= 0
         erased: list[str] = []
         kept: list[str] = []
         kept_until: date | None = None
@@ -1131,8 +1149,8 @@ class Contract(Aggregate):
         elif no_records:
             erased, because = sorted([*records, *contacts]), "no invoice was ever issued: no records to keep"
         else:
-            due = self.contractor_data_erasure_on(policy)
-            erased, kept, because = sorted(contacts), sorted(records), self._kept_because(policy)
+            due = self.contractor_data_erasure_on(policy, customer_credit)
+            erased, kept, because = sorted(contacts), sorted(records), self._kept_because(policy, customer_credit)
             kept_until = None if due is None else due - timedelta(days=1)
         self._privacy_request_answered(request=request, received_on=received, erased_fields=erased,
                                        kept_fields=kept, kept_until=kept_until, kept_because=because)
@@ -1142,8 +1160,8 @@ class Contract(Aggregate):
         return {"request": request, "received_on": received, "erased_fields": erased, "kept_fields": kept,
                 "kept_until": kept_until, "kept_because": because}
 
-    def _kept_because(self, policy: Policy) -> str:
-        owed = self.owed()
+    def _kept_because(self, policy: Policy, customer_credit: int = 0) -> str:
+        owed = self.owed(customer_credit)
         why = [f"the recipient's name (and address) must be kept with the invoice records: {RECORDS_LAW}; "
                f"{policy.records_retention_years} years after the end of the fiscal year (ending "
                f"{policy.fiscal_year_end}) holding the last invoice"]

@@ -115,22 +115,27 @@ class Owed:
     ``principal``: unpaid invoice amounts (late interest accrues on them while unpaid, Art. 9.4, so
     an unpaid principal also means interest owed); ``unapplied_credit``: SLA fee reductions granted
     but not yet set against an invoice (owed to the customer); ``refund``: refunds granted but not
-    paid out (nothing records a payout yet, so this is 0 until one does). ``last_settled_on``: the
-    latest day money was received on the contract (the keeping lasts at least through it)."""
+    paid out (nothing records a payout yet, so this is 0 until one does); ``credit_balance``: the
+    customer's credit balance (rule book 7: overpayments and credit notes' excess not yet applied
+    to an invoice or refunded), owed to the customer by the provider, kept on the customer's account
+    and so passed in by the caller. ``last_settled_on``: the latest day money was received on the
+    contract (the keeping lasts at least through it)."""
 
     principal: int = 0
     unapplied_credit: int = 0
     refund: int = 0
     last_settled_on: date | None = None
+    credit_balance: int = 0
 
     @property
     def anything(self) -> bool:
-        return self.principal > 0 or self.unapplied_credit > 0 or self.refund > 0
+        return self.principal > 0 or self.unapplied_credit > 0 or self.refund > 0 or self.credit_balance > 0
 
     def describe(self) -> str:
         parts = [f"{label} {amount} yen" for label, amount in
                  (("unpaid invoices", self.principal), ("unapplied credit", self.unapplied_credit),
-                  ("refund", self.refund)) if amount > 0]
+                  ("refund", self.refund), ("credit balance owed to the customer", self.credit_balance))
+                 if amount > 0]
         return ", ".join(parts) or "nothing"
 
 

@@ -267,6 +267,7 @@ class CustomerAccount(Aggregate):
         self.uses: list[CreditUse] = []
         self.refunded = 0
         self.transfer_ids: list[uuid.UUID] = []  # every transfer applied for the customer (spec 10 erasure)
+        self.credit_cleared_on: date | None = None  # the day the credit balance last went back to 0 (rule book 10)
 
     @property
     def credit_balance(self) -> int:
@@ -319,6 +320,12 @@ class CustomerAccount(Aggregate):
                         applied_on: date) -> None:
         self.credits[str(source)] -= amount
         self.uses.append(CreditUse(source, contract_id, invoice_id, amount))
+        self._cleared(applied_on)
+
+    def _cleared(self, on: date) -> None:
+        """Rule book 10: contractor data kept while the credit is owed is kept through this day."""
+        if self.credit_balance == 0:
+            self.credit_cleared_on = on if self.credit_cleared_on is None else max(on, self.credit_cleared_on)
 
     def credit_from_note(self, note_id: uuid.UUID, contract_id: uuid.UUID, invoice_id: uuid.UUID, amount: int,
                          on: date) -> None:
@@ -357,6 +364,7 @@ class CustomerAccount(Aggregate):
         for source, take in sources.items():
             self.credits[source] -= take
         self.refunded += amount
+        self._cleared(refunded_on)
 
     def reverse_transfer(self, transfer_id: uuid.UUID, on: date) -> None:
         unspent = self.credits.get(str(transfer_id), 0)
@@ -371,3 +379,4 @@ class CustomerAccount(Aggregate):
                            reversed_on: date) -> None:
         self.credits.pop(str(transfer_id), None)
         self.uses = [u for u in self.uses if u.source != transfer_id]
+        self._cleared(reversed_on)

@@ -23,6 +23,7 @@ from domain.calendar import Month
 from domain.contract import Contract
 from domain.errors import InvalidInput, RuleViolation
 from domain.retention import FiscalYearEnd, Owed, contractor_data_erasure_on, records_kept_until
+from domain.settlement import CustomerAccount
 
 PHONE = {**CONTRACTOR, "contact_name": "Hanako Sample", "contact_phone": "03-0000-0000"}
 
@@ -145,6 +146,39 @@ def test_art_13_unapplied_credit_is_owed() -> None:
     c.ledger.pending_credits.append(("claim", 2000))  # a fee reduction granted, no invoice left to take it
     assert c.owed().describe() == "unapplied credit 2000 yen"
     assert c.contractor_data_erasure_on(POLICY) is None
+
+
+def test_rule_book_10_and_7_a_credit_balance_owed_to_the_customer_holds_the_erasure() -> None:
+    """Rule book 10 keeps contractor data "while anything is owed": the customer's credit balance
+    (rule book 7, here 5,000 yen of an overpayment) is owed by the provider to the customer. Ended
+    2026-06-30, invoices paid: without credit erased on 2034-04-01; with 5,000 credit nothing goes
+    on 2034-04-01 (refused, pointing at the customer's account) and no date is known; refunded on
+    2034-06-15 (credit 0), the rule gives 2034-04-01 again, so the data goes on the next run."""
+    c = ended_2026_06_30()
+    assert c.owed(5_000).describe() == "credit balance owed to the customer 5000 yen"
+    assert c.contractor_data_erasure_on(POLICY, 5_000) is None
+    with pytest.raises(RuleViolation) as refused:
+        c.erase_contractor_data(date(2034, 4, 1), POLICY, customer_credit=5_000)
+    assert refused.value.article == "Art. 13" and "refund it to the customer (rule book 7)" in str(refused.value)
+    assert refused.value.refers_to == {"customer_account": str(CustomerAccount.create_id(c.customer_number))}
+    assert c.collect_events() == [] and not c.data_deleted
+    answer = c.answer_privacy_request("erase", jst(2034, 4, 2), POLICY, customer_credit=5_000)
+    assert answer["kept_until"] is None and "credit balance owed to the customer 5000 yen" in answer["kept_because"]
+    c.collect_events()
+    assert c.contractor_data_erasure_on(POLICY, 0) == date(2034, 4, 1)
+    c.erase_contractor_data(date(2034, 6, 15), POLICY, customer_credit=0)
+    assert c.data_deleted
+
+
+def test_rule_book_10_and_7_no_invoice_but_credit_owed_is_not_erased_at_once() -> None:
+    """An expired trial has no records to keep, but a customer credit balance of 3,000 yen (money
+    received, owed back) keeps the name for the refund: an erase request erases the contacts only."""
+    c = trial(at=jst(2026, 3, 2))
+    c.expire_trial(date(2026, 4, 1), POLICY)
+    answer = c.answer_privacy_request("erase", jst(2026, 4, 5), POLICY, customer_credit=3_000)
+    assert answer["erased_fields"] == ["contact_email"] and answer["kept_fields"] == ["address", "name"]
+    assert not c.data_deleted
+    assert_refused(c, lambda: c.erase_contractor_data(date(2026, 5, 31), POLICY, 3_000), RuleViolation, "Art. 13")
 
 
 def test_art_13_no_invoice_ever_goes_with_the_stored_data() -> None:
