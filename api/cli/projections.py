@@ -68,6 +68,13 @@ def damaged_json(d: DamagedRow) -> dict[str, object]:
             "reason": d.reason}
 
 
+def _report(args: argparse.Namespace, damaged: list[DamagedRow], document: dict[str, object], text: str) -> None:
+    """``document`` with the ``damaged`` events (``--json``), else ``text`` and the damaged events on stderr."""
+    emit(args, {**document, "damaged": [damaged_json(d) for d in damaged]}, text)
+    if not args.json:
+        print_damaged(damaged)
+
+
 def _rebuild(args: argparse.Namespace) -> int:
     settings = args.settings
     services = build_services(settings)
@@ -82,12 +89,10 @@ def _rebuild(args: argparse.Namespace) -> int:
         elapsed = time.perf_counter() - started
         rate = applied / elapsed if elapsed > 0 else 0.0
         damaged = models.damaged_events()
-        emit(args, {"events": applied, "seconds": round(elapsed, 3), "events_per_second": round(rate),
-                    "position": models.position(), "damaged": [damaged_json(d) for d in damaged]},
-             f"rebuilt read models from {applied} events in {elapsed:.1f}s ({rate:,.0f} events/s); "
-             f"position {models.position()}")
-        if not args.json:
-            print_damaged(damaged)
+        _report(args, damaged, {"events": applied, "seconds": round(elapsed, 3), "events_per_second": round(rate),
+                                "position": models.position()},
+                f"rebuilt read models from {applied} events in {elapsed:.1f}s ({rate:,.0f} events/s); "
+                f"position {models.position()}")
     finally:
         services.close()
     return 0
@@ -101,12 +106,10 @@ def _status(args: argparse.Namespace) -> int:
         last = services.app.recorder.max_notification_id() or 0
         position = models.position()
         damaged = models.damaged_events()
-        emit(args, {"position": position, "last": last, "behind": last - position,
-                    "database": settings.database_label(), "damaged": [damaged_json(d) for d in damaged]},
-             f"read models at position {position} of {last} ({last - position} behind) in "
-             f"{settings.database_label()}")
-        if not args.json:
-            print_damaged(damaged)
+        _report(args, damaged, {"position": position, "last": last, "behind": last - position,
+                                "database": settings.database_label()},
+                f"read models at position {position} of {last} ({last - position} behind) in "
+                f"{settings.database_label()}")
     finally:
         services.close()
     return 0
