@@ -1060,7 +1060,7 @@ class Contract(Aggregate):
         paid_on = [p.paid_on for i in invoices for p in i.payments]
         return Owed(principal=sum(max(i.outstanding, 0) for i in invoices),
                     unapplied_credit=sum(amount for _, amount in self.ledger.pending_credits),
-                    last_settled_on=max(paid_on) if paid_on else None, credit_balance=max(customer_credit, 0))
+                    last_settled_on=max(paid_on) if paid_on else None, credit_balance=customer_credit)
 
     def last_invoice_on(self) -> date | None:
         """Issue date of the contract's last issued document (``domain.retention.last_invoice_on``)."""
@@ -1096,7 +1096,8 @@ class Contract(Aggregate):
         if owed.anything:
             held = ({"customer_account": str(CustomerAccount.create_id(self.customer_number))}
                     if owed.credit_balance else None)
-            way_out = "; refund it to the customer (rule book 7)" if owed.credit_balance else ""
+            way_out = ("; refund it to the customer (rule book 7)" if owed.credit_balance > 0 else
+                       "; collect it from the customer (rule book 7)" if owed.credit_balance < 0 else "")
             raise RuleViolation(CONTRACTOR_DATA_ARTICLE, f"contractor data is kept while anything is owed "
                                 f"({owed.describe()}){way_out}", refers_to=held)
         due = self.contractor_data_erasure_on(policy, customer_credit)
@@ -1140,7 +1141,7 @@ class Contract(Aggregate):
             raise RuleViolation(PRIVACY_REQUEST_ARTICLE, "no contractor information is held")
         received = jst_date(at)
         records, contacts = split_contractor(self.contractor)
-        no_records = self.state in ENDED and self.last_invoice_on() is None and customer_credit <= 0
+        no_records = self.state in ENDED and self.last_invoice_on() is None and customer_credit == 0
         erased: list[str] = []
         kept: list[str] = []
         kept_until: date | None = None

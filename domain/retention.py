@@ -118,7 +118,8 @@ class Owed:
     paid out (nothing records a payout yet, so this is 0 until one does); ``credit_balance``: the
     customer's credit balance (rule book 7: overpayments and credit notes' excess not yet applied
     to an invoice or refunded), owed to the customer by the provider, kept on the customer's account
-    and so passed in by the caller. ``last_settled_on``: the latest day money was received on the
+    and so passed in by the caller; negative when the customer owes it (a reversed transfer whose
+    credit was refunded). ``last_settled_on``: the latest day money was received on the
     contract (the keeping lasts at least through it)."""
 
     principal: int = 0
@@ -129,12 +130,13 @@ class Owed:
 
     @property
     def anything(self) -> bool:
-        return self.principal > 0 or self.unapplied_credit > 0 or self.refund > 0 or self.credit_balance > 0
+        return self.principal > 0 or self.unapplied_credit > 0 or self.refund > 0 or self.credit_balance != 0
 
     def describe(self) -> str:
         parts = [f"{label} {amount} yen" for label, amount in
                  (("unpaid invoices", self.principal), ("unapplied credit", self.unapplied_credit),
-                  ("refund", self.refund), ("credit balance owed to the customer", self.credit_balance))
+                  ("refund", self.refund), ("credit balance owed to the customer", self.credit_balance),
+                  ("refunded credit of a reversed transfer, owed by the customer", -self.credit_balance))
                  if amount > 0]
         return ", ".join(parts) or "nothing"
 

@@ -268,9 +268,12 @@ class CustomerAccount(Aggregate):
         self.refunded = 0
         self.transfer_ids: list[uuid.UUID] = []  # every transfer applied for the customer (spec 10 erasure)
         self.credit_cleared_on: date | None = None  # the day the credit balance last went back to 0 (rule book 10)
+        self.refunded_from: dict[str, int] = {}  # source id (text) -> credit of it refunded (a reversal takes it back)
 
     @property
     def credit_balance(self) -> int:
+        """What the provider owes the customer on the account (rule book 7). Negative: the customer
+        owes it (a reversed transfer whose credit had been refunded; see ``reverse_transfer``)."""
         return sum(self.credits.values())
 
     def register(self, contract_id: uuid.UUID) -> None:
@@ -293,11 +296,14 @@ class CustomerAccount(Aggregate):
             self.credits[str(transfer_id)] = self.credits.get(str(transfer_id), 0) + credit
 
     def plan_credit(self, open_invoices: Sequence[OpenInvoice]) -> list[CreditUse]:
-        """Credit applied to open invoices oldest first, oldest credit first."""
+        """Credit applied to open invoices oldest first, oldest credit first; never more than the net
+        balance (a negative entry, money the customer owes back, is netted first)."""
         uses: list[CreditUse] = []
         pools: list[list[Any]] = [[uuid.UUID(source), left] for source, left in self.credits.items() if left > 0]
+        available = max(self.credit_balance, 0)
         for invoice in sorted(i for i in open_invoices if i.outstanding > 0):
-            need = invoice.outstanding
+            need = min(invoice.outstanding, available)
+            available -= need
             for pool in pools:
                 if need <= 0:
                     break
@@ -363,20 +369,31 @@ class CustomerAccount(Aggregate):
     def _credit_refunded(self, amount: int, sources: dict[str, int], reason: str, refunded_on: date) -> None:
         for source, take in sources.items():
             self.credits[source] -= take
+            self.refunded_from[source] = self.refunded_from.get(source, 0) + take
         self.refunded += amount
         self._cleared(refunded_on)
 
     def reverse_transfer(self, transfer_id: uuid.UUID, on: date) -> None:
+        """Rule book 7: the money never came, so every yen of its excess is taken back: what is unused
+        goes, what paid invoices is unwound on them (the caller reverses those payments), and what an
+        operator already refunded becomes a debt of the customer on the account (the credit balance
+        goes negative by that much: a receivable again, netted against the customer's next credit;
+        docs/decisions.md). Nothing is refused: a bounced transfer is a fact of the bank."""
         unspent = self.credits.get(str(transfer_id), 0)
         undone = [u for u in self.uses if u.source == transfer_id]
+        refunded = self.refunded_from.get(str(transfer_id), 0)
         self._transfer_reversed(transfer_id=transfer_id, unspent_credit=unspent,
                                 credit_uses_undone=[{"contract_id": str(u.contract_id),
                                                      "invoice_id": str(u.invoice_id), "amount": u.amount}
-                                                    for u in undone], reversed_on=on)
+                                                    for u in undone], reversed_on=on, refund_taken_back=refunded)
 
     @event("TransferReversed")
     def _transfer_reversed(self, transfer_id: uuid.UUID, unspent_credit: int, credit_uses_undone: list[dict[str, Any]],
-                           reversed_on: date) -> None:
+                           reversed_on: date, refund_taken_back: int = 0) -> None:
+        """``refund_taken_back``: 0 in events recorded before refunds were taken back."""
         self.credits.pop(str(transfer_id), None)
         self.uses = [u for u in self.uses if u.source != transfer_id]
+        if refund_taken_back:
+            self.credits[str(transfer_id)] = -refund_taken_back
+            self.refunded_from.pop(str(transfer_id), None)
         self._cleared(reversed_on)

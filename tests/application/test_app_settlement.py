@@ -322,3 +322,33 @@ def test_rule_7_and_6_1_a_credit_note_on_an_unpaid_invoice_lowers_what_is_owed(a
     assert invoice(app, cid, "2026-04").outstanding == 6_600 and invoice(app, cid, "2026-04").refund_due == 0
     account = app.find_account(CUSTOMER)
     assert account is None or account.credit_balance == 0
+
+
+def test_rule_7_a_reversal_takes_back_refunded_credit_as_a_debt_of_the_customer(app: ContractsApplication) -> None:
+    """April 11,000 paid by a transfer of 15,000 (04-20): 4,000 credit, refunded by an operator on 04-25.
+    The transfer bounces and is reversed on 04-28: April is owed again (11,000) and the 4,000 refunded
+    from money that never came is owed by the customer: credit balance -4,000, nothing to apply or
+    refund; 11,000 + 4,000 = the 15,000 that never came. A new transfer of 15,000 on 05-10 pays April
+    and its 4,000 excess nets the debt: balance 0."""
+    cid = contract_with_invoices(app, "2026-04")
+    out = app.receive_transfer(CUSTOMER, "ｻﾝﾌﾟﾙ", "BANK-0R1", 15_000, date(2026, 4, 20), jst(2026, 4, 20))
+    app.refund_credit_balance(CUSTOMER, 4_000, "refunded the excess to the payer", jst(2026, 4, 25))
+    account = app.find_account(CUSTOMER)
+    assert account is not None and account.credit_balance == 0
+
+    app.reverse_transfer(out.transfer.id, "returned by the bank (bounced)", date(2026, 4, 28), jst(2026, 4, 28))
+    assert invoice(app, cid, "2026-04").outstanding == 11_000
+    account = app.find_account(CUSTOMER)
+    assert account is not None and account.credit_balance == -4_000
+    reversed_event = [e for e in app.events.get(account.id) if type(e).__name__ == "TransferReversed"][-1]
+    assert (reversed_event.unspent_credit, reversed_event.refund_taken_back) == (0, 4_000)
+    with pytest.raises(RuleViolation):
+        app.apply_credit_balance(CUSTOMER, jst(2026, 4, 29))
+    with pytest.raises(RuleViolation):
+        app.refund_credit_balance(CUSTOMER, 1, "nothing is owed to the customer", jst(2026, 4, 29))
+
+    again = app.receive_transfer(CUSTOMER, "ｻﾝﾌﾟﾙ", "BANK-0R2", 15_000, date(2026, 5, 10), jst(2026, 5, 10))
+    assert app.get_transfer(again.transfer.id).credit == 4_000  # 15,000 - April's 11,000
+    assert invoice(app, cid, "2026-04").outstanding == 0
+    account = app.find_account(CUSTOMER)
+    assert account is not None and account.credit_balance == 0

@@ -254,3 +254,12 @@ def test_privacy_policy_7_replay_equals_live_state() -> None:
     replayed = replay(c.collect_events())
     assert replayed.contractor == c.contractor == {"name": "New Name K.K."}
     assert replayed.contacts_erased_on == c.contacts_erased_on == date(2026, 6, 10)
+
+
+def test_rule_book_10_and_7_refunded_credit_owed_back_by_the_customer_holds_the_erasure() -> None:
+    """A reversed transfer whose 4,000 yen credit had been refunded leaves the customer owing it (credit
+    balance -4,000): owed the other way round, so the contractor data is kept too."""
+    c = ended_2026_06_30()
+    assert c.owed(-4_000).describe() == "refunded credit of a reversed transfer, owed by the customer 4000 yen"
+    assert c.contractor_data_erasure_on(POLICY, -4_000) is None
+    assert_refused(c, lambda: c.erase_contractor_data(date(2034, 4, 1), POLICY, -4_000), RuleViolation, "Art. 13")
