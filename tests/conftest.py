@@ -12,6 +12,7 @@ from psycopg import sql
 from support.postgres import (
     SkipReason,
     create_scratch_database,
+    database_url,
     drop_database,
     eventsourcing_env,
     find_postgres,
@@ -50,6 +51,20 @@ def pg_dsn() -> Iterator[str]:
     dsn = create_scratch_database(target.dsn)
     yield dsn
     drop_database(target.dsn, dsn)
+
+
+@pytest.fixture
+def pg_database_url(pg_dsn: str) -> Iterator[str]:
+    """``CONTRACTS_DATABASE_URL`` of a new empty database, dropped after the test: the service's own
+    path (its settings, its migrations, its PostgreSQL factory), unlike the library settings of
+    ``fresh_pg_env``. Mark the test ``@pytest.mark.postgres``."""
+    target = find_postgres()
+    assert not isinstance(target, SkipReason)  # pg_dsn skipped (or failed under CI) already
+    dsn = create_scratch_database(target.dsn)
+    try:
+        yield database_url(dsn)
+    finally:
+        drop_database(target.dsn, dsn)
 
 
 @pytest.fixture

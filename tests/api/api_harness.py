@@ -133,8 +133,12 @@ class Harness:
 
 
 def make_harness(tmp_path: Path, env: dict[str, str] | None = None, *, mode: str = "sandbox",
-                 start: datetime | None = None) -> Harness:
-    settings = Settings(sqlite_path=tmp_path / "contracts.sqlite", database_url=None, mode=mode)  # type: ignore[arg-type]
+                 start: datetime | None = None, database_url: str | None = None) -> Harness:
+    """The API over SQLite at ``tmp_path/contracts.sqlite``, or PostgreSQL at ``database_url``; either
+    way migrated by ``infrastructure.schema.migrate`` first, as a served process is. ``env`` (library
+    persistence settings) replaces them and skips the migrations (tests of the parts alone)."""
+    settings = Settings(sqlite_path=tmp_path / "contracts.sqlite", database_url=database_url,  # type: ignore[call-arg]
+                        mode=mode)
     services = build_services(settings, env)
     store = build_api_store(services.app.env)
     store.setup()

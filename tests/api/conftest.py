@@ -1,5 +1,6 @@
 """Fixtures for the HTTP API tests: ``api`` is a sandbox-mode harness on a fresh SQLite file;
-``any_api`` runs the same test on SQLite and on PostgreSQL (``fresh_pg_env``)."""
+``any_api`` runs the same test on SQLite and on PostgreSQL: a new database (``pg_database_url``)
+migrated by the service's own migrations, as ``contracts serve`` does at start."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def production_api(tmp_path: Path) -> Iterator[Harness]:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def any_api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
-    env = request.getfixturevalue("fresh_pg_env") if request.param == "postgres" else None
-    h = make_harness(tmp_path, env)
+    url = request.getfixturevalue("pg_database_url") if request.param == "postgres" else None
+    h = make_harness(tmp_path, database_url=url)
     yield h
     h.close()

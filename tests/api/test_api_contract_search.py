@@ -8,13 +8,10 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import psycopg
 import pytest
 from api_harness import Harness, make_harness
-from psycopg.conninfo import conninfo_to_dict
-from support.postgres import SkipReason, create_scratch_database, drop_database, find_postgres
 
 from api.cli import main
 
@@ -68,24 +65,13 @@ def old_store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytes
         monkeypatch.delenv("CONTRACTS_DATABASE_URL", raising=False)
         yield None
         return
-    target = find_postgres()
-    if isinstance(target, SkipReason):
-        pytest.skip(target)
-    dsn = create_scratch_database(target.dsn)
-    p = conninfo_to_dict(dsn)
-    url = (f"postgresql://{quote(str(p.get('user', 'postgres')))}:{quote(str(p.get('password', '')))}@"
-           f"{p.get('host', '127.0.0.1')}:{p.get('port', 5432)}/{p['dbname']}")
+    url = request.getfixturevalue("pg_database_url")
     monkeypatch.setenv("CONTRACTS_DATABASE_URL", url)
-    try:
-        yield url
-    finally:
-        drop_database(target.dsn, dsn)
+    yield url
 
 
 def _harness(tmp_path: Path, url: str | None) -> Harness:
-    from infrastructure.postgres_params import postgres_env
-
-    return make_harness(tmp_path, None if url is None else postgres_env(url))
+    return make_harness(tmp_path, database_url=url)
 
 
 def _as_before_contract_search(tmp_path: Path, url: str | None) -> None:
@@ -125,7 +111,7 @@ def test_migration_3_fills_the_customer_number_of_contracts_projected_before(
         b = api.apply("MIG-2")
     finally:
         api.close()
-    assert main(["migrate", "--json"]) == 0  # schema versions 1 to 3 recorded (PostgreSQL: first time here)
+    assert main(["migrate", "--json"]) == 0  # nothing left: the harness migrated the store at start
     capsys.readouterr()
     _as_before_contract_search(tmp_path, old_store)
 

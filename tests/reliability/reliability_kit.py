@@ -23,13 +23,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 from support.live_server import free_port
+from support.postgres import database_url as database_url  # one place (tests/support)
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "api.cli"]
@@ -38,15 +37,6 @@ PROBLEM_JSON = "application/problem+json"
 PROBLEM_KEYS = {"type", "title", "status", "detail", "article", "field", "instance"}
 CONTRACTOR = {"name": "Reliability Trading K.K.", "address": "1-1 Sample-cho, Tokyo",
               "contact_name": "Taro Reliability", "contact_email": "taro.reliability@example.invalid"}
-
-
-def database_url(dsn: str) -> str:
-    """A libpq DSN (``user=... dbname=...``) as the ``postgresql://`` URL ``CONTRACTS_DATABASE_URL`` wants."""
-    d = conninfo_to_dict(dsn)
-    auth = quote(str(d.get("user") or "postgres"), safe="")
-    if d.get("password"):
-        auth += ":" + quote(str(d["password"]), safe="")
-    return f"postgresql://{auth}@{d.get('host') or '127.0.0.1'}:{d.get('port') or 5432}/{quote(str(d['dbname']))}"
 
 
 def assert_problem(r: httpx.Response, *statuses: int) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
@@ -78,6 +79,15 @@ def create_scratch_database(admin_dsn: str) -> str:
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return make_conninfo(admin_dsn, dbname=name)
+
+
+def database_url(dsn: str) -> str:
+    """A libpq DSN (``user=... dbname=...``) as the ``postgresql://`` URL ``CONTRACTS_DATABASE_URL`` wants."""
+    d = conninfo_to_dict(dsn)
+    auth = quote(str(d.get("user") or "postgres"), safe="")
+    if d.get("password"):
+        auth += ":" + quote(str(d["password"]), safe="")
+    return f"postgresql://{auth}@{d.get('host') or '127.0.0.1'}:{d.get('port') or 5432}/{quote(str(d['dbname']))}"
 
 
 def drop_database(admin_dsn: str, dsn: str) -> None:
