@@ -40,8 +40,10 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -50,6 +52,9 @@ from bench.harness import ROOT, Row, ScenarioResult, build, database_url, median
 
 NAME = "http"
 CLIENTS = 16
+# the bare app runs uvicorn as ``contracts serve`` does (api.cli.serve.uvicorn_options): the same parser and loop
+BARE_PROTOCOL = os.environ.get("BENCH_HTTP_PROTOCOL") or "api.http_protocol:GuardedHttpToolsProtocol"
+BARE_LOOP = os.environ.get("BENCH_HTTP_LOOP") or "auto"
 WORKERS = int(os.environ.get("CONTRACTS_BENCH_HTTP_WORKERS") or 2)  # API processes, the same for both servers
 
 
@@ -60,6 +65,11 @@ def _free_port() -> int:
 
 
 def _contracts_cmd(*args: str) -> list[str]:
+    if os.environ.get("BENCH_HTTP_PROTOCOL") or os.environ.get("BENCH_HTTP_LOOP"):  # an A/B run of the parser
+        return [sys.executable, "-c", "import os, sys; import api.cli.serve as s; "
+                "s.PROTOCOL = os.environ.get('BENCH_HTTP_PROTOCOL') or s.PROTOCOL; "
+                "s.LOOP = os.environ.get('BENCH_HTTP_LOOP') or s.LOOP; "
+                "from api.cli import main; sys.exit(main())", *args]
     script = Path(sys.executable).parent / "contracts"
     if script.exists():
         return [str(script), *args]
@@ -231,7 +241,7 @@ def run(quick: bool, rounds: int) -> ScenarioResult:
                                           **quiet))  # type: ignore[call-overload]
             # the same uvicorn settings as ``contracts serve --workers`` (TCP_NODELAY on the workers' connections)
             bare = (f"import uvicorn; uvicorn.run('bench.bare_app:app', port={raw_port}, workers={WORKERS}, "
-                    "log_level='warning', http='api.http_protocol:GuardedH11Protocol')")
+                    f"log_level='warning', http={BARE_PROTOCOL!r}, loop={BARE_LOOP!r})")
             procs.append(subprocess.Popen([sys.executable, "-c", bare], env=env, cwd=ROOT,
                                           **quiet))  # type: ignore[call-overload]
             svc, raw = f"http://127.0.0.1:{svc_port}", f"http://127.0.0.1:{raw_port}"
@@ -259,9 +269,9 @@ def run(quick: bool, rounds: int) -> ScenarioResult:
                 load(r_base, method, r_paths, r_body, r_head, warm)
                 for _ in range(rounds):
                     figures.setdefault(method, {}).setdefault("raw", []).append(
-                        load(r_base, method, r_paths, r_body, r_head, seconds))
+                        _with_cpu(procs[2].pid, load, r_base, method, r_paths, r_body, r_head, seconds))
                     figures[method].setdefault("svc", []).append(
-                        load(s_base, method, s_paths, s_body, s_head, seconds))
+                        _with_cpu(procs[1].pid, load, s_base, method, s_paths, s_body, s_head, seconds))
             time.sleep(1.0)  # the last batch projected
             idle_seconds = 2.0 if quick else 10.0
             before, t0 = _cpu_seconds(procs[0].pid), time.perf_counter()
@@ -285,6 +295,8 @@ def run(quick: bool, rounds: int) -> ScenarioResult:
         row = Row(f"{method} {'command' if method == 'POST' else 'contract'}", "requests/s", svc_rate, raw_rate,
                   target=f">= {least}x raw, p99 <= 2x raw p99", met=svc_rate >= least * raw_rate and p99 <= 2 * raw_p99)
         row.extra = {"service_p50_ms": round(median([x["p50_ms"] for x in s]), 2), "service_p99_ms": round(p99, 2),
+                     "service_cpu_ms_per_request": round(median([x["cpu_ms"] for x in s]), 3),
+                     "raw_cpu_ms_per_request": round(median([x["cpu_ms"] for x in r]), 3),
                      "raw_p50_ms": round(median([x["p50_ms"] for x in r]), 2),
                      "raw_p99_ms": round(raw_p99, 2), "p99_ratio": round(p99 / raw_p99, 2),
                      "service_errors": sum(x["errors"] for x in s), "raw_errors": sum(x["errors"] for x in r),
@@ -297,6 +309,33 @@ def run(quick: bool, rounds: int) -> ScenarioResult:
     idle.extra = {"seconds": idle_seconds}
     result.rows.append(idle)
     return result
+
+
+def _with_cpu(pid: int, measure: Callable[..., dict[str, float]], *args: Any) -> dict[str, float]:
+    """``measure()``'s figures plus ``cpu_ms``: the CPU of the server (``pid`` and its worker
+    processes; not PostgreSQL, not the projection runner) per request answered."""
+    before = _tree_cpu_seconds(pid)
+    figures = measure(*args)
+    figures["cpu_ms"] = (_tree_cpu_seconds(pid) - before) * 1000 / max(1.0, figures["requests"])
+    return figures
+
+
+def _tree_cpu_seconds(pid: int) -> float:
+    total = 0.0
+    for p in [pid, *_children(pid)]:
+        try:
+            total += _cpu_seconds(p)
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        direct = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+    return [p for c in direct for p in (c, *_children(c))]
 
 
 def _cpu_seconds(pid: int) -> float:

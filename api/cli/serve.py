@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from api.http_protocol import PROTOCOL
 from api.http_protocol import configure as configure_protocol
 from infrastructure.bootstrap import bootstrap, start_background_workers
 from infrastructure.log_safety import configure as configure_logging
@@ -58,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=_run)
 
 
-PROTOCOL = "api.http_protocol:GuardedH11Protocol"
+LOOP = "auto"  # uvloop where it is installed (a dependency; uvicorn falls back to asyncio's loop)
 _WORKER_OPTIONS = "_CONTRACTS_SERVE_OPTIONS"  # serve's options, for the worker processes (not a setting)
 
 
@@ -158,13 +159,15 @@ def production_checks(settings: Settings) -> str | None:
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """How every API process runs uvicorn: the guarded protocol (request read timeout, connection
-    cap, TCP_NODELAY), keep-alive and concurrency bounds from the settings, and no logging
-    configuration of uvicorn's own (its loggers propagate to the process's escaped, rate-limited
-    handler: ``infrastructure.log_safety``); uvicorn's access log off (``api.observability`` writes
-    one line per request without the raw path or the client's address)."""
+    """How every API process runs uvicorn: the guarded protocol on httptools (request read timeout,
+    connection cap, header size bound, TCP_NODELAY), uvloop's event loop, keep-alive and
+    concurrency bounds from the settings, and no logging configuration of uvicorn's own (its
+    loggers propagate to the process's escaped, rate-limited handler: ``infrastructure.log_safety``);
+    uvicorn's access log off (``api.observability`` writes one line per request without the raw
+    path or the client's address)."""
     configure_protocol(settings)
-    return {"http": PROTOCOL, "log_config": None, "log_level": settings.log_level.lower(), "server_header": False,
+    return {"http": PROTOCOL, "loop": LOOP, "log_config": None, "log_level": settings.log_level.lower(),
+            "server_header": False,
             "access_log": False,  # it writes the raw path and the client's address: api.observability writes ours
             "timeout_keep_alive": settings.http_keep_alive_seconds,
             "limit_concurrency": settings.http_max_connections, "h11_max_incomplete_event_size": 16 * 1024}
