@@ -29,6 +29,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from application.ports import ChainRow
+from infrastructure.persistence import packed_arrays as packed
 from infrastructure.persistence.chain import ChainLinker, refuse_text_ids
 from infrastructure.personal_data import PostgresKeyStore, keys_to_destroy, prefetch_keys_of
 
@@ -76,6 +77,7 @@ class ChainedPostgresApplicationRecorder(es_pg.PostgresApplicationRecorder):
             "SELECT e.notification_id AS position, originator_id, originator_version, e.topic, e.state, h.hash "
             "FROM {schema}.{events} e LEFT JOIN {schema}.{hashes} h USING (originator_id, originator_version) "
         ).format(schema=schema, events=events, hashes=hashes)
+        self._select_events_queries: dict[tuple[bool, bool, bool, bool], str] = {}
         self.select_many_statement = SQL(
             "SELECT originator_id, originator_version, topic, state FROM {schema}.{events} "
             "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version").format(
@@ -104,6 +106,36 @@ class ChainedPostgresApplicationRecorder(es_pg.PostgresApplicationRecorder):
             "SELECT originator_id, originator_version FROM {schema}.{hashes} h "
             "LEFT JOIN {schema}.{events} e USING (originator_id, originator_version) "
             "WHERE e.notification_id IS NULL ").format(schema=schema, events=events, hashes=hashes)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)  # as the library's select_events
+    def select_events(self, originator_id: uuid.UUID | str, *, gt: int | None = None, lte: int | None = None,
+                      desc: bool = False, limit: int | None = None) -> Sequence[StoredEvent]:
+        """The library's ``select_events`` (the same statement and parameters) with the statement's
+        text built once per shape: the library composes it per call (``Composed`` of identifiers,
+        turned into bytes on every execute: ~5 % of a GET's server time, issue 21)."""
+        shape = (gt is not None, lte is not None, desc, limit is not None)
+        query = self._select_events_queries.get(shape)
+        if query is None:
+            statement = self.select_events_statement
+            if gt is not None:
+                statement += SQL(" AND originator_version > %s")
+            if lte is not None:
+                statement += SQL(" AND originator_version <= %s")
+            statement += SQL(" ORDER BY originator_version") + SQL(" DESC" if desc else " ASC")
+            if limit is not None:
+                statement += SQL(" LIMIT %s")
+            query = self._select_events_queries[shape] = statement.as_string()
+        params: list[Any] = [originator_id]
+        if gt is not None:
+            params.append(gt)
+        if lte is not None:
+            params.append(lte)
+        if limit is not None:
+            params.append(limit)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(query, params, prepare=True)
+            return [StoredEvent(originator_id=row["originator_id"], originator_version=row["originator_version"],
+                                topic=row["topic"], state=bytes(row["state"])) for row in curs.fetchall()]
 
     def select_events_of(self, originator_ids: Sequence[uuid.UUID]) -> list[StoredEvent]:
         """Every event of many aggregates in ONE query (by aggregate, then version), and their
@@ -150,8 +182,11 @@ class ChainedPostgresApplicationRecorder(es_pg.PostgresApplicationRecorder):
             topics.append(e.topic)
             states.append(e.state)
             hashes.append(by_key[(oid, e.originator_version)])
+        # the five arrays in the binary wire format, packed in one pass (not psycopg's per-call list adaptation)
+        params = (packed.uuids(ids), packed.bigints(versions), packed.texts(topics), packed.byteas(states),
+                  packed.byteas(hashes))
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self.insert_function_query, (ids, versions, topics, states, hashes), prepare=True)
+            curs.execute(self.insert_function_query, params, prepare=True)
             notification_ids = [row["id"] for row in curs.fetchall()]
         if len(notification_ids) != len(stored_events):
             raise ProgrammingError(f"Couldn't get all notification IDs (got {len(notification_ids)}, "
