@@ -13,7 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, StoredEvent
 
@@ -55,6 +55,23 @@ class CommandResult:
     events: int
 
 
+class _Collected(ProcessingEvent[uuid.UUID]):
+    """The library's ``ProcessingEvent`` whose ``collect_events`` takes an ``Aggregate`` (the
+    library's class, which every aggregate here subclasses) by a plain class check: the library
+    asks ``isinstance`` of two runtime-checkable ``Protocol``\ s per object, ~35 us each on
+    CPython 3.11 (issue 21: ~5 % of a command's CPU). Anything else goes to the library's
+    method; the events keep the objects' order."""
+
+    def collect_events(self, *objs: Any, **kwargs: Any) -> None:
+        for obj in objs:
+            if isinstance(obj, Aggregate):
+                self.events.extend(obj.collect_events())
+                self.aggregates[obj.id] = obj
+            elif obj is not None:
+                super().collect_events(obj)
+        self.saved_kwargs.update(kwargs)
+
+
 class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
     name = "contracts"
 
@@ -64,12 +81,21 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
         self.catalog, self.policy, self.calendar = catalog, policy, calendar
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
-        """The library's save, after every aggregate's new events record their actor (section 13:
-        the current one unless a caller stamped them first, as the sweep does per deadline)."""
+        """The library's save (the same steps: collect, record, snapshots, notify), after every
+        aggregate's new events record their actor (section 13: the current one unless a caller
+        stamped them first, as the sweep does per deadline); the events of this package's
+        aggregates are collected without the library's runtime ``Protocol`` checks
+        (``_Collected``)."""
         for obj in objs:
             if isinstance(obj, Aggregate):
                 stamp(obj)
-        return super().save(*objs, **kwargs)
+        processing_event = _Collected()
+        processing_event.collect_events(*objs, **kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        self.notify(processing_event.events)  # the library's deprecated hook, as its save calls it
+        return recordings
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
