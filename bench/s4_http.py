@@ -66,9 +66,10 @@ def _free_port() -> int:
 
 def _contracts_cmd(*args: str) -> list[str]:
     if os.environ.get("BENCH_HTTP_PROTOCOL") or os.environ.get("BENCH_HTTP_LOOP"):  # an A/B run of the parser
-        return [sys.executable, "-c", "import os, sys; import api.cli.serve as s; "
-                "s.PROTOCOL = os.environ.get('BENCH_HTTP_PROTOCOL') or s.PROTOCOL; "
-                "s.LOOP = os.environ.get('BENCH_HTTP_LOOP') or s.LOOP; "
+        return [sys.executable, "-c", "import os, sys; import api.cli.serve as s; options = s.uvicorn_options; "
+                "s.uvicorn_options = lambda settings: {**options(settings), "
+                "'http': os.environ.get('BENCH_HTTP_PROTOCOL') or options(settings)['http'], "
+                "'loop': os.environ.get('BENCH_HTTP_LOOP') or 'auto'}; "
                 "from api.cli import main; sys.exit(main())", *args]
     script = Path(sys.executable).parent / "contracts"
     if script.exists():
