@@ -39,8 +39,10 @@ from domain.sla import OutageFacts
 
 A = TypeVar("A", bound=Aggregate)
 
-STATE_SCHEMA_VERSION = 5  # 2: issue 15 retention dates; 3: rule book 7 settlement; 4: rule book 7 reminders;
-# 5: issued invoices (numbers, rates, recipients, corrections, credit notes, interest; issue 16)
+STATE_SCHEMA_VERSION = 6  # 2: issue 15 retention dates; 3: rule book 7 settlement; 4: rule book 7 reminders;
+# 5: issued invoices (numbers, rates, recipients, corrections, credit notes, interest; issue 16);
+# 6: same shape, new meaning: a void or correction gives back what the invoice billed by rule (Ledger._release,
+# d8190cd), so a v5 state of a contract with a void can differ from its replay: v5 is replayed until retaken
 STATE_DATACLASSES: tuple[tuple[type[Any], str], ...] = (
     (Ledger, "state_ledger"),
     (Invoice, "state_invoice"),

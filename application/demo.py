@@ -133,8 +133,10 @@ def run_demo(app: ContractsApplication, clock: SettableClock, sweep: Callable[[]
     c = app.get_contract(cid)
     policy = app.policy
     erase_on = c.contractor_data_erasure_on(policy)
-    yield (f"records kept until {c.records_kept_until(policy)} ({policy.records_retention_years} years after the "
-           f"fiscal year of the last invoice, {c.last_invoice_on()}); contractor data erased on {erase_on}")
+    counted_from = (f"the tax return's filing deadline, {policy.records_filing_months} months after the fiscal year "
+                    "end" if policy.records_filing_months else "the end of the fiscal year")
+    yield (f"records kept until {c.records_kept_until(policy)} ({policy.records_retention_years} years from "
+           f"{counted_from} of the last invoice, {c.last_invoice_on()}); contractor data erased on {erase_on}")
     assert erase_on is not None
     yield from move_to(erase_on)
     c = app.get_contract(cid)

@@ -1163,8 +1163,10 @@ class Contract(Aggregate):
 
     def _kept_because(self, policy: Policy, customer_credit: int = 0) -> str:
         owed = self.owed(customer_credit)
+        start = (f"the day after the tax return's filing deadline, {policy.records_filing_months} months after the "
+                 "end" if policy.records_filing_months else "the end")
         why = [f"the recipient's name (and address) must be kept with the invoice records: {RECORDS_LAW}; "
-               f"{policy.records_retention_years} years after the end of the fiscal year (ending "
+               f"{policy.records_retention_years} years from {start} of the fiscal year (ending "
                f"{policy.fiscal_year_end}) holding the last invoice"]
         if self.state not in ENDED:
             why.append("the contract is still in force, so its last invoice is not known yet")

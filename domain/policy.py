@@ -20,7 +20,7 @@ class Policy:
     retention_days: int = 60  # spec 10, Art. 15.3: stored data kept after the contract ended
     records_retention_years: int = 7  # spec 10: contractor data kept with the invoice records
     fiscal_year_end: FiscalYearEnd = FiscalYearEnd(3, 31)  # spec 10: the records period counts from it
-    records_filing_months: int = 0  # spec 10 counts from the year end; the tax law from the filing deadline
+    records_filing_months: int = 2  # the law counts from the filing deadline, 2 months after the year end
     transfer_fee_tolerance: int = 0  # rule book 7: shortfall (振込手数料) written off by rule, in yen
     payment_reminder_days_before: int = 7  # rule book 7: reminder this many days before the due date (0: none)
     payment_reminder_days_after: int = 7  # rule book 7: reminder this many days after the due date (0: none)

@@ -7,11 +7,13 @@ Two kinds of data, two rules, each in one place here:
   the contract ended (termination, trial expiry, rejection): ``retention_deadline``.
 * **Contractor data** (契約者情報等, Art. 2.2; personal data under Art. 13 and the privacy
   policy): kept while the contract lasts, while anything is owed, and until POLICY
-  ``records_retention_years`` after the end of the fiscal year (POLICY ``fiscal_year_end``)
-  that holds the contract's last invoice, because the invoice's recipient must be kept with
-  the books (Corporate Tax Act: 7 years; Consumption Tax Act Art. 57-4(1)(6): the recipient's
-  name is on every qualified invoice). A contract that never had an invoice has no records to
-  keep: its contractor data goes with the stored data. ``contractor_data_erasure_on``.
+  ``records_retention_years`` from the day after the tax return's filing deadline (POLICY
+  ``records_filing_months`` = 2 after the end, as the law counts; rule book 10 counts from the end)
+  of the fiscal year (POLICY ``fiscal_year_end``) that holds the contract's last invoice,
+  because the invoice's recipient must be kept with the books (Corporate Tax Act: 7 years;
+  Consumption Tax Act Art. 57-4(1)(6): the recipient's name is on every qualified invoice). A
+  contract that never had an invoice has no records to keep: its contractor data goes with the
+  stored data. ``contractor_data_erasure_on``.
 
 Requests under the privacy policy (開示等の請求, section 7): what can be erased at once (the
 contacts) and what must stay until the records period ends: ``RECORD_FIELDS``.
@@ -32,7 +34,7 @@ if TYPE_CHECKING:  # domain.policy holds a FiscalYearEnd: imported for the annot
 STORED_DATA_ARTICLE = "Art. 15.3"
 CONTRACTOR_DATA_ARTICLE = "Art. 13"  # with the privacy policy (契約者情報等の利用) and the records rule
 PRIVACY_REQUEST_ARTICLE = "privacy policy 7"  # 個人情報の開示等の請求
-RECORDS_LAW = ("Corporate Tax Act (books and invoices kept 7 years after the fiscal year); "
+RECORDS_LAW = ("Corporate Tax Act (books and invoices kept 7 years from the return's filing deadline); "
                "Consumption Tax Act Art. 57-4(1)(6) (the recipient's name on a qualified invoice)")
 
 RECORD_FIELDS = ("name", "address")
@@ -151,7 +153,8 @@ def contractor_data_erasure_on(stored_data_deletion: date | None, last_invoice_o
     Kept while the contract lasts and while anything is owed; then until the records period of the
     last invoice ends (erased the day after); never before the stored-data deadline. Without any
     invoice: at the stored-data deadline. Settled late: the day after the settling payment at the
-    earliest, then the same rule (terminated 2026-06-30, invoices to 2026-06 -> 2034-04-01)."""
+    earliest, then the same rule (terminated 2026-06-30, invoices to 2026-06 -> 2034-04-01, or with
+    the law's ``filing_months`` 2, the default POLICY, 2034-06-01)."""
     if stored_data_deletion is None or owed.anything:
         return None
     candidates = [stored_data_deletion]

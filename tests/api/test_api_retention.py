@@ -1,19 +1,21 @@
-"""Spec 10 retention through HTTP and the scheduler on the sandbox clock (issue 15), SQLite and
+"""Rule book 10 retention through HTTP and the scheduler on the sandbox clock (issue 15), SQLite and
 PostgreSQL.
 
 Worked by hand (rule book sections 3, 10, 11): monthly kintone standard x 10, approved 2026-03-24
 (first month April), termination noticed 2026-05-01 for June: ended 2026-06-30; invoices 2026-04
 (24,200), 2026-05 and 2026-06 (13,200 each, issued on the 1st of their month).
 - Art. 15.3: stored data deleted 2026-06-30 + 60 days = 2026-08-29.
-- Art. 13 + Corporate Tax Act: last invoice 2026-06-01, fiscal year ends 2027-03-31, + 7 years:
-  contractor data kept until 2034-03-31, erased 2034-04-01; June unpaid: not erased until settled.
+- Art. 13 + Corporate Tax Act: last invoice 2026-06-01, fiscal year ends 2027-03-31, return filed by
+  2027-05-31, + 7 years from the next day: contractor data kept until 2034-05-31, erased 2034-06-01;
+  June unpaid: not erased until settled.
 - Privacy policy 7: an erasure request erases the contacts at once, keeps name and address until
-  2034-03-31 and says why (Consumption Tax Act Art. 57-4(1)(6): the recipient on a qualified invoice).
+  2034-05-31 and says why (Consumption Tax Act Art. 57-4(1)(6): the recipient on a qualified invoice).
 - Art. 9.4, rule book 6 (issue 16): late interest is billed once the principal is paid, at once on an
   interest invoice as the contract has ended: April (24,200, due 05-31) paid 07-01: 30 days ->
-  floor(24200 x 0.145 x 30 / 365) = 288; June (13,200, due 2026-07-31) paid 2034-05-10: 2,839 days
-  -> floor(13200 x 0.145 x 2839 / 365) = 14,887, on an interest invoice issued 2034-05-10: the last
-  document now, in the fiscal year ending 2035-03-31, + 7 years: kept until 2042-03-31, erased 2042-04-01.
+  floor(24200 x 0.145 x 30 / 365) = 288; June (13,200, due 2026-07-31) paid 2034-06-10: 2,870 days
+  -> floor(13200 x 0.145 x 2870 / 365) = 15,049, on an interest invoice issued 2034-06-10: the last
+  document now, in the fiscal year ending 2035-03-31 (filed by 2035-05-31), + 7 years: kept until
+  2042-05-31, erased 2042-06-01.
 """
 
 from __future__ import annotations
@@ -94,25 +96,25 @@ def test_spec_10_retention_over_http_and_the_scheduler(any_api: Harness) -> None
     _sweep_on(api, date(2026, 8, 29))
     view = api.get(f"/v1/contracts/{cid}", "operator").json()
     assert view["retention"]["stored_data"]["deleted_on"] == "2026-08-29" and view["contractor"]["name"]
-    # 2034-04-01: the records period has ended, but June is still owed: nothing is erased
-    _sweep_on(api, date(2034, 4, 1))
+    # 2034-06-01: the records period has ended, but June is still owed: nothing is erased
+    _sweep_on(api, date(2034, 6, 1))
     assert api.get(f"/v1/contracts/{cid}", "operator").json()["data_deleted"] is False
-    api.set_clock(jst(2034, 5, 10, 12))
-    _pay(api, cid, invoices["2026-06"], "2034-05-10")
-    june_interest = [i for i in api.invoices(cid) if i["kind"] == "interest" and i["issued_on"] == "2034-05-10"]
-    assert [i["total"] for i in june_interest] == [14887]
+    api.set_clock(jst(2034, 6, 10, 12))
+    _pay(api, cid, invoices["2026-06"], "2034-06-10")
+    june_interest = [i for i in api.invoices(cid) if i["kind"] == "interest" and i["issued_on"] == "2034-06-10"]
+    assert [i["total"] for i in june_interest] == [15049]
     assert _deadlines(api, cid) == []  # the interest is owed now
-    _pay(api, cid, june_interest[0], "2034-05-10")
-    assert _deadlines(api, cid) == [("2042-04-01", "contractor_data_erasure")]  # the interest invoice's records
-    _sweep_on(api, date(2042, 3, 31))
+    _pay(api, cid, june_interest[0], "2034-06-10")
+    assert _deadlines(api, cid) == [("2042-06-01", "contractor_data_erasure")]  # the interest invoice's records
+    _sweep_on(api, date(2042, 5, 31))
     assert api.get(f"/v1/contracts/{cid}", "operator").json()["data_deleted"] is False
-    _sweep_on(api, date(2042, 4, 1))
+    _sweep_on(api, date(2042, 6, 1))
     view = api.get(f"/v1/contracts/{cid}", "operator").json()
     assert view["data_deleted"] is True and view["contractor"] == erased
     assert api.get(f"/v1/contracts/{cid}", "auditor").json()["contractor"] == erased  # erased wins over role
-    assert view["retention"]["contractor_data"]["erased_on"] == "2042-04-01"
+    assert view["retention"]["contractor_data"]["erased_on"] == "2042-06-01"
     totals = [(i["kind"], i["total"]) for i in api.invoices(cid)]  # every amount replays
-    assert sorted(totals) == [("interest", 288), ("interest", 14887), ("monthly", 13200), ("monthly", 13200),
+    assert sorted(totals) == [("interest", 288), ("interest", 15049), ("monthly", 13200), ("monthly", 13200),
                               ("monthly", 24200)]
     events = api.get(f"/v1/contracts/{cid}/events", "operator").json()
     names = [e["type"] for e in events["events"]]

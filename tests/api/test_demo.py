@@ -33,5 +33,5 @@ def test_demo_runs_the_scheduler_in_date_order(capsys: pytest.CaptureFixture[str
     assert "suspen" not in out.replace("suspension notice (spec 7) would", "")
     assert "contract terminated (notice) on 2026-08-31; stored data kept until 2026-10-30 (Art. 15.3)" in lines
     assert "2026-10-30 scheduler fired: stored data deleted (Art. 15.3)" in lines
-    assert "2034-04-01 scheduler fired: contractor data erased after the records period (Art. 13, spec 10)" in lines
+    assert "2034-06-01 scheduler fired: contractor data erased after the records period (Art. 13, spec 10)" in lines
     assert "INFO" not in out and "WARNING" not in out  # no log line on stdout

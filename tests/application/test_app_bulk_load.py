@@ -49,7 +49,8 @@ def test_bulk_read_equals_reading_one_by_one(store: Store) -> None:
 
 def test_bulk_read_after_data_deletion_reads_erased_personal_data_and_keeps_amounts(store: Store) -> None:
     """Spec 10 / Art. 13: after ContractorDataErased the keys are gone; amounts and dates still replay.
-    Ended 2026-06-10, last invoice 2026-06-01 (fiscal year to 2027-03-31), all paid: erased 2034-04-01."""
+    Ended 2026-06-10, last invoice 2026-06-01 (fiscal year to 2027-03-31, filed by
+    2027-05-31, + 7 years), all paid: erased 2034-06-01."""
     app = store.open()
     cid = monthly_to_june(app)
     app.terminate_for_cause(cid, "Art. 23.1.1", jst(2026, 6, 10))
@@ -61,7 +62,7 @@ def test_bulk_read_after_data_deletion_reads_erased_personal_data_and_keeps_amou
     assert interest.total == 182
     app.record_payment(cid, interest.invoice_id, 182, date(2026, 6, 20), jst(2026, 6, 20))
     before = app.get_contract(cid)
-    app.erase_contractor_data(cid, date(2034, 4, 1))
+    app.erase_contractor_data(cid, date(2034, 6, 1))
     fresh = app if store.kind == "popo" else store.open()
     contract = fresh.get_contracts([cid])[cid]
     assert isinstance(contract, Contract)

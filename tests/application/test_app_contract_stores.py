@@ -120,7 +120,7 @@ def test_spec_3_full_lifecycle_with_hand_computed_figures(app: ContractsApplicat
                    "Art. 15.3")
     app.delete_stored_data(cid, date(2026, 10, 30))
     # Art. 13 / spec 10: the contractor data stays while 96800 yen are owed
-    assert_refused(app, cid, lambda: app.erase_contractor_data(cid, date(2034, 4, 1)), RuleViolation,
+    assert_refused(app, cid, lambda: app.erase_contractor_data(cid, date(2034, 6, 1)), RuleViolation,
                    "Art. 13")
     assert names(app, cid) == [
         "Opened", "TrialStarted", "Applied", "Approved", "ServicePeriodStarted", "InvoiceIssued",

@@ -107,10 +107,11 @@ def settle(app: ContractsApplication, cid: uuid.UUID) -> None:
 
 
 def erase_contractor_data(app: ContractsApplication, cid: uuid.UUID) -> None:
-    """Settle, then erase the contractor data when the records period ends: last invoice
-    2026-08-01, fiscal year to 2027-03-31, + 7 years -> kept until 2034-03-31, erased 2034-04-01."""
+    """Settle, then erase the contractor data when the records period ends: last invoice 2026-08-01,
+    fiscal year to 2027-03-31, return filed by 2027-05-31, + 7 years -> kept until 2034-05-31,
+    erased 2034-06-01."""
     settle(app, cid)
-    app.erase_contractor_data(cid, date(2034, 4, 1))
+    app.erase_contractor_data(cid, date(2034, 6, 1))
 
 
 def leaked(raw: bytes) -> list[str]:

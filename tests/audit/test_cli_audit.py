@@ -77,7 +77,7 @@ def test_cli_disclose(db: tuple[Path, str], tmp_path: Path, capsys: pytest.Captu
     out = tmp_path / "disclosure.json"
     assert main(["audit", "disclose", "--db", str(path), "--contract", cid, "--out", str(out)]) == 0
     doc = json.loads(out.read_text(encoding="utf-8"))
-    assert doc["erased"] is True and doc["contracts"][0]["erased_on"] == "2034-04-01"
+    assert doc["erased"] is True and doc["contracts"][0]["erased_on"] == "2034-06-01"
     assert leaked(out.read_bytes()) == []
     assert main(["audit", "disclose", "--db", str(path), "--customer", "NOBODY"]) == 2
 
@@ -119,7 +119,8 @@ def test_spec_13_cli_checkpoint_then_verify_detects_a_deleted_contract(
 
 def test_cli_privacy_policy_7_erasure_request(db: tuple[Path, str], capsys: pytest.CaptureFixture[str]) -> None:
     """The lifecycle ended 2026-08-31 with invoices to 2026-08 (fiscal year to 2027-03-31): the contacts
-    go at once, the name and address are kept until 2034-03-31 (Corporate Tax Act 7 years) once settled."""
+    go at once, the name and address are kept until 2034-05-31 (Corporate Tax Act: 7 years from the day
+    after the filing deadline 2027-05-31) once settled."""
     path, cid = db
     services = build_services(Settings(sqlite_path=path, database_url=None))
     try:
@@ -129,7 +130,7 @@ def test_cli_privacy_policy_7_erasure_request(db: tuple[Path, str], capsys: pyte
     assert main(["audit", "privacy-request", "--db", str(path), "--contract", cid, "--request", "erase",
                  "--operator", "alice"]) == 0
     answer = json.loads(capsys.readouterr().out)
-    assert answer["kept_fields"] == ["address", "name"] and answer["kept_until"] == "2034-03-31"
+    assert answer["kept_fields"] == ["address", "name"] and answer["kept_until"] == "2034-05-31"
     assert set(answer["erased_fields"]) == {"contact_email", "contact_name", "contact_phone", "store_admin_email",
                                             "store_admin_name"}
     assert "Corporate Tax Act" in answer["kept_because"]

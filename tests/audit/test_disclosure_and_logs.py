@@ -50,11 +50,11 @@ def test_spec10_disclosure_after_erasure_says_so(store: Store) -> None:
     doc = disclosure(store.app, customer_number=CUSTOMER, now=jst(2026, 11, 1))
     assert doc["erased"] is True
     [c] = doc["contracts"]
-    assert c["erased"] is True and c["erased_on"] == "2034-04-01"
-    assert "erased on 2034-04-01" in c["statement"]
+    assert c["erased"] is True and c["erased_on"] == "2034-06-01"
+    assert "erased on 2034-06-01" in c["statement"]
     retention = c["retention"]
     assert retention["stored_data"]["deletion_on"] == "2026-10-30"  # Art. 15.3: ended 08-31 + 60 days
-    assert retention["contractor_data"]["records_kept_until"] == "2034-03-31"
+    assert retention["contractor_data"]["records_kept_until"] == "2034-05-31"
     assert c["current_contractor"] is None and c["personal_data"] == []
     # amounts and dates are kept: the 5 period invoices and the 2 interest invoices (rule book 6, Art. 9.4)
     # of the late invoices settled on 2026-09-01 after the contract ended

@@ -79,7 +79,7 @@ PAYER = "ｶ)ｵｰﾃﾞｨｯﾄｼｮｳｼﾞ"
 
 def test_spec10_a_transfers_payer_name_goes_with_the_customers_last_contractor_data(store: Store) -> None:
     """Rule book 10: a transfer's payer name and bank reference are the customer's personal data.
-    The customer has two contracts: the lifecycle's (erased 2034-04-01, see ``erase_contractor_data``)
+    The customer has two contracts: the lifecycle's (erased 2034-06-01, see ``erase_contractor_data``)
     and a garoon trial started 2026-03-02 (30 days: expired 2026-04-01; no invoice, so its contractor
     data goes at the stored-data deadline 2026-04-01 + 60 days = 2026-05-31). The 1,000 yen transfer
     of 2026-09-01 keeps its payer until the second erasure, then reads as erased; its figures stay."""

@@ -7,8 +7,10 @@ contract ends 2026-06-30 with invoices for 2026-04, 05 and 06 (issued on the 1st
   (July has 31 days: 07-31 is +31, 08-29 is +60).
 - Contractor data (Art. 13 with the records rule: Corporate Tax Act 7 years, Consumption Tax Act
   Art. 57-4(1)(6)): the last invoice, 2026-06-01, lies in the fiscal year ending 2027-03-31
-  (POLICY fiscal_year_end 03-31); + 7 years (POLICY records_retention_years) = kept until
-  2034-03-31, erased on 2034-04-01.
+  (POLICY fiscal_year_end 03-31). The law counts the 7 years (POLICY records_retention_years) from
+  the day after the return's filing deadline, 2 months after the year end (POLICY
+  records_filing_months 2; 法人税法施行規則 59条, 法人税法 74条; rule book 10 counts from the year end,
+  and the law wins): deadline 2027-05-31, kept until 2034-05-31, erased on 2034-06-01.
 """
 
 from __future__ import annotations
@@ -96,30 +98,30 @@ def test_art_15_3_no_stored_data_deletion_while_in_service() -> None:
 
 
 # --------------------------------------------------------------------------- Art. 13 contractor data
-def test_art_13_contractor_data_kept_until_2034_03_31_erased_2034_04_01() -> None:
+def test_art_13_contractor_data_kept_until_2034_05_31_erased_2034_06_01() -> None:
     c = ended_2026_06_30()
     assert c.last_invoice_on() == date(2026, 6, 1)
-    assert c.records_kept_until(POLICY) == date(2034, 3, 31)
-    assert c.contractor_data_erasure_on(POLICY) == date(2034, 4, 1)
+    assert c.records_kept_until(POLICY) == date(2034, 5, 31)
+    assert c.contractor_data_erasure_on(POLICY) == date(2034, 6, 1)
     totals = sorted(i.total for i in c.ledger.invoices.values())
     assert {i.recipient for i in c.ledger.invoices.values()} == {CONTRACTOR["name"]}
-    assert_refused(c, lambda: c.erase_contractor_data(date(2034, 3, 31), POLICY), RuleViolation,
+    assert_refused(c, lambda: c.erase_contractor_data(date(2034, 5, 31), POLICY), RuleViolation,
                    "Art. 13")
-    c.erase_contractor_data(date(2034, 4, 1), POLICY)
+    c.erase_contractor_data(date(2034, 6, 1), POLICY)
     # Art. 57-4(1)(6) names the recipient; once its key is destroyed the live state reads as a replay does
     assert {i.recipient for i in c.ledger.invoices.values()} == {"[erased]"}
     [e] = c.collect_events()
-    assert (type(e).__name__, e.erased_on) == ("ContractorDataErased", date(2034, 4, 1))
-    assert "2034-03-31" in e.reason
-    assert c.data_deleted and c.contractor == {} and c.contractor_erased_on == date(2034, 4, 1)
+    assert (type(e).__name__, e.erased_on) == ("ContractorDataErased", date(2034, 6, 1))
+    assert "2034-05-31" in e.reason
+    assert c.data_deleted and c.contractor == {} and c.contractor_erased_on == date(2034, 6, 1)
     assert sorted(i.total for i in c.ledger.invoices.values()) == totals  # every amount stays
-    assert_refused(c, lambda: c.erase_contractor_data(date(2034, 4, 2), POLICY), RuleViolation, "Art. 13")
+    assert_refused(c, lambda: c.erase_contractor_data(date(2034, 6, 2), POLICY), RuleViolation, "Art. 13")
     assert_refused(c, lambda: c.change_contractor({"name": "x"}, jst(2034, 4, 2)), RuleViolation, "Art. 12.1")
 
 
 def test_art_13_not_erased_while_an_invoice_is_unpaid_then_per_the_rule() -> None:
-    """June's invoice (13,200 yen) unpaid: nothing is erased on 2034-04-01; paid 2034-05-10, so
-    the data goes the day after, 2034-05-11. Paid before the records period ends: 2034-04-01."""
+    """June's invoice (13,200 yen) unpaid: nothing is erased on 2034-06-01; paid 2034-07-10, so
+    the data goes the day after, 2034-07-11. Paid before the records period ends: 2034-06-01."""
     c = ended_2026_06_30(pay=False)
     for period in ("2026-04", "2026-05"):
         i = invoice(c, period)
@@ -127,17 +129,17 @@ def test_art_13_not_erased_while_an_invoice_is_unpaid_then_per_the_rule() -> Non
     june = invoice(c, "2026-06")
     assert june.outstanding == 13200
     assert c.contractor_data_erasure_on(POLICY) is None
-    assert_refused(c, lambda: c.erase_contractor_data(date(2034, 4, 1), POLICY), RuleViolation,
+    assert_refused(c, lambda: c.erase_contractor_data(date(2034, 6, 1), POLICY), RuleViolation,
                    "Art. 13")
     paid_early = ended_2026_06_30(pay=False)
     for i in paid_early.ledger.invoices.values():
         paid_early.receive_payment(i.invoice_id, i.total, date(2027, 1, 15), jst(2027, 1, 15))
-    assert paid_early.contractor_data_erasure_on(POLICY) == date(2034, 4, 1)
-    c.receive_payment(june.invoice_id, 13200, date(2034, 5, 10), jst(2034, 5, 10))
-    assert c.contractor_data_erasure_on(POLICY) == date(2034, 5, 11)
-    assert_refused(c, lambda: c.erase_contractor_data(date(2034, 5, 10), POLICY), RuleViolation,
+    assert paid_early.contractor_data_erasure_on(POLICY) == date(2034, 6, 1)
+    c.receive_payment(june.invoice_id, 13200, date(2034, 7, 10), jst(2034, 7, 10))
+    assert c.contractor_data_erasure_on(POLICY) == date(2034, 7, 11)
+    assert_refused(c, lambda: c.erase_contractor_data(date(2034, 7, 10), POLICY), RuleViolation,
                    "Art. 13")
-    c.erase_contractor_data(date(2034, 5, 11), POLICY)
+    c.erase_contractor_data(date(2034, 7, 11), POLICY)
     assert c.data_deleted
 
 
@@ -201,9 +203,12 @@ def test_art_13_contract_in_force_is_never_erased() -> None:
 def test_spec_10_records_period_is_policy() -> None:
     c = ended_2026_06_30()
     policy = replace(POLICY, records_retention_years=10, fiscal_year_end=FiscalYearEnd(12, 31))
-    assert c.contractor_data_erasure_on(policy) == date(2037, 1, 1)  # FY 2026-12-31 + 10 years, next day
-    law = replace(POLICY, records_filing_months=2)  # the Corporate Tax Act's count (see docs/decisions.md)
-    assert c.contractor_data_erasure_on(law) == date(2034, 6, 1)
+    # FY 2026-12-31, filing deadline 2027-02-28, + 10 years = 2037-02-28, erased the next day
+    assert c.contractor_data_erasure_on(policy) == date(2037, 3, 1)
+    from_year_end = replace(policy, records_filing_months=0)  # rule book 10's count, from the year end
+    assert c.contractor_data_erasure_on(from_year_end) == date(2037, 1, 1)
+    assert c.contractor_data_erasure_on(replace(POLICY, records_filing_months=0)) == date(2034, 4, 1)
+    assert c.contractor_data_erasure_on(POLICY) == date(2034, 6, 1)  # the law's count is the default
 
 
 # --------------------------------------------------------------------------- privacy policy 7 requests
@@ -213,11 +218,11 @@ def test_privacy_policy_7_erasure_request_erases_contacts_keeps_the_invoice_reci
     answer = c.answer_privacy_request("erase", jst(2026, 8, 1), POLICY)
     assert answer["erased_fields"] == ["contact_email", "contact_name", "contact_phone"]
     assert answer["kept_fields"] == ["address", "name"]
-    assert answer["kept_until"] == date(2034, 3, 31)
+    assert answer["kept_until"] == date(2034, 5, 31)
     assert "Corporate Tax Act" in answer["kept_because"] and "Art. 57-4" in answer["kept_because"]
     events = c.collect_events()
     assert names(events)[-1] == "PrivacyRequestAnswered"
-    assert events[-1].request == "erase" and events[-1].kept_until == date(2034, 3, 31)
+    assert events[-1].request == "erase" and events[-1].kept_until == date(2034, 5, 31)
     assert c.contractor == {"name": CONTRACTOR["name"], "address": CONTRACTOR["address"], "contacts": "[erased]"}
     assert c.contacts_erased_on == date(2026, 8, 1) and not c.data_deleted
     # the contacts cannot come back; the record fields can still be corrected (Art. 12.1)

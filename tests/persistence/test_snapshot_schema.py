@@ -32,9 +32,10 @@ ROOT = Path(__file__).resolve().parents[2]
 # (or accept that old snapshots are replayed until retaken), and pin the new shape here.
 # 2: issue 15; 3: rule book 7 settlement; 4: rule book 7 payment reminders; 5 (issue 16): invoices read
 # from InvoiceIssued (number, issuer, rates, recipient, status, credits, interest); no upcaster from 4:
-# a v4 state has no issued invoices to carry (replayed until retaken).
+# a v4 state has no issued invoices to carry (replayed until retaken). 6: the shape of 5, but a void or a
+# correction now gives back what the invoice billed by rule (Ledger._release): no upcaster (v5 replayed).
 SHAPES = {1: "5d7b63f8af4b5c84", 2: "0d29d213c90bd287", 3: "48b07baaab923c8f", 4: "19fe906051efe182",
-          5: "727def39b3ac21f1"}
+          5: "727def39b3ac21f1", 6: "727def39b3ac21f1"}
 CONTRACTOR = {"name": "Example Trading K.K.", "address": "1-1 Sample-cho, Tokyo", "contact_email": "a@example.invalid"}
 
 

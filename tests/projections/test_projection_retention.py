@@ -1,18 +1,19 @@
-"""Spec 11 deadlines for spec 10 retention (issue 15), on SQLite and PostgreSQL.
+"""Rule book 11 deadlines for rule book 10 retention (issue 15), on SQLite and PostgreSQL.
 
 Worked by hand: monthly kintone standard x 10 from April 2026, termination noticed for June:
 ended 2026-06-30, invoices 2026-04 (24,200), 2026-05 and 2026-06 (13,200 each, issued on the 1st).
 - stored_data_deletion (Art. 15.3): 2026-06-30 + 60 days = 2026-08-29.
-- contractor_data_erasure (Art. 13, records rule: Corporate Tax Act 7 years after the fiscal year
-  ending 2027-03-31 that holds the last invoice, 2026-06-01): kept until 2034-03-31, due 2034-04-01;
-  while June is unpaid there is no date.
+- contractor_data_erasure (Art. 13, records rule: Corporate Tax Act 7 years from the day after the
+  filing deadline, 2027-05-31, of the fiscal year ending 2027-03-31 that holds the last invoice,
+  2026-06-01): kept until 2034-05-31, due 2034-06-01; while June is unpaid there is no date.
 - Art. 9.4, rule book 6 (issue 16): late interest is billed once the principal is paid, on an interest
   invoice at once (the contract has ended). Paid 2026-07-20: April (24,200, due 05-31) 49 days ->
   floor(24200 x 0.145 x 49 / 365) = 471, May (13,200, due 06-30) 19 days -> floor(13200 x 0.145 x 19 / 365)
   = 99: each on the interest invoice of the payment that settled it, issued 2026-07-20 (same fiscal
   year). June paid 2034-05-10 (2,839 days late) ->
   floor(13200 x 0.145 x 2839 / 365) = 14,887 on an interest invoice issued 2034-05-10: the last
-  document, fiscal year ending 2035-03-31, kept until 2042-03-31, erasure due 2042-04-01 once paid.
+  document, fiscal year ending 2035-03-31 (filed by 2035-05-31), kept until 2042-05-31, erasure due
+  2042-06-01 once paid.
 """
 
 from __future__ import annotations
@@ -63,10 +64,10 @@ def test_spec_11_art_15_3_and_art_13_deadlines_of_the_worked_example(services: S
     assert _retention(read_models, cid) == [(date(2026, 8, 29), "stored_data_deletion")]  # the interest is owed
     _pay_interest(services, cid, date(2026, 7, 20), 471, 99)
     assert _retention(read_models, cid) == [(date(2026, 8, 29), "stored_data_deletion"),
-                                            (date(2034, 4, 1), "contractor_data_erasure")]
+                                            (date(2034, 6, 1), "contractor_data_erasure")]
     app.delete_stored_data(cid, date(2026, 8, 29))
-    assert _retention(read_models, cid) == [(date(2034, 4, 1), "contractor_data_erasure")]
-    app.erase_contractor_data(cid, date(2034, 4, 1))
+    assert _retention(read_models, cid) == [(date(2034, 6, 1), "contractor_data_erasure")]
+    app.erase_contractor_data(cid, date(2034, 6, 1))
     assert _retention(read_models, cid) == []
     assert sorted(i["total"] for i in read_models.invoices(cid)) == [99, 471, 13200, 13200, 24200]  # amounts stay
 
@@ -85,7 +86,7 @@ def test_spec_11_unpaid_invoice_moves_the_erasure_when_settled(services: Service
     assert _retention(read_models, cid) == [(date(2026, 8, 29), "stored_data_deletion")]  # June's interest owed
     _pay_interest(services, cid, date(2034, 5, 10), 14887)
     assert _retention(read_models, cid) == [(date(2026, 8, 29), "stored_data_deletion"),
-                                            (date(2042, 4, 1), "contractor_data_erasure")]
+                                            (date(2042, 6, 1), "contractor_data_erasure")]
 
 
 def test_spec_11_privacy_request_keeps_the_erasure_deadline(services: Services,
@@ -96,5 +97,5 @@ def test_spec_11_privacy_request_keeps_the_erasure_deadline(services: Services,
         app.record_payment(cid, inv.invoice_id, inv.total, date(2026, 7, 20), jst(2026, 7, 20))
     _pay_interest(services, cid, date(2026, 7, 20), 471, 99)
     _, answer = app.answer_privacy_request(cid, "erase", jst(2026, 8, 1))
-    assert answer["kept_until"] == date(2034, 3, 31)
-    assert _retention(read_models, cid)[-1] == (date(2034, 4, 1), "contractor_data_erasure")
+    assert answer["kept_until"] == date(2034, 5, 31)
+    assert _retention(read_models, cid)[-1] == (date(2034, 6, 1), "contractor_data_erasure")

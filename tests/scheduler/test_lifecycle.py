@@ -129,29 +129,31 @@ def test_overdue_suspension_termination_deletion(store: Callable[..., World]) ->
         ("after_due", date(2026, 7, 7)), ("before_due", date(2026, 7, 24)), ("after_due", date(2026, 8, 7))]
     assert names.count("Terminated") == 1 and names[-1] == "StoredDataDeleted"
     assert "Renewed" not in names[names.index("Terminated"):]  # no July renewal after the stop
-    # spec 10 / Art. 13: April, May and June are still owed: the contractor data stays, even after the
-    # records period of the last invoice (June, issued 2026-06-01: fiscal year to 2027-03-31, + 7 years)
-    w.sweep_on(date(2034, 4, 1))
+    # rule book 10 / Art. 13: April, May and June are still owed: the contractor data stays, even after the
+    # records period of the last invoice (June, issued 2026-06-01: fiscal year to 2027-03-31, return filed by
+    # 2027-05-31, + 7 years -> kept until 2034-05-31)
+    w.sweep_on(date(2034, 6, 1))
     assert "ContractorDataErased" not in w.names(cid)
     assert w.app.get_contract(cid).contractor == CONTRACTOR
     for period in ("2026-04", "2026-05", "2026-06"):
-        pay(w, cid, period, date(2034, 5, 10))
+        pay(w, cid, period, date(2034, 6, 10))
     # Art. 9.4, rule book 6: each payment settles a late invoice of an ended contract, so its late interest
-    # is billed at once on an interest invoice issued 2034-05-10: April 24,200 due 2026-05-31, 2,900 days
-    # -> floor(24200 x 0.145 x 2900 / 365) = 27,879; May 13,200 due 06-30, 2,870 days -> 15,049; June
-    # 13,200 due 07-31, 2,839 days -> 14,887
+    # is billed at once on an interest invoice issued 2034-06-10: April 24,200 due 2026-05-31, 2,931 days
+    # -> floor(24200 x 0.145 x 2931 / 365) = 28,177; May 13,200 due 06-30, 2,901 days -> 15,212; June
+    # 13,200 due 07-31, 2,870 days -> 15,049
     interest = [i for i in w.app.get_contract(cid).ledger.invoices.values() if i.kind == "interest"]
-    assert [(i.total, i.issued_on) for i in interest] == [(27_879, date(2034, 5, 10)), (15_049, date(2034, 5, 10)),
-                                                          (14_887, date(2034, 5, 10))]
-    w.sweep_on(date(2034, 5, 11))
+    assert [(i.total, i.issued_on) for i in interest] == [(28_177, date(2034, 6, 10)), (15_212, date(2034, 6, 10)),
+                                                          (15_049, date(2034, 6, 10))]
+    w.sweep_on(date(2034, 6, 11))
     assert "ContractorDataErased" not in w.names(cid)  # the interest is owed
     for invoice in interest:
-        w.app.record_payment(cid, invoice.invoice_id, invoice.total, date(2034, 5, 12), jst(2034, 5, 12, 12))
-    # the interest invoices are the last documents: fiscal year to 2035-03-31, + 7 years -> kept until 2042-03-31
-    w.sweep_on(date(2042, 3, 31))
+        w.app.record_payment(cid, invoice.invoice_id, invoice.total, date(2034, 6, 12), jst(2034, 6, 12, 12))
+    # the interest invoices are the last documents: fiscal year to 2035-03-31, filed by 2035-05-31, + 7 years
+    # -> kept until 2042-05-31
+    w.sweep_on(date(2042, 5, 31))
     assert "ContractorDataErased" not in w.names(cid)
-    w.sweep_on(date(2042, 4, 1))
-    assert w.event(cid, "ContractorDataErased").erased_on == date(2042, 4, 1)
+    w.sweep_on(date(2042, 6, 1))
+    assert w.event(cid, "ContractorDataErased").erased_on == date(2042, 6, 1)
     assert w.app.get_contract(cid).contractor == {}
 
 

@@ -234,8 +234,9 @@ def test_erased_personal_data_shows_as_erased(api: Harness) -> None:
     while unpaid := [i for i in app.get_contract(cid).ledger.invoices.values() if i.outstanding > 0]:
         for invoice in unpaid:
             app.record_payment(cid, invoice.invoice_id, invoice.outstanding, date(2026, 6, 10), jst(2026, 6, 10))
-    # spec 10: ended 2026-05-31, last invoice 2026-06-10 (fiscal year to 2027-03-31): erased 2034-04-01
-    app.erase_contractor_data(cid, date(2034, 4, 1))
+    # rule book 10: ended 2026-05-31, last invoice 2026-06-10 (fiscal year to 2027-03-31, filed by
+    # 2027-05-31, + 7 years): erased 2034-06-01
+    app.erase_contractor_data(cid, date(2034, 6, 1))
     for role in ("operator", "auditor"):
         client = browser_client(api, role)
         for params in ({}, {"as_of": "2026-04-15"}):
@@ -245,7 +246,7 @@ def test_erased_personal_data_shows_as_erased(api: Harness) -> None:
             for value in person.values():
                 assert value not in html
         html = client.get(f"/ui/contracts/{cid}").text
-        assert "ContractorDataErased" in html and "personal data erased on 2034-04-01" in html
+        assert "ContractorDataErased" in html and "personal data erased on 2034-06-01" in html
         assert "ERASE-1" in client.get("/ui/", params={"q": "ERASE-1"}).text
 
 

@@ -38,7 +38,7 @@ def test_defaults_are_the_spec_policy_values() -> None:
     assert policy.retention_days == 60  # spec 10, Art. 15.3
     assert policy.records_retention_years == 7  # spec 10: Corporate Tax Act records period
     assert policy.fiscal_year_end == FiscalYearEnd(3, 31)  # spec 10
-    assert policy.records_filing_months == 0  # spec 10 counts from the year end
+    assert policy.records_filing_months == 2  # the law counts from the filing deadline (rule book 10: year end)
     assert policy.annual_auto_renew is True  # spec 4
     assert policy.sla_claim_window_days == 60  # Art. 20.3
     assert policy.discontinuation_notice_months == 3  # Art. 18
