@@ -113,9 +113,9 @@ def test_rule_book_10_and_7_erasure_waits_while_a_credit_balance_is_owed_then_go
     """Rule book 10 ("kept ... while anything is owed") both ways. garoon standard x 22, April to June
     2026 (ended 06-30 by notice): 3 x 24,200 = 72,600 paid on 06-10 by one transfer of 77,600 -> 5,000
     credit owed to the customer. The records period of the last invoice (06-01, fiscal year to
-    2027-03-31, + 7 years) ends 2034-03-31: the 2034-04-01 sweep holds the erasure and lists it for an
-    operator; the operator refunds it on 2034-04-10; the next sweep erases, dated 2034-04-10 (the last
-    day the credit was owed), and the payer data of the customer's transfer goes with it.
+    2027-03-31, return filed by 2027-05-31, + 7 years) ends 2034-05-31: the 2034-06-01 sweep holds the
+    erasure and lists it for an operator; the operator refunds it on 2034-06-10; the next sweep erases,
+    dated 2034-06-10 (the last day the credit was owed), and the payer data of the customer's transfer goes with it.
     On the way (rule book 7 item 2): April, due 05-31, was paid 06-10: 06-01..06-09 = 9 days of Art. 9.4
     interest, floor(24200 x 0.145 x 9 / 365) = floor(86.5) = 86 yen, billed on the interest invoice the
     07-01 end issues and paid from the credit at once: 5,000 - 86 = 4,914 left to refund."""
@@ -131,15 +131,15 @@ def test_rule_book_10_and_7_erasure_waits_while_a_credit_balance_is_owed_then_go
     assert [(i.total, i.issued_on, i.outstanding) for i in interest] == [(86, date(2026, 7, 1), 0)]
     assert _credit(w, "CUST-S7E") == 4_914
 
-    held = w.sweep_on(date(2034, 4, 1))
+    held = w.sweep_on(date(2034, 6, 1))
     assert not held.failures and [(h.aggregate_id, h.kind, h.due_on) for h in held.held] == [
-        (cid, "contractor_data_erasure", date(2034, 4, 1))]
+        (cid, "contractor_data_erasure", date(2034, 6, 1))]
     assert "credit balance owed to the customer 4914 yen" in held.held[0].error
     assert "ContractorDataErased" not in w.names(cid) and w.app.get_contract(cid).contractor == CONTRACTOR
 
-    w.clock.set(jst(2034, 4, 10))
-    w.app.refund_credit_balance("CUST-S7E", 4_914, "refunded to the customer's bank account", jst(2034, 4, 10))
-    done = w.sweep_on(date(2034, 4, 10), hour=12)
+    w.clock.set(jst(2034, 6, 10))
+    w.app.refund_credit_balance("CUST-S7E", 4_914, "refunded to the customer's bank account", jst(2034, 6, 10))
+    done = w.sweep_on(date(2034, 6, 10), hour=12)
     assert done.held == [] and not done.failures
-    assert w.event(cid, "ContractorDataErased").erased_on == date(2034, 4, 10)
-    assert w.app.get_transfer(out.transfer.id).payer_erased_on == date(2034, 4, 10)
+    assert w.event(cid, "ContractorDataErased").erased_on == date(2034, 6, 10)
+    assert w.app.get_transfer(out.transfer.id).payer_erased_on == date(2034, 6, 10)
