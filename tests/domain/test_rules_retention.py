@@ -267,4 +267,4 @@ def test_rule_book_10_and_7_refunded_credit_owed_back_by_the_customer_holds_the_
     c = ended_2026_06_30()
     assert c.owed(-4_000).describe() == "refunded credit of a reversed transfer, owed by the customer 4000 yen"
     assert c.contractor_data_erasure_on(POLICY, -4_000) is None
-    assert_refused(c, lambda: c.erase_contractor_data(date(2034, 4, 1), POLICY, -4_000), RuleViolation, "Art. 13")
+    assert_refused(c, lambda: c.erase_contractor_data(date(2034, 6, 1), POLICY, -4_000), RuleViolation, "Art. 13")
