@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from api_harness import Harness
 
+from api.api_docs import redoc_assets
+
 
 def test_swagger_ui_is_served_from_packaged_assets_without_a_key(api: Harness) -> None:
     page = api.client.get("/docs")
@@ -14,9 +16,23 @@ def test_swagger_ui_is_served_from_packaged_assets_without_a_key(api: Harness) -
     assert script.status_code == 200 and len(script.content) > 100_000  # the real bundle, not a stub
     assert api.client.get("/docs/assets/swagger-ui.css").status_code == 200
     assert api.client.get("/docs/assets/index.html").status_code == 401  # only the named assets are public
-    # /redoc was FastAPI's page loading ReDoc from a CDN (blank offline): it leads to /docs now
+
+
+def test_redoc_is_served_from_packaged_assets_without_a_key(api: Harness) -> None:
+    """/redoc was FastAPI's page loading ReDoc from a CDN (blank offline). With ``fastapi-offline``
+    installed (a dependency) it is ReDoc from that package's bundle; an environment installed before
+    the dependency was added still gets the redirect to /docs, never the CDN page."""
     redoc = api.client.get("/redoc", follow_redirects=False)
-    assert redoc.status_code == 307 and redoc.headers["location"] == "/docs"
+    if redoc_assets() is None:
+        assert redoc.status_code == 307 and redoc.headers["location"] == "/docs"
+        return
+    assert redoc.status_code == 200 and "text/html" in redoc.headers["content-type"]
+    assert '<redoc spec-url="/openapi.json">' in redoc.text and "/redoc/assets/redoc.standalone.js" in redoc.text
+    assert "https://" not in redoc.text  # no CDN, no web fonts
+    script = api.client.get("/redoc/assets/redoc.standalone.js")
+    assert script.status_code == 200 and len(script.content) > 500_000  # the real bundle, not a stub
+    assert api.client.get("/redoc/assets/favicon.png").status_code == 200
+    assert api.client.get("/redoc/assets/swagger-ui-bundle.js").status_code == 401  # only the named assets
 
 
 def test_root_sends_a_browser_to_the_ui_and_answers_a_client_with_links(api: Harness) -> None:
