@@ -56,6 +56,7 @@ class ReadModels(Protocol):
         """Open deadlines of one ``kind`` due on ``day``, ordered by (id, ref): a page of a large day."""
 
     def search_contracts(self, *, customer_number: str | None = None, service: str | None = None,
-                         states: tuple[str, ...] = (), limit: int = 50,
-                         after: uuid.UUID | None = None) -> list[ContractSummary]:
-        """One page of contracts in id order: of one customer, of one service, in given states."""
+                         states: tuple[str, ...] = (), limit: int = 50, after: uuid.UUID | None = None,
+                         customer_prefix: str | None = None) -> list[ContractSummary]:
+        """One page of contracts in id order: of one customer (or of customer numbers starting with
+        ``customer_prefix``, case-sensitive), of one service, in given states."""

@@ -371,10 +371,11 @@ class ReadModelsImpl:
         return [Deadline(r.due_on, r.kind, r.aggregate_id, r.ref) for r in self.store.deadlines_on(day, kind, limit)]
 
     def search_contracts(self, *, customer_number: str | None = None, service: str | None = None,
-                         states: tuple[str, ...] = (), limit: int = 50,
-                         after: uuid.UUID | None = None) -> list[ContractSummary]:
+                         states: tuple[str, ...] = (), limit: int = 50, after: uuid.UUID | None = None,
+                         customer_prefix: str | None = None) -> list[ContractSummary]:
         return [ContractSummary(r.contract_id, r.customer_number, r.service, r.state, r.version)
-                for r in self.store.search_contracts(customer_number, service, states, limit, after)]
+                for r in self.store.search_contracts(customer_number, service, states, limit, after,
+                                                     customer_prefix)]
 
     def contract_ids(self, service: str | None = None, states: tuple[str, ...] = ()) -> list[uuid.UUID]:
         """Contracts known to the read side, optionally of one service and in given states."""

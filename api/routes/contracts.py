@@ -289,6 +289,9 @@ def advance(contract_id: uuid.UUID, request: Request, ctx: Ctx, who: Who,
             response_model=r.ContractList, **roles(*READERS))
 def search_contracts(ctx: Ctx, who: Who,
                      customer_number: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+                     customer_number_prefix: Annotated[str | None, Query(
+                         min_length=1, max_length=64, description="customer numbers starting with this "
+                         "(case-sensitive)")] = None,
                      service: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
                      state: Annotated[list[State] | None, Query(description="repeat for several")] = None,
                      limit: Limit = 50,
@@ -296,7 +299,8 @@ def search_contracts(ctx: Ctx, who: Who,
                      ) -> Response:
     states = tuple(sorted({s.value for s in state or ()}))
     found = ctx.read_models.search_contracts(customer_number=customer_number, service=service, states=states,
-                                             limit=limit + 1, after=starting_after)
+                                             limit=limit + 1, after=starting_after,
+                                             customer_prefix=customer_number_prefix)
     items = [{"id": str(c.contract_id), "object": "contract_summary", "contract_id": str(c.contract_id),
               "url": f"/v1/contracts/{c.contract_id}", "customer_number": c.customer_number, "service": c.service,
               "state": c.state, "version": c.version} for c in found]

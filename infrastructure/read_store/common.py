@@ -461,8 +461,12 @@ class ReadTables:
         return rows[0][0] if rows else None
 
     def search_contracts(self, customer_number: str | None, service: str | None, states: Sequence[str],
-                         limit: int, after: uuid.UUID | None) -> list[ContractRow]:
-        """One page of contracts in id order, filtered by customer number, service and states."""
+                         limit: int, after: uuid.UUID | None,
+                         customer_prefix: str | None = None) -> list[ContractRow]:
+        """One page of contracts in id order, filtered by customer number (or its prefix), service and
+        states. The prefix is compared with ``substr`` (no ``LIKE``: SQLite's ignores ASCII case, and a
+        ``%`` or ``_`` in a customer number would need escaping): exact and case-sensitive on both
+        databases, read by walking the id order, not through the customer-number index."""
         p = self.P
         sql = (f"SELECT contract_id, customer_number, service, state, version FROM {self.prefix}rm_contracts "
                "WHERE 1 = 1")
@@ -470,6 +474,9 @@ class ReadTables:
         if customer_number is not None:
             sql += f" AND customer_number = {p}"
             params.append(customer_number)
+        if customer_prefix is not None:
+            sql += f" AND substr(customer_number, 1, {p}) = {p}"
+            params.extend([len(customer_prefix), customer_prefix])
         where, more = self._service_and_states(service, states)
         sql += where
         params.extend(more)

@@ -53,6 +53,26 @@ def test_contracts_are_found_by_customer_number_service_and_state(any_api: Harne
     assert unknown.status_code == 422 and unknown.json()["field"] == "state.0" and "dormant" not in unknown.text
 
 
+def test_contracts_are_found_by_a_customer_number_prefix(any_api: Harness) -> None:
+    """Rule book 13 (auditors find what they look for): a prefix of the customer number, exact and
+    case-sensitive on both databases; ``%`` and ``_`` are characters, not patterns."""
+    api = any_api
+    a, b, c = api.apply("ACME-1"), api.apply("ACME-20"), api.apply("acme-3")
+    d, e = api.apply("AC%E-4"), api.apply("ACXE_5")
+
+    def found(prefix: str) -> list[str]:
+        return _ids(api.get("/v1/contracts", "auditor", params={"customer_number_prefix": prefix}))
+
+    assert found("ACME-") == sorted([a, b]) and found("ACME-2") == [b] and found("acme") == [c]
+    assert found("AC%") == [d] and found("ACXE_") == [e] and found("AC_") == [] and found("ACME-1") == [a]
+    assert found("ACME-20-") == [] and found("AC") == sorted([a, b, d, e])
+    combined = api.get("/v1/contracts", params={"customer_number_prefix": "ACME", "state": "applied",
+                                                "service": "kintone", "limit": 1}).json()
+    assert [x["id"] for x in combined["data"]] == sorted([a, b])[:1] and combined["has_more"] is True
+    empty = api.get("/v1/contracts", params={"customer_number_prefix": ""})
+    assert empty.status_code == 422 and empty.json()["field"] == "customer_number_prefix"
+
+
 # --------------------------------------------------------------------------- migration 3
 
 
