@@ -48,7 +48,7 @@ class Factory(SealedFactoryMixin, es_pg.PostgresFactory):
                                                    keys=self.keys, max_batch=max_batch, linger=linger)
             if group_commit else
             ChainedPostgresApplicationRecorder(self.datastore, events_table_name=prefix + "_events", keys=self.keys))
-        if self._create_events_table():
+        if self.env_create_table():
             recorder.create_table()
         return recorder
 
@@ -57,12 +57,14 @@ class Factory(SealedFactoryMixin, es_pg.PostgresFactory):
         recorder = ChainedPostgresProcessRecorder(
             self.datastore, events_table_name=(self.env.name.lower() or "stored") + "_events",
             tracking_table_name=(self.env.name.lower() or "notification") + "_tracking", keys=self.keys)
-        if self._create_events_table():
+        if self.env_create_table():
             recorder.create_table()
         return recorder
 
-    def _create_events_table(self) -> bool:
-        """Not once the schema migration (``infrastructure.schema``) created it under its advisory
-        lock: the library's ``CREATE OR REPLACE FUNCTION`` fails ("tuple concurrently updated")
-        beside another process's migration, even when everything exists already (issue 14)."""
-        return self.env_create_table() and not strtobool(self.env.get(SCHEMA_MIGRATED) or "no")
+    def env_create_table(self) -> bool:
+        """No table is created (events, keys, read tables, webhook tables) once the schema migration
+        (``infrastructure.schema``) created them all under its advisory lock: beside another process
+        starting at once, the library's ``CREATE OR REPLACE FUNCTION`` fails ("tuple concurrently
+        updated") and two ``ALTER TABLE ... ADD COLUMN IF NOT EXISTS`` deadlock (each takes the
+        table's exclusive lock even when the column exists), issue 14."""
+        return super().env_create_table() and not strtobool(self.env.get(SCHEMA_MIGRATED) or "no")
