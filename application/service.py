@@ -536,7 +536,9 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
     # -- corrections, credit notes, late interest (rule book 6, 6.1) ---------------------------------
     def void_invoice(self, contract_id: uuid.UUID, invoice_id: uuid.UUID, reason: str, at: datetime,
                      expected_version: int | None = None) -> CommandResult:
-        return self._contract_command(contract_id, expected_version, lambda c: c.void_invoice(invoice_id, reason, at))
+        return self._issuing_command(
+            contract_id, expected_version,
+            lambda c, book: c.void_invoice(invoice_id, reason, at, self.policy, book), at)
 
     def correct_invoice(self, contract_id: uuid.UUID, invoice_id: uuid.UUID, lines: list[InvoiceLine],
                         reason: str, at: datetime, expected_version: int | None = None) -> CommandResult:

@@ -927,13 +927,27 @@ class Contract(Aggregate):
     def _interest_waived(self, invoice_id: uuid.UUID, amount: int, reason: str, at: datetime) -> None:
         pass
 
-    def void_invoice(self, invoice_id: uuid.UUID, reason: str, at: datetime) -> None:
-        """Rule book 6.1: an invoice issued in error is voided, only before any payment, with a reason."""
+    def void_invoice(self, invoice_id: uuid.UUID, reason: str, at: datetime, policy: Policy,
+                     numbers: NumberBook) -> None:
+        """Rule book 6.1: an invoice issued in error is voided, only before any payment, with a reason.
+        What it billed by rule is given back (``Ledger._release``) and, on an ended contract, settled
+        at once (``_settle_released``)."""
         invoice = self._owed_invoice(invoice_id)
         _require_reason(reason)
         if invoice.payments:
             raise RuleViolation("rule book 6.1", "a paid invoice cannot be voided: issue a credit note")
         self._invoice_voided(invoice_id=invoice_id, reason=reason, at=at)
+        self._settle_released(invoice, jst_date(at), policy, numbers, at)
+
+    def _settle_released(self, replaced: Invoice, on: date, policy: Policy, numbers: NumberBook,
+                         at: datetime) -> None:
+        """Rule book 6 and 8: on an ended contract no next invoice will take what a voided or corrected
+        invoice gave back (its late interest, its SLA fee reductions), so it is settled now, as after
+        every other command there (``settle``). Not after an interest invoice: its own interest,
+        billed again by the same command, would undo the void; it stays open for the operator to
+        waive or bill (Art. 9.4)."""
+        if replaced.kind != "interest":
+            self.settle(on, policy, numbers, at)
 
     @event("InvoiceVoided")
     def _invoice_voided(self, invoice_id: uuid.UUID, reason: str, at: datetime) -> None:
@@ -956,7 +970,9 @@ class Contract(Aggregate):
         draft = Draft(f"correction:{invoice_id}:{self.version}", "correction", original.period, original.month,
                       max(original.due_on, on), tuple(lines), "invoice", self.ledger.original_of(original), reason)
         self._issue(draft, on, policy, numbers, at)
-        return self._last_invoice_id()
+        corrected = self._last_invoice_id()
+        self._settle_released(original, on, policy, numbers, at)
+        return corrected
 
     def issue_credit_note(self, invoice_id: uuid.UUID, amount: int, reason: str, at: datetime, policy: Policy,
                           numbers: NumberBook, rate: Decimal | None = None) -> uuid.UUID:

@@ -14,14 +14,17 @@ import dataclasses
 import threading
 import uuid
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
 
 from application.service import ContractsApplication
+from domain.billing import InvoiceLine
 from domain.calendar import JST, Month
 from domain.contract import BillingCycle, State
 from domain.errors import ConcurrencyConflict, InvalidInput, RuleViolation
 from domain.settlement import RULE_FEE_TOLERANCE, RULE_NAMED, RULE_OLDEST_FIRST
+from domain.sla import OutageCause
 
 CONTRACTOR = {"name": "Example Trading K.K.", "address": "1-1 Sample-cho, Tokyo"}
 CUSTOMER = "CUST-7"
@@ -169,6 +172,45 @@ def test_rule_7_a_transfer_after_termination_still_settles(app: ContractsApplica
     assert ended.ledger.outstanding() == 209 and interest[0].issued_on == date(2026, 7, 10)
     assert sorted(line.amount for line in interest[0].lines) == [39, 170]
     assert all(line.tax_rate is None for line in interest[0].lines)  # damages: no consumption tax
+
+
+@pytest.mark.parametrize("replace", ["void", "correct"])
+def test_rule_book_6_1_art_9_4_rule_book_8_a_void_or_correction_on_an_ended_contract_settles_at_once(
+        app: ContractsApplication, replace: str) -> None:
+    """garoon standard x 10 (10,000 + 1,000 tax a month). April (due 05-31) paid 06-30: 29 days late ->
+    floor(11,000 x 0.145 x 29 / 365) = 126. A 50-hour June outage: 2 credit days, minimum
+    floor(10,000 x 2 / 30) = 666 as a fee reduction. Termination noticed 06-10 (June deadline 06-23): July
+    is the last month. July: 10,000 - 666 = 9,334 + floor(933.4) = 933 tax + 126 interest = 10,393. The
+    contract ends 07-31. July is voided (or corrected to its fee alone) on 08-05: no next invoice will come,
+    so what July billed by rule is settled by the same command (rule book 6: interest invoice; rule book 8:
+    refund with a credit note on the invoice of the breach month): 666 + 66 = 732 on June, and 126."""
+    cid = contract_with_invoices(app, "2026-04", "2026-05", "2026-06")
+    april = invoice(app, cid, "2026-04")
+    app.record_payment(cid, april.invoice_id, 11_000, date(2026, 6, 30), jst(2026, 6, 30))
+    app.notice_termination(cid, None, jst(2026, 6, 10))
+    outage = app.record_outage("garoon", jst(2026, 6, 10, 9), jst(2026, 6, 12, 11), OutageCause.PROVIDER_NETWORK,
+                               jst(2026, 6, 12, 12)).aggregate_id
+    claim, _ = app.claim_sla(cid, outage, jst(2026, 6, 20), True, True, "ticket 42")
+    app.decide_claim(cid, app.claim_id(cid, outage), None, None, jst(2026, 6, 22))
+    app.advance(cid, Month(2026, 8))
+    assert app.get_contract(cid).state is State.TERMINATED
+    july = invoice(app, cid, "2026-07")
+    assert july.total == 10_393 and [(x.kind, x.amount) for x in july.lines if x.kind != "tax"] == [
+        ("base_fee", 10_000), ("sla_credit", -666), ("late_interest", 126)]
+    if replace == "void":
+        app.void_invoice(cid, july.invoice_id, "issued in error", jst(2026, 8, 5))
+    else:
+        app.correct_invoice(cid, july.invoice_id, [InvoiceLine(
+            "base_fee", "Art. 9.1 base fee", "garoon standard 2026-07 x 10 users", 10_000, 10, 1_000,
+            Decimal("0.10"))], "wrong description", jst(2026, 8, 5))
+    ended = app.get_contract(cid)
+    issued = [i for i in ended.ledger.invoices.values() if i.issued_on == date(2026, 8, 5)]
+    assert [(i.kind, i.total, i.due_on) for i in issued if i.kind != "correction"] == [
+        ("sla_refund", 732, date(2026, 8, 5)), ("interest", 126, date(2026, 9, 30))]
+    (refund,) = [i for i in issued if i.kind == "sla_refund"]
+    assert refund.original is not None and refund.original["number"] == invoice(app, cid, "2026-06").number
+    assert ended.ledger.pending_credits == [] and invoice(app, cid, "2026-04").interest_billed == 126
+    assert [i.number for i in issued] == [f"INV-2026-{n:06d}" for n in range(5, 5 + len(issued))]
 
 
 def test_rule_7_named_invoices_are_paid_in_the_order_named(app: ContractsApplication) -> None:

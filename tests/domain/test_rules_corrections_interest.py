@@ -50,8 +50,9 @@ def test_rule_book_6_1_void_only_before_any_payment_and_with_a_reason() -> None:
     reg = Register()
     c = _april(reg)
     april = invoice(c, "2026-04")
-    assert_refused(c, lambda: c.void_invoice(april.invoice_id, " ", jst(2026, 4, 2)), InvalidInput, "rule book 6.1")
-    c.void_invoice(april.invoice_id, "issued to the wrong customer", jst(2026, 4, 2))
+    assert_refused(c, lambda: c.void_invoice(april.invoice_id, " ", jst(2026, 4, 2), POLICY, reg.book()),
+                   InvalidInput, "rule book 6.1")
+    c.void_invoice(april.invoice_id, "issued to the wrong customer", jst(2026, 4, 2), POLICY, reg.book())
     (voided,) = c.collect_events()
     assert names([voided]) == ["InvoiceVoided"] and voided.reason == "issued to the wrong customer"
     assert (april.status, april.outstanding, april.total, april.number) == ("void", 0, 24200, "INV-2026-000001")
@@ -60,7 +61,8 @@ def test_rule_book_6_1_void_only_before_any_payment_and_with_a_reason() -> None:
     paid = _april(reg)
     p_april = invoice(paid, "2026-04")
     paid.receive_payment(p_april.invoice_id, 1000, date(2026, 4, 10), jst(2026, 4, 10))
-    assert_refused(paid, lambda: paid.void_invoice(p_april.invoice_id, "too late", jst(2026, 4, 11)),
+    assert_refused(paid, lambda: paid.void_invoice(p_april.invoice_id, "too late", jst(2026, 4, 11), POLICY,
+                                                                   reg.book()),
                    RuleViolation, "rule book 6.1")
 
 
@@ -211,6 +213,29 @@ def test_art_9_4_interest_invoice_when_there_is_no_next_invoice() -> None:
     assert interest.outstanding == 0
 
 
+def test_art_9_4_a_voided_interest_invoice_of_an_ended_contract_leaves_its_interest_to_the_operator() -> None:
+    """As above: the ended contract's 1,310 interest invoice (INV-2026-000003), voided 07-05. A void of an
+    ended contract settles what it gives back at once, but an interest invoice's own interest is not billed
+    again by its void (that would undo it): the 1,310 is open, waived with a reason, and nothing is issued."""
+    reg = Register()
+    c = active(service="garoon", grade="standard", users=100, until=Month(2026, 3))
+    reg.advance(c, Month(2026, 4))
+    c.notice_termination(None, jst(2026, 4, 10), CAL)
+    reg.advance(c, Month(2026, 6))
+    april = invoice(c, "2026-04")
+    c.receive_payment(april.invoice_id, 110000, date(2026, 7, 1), jst(2026, 7, 1))
+    book = reg.book()
+    c.settle(date(2026, 7, 1), POLICY, book)
+    book.close(None)
+    (interest,) = [i for i in c.ledger.invoices.values() if i.kind == "interest"]
+    book = reg.book()
+    c.void_invoice(interest.invoice_id, "the interest is to be waived", jst(2026, 7, 5), POLICY, book)
+    book.close(None)
+    assert [i.kind for i in c.ledger.invoices.values()] == ["monthly", "monthly", "interest"]
+    assert (interest.status, april.open_interest(POLICY.late_interest_rate)) == ("void", 1310)
+    assert c.waive_interest(april.invoice_id, "goodwill", jst(2026, 7, 6), POLICY) == 1310
+
+
 @pytest.mark.parametrize("reason", ["", "x" * 501])
 def test_rule_book_6_1_corrections_need_a_reason(reason: str) -> None:
     reg = Register()
@@ -263,7 +288,7 @@ def test_art_9_4_interest_billed_on_a_voided_or_corrected_invoice_is_billed_agai
         july = invoice(c, "2026-07")
         assert (july.total, april.interest_billed) == (111310, 1310)
         if replace == "void":
-            c.void_invoice(july.invoice_id, "issued in error", jst(2026, 7, 2))
+            c.void_invoice(july.invoice_id, "issued in error", jst(2026, 7, 2), POLICY, reg.book())
         else:
             book = reg.book()
             c.correct_invoice(july.invoice_id, [InvoiceLine("base_fee", "Art. 9.1 base fee", "garoon standard 2026-07",
@@ -288,7 +313,7 @@ def test_rule_book_8_a_fee_reduction_on_a_voided_invoice_lands_on_the_next_one()
     reg.advance(c, Month(2026, 5))
     may = invoice(c, "2026-05")
     assert (may.total, c.ledger.pending_credits) == (12320, [])
-    c.void_invoice(may.invoice_id, "issued in error", jst(2026, 5, 2))
+    c.void_invoice(may.invoice_id, "issued in error", jst(2026, 5, 2), POLICY, reg.book())
     assert c.ledger.pending_credits == [(str(claim_id), 800)]
     reg.advance(c, Month(2026, 6))
     june = invoice(c, "2026-06")
