@@ -131,6 +131,11 @@ def _invoice_voided(e: Any) -> Payload:
             "voided_on": _day(jst_date(e.at))}
 
 
+def _interest_waived(e: Any) -> Payload:
+    return {"contract_id": _id(e.originator_id), "invoice_id": _id(e.invoice_id), "amount": int(e.amount),
+            "reason": e.reason, "waived_on": _day(jst_date(e.at))}
+
+
 def _stored_data_deleted(e: Any) -> Payload:
     return {"contract_id": _id(e.originator_id), "service": e.service, "deleted_on": _day(e.deleted_on)}
 
@@ -171,6 +176,10 @@ NOTIFICATION_TYPES: Mapping[type, NotificationType] = {
     ContractEvents.InvoiceVoided: NotificationType(
         "invoice.voided", 1, _invoice_voided,
         description="an invoice issued in error was voided before any payment (rule book 6.1): nothing is owed on it"),
+    ContractEvents.LateInterestWaived: NotificationType(
+        "invoice.interest_waived", 1, _interest_waived,
+        description="an operator waived the late interest of an invoice, with the reason (Art. 9.4): it is no "
+                    "longer owed and no invoice will bill it"),
     ContractEvents.PaymentOverdue: NotificationType(
         "invoice.overdue", 1, _invoice_overdue, description="an invoice is unpaid the day after its due date"),
     ContractEvents.PaymentReminded: NotificationType(
@@ -243,7 +252,6 @@ NOT_NOTIFIED: Mapping[type, str] = {  # every other Contract event, and why no s
     ContractEvents.ContractorDataErased: "internal: the keys are destroyed; the platform acts on StoredDataDeleted",
     ContractEvents.PrivacyRequestAnswered: "answered synchronously to the operator who acted on the request",
     ContractEvents.WriteOffReversed: "follows payment.reversed of the same transfer (its fee shortfall is owed again)",
-    ContractEvents.LateInterestWaived: "answered synchronously to the operator who waived it (Art. 9.4)",
 }
 """Contract events deliberately not pushed (``tests/unit/test_notifications.py`` checks that every
 Contract event class is either in ``NOTIFICATION_TYPES`` or here, so a new event is a decision)."""

@@ -327,3 +327,20 @@ def test_rule_12_a_voided_invoice_is_pushed(hub, receiver):
     assert body["type"] == "invoice.voided"
     assert body["data"] == {"contract_id": str(cid), "invoice_id": str(april), "reason": "issued to the wrong customer",
                             "voided_on": "2026-06-03"}  # 16:00Z is 01:00 JST the next day
+
+
+def test_rule_12_art_9_4_a_waived_interest_is_pushed(hub, receiver):
+    """Rule book 12, Art. 9.4: April's 24,200 yen, due 2026-05-31, paid 2026-06-20: 19 days late (06-01 to
+    06-19) -> floor(24,200 x 0.145 x 19 / 365) = floor(182.66) = 182 yen of late interest, a claim the billing
+    system collects (it would be billed on July's invoice). An operator waives it with a reason: the billing
+    system must learn that it is no longer owed, as it learns of a voided invoice."""
+    r = receiver(always(200))
+    hub.register(r.url, ["invoice.interest_waived"])
+    cid, april = overdue_contract(hub.app)
+    hub.app.record_payment(cid, april, 24_200, date(2026, 6, 20), datetime(2026, 6, 20, 1, tzinfo=UTC))
+    hub.app.waive_interest(cid, april, "goodwill: first delay", datetime(2026, 6, 21, 16, tzinfo=UTC))
+    hub.pump()
+    [body] = r.bodies()
+    assert (body["type"], body["version"]) == ("invoice.interest_waived", 1)
+    assert body["data"] == {"contract_id": str(cid), "invoice_id": str(april), "amount": 182,
+                            "reason": "goodwill: first delay", "waived_on": "2026-06-22"}  # 16:00Z: 01:00 JST 06-22
