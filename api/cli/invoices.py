@@ -21,7 +21,8 @@ PAGE = 500
 CSV_COLUMNS = ("number", "document_type", "kind", "status", "issued_on", "due_on", "period", "recipient",
                "taxable_10", "tax_10", "taxable_8", "tax_8", "untaxed", "total", "paid", "outstanding",
                "original_number", "reason", "invoice_id", "contract_id", "issuer_registration_number",
-               "document_hash")
+               "document_hash", "signed_total")
+"""Columns are only ever added at the end, so an import mapped by position keeps working."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -51,6 +52,15 @@ def documents(models: ReadModelsImpl, issued_from: date | None, issued_to: date 
         after = (date.fromisoformat(page[-1]["issued_on"]), page[-1]["number"])
 
 
+def signed_total(doc: dict[str, Any]) -> int:
+    """What the document claims, signed for an import that sums a column: an invoice in force its
+    total, a credit note (返還インボイス) minus its total, a void invoice or one replaced by a
+    corrected invoice 0 (rule book 6.1: they claim nothing; ``total`` stays as issued)."""
+    if doc["status"] in ("void", "corrected"):
+        return 0
+    return -int(doc["total"]) if doc["document_type"] == "credit_note" else int(doc["total"])
+
+
 def csv_row(doc: dict[str, Any]) -> dict[str, Any]:
     rates = {r["rate"]: r for r in doc["rate_totals"]}
     untaxed = sum(x["amount"] for x in doc["lines"] if x["kind"] != "tax" and x["tax_rate"] is None)
@@ -64,6 +74,7 @@ def csv_row(doc: dict[str, Any]) -> dict[str, Any]:
         "untaxed": untaxed,
         "original_number": (doc.get("original") or {}).get("number", ""),
         "issuer_registration_number": (doc.get("issuer") or {}).get("registration_number", ""),
+        "signed_total": signed_total(doc),
     }
 
 

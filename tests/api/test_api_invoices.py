@@ -324,3 +324,53 @@ def test_rule_book_6_1_contracts_invoices_export_jsonl_and_csv(tmp_path: Path) -
     assert [(r["number"], r["taxable_10"], r["tax_10"], r["total"], r["recipient"]) for r in rows] == [
         ("INV-2026-000001", "22000", "2200", "24200", ""), ("INV-2026-000002", "4000", "400", "4400", "")]
     assert rows[0]["issuer_registration_number"] == ISSUER_NUMBER
+
+
+def test_rule_book_6_1_csv_export_signed_total_nets_credit_notes_voids_and_replaced_invoices(tmp_path: Path) -> None:
+    """An accounting import that sums a column must get what the documents claim. A: kintone standard x 10,
+    April 24,200 (INV-1), a 1,000 credit note 04-03 (1,000 + 100 = 1,100: INV-3), May 12,000 + 1,200 =
+    13,200 (INV-5) voided 05-02. B: kintone light x 5, April 4,400 (INV-2) replaced 04-05 by a corrected
+    invoice of 4,400 (INV-4). ``total`` stays as issued (positive); ``signed_total`` is negative for the
+    credit note and 0 for the void and the replaced original: 24,200 - 1,100 + 4,400 = 27,500 =
+    A's 23,100 + B's 4,400 still claimed."""
+    import csv
+    from decimal import Decimal
+
+    from api.cli.invoices import CSV_COLUMNS, documents, write
+    from domain.billing import InvoiceLine
+    from infrastructure.bootstrap import build_read_models, build_services
+    from infrastructure.settings import Settings
+
+    services = build_services(Settings(database_url=None, sqlite_path=tmp_path / "signed.sqlite"))
+    try:
+        app = services.app
+        ids = []
+        for customer, grade, users in (("S-1", "standard", 10), ("S-2", "light", 5)):
+            r = app.open_contract(customer, "kintone", grade, users, CONTRACTOR, jst(2026, 3, 2),
+                                  cycle=BillingCycle.MONTHLY)
+            app.approve(r.aggregate_id, jst(2026, 3, 24))
+            app.advance(r.aggregate_id, Month(2026, 4))
+            ids.append(r.aggregate_id)
+        a, b = ids
+
+        def first(cid: Any, period: str) -> Any:
+            return next(i.invoice_id for i in app.get_contract(cid).ledger.invoices.values() if i.period == period)
+        app.issue_credit_note(a, first(a, "2026-04"), 1_000, "goodwill", jst(2026, 4, 3))
+        app.correct_invoice(b, first(b, "2026-04"), [InvoiceLine(
+            "base_fee", "Art. 9.1 base fee", "kintone light 2026-04 x 5 users", 4_000, 5, 800, Decimal("0.10"))],
+            "wrong description", jst(2026, 4, 5))
+        app.advance(a, Month(2026, 5))
+        app.void_invoice(a, first(a, "2026-05"), "issued in error", jst(2026, 5, 2))
+        models = build_read_models(services)
+        models.runner.catch_up()
+        out = io.StringIO()
+        assert write(documents(models, None, None, True), "csv", out) == 5
+    finally:
+        services.close()
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert list(rows[0]) == list(CSV_COLUMNS) and CSV_COLUMNS[-1] == "signed_total"  # existing columns unmoved
+    assert [(r["number"][-1], r["document_type"], r["status"], r["total"], r["signed_total"]) for r in rows] == [
+        ("1", "invoice", "issued", "24200", "24200"), ("2", "invoice", "corrected", "4400", "0"),
+        ("3", "credit_note", "issued", "1100", "-1100"), ("4", "invoice", "issued", "4400", "4400"),
+        ("5", "invoice", "void", "13200", "0")]
+    assert sum(int(r["signed_total"]) for r in rows) == 27_500
