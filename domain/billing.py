@@ -583,6 +583,18 @@ class Ledger:
                 return self._in_force(inv)
         return None
 
+    def fee_rate(self, invoice: Invoice) -> Decimal | None:
+        """The tax rate of the fee a period invoice billed by rule (its Art. 9.1 / 9.2 line), found on
+        the original a corrected invoice replaced (a correction's lines and their order are an
+        operator's); None for a document that bills no fee."""
+        while invoice.kind == "correction" and invoice.original:
+            replaced = self.invoices.get(uuid.UUID(invoice.original["invoice_id"]))
+            if replaced is None:
+                break
+            invoice = replaced
+        return next((line.tax_rate for line in invoice.lines
+                     if line.kind in ("base_fee", "campaign_fee") and line.tax_rate is not None), None)
+
     def _in_force(self, invoice: Invoice) -> Invoice:
         while invoice.status == "corrected":
             key = str(invoice.invoice_id)

@@ -871,8 +871,9 @@ class Contract(Aggregate):
     # -- corrections, credit notes, interest (rule book 6, 6.1, 8; Art. 9.4) ---------------------------
     def _refund_credit(self, claim: str, amount: int, original: Invoice, on: date, policy: Policy,
                        numbers: NumberBook, at: datetime | None) -> None:
-        """Rule book 8: an SLA refund, documented by a credit note at the rate of the refunded fee."""
-        rate = next((line.tax_rate for line in original.lines if line.tax_rate is not None), STANDARD_RATE)
+        """Rule book 8: an SLA refund, documented by a credit note at the rate of the refunded fee
+        (Art. 57-4(3): per rate): the fee line's of the month's invoice (``Ledger.fee_rate``), else the plan's."""
+        rate = self.ledger.fee_rate(original) or (self.plan.tax_rate if self.plan is not None else STANDARD_RATE)
         draft = self.ledger.draft_credit_note(
             original, "sla_refund", "Art. 20.1 SLA refund", f"SLA refund for claim {claim}", amount, rate, claim,
             f"sla_refund:{claim}", on, "SLA refund (Art. 20.1)")

@@ -382,3 +382,27 @@ def test_rule_book_6_1_a_credited_invoice_is_not_replaced_by_a_corrected_invoice
         "campaign_fee", "Art. 9.2 campaign price", "kintone standard 2026-04 x 10 users", 12000, 10, 1200, TEN)],
         "wrong text", jst(2026, 4, 5), POLICY, reg.book()), RuleViolation, "rule book 6.1")
     assert (april.status, april.outstanding) == ("issued", 23650)
+
+
+def test_rule_book_8_art_57_4_3_an_sla_refund_of_a_corrected_mixed_rate_month_is_at_the_fee_s_rate() -> None:
+    """April (kintone standard, a 10% fee) corrected to 2,000 of a reduced-rate item at 8% listed first and
+    the 9,600 fee at 10%: 2,000 + 160 + 9,600 + 960 = 12,720. A 50-hour April outage refunded: minimum
+    floor(12,000 x 2 / 30) = 800 of the fee, returned at the fee's 10%: 800 + 80 = 880, not at the first
+    line's 8% (800 + 64 = 864); it counts against the 10% items (9,600 - 800 = 8,800 left to credit)."""
+    reg = Register()
+    c = _april(reg)
+    april = invoice(c, "2026-04")
+    book = reg.book()
+    eight = Decimal("0.08")
+    fixed = c.correct_invoice(april.invoice_id, [
+        InvoiceLine("other", "rule book 6.1", "飲料 (軽減税率)", 2000, 10, 200, eight),
+        InvoiceLine("campaign_fee", "Art. 9.2 campaign price", "kintone standard 2026-04 x 8 users", 9600, 8, 1200,
+                    TEN)], "user count was 8, and the drinks", jst(2026, 4, 5), POLICY, book)
+    book.close(None)
+    assert c.ledger.invoices[fixed].total == 12720
+    _april_outage_decided(reg, c, Remedy.REFUND)
+    (refund,) = [i for i in c.ledger.invoices.values() if i.kind == "sla_refund"]
+    assert [(r.rate, r.taxable, r.tax) for r in refund.rate_totals] == [(TEN, 800, 80)]
+    assert refund.total == 880 and refund.original is not None and refund.original["invoice_id"] == str(fixed)
+    assert_refused(c, lambda: c.issue_credit_note(fixed, 8801, "too much", jst(2026, 4, 23), POLICY, reg.book(),
+                                                  rate=TEN), RuleViolation, "Consumption Tax Act Art. 57-4(3)")
