@@ -19,6 +19,7 @@ from domain.invoice_numbers import InvoiceSequence, NumberBook
 from domain.sla import OutageCause, Remedy
 
 TEN = Decimal("0.10")
+EIGHT = Decimal("0.08")
 
 
 class Register:
@@ -43,6 +44,14 @@ def _april(reg: Register, **kwargs: object) -> Contract:
     reg.advance(c, Month(2026, 4))
     c.collect_events()
     return c
+
+
+def _correct_april(reg: Register, c: Contract, lines: list[InvoiceLine], reason: str) -> uuid.UUID:
+    """April's invoice replaced on 2026-04-05 by a corrected invoice of ``lines``."""
+    book = reg.book()
+    fixed = c.correct_invoice(invoice(c, "2026-04").invoice_id, lines, reason, jst(2026, 4, 5), POLICY, book)
+    book.close(None)
+    return fixed
 
 
 # --------------------------------------------------------------------------- void (rule book 6.1)
@@ -327,24 +336,19 @@ def test_art_57_4_3_credit_note_on_an_invoice_of_two_rates_names_the_rate_it_ret
     rates the rate must be named; at most 2,000 can be returned at 8%."""
     reg = Register()
     c = _april(reg)
-    april = invoice(c, "2026-04")
-    book = reg.book()
-    eight = Decimal("0.08")
-    fixed = c.correct_invoice(april.invoice_id, [
+    fixed = _correct_april(reg, c, [
         InvoiceLine("base_fee", "rule book 6.1", "kintone standard 2026-04", 10000, 10, 1000, TEN),
-        InvoiceLine("other", "rule book 6.1", "飲料 (軽減税率)", 2000, 10, 200, eight)],
-        "wrong items", jst(2026, 4, 5), POLICY, book)
-    book.close(None)
+        InvoiceLine("other", "rule book 6.1", "飲料 (軽減税率)", 2000, 10, 200, EIGHT)], "wrong items")
     assert c.ledger.invoices[fixed].total == 13160
     assert_refused(c, lambda: c.issue_credit_note(fixed, 500, "goodwill", jst(2026, 4, 6), POLICY, reg.book()),
                    InvalidInput, "Consumption Tax Act Art. 57-4(3)")
     assert_refused(c, lambda: c.issue_credit_note(fixed, 2001, "goodwill", jst(2026, 4, 6), POLICY, reg.book(),
-                                                  rate=eight), RuleViolation, "Consumption Tax Act Art. 57-4(3)")
+                                                  rate=EIGHT), RuleViolation, "Consumption Tax Act Art. 57-4(3)")
     book = reg.book()
-    note_id = c.issue_credit_note(fixed, 500, "goodwill", jst(2026, 4, 6), POLICY, book, rate=eight)
+    note_id = c.issue_credit_note(fixed, 500, "goodwill", jst(2026, 4, 6), POLICY, book, rate=EIGHT)
     book.close(None)
     note = c.ledger.invoices[note_id]
-    assert [(r.rate, r.taxable, r.tax) for r in note.rate_totals] == [(eight, 500, 40)]
+    assert [(r.rate, r.taxable, r.tax) for r in note.rate_totals] == [(EIGHT, 500, 40)]
     assert note.total == 540 and note.lines[0].to_dict()["reduced_rate"] is True
     assert c.ledger.invoices[fixed].outstanding == 13160 - 540
 
@@ -391,14 +395,10 @@ def test_rule_book_8_art_57_4_3_an_sla_refund_of_a_corrected_mixed_rate_month_is
     line's 8% (800 + 64 = 864); it counts against the 10% items (9,600 - 800 = 8,800 left to credit)."""
     reg = Register()
     c = _april(reg)
-    april = invoice(c, "2026-04")
-    book = reg.book()
-    eight = Decimal("0.08")
-    fixed = c.correct_invoice(april.invoice_id, [
-        InvoiceLine("other", "rule book 6.1", "飲料 (軽減税率)", 2000, 10, 200, eight),
+    fixed = _correct_april(reg, c, [
+        InvoiceLine("other", "rule book 6.1", "飲料 (軽減税率)", 2000, 10, 200, EIGHT),
         InvoiceLine("campaign_fee", "Art. 9.2 campaign price", "kintone standard 2026-04 x 8 users", 9600, 8, 1200,
-                    TEN)], "user count was 8, and the drinks", jst(2026, 4, 5), POLICY, book)
-    book.close(None)
+                    TEN)], "user count was 8, and the drinks")
     assert c.ledger.invoices[fixed].total == 12720
     _april_outage_decided(reg, c, Remedy.REFUND)
     (refund,) = [i for i in c.ledger.invoices.values() if i.kind == "sla_refund"]
