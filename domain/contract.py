@@ -937,6 +937,9 @@ class Contract(Aggregate):
         _require_reason(reason)
         if invoice.payments:
             raise RuleViolation("rule book 6.1", "a paid invoice cannot be voided: issue a credit note")
+        if invoice.credited or invoice.refunded:  # voided, its credit note would return a supply never made
+            raise RuleViolation("rule book 6.1", "a credited invoice cannot be voided: adjust it with a further "
+                                                 "credit note")
         self._invoice_voided(invoice_id=invoice_id, reason=reason, at=at)
         self._settle_released(invoice, jst_date(at), policy, numbers, at)
 

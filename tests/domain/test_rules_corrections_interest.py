@@ -406,3 +406,20 @@ def test_rule_book_8_art_57_4_3_an_sla_refund_of_a_corrected_mixed_rate_month_is
     assert refund.total == 880 and refund.original is not None and refund.original["invoice_id"] == str(fixed)
     assert_refused(c, lambda: c.issue_credit_note(fixed, 8801, "too much", jst(2026, 4, 23), POLICY, reg.book(),
                                                   rate=TEN), RuleViolation, "Consumption Tax Act Art. 57-4(3)")
+
+
+def test_rule_book_6_1_a_credited_invoice_is_not_voided() -> None:
+    """April 24,200 with a 500 discount by credit note (500 + 50 = 550: 23,650 owed). Voided, April would
+    claim nothing while the credit note still returned 550 of it (a return of a supply no longer
+    invoiced, deducted twice in the books): refused (adjusted with a further credit note), nothing
+    stored. An SLA refund on the invoice counts the same way."""
+    reg = Register()
+    c = _april(reg)
+    april = invoice(c, "2026-04")
+    book = reg.book()
+    c.issue_credit_note(april.invoice_id, 500, "discount", jst(2026, 4, 3), POLICY, book)
+    book.close(None)
+    assert (april.credited, april.outstanding) == (550, 23650)
+    assert_refused(c, lambda: c.void_invoice(april.invoice_id, "issued in error", jst(2026, 4, 5), POLICY,
+                                             reg.book()), RuleViolation, "rule book 6.1")
+    assert (april.status, april.outstanding) == ("issued", 23650)
