@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from contract_kit import CAL, ISSUER, POLICY, active, assert_refused, invoice, jst, names, outage
 
-from domain.billing import InvoiceLine
+from domain.billing import Invoice, InvoiceLine
 from domain.calendar import Month
 from domain.contract import Contract, State
 from domain.errors import InvalidInput, RuleViolation
@@ -371,10 +371,8 @@ def test_rule_book_8_an_sla_refund_of_a_corrected_month_returns_on_the_corrected
     assert (refund.total, c.ledger.invoices[fixed].refunded, april.refunded) == (880, 880, 0)
 
 
-def test_rule_book_6_1_a_credited_invoice_is_not_replaced_by_a_corrected_invoice() -> None:
-    """April 24,200, a 500 discount by credit note (500 + 50 = 550: 23,650 owed). A corrected invoice
-    replacing April would owe its whole total again and leave the credit note on a replaced invoice, so
-    the 550 would be lost: refused (what is owed is adjusted with a further credit note), nothing stored."""
+def _april_credited_550() -> tuple[Register, Contract, Invoice]:
+    """April 24,200 with a 500 discount by credit note (500 + 50 = 550: 23,650 owed)."""
     reg = Register()
     c = _april(reg)
     april = invoice(c, "2026-04")
@@ -382,6 +380,14 @@ def test_rule_book_6_1_a_credited_invoice_is_not_replaced_by_a_corrected_invoice
     c.issue_credit_note(april.invoice_id, 500, "discount", jst(2026, 4, 3), POLICY, book)
     book.close(None)
     assert (april.credited, april.outstanding) == (550, 23650)
+    return reg, c, april
+
+
+def test_rule_book_6_1_a_credited_invoice_is_not_replaced_by_a_corrected_invoice() -> None:
+    """April 24,200, a 500 discount by credit note (500 + 50 = 550: 23,650 owed). A corrected invoice
+    replacing April would owe its whole total again and leave the credit note on a replaced invoice, so
+    the 550 would be lost: refused (what is owed is adjusted with a further credit note), nothing stored."""
+    reg, c, april = _april_credited_550()
     assert_refused(c, lambda: c.correct_invoice(april.invoice_id, [InvoiceLine(
         "campaign_fee", "Art. 9.2 campaign price", "kintone standard 2026-04 x 10 users", 12000, 10, 1200, TEN)],
         "wrong text", jst(2026, 4, 5), POLICY, reg.book()), RuleViolation, "rule book 6.1")
@@ -413,13 +419,7 @@ def test_rule_book_6_1_a_credited_invoice_is_not_voided() -> None:
     claim nothing while the credit note still returned 550 of it (a return of a supply no longer
     invoiced, deducted twice in the books): refused (adjusted with a further credit note), nothing
     stored. An SLA refund on the invoice counts the same way."""
-    reg = Register()
-    c = _april(reg)
-    april = invoice(c, "2026-04")
-    book = reg.book()
-    c.issue_credit_note(april.invoice_id, 500, "discount", jst(2026, 4, 3), POLICY, book)
-    book.close(None)
-    assert (april.credited, april.outstanding) == (550, 23650)
+    reg, c, april = _april_credited_550()
     assert_refused(c, lambda: c.void_invoice(april.invoice_id, "issued in error", jst(2026, 4, 5), POLICY,
                                              reg.book()), RuleViolation, "rule book 6.1")
     assert (april.status, april.outstanding) == ("issued", 23650)
