@@ -28,6 +28,7 @@ from starlette.responses import Response
 
 from application.undecodable import UndecodableEvent
 from domain.errors import ConcurrencyConflict, DomainError, InvalidInput, NotFound, RuleViolation
+from infrastructure.persistence.pool_health import DatabaseUnavailable
 
 log = logging.getLogger("api")
 
@@ -54,8 +55,9 @@ _TITLES = {
 # The database cannot be reached right now (server stopped or restarting, connection lost, no
 # pooled connection within the pool timeout: psycopg_pool.PoolTimeout is a psycopg.OperationalError).
 # Transient: answered 503 with Retry-After, never 500 (issue 8).
+# ``DatabaseUnavailable``: the event store's pool gave no connection within its timeout (final, not retried).
 DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (psycopg.OperationalError, psycopg.InterfaceError,
-                                                     StoreOperationalError, StoreInterfaceError)
+                                                     StoreOperationalError, StoreInterfaceError, DatabaseUnavailable)
 RETRY_AFTER_SECONDS = 2
 STORAGE_FULL_RETRY_AFTER_SECONDS = 30
 

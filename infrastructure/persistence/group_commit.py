@@ -43,11 +43,12 @@ from typing import Any
 import eventsourcing.postgres as es_pg
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 
+from infrastructure.persistence.pool_health import DatabaseUnavailable
 from infrastructure.persistence.postgres_recorder import ChainedPostgresApplicationRecorder
 from infrastructure.personal_data import PostgresKeyStore
 
 DEFAULT_MAX_BATCH = 64
-_LOST = (InterfaceError, OperationalError)  # after the library's retries: the whole batch fails
+_LOST = (InterfaceError, OperationalError, DatabaseUnavailable)  # after the library's retries: the whole batch fails
 
 
 class _Request:

@@ -20,6 +20,16 @@ attempt fell on the 16 s step and ``test_database_restart.py`` saw 503s past its
 ``cap_reconnect_delay`` keeps that delay at most ``MAX_RECONNECT_DELAY`` (1 s): a refused
 connect to a down server is cheap, and a pool serves again within about a second of the
 server's return (docs/reliability.md).
+
+No connection within the pool's timeout (psycopg_pool's ``PoolTimeout``, an ``OperationalError``)
+is final: ``heal_on_failure`` raises it as ``DatabaseUnavailable``, which the library's ``@retry``
+(10 attempts on ``OperationalError``) does not catch. Retried, each attempt waited the whole pool
+timeout again, so a request that arrived during an outage was held until the server came back
+(up to 10 x ``POSTGRES_CONNECT_TIMEOUT``) instead of answered 503 (``test_outage_answer_time.py``).
+Once a wait has timed out the database is *known down*: until a connection is had again, a request
+waits at most ``DOWN_PROBE_TIMEOUT`` for one, not the whole timeout. Without that, requests queued
+behind one another (the library's repository fast-forwards a cached aggregate under a lock per
+aggregate, so two reads of one contract run one after the other) each waited the timeout in turn.
 """
 
 from __future__ import annotations
@@ -32,12 +42,25 @@ from collections.abc import Iterator
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import InterfaceError, OperationalError
+from eventsourcing.persistence import DatabaseError, InterfaceError, OperationalError
+from psycopg_pool import PoolTimeout
 from psycopg_pool.base import AttemptWithBackoff
 
 log = logging.getLogger("contracts.persistence")
 CONNECTION_LOST = (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
 MAX_RECONNECT_DELAY = 1.0  # seconds between a pool's attempts to reconnect while the server is down
+DOWN_PROBE_TIMEOUT = 0.5  # seconds a request waits for a connection while the database is known down
+
+
+class DatabaseUnavailable(DatabaseError):
+    """No pooled connection within the pool's timeout: the server is down or every connection is
+    busy. Not an ``OperationalError``, so that no retry waits the timeout again; answered 503."""
+
+
+def pool_timed_out(exc: BaseException) -> bool:
+    """``exc`` (or what it was raised from: the library re-raises psycopg's errors as its own) is a
+    ``PoolTimeout``."""
+    return isinstance(exc, PoolTimeout) or isinstance(exc.__cause__, PoolTimeout)
 
 
 class CappedAttempt(AttemptWithBackoff):
@@ -77,6 +100,19 @@ class PoolDoctor:
         self._lock = threading.Lock()
         self._last = 0.0
         self._running = False
+        self.down = False  # a wait for a connection timed out and none has been had since
+
+    def ensure_reachable(self) -> None:
+        """While the database is known down: ``DatabaseUnavailable`` unless a connection comes within
+        ``DOWN_PROBE_TIMEOUT`` (the pool reconnects at most ``MAX_RECONNECT_DELAY`` apart)."""
+        if not self.down:
+            return
+        try:
+            conn = self.pool.getconn(timeout=DOWN_PROBE_TIMEOUT)
+        except PoolTimeout as exc:
+            raise DatabaseUnavailable("no connection: the database is down") from exc
+        self.pool.putconn(conn)
+        self.down = False
 
     def connection_failed(self) -> None:
         with self._lock:
@@ -100,17 +136,23 @@ class PoolDoctor:
 
 def heal_on_failure(datastore: Any) -> PoolDoctor:
     """Wrap ``datastore.get_connection`` (the library's ``PostgresDatastore``; ``transaction()`` goes
-    through it) so that a lost connection has the pool checked at once."""
+    through it) so that a lost connection has the pool checked at once, and no connection within
+    the pool's timeout is raised as ``DatabaseUnavailable`` (final)."""
     doctor = PoolDoctor(datastore.pool)
     original = datastore.get_connection
 
     @contextlib.contextmanager
     def get_connection(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        doctor.ensure_reachable()
         try:
             with original(*args, **kwargs) as conn:
+                doctor.down = False
                 yield conn
-        except CONNECTION_LOST:
+        except CONNECTION_LOST as exc:
             doctor.connection_failed()
+            if pool_timed_out(exc):
+                doctor.down = True
+                raise DatabaseUnavailable(str(exc)) from exc
             raise
 
     datastore.get_connection = get_connection

@@ -5,8 +5,10 @@ Found by ``test_database_restart.py``'s probes (issue 21's notes): a GET of a co
 after the stop hung until the server returned and was answered 200 after 8.9 s. The cause: the
 event store's reads keep the library's ``@retry`` (10 attempts, 0.2 s apart) and psycopg_pool's
 ``PoolTimeout`` is an ``OperationalError``, so each attempt waited the whole pool timeout again:
-up to 10 x 5 s. Here the server stays down longer than the bound, so a held request shows as a
-late answer (or a 200 after the restart) instead of a 503 in time.
+up to 10 x 5 s; and two reads of one contract fast-forward it one after the other (the library's
+lock per cached aggregate), so the second waited the timeout again after the first. Four requests
+at once, on a contract read before the stop; the server stays down longer than the bound, so a
+held request shows as a late answer (or a 200 after the restart) instead of a 503 in time.
 
 The server stopped is a private one of this module (``private_pg``), always started again.
 """
@@ -35,6 +37,7 @@ def test_requests_during_an_outage_are_answered_503_within_the_pool_timeout(priv
     deployment = Deployment(f"postgresql://postgres@127.0.0.1:{private_pg.port}/contracts", tmp_path,
                             mode="production")
     answers: dict[str, tuple[float, int]] = {}
+    threads: list[threading.Thread] = []
     try:
         key = deployment.create_key("billing", "outage-client")
         api = deployment.api()
@@ -62,7 +65,7 @@ def test_requests_during_an_outage_are_answered_503_within_the_pool_timeout(priv
             ("a command", "POST", f"/v1/contracts/{known}/contractor", {"contractor": {**CONTRACTOR, "name": "X"}}),
             ("apply", "POST", "/v1/contracts", apply_body("OUTAGE-2")),
         ]
-        threads = [threading.Thread(target=ask, args=args, daemon=True) for args in requests]
+        threads += [threading.Thread(target=ask, args=args, daemon=True) for args in requests]
         for t in threads:
             t.start()
         for t in threads:
@@ -71,7 +74,7 @@ def test_requests_during_an_outage_are_answered_503_within_the_pool_timeout(priv
     finally:
         if not private_pg.running():
             private_pg.start()
-        for t in locals().get("threads", []):
+        for t in threads:
             t.join(30)
         deployment.stop_all()
     assert not held, f"still unanswered {DOWN:.0f} s into the outage: {held}; answered: {answers}"
