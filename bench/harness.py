@@ -98,7 +98,19 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def maxrss_mib() -> float:
-    """Peak resident memory of this process so far (Linux: ru_maxrss is in KiB)."""
+    """Peak resident memory of this process so far, in MiB.
+
+    Linux: ``VmHWM`` of ``/proc/self/status``, the high-water mark of this program's own memory.
+    Not ``ru_maxrss``: Linux carries it over ``fork`` and ``exec``, so every child of the bench
+    reported at least the parent's peak at the time it was started (186 MiB for every memory row
+    of a full run, whatever the child used), and a "flat" row compared the parent with itself."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
