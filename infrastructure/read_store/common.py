@@ -282,6 +282,8 @@ class ReadTables:
                 cur.execute(f"DROP TABLE IF EXISTS {n}{table}")
             for statement in ddl({**other._ddl_types(), "prefix": other.prefix, "ix": SHADOW}):
                 cur.execute(statement)
+            for statement in customer_column_ddl(other.prefix):  # the live tables' index, named for the shadow
+                cur.execute(statement.replace("CREATE INDEX IF NOT EXISTS ", "CREATE INDEX IF NOT EXISTS " + SHADOW))
         return other
 
     def replace_with(self, shadow: Any) -> int:

@@ -201,3 +201,35 @@ def test_a_rebuild_relaxes_the_collector_only_while_it_runs(services: Services) 
         assert gc.get_threshold() == before
     finally:
         Projector.process = original  # type: ignore[method-assign]
+
+
+@pytest.mark.postgres
+def test_a_rebuild_on_postgres_leaves_the_live_tables_named_and_indexed_as_before(pg_services: Services) -> None:
+    """The swap renames the rebuilt tables into place (issue 21: no copy of every row): afterwards the
+    schema holds the same tables and indexes under the same names and definitions, no ``rb_`` table
+    is left, and the store (its pooled connections and prepared statements) reads and writes them."""
+    models = build_read_models(pg_services)
+    play_incrementally(pg_services, models, random_steps(random.Random(7), 60), [(4, False)])
+    schema = pg_services.app.recorder.datastore.schema  # type: ignore[attr-defined]
+
+    def catalog() -> tuple[list[tuple[str, str]], list[str]]:
+        with pg_services.app.recorder.datastore.transaction(commit=False) as cur:  # type: ignore[attr-defined]
+            cur.execute("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s AND tablename LIKE %s "
+                        "ORDER BY indexname", (schema, "r%"))
+            indexes = [(r["indexname"], r["indexdef"]) for r in cur.fetchall()]
+            cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY tablename", (schema,))
+            return indexes, [r["tablename"] for r in cur.fetchall()]
+
+    before = catalog()
+    live = models.store.dump()
+    models.runner.rebuild(progress=False, batch_size=25)
+    after = catalog()
+    assert set(after[0]) - set(before[0]) == set() and set(before[0]) - set(after[0]) == set()
+    assert after == before
+    assert not [t for t in before[1] if t.startswith("rb_")]
+    assert models.store.dump() == live
+    world = History(pg_services.app, "After")  # the runner goes on writing the renamed tables
+    for step in random_steps(random.Random(8), 10):
+        world.play(step)
+    assert models.runner.catch_up() > 0
+    assert len(models.store.dump()["rm_event_times"]) > len(live["rm_event_times"])
