@@ -85,7 +85,8 @@ class DeadlineSource(Protocol):
 
     def wait_for(self, position: int, timeout: float = 5.0) -> bool: ...
 
-    def deadlines_until(self, until: date, limit: int | None = None) -> list[Deadline]: ...
+    def deadlines_until(self, until: date, limit: int | None = None,
+                        after: Deadline | None = None) -> list[Deadline]: ...
 
     def deadlines_on(self, day: date, kind: str, limit: int) -> list[Deadline]: ...
 
@@ -121,7 +122,7 @@ class SweepReport:
     failures: list[SweepFailure] = field(default_factory=list)
     held: list[SweepFailure] = field(default_factory=list)  # waiting on an operator (rule book 10: credit owed)
     by_kind: Counter[str] = field(default_factory=Counter)  # fired per kind
-    passes: int = 0
+    passes: int = 0  # pages of deadlines handled
     last_due: date | None = None  # latest due date handled
     complete: bool = True  # False: stopped early (``stopped`` says why); the next run resumes
     stopped: str | None = None
@@ -225,16 +226,12 @@ class Sweeper:
             self._retry_credit(run)
             while True:
                 run.check_stop(force=True)
-                todo = self._next_slice(report.until, run)
+                todo, cursor = self._next_slice(report.until, run)
                 if not todo:
                     break
-                report.passes += 1
                 run.position = None
-                run.progress.found(len(todo))
-                self._handle_slice(todo, run)
-                if run.position is not None and not self._wait(run.position, report):
-                    raise _Abort(f"read models did not reach position {run.position} within "
-                                 f"{self.wait_timeout:.0f}s")
+                self._handle_pages(todo, cursor, run)
+                self._wait_or_stop(run.position, report)
         except _Abort as stop:
             report.complete, report.stopped = False, str(stop)
             logger.warning("sweep stopped early: %s", stop)
@@ -246,6 +243,30 @@ class Sweeper:
         else:
             logger.debug("%s", report.summary(), extra={"fields": fields})
         return report
+
+    def _handle_pages(self, todo: list[Deadline], cursor: Deadline | None, run: _Run) -> None:
+        """Handle a slice; a full page of one kind of a day (``cursor``: its last row) is followed by
+        the kind's next page, read on past the cursor without waiting for the read models to apply
+        the page before (they keep up with the previous page while this one is handled: at most one
+        page behind, so the sweep and the projections run side by side, issue 21). The kind's rows
+        past the cursor were not touched in this pass; what handling created or left behind is read
+        again after the final wait, as after any pass."""
+        behind: int | None = None  # the position written by the page before this one
+        while True:
+            run.report.passes += 1
+            run.progress.found(len(todo))
+            self._handle_slice(todo, run)
+            if cursor is None:
+                return
+            if behind is not None:
+                self._wait_or_stop(behind, run.report)
+            behind = run.position
+            run.check_stop(force=True)
+            todo, cursor = self._read_on(cursor, run)
+
+    def _wait_or_stop(self, position: int | None, report: SweepReport) -> None:
+        if position is not None and not self._wait(position, report):
+            raise _Abort(f"read models did not reach position {position} within {self.wait_timeout:.0f}s")
 
     def _wait(self, position: int, report: SweepReport) -> bool:
         started = time.monotonic()
@@ -261,8 +282,9 @@ class Sweeper:
             raise _Abort(f"read models are behind the event log {when} (did not reach position {latest} within "
                          f"{self.wait_timeout:.0f}s): is the projection runner running?")
 
-    def _next_slice(self, until: date, run: _Run) -> list[Deadline]:
-        """The open deadlines of the earliest due day, in firing order (``KIND_ORDER``).
+    def _next_slice(self, until: date, run: _Run) -> tuple[list[Deadline], Deadline | None]:
+        """The open deadlines of the earliest due day, in firing order (``KIND_ORDER``), and the
+        cursor to read on from (``_read_on``) when they are a full page of one kind, else None.
 
         A page is read first. If the day may be larger than the page, the pass takes a page of
         the day's first kind (in firing order) that has anything open: later kinds of the day
@@ -272,25 +294,36 @@ class Sweeper:
         page = self.read_models.deadlines_until(until, limit=limit)
         todo = [d for d in page if d not in run.skip and d.aggregate_id not in run.blocked]
         if not todo:
-            return []
+            return [], None
         day = min(d.due_on for d in todo)
+        cursor = None
         if len(page) >= limit and max(d.due_on for d in page) == day:
-            page, todo = self._first_open_kind(day, limit, run)
+            page, todo, cursor = self._first_open_kind(day, limit, run)
         for d in page:
             if d in run.noop_seen:  # found done earlier in this run, still listed after the wait
                 run.noop_seen.discard(d)
                 logger.info("%s for %s due %s is still listed after it was found done: the projection is behind "
                             "(another writer) or disagrees with the aggregate", d.kind, d.aggregate_id, d.due_on)
-        return sorted((d for d in todo if d.due_on == day), key=_sort_key)
+        return sorted((d for d in todo if d.due_on == day), key=_sort_key), cursor
 
-    def _first_open_kind(self, day: date, limit: int, run: _Run) -> tuple[list[Deadline], list[Deadline]]:
+    def _read_on(self, cursor: Deadline, run: _Run) -> tuple[list[Deadline], Deadline | None]:
+        """The next page of ``cursor``'s day and kind, past the cursor (the source's order), and the
+        cursor after it while the page is full and of that kind only."""
+        page = self.read_models.deadlines_until(cursor.due_on, limit=self.page_size, after=cursor)
+        same = [d for d in page if d.due_on == cursor.due_on and d.kind == cursor.kind]
+        todo = sorted((d for d in same if d not in run.skip and d.aggregate_id not in run.blocked), key=_sort_key)
+        more = len(same) == len(page) >= self.page_size
+        return todo, (same[-1] if more else None)
+
+    def _first_open_kind(self, day: date, limit: int,
+                         run: _Run) -> tuple[list[Deadline], list[Deadline], Deadline | None]:
         for kind in DEADLINE_KIND_NAMES:
             page = self.read_models.deadlines_on(day, kind, limit)
             todo = [d for d in page if d not in run.skip and d.aggregate_id not in run.blocked]
             if todo:
-                return page, todo
+                return page, todo, (page[-1] if len(page) >= limit else None)
         page = self.read_models.deadlines_until(day, limit=None)  # only kinds this sweep does not know
-        return page, [d for d in page if d not in run.skip and d.aggregate_id not in run.blocked]
+        return page, [d for d in page if d not in run.skip and d.aggregate_id not in run.blocked], None
 
     def _handle_slice(self, todo: list[Deadline], run: _Run) -> None:
         index = 0

@@ -84,11 +84,16 @@ class ScanDeadlines:
             assert isinstance(change, TermsChange)
             if not change.in_effect:
                 out.append(Deadline(change.effective_on, "terms_change_effective", change.id, change.terms_version))
-        return sorted(out, key=lambda d: (d.due_on, ORDER[d.kind], str(d.aggregate_id), d.ref))
+        return sorted(out, key=_order)
 
-    def deadlines_until(self, until: date, limit: int | None = None) -> list[Deadline]:
-        due = [d for d in self.all() if d.due_on <= until]
+    def deadlines_until(self, until: date, limit: int | None = None,
+                        after: Deadline | None = None) -> list[Deadline]:
+        due = [d for d in self.all() if d.due_on <= until and (after is None or _order(d) > _order(after))]
         return due if limit is None else due[:limit]
 
     def deadlines_on(self, day: date, kind: str, limit: int) -> list[Deadline]:
         return [d for d in self.all() if d.due_on == day and d.kind == kind][:limit]
+
+
+def _order(d: Deadline) -> tuple[date, int, str, str]:
+    return d.due_on, ORDER[d.kind], str(d.aggregate_id), d.ref

@@ -341,9 +341,9 @@ def test_a_day_larger_than_a_page_is_swept_a_page_at_a_time(store: Callable[...,
     source = paged.deadlines
     real_until, real_on = source.deadlines_until, source.deadlines_on
 
-    def until(day: date, limit: int | None = None) -> list[Any]:
+    def until(day: date, limit: int | None = None, after: Any = None) -> list[Any]:
         reads.append(limit)
-        return real_until(day, limit)
+        return real_until(day, limit, after)
 
     def on(day: date, kind: str, limit: int) -> list[Any]:
         reads.append(limit)
@@ -360,6 +360,41 @@ def test_a_day_larger_than_a_page_is_swept_a_page_at_a_time(store: Callable[...,
     assert report.passes > reference.passes  # the big days took several pages
     for aggregate_id in ids:
         assert stream(paged, aggregate_id) == stream(whole, aggregate_id), aggregate_id
+
+
+def test_a_big_day_reads_its_next_page_while_the_read_models_apply_the_last(store: Callable[..., World]) -> None:
+    """Issue 21: the next page of a big day's kind is read on past the last one's cursor without
+    waiting for the read models to apply the page just handled (only the one before it), so the
+    sweep and the projections work side by side; the events are those of a whole-day sweep."""
+    paged, whole = store(page_size=3, batch_size=2), store()
+    for w in (paged, whole):
+        populate(w)
+        for n in range(9):  # nine more month starts on 2026-04-01 (Art. 8.1: approved in March)
+            r = w.app.open_contract(f"P{n}", "kintone", "light", 5, CONTRACTOR, jst(2026, 3, 9),
+                                    cycle=BillingCycle.MONTHLY)
+            w.app.approve(r.aggregate_id, jst(2026, 3, 24))
+    calls: list[tuple[str, bool, int]] = []  # (read or wait, read on past a cursor / position, latest written)
+    source, app = paged.deadlines, paged.app
+    real_until, real_wait = source.deadlines_until, source.wait_for
+
+    def until(day: date, limit: int | None = None, after: Any = None) -> list[Any]:
+        calls.append(("read", after is not None, app.recorder.max_notification_id() or 0))
+        return real_until(day, limit, after)
+
+    def wait_for(position: int, timeout: float = 5.0) -> bool:
+        calls.append(("wait", position >= (app.recorder.max_notification_id() or 0), position))
+        return real_wait(position, timeout)
+
+    source.deadlines_until, source.wait_for = until, wait_for  # type: ignore[method-assign]
+    report = paged.sweep_on(date(2026, 4, 1))
+    reference = whole.sweep_on(date(2026, 4, 1))
+    assert report.complete and not report.failures
+    assert (report.fired, report.events, report.by_kind) == (reference.fired, reference.events, reference.by_kind)
+    read_on = [i for i, (what, past_cursor, _) in enumerate(calls) if what == "read" and past_cursor]
+    assert len(read_on) >= 2  # 13 month starts on the day, 3 to a page
+    for i in read_on:  # since the page before was read: no wait for everything written so far
+        previous_read = max(j for j in range(i) if calls[j][0] == "read")
+        assert not [c for c in calls[previous_read:i] if c[0] == "wait" and c[1]], calls[previous_read:i]
 
 
 def test_section_13_scheduler_events_record_the_deadline_they_fired(store: Callable[..., World]) -> None:
