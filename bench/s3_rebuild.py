@@ -1,11 +1,12 @@
 """3. Projection rebuild from N events against the raw rate of reading the notification log.
-Target: at least 0.3x. Peak memory at two sizes (fresh process each): flat as N grows.
+Target: at least 0.1x (issue 21). Peak memory at two sizes (fresh process each): flat as N grows.
 
-Setup (not timed): N/5 generated contracts of 5 events (Opened, Applied, Approved,
-ServicePeriodStarted, Renewed) by COPY. Measured: ``ProjectionRunner.rebuild()`` (empty every
-read table, replay the whole log in batches of 2,000, each batch one transaction with its
-tracking position). Raw: the same log read with psycopg, keyset pages of 2,000 rows by
-notification id, every column fetched (no decoding).
+Setup (not timed): N/7 generated contracts of 7 events (Opened, Applied, Approved,
+ServicePeriodStarted, InvoiceIssued, Renewed, InvoiceIssued) by COPY. Measured:
+``ProjectionRunner.rebuild()`` (replay the whole log into shadow tables beside the live ones in
+batches of 5,000, each batch one transaction with the shadow's tracking position, then swap them in).
+Raw: the same log read with psycopg, keyset pages of 2,000 rows by notification id, every column
+fetched (no decoding).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from bench.harness import Row, ScenarioResult, build, child_main, median, run_ch
 
 NAME = "rebuild"
 PAGE = 2000
+TARGET = 0.1  # issue 21 (issue 7 asked for 0.3x)
 
 
 def _setup(args: dict[str, Any]) -> dict[str, Any]:
@@ -82,8 +84,8 @@ def run(quick: bool, rounds: int) -> ScenarioResult:
     for size in (small, large):
         svc_rate = median([m["events"] / m["seconds"] for m in svc[size]])
         raw_rate = median([m["events"] / m["seconds"] for m in raw[size]])
-        row = Row(f"N={size:,} events", "events/s", svc_rate, raw_rate, target=">= 0.3x raw",
-                  met=svc_rate >= 0.3 * raw_rate)
+        row = Row(f"N={size:,} events", "events/s", svc_rate, raw_rate, target=f">= {TARGET}x raw",
+                  met=svc_rate >= TARGET * raw_rate)
         row.extra = {"service_seconds": round(median([m["seconds"] for m in svc[size]]), 2),
                      "raw_seconds": round(median([m["seconds"] for m in raw[size]]), 3),
                      "peak_rss_mib": svc[size][-1]["maxrss_mib"], "raw_peak_rss_mib": raw[size][-1]["maxrss_mib"]}

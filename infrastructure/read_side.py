@@ -18,7 +18,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -28,7 +28,7 @@ from eventsourcing.persistence import InterfaceError, Notification, OperationalE
 
 from application.clock import Clock
 from application.invoice_search import CounterpartyIndex
-from application.projections.ports import DamagedRow, DeadlineRow, ReadStore, StalePosition
+from application.projections.ports import Changes, DamagedRow, DeadlineRow, ReadStore, StalePosition
 from application.projections.projector import Projector
 from application.read_models import ContractSummary, Deadline
 from application.service import ContractsApplication
@@ -39,6 +39,7 @@ from domain.contract import Contract
 from domain.errors import NotFound
 from infrastructure.personal_data import prefetch_keys_of
 from infrastructure.position_watcher import PositionWatcher
+from infrastructure.read_store.pipelined import PipelinedWriter
 
 log = logging.getLogger("contracts.projections")
 ISSUED_SUFFIX = "Contract.InvoiceIssued"
@@ -72,26 +73,26 @@ class ProjectionRunner:
             if not notifications:
                 return 0
             try:
-                # The one personal field a projection reads is an issued invoice's recipient, opened to
-                # compute its counterparty blind index (rule book 13; the name itself is never written
-                # to a read table): their keys are read once per batch.
-                issued = [n for n in notifications if n.topic.endswith(ISSUED_SUFFIX)]
-                if issued:
-                    prefetch_keys_of(getattr(self.app.mapper, "keys", None), issued)
-                batch = [(n.id, self._decode(n)) for n in notifications]
-                changes = self.projector.process(batch, self.store)
+                changes = self.projector.process(self._decoded(notifications), self.store)
                 self.store.commit(changes, start, notifications[-1].id)
             except BaseException:
                 self.projector.reset()  # cached states may be ahead of what was committed
                 self._position = None
                 raise
             self._position = notifications[-1].id
-            for damaged in changes.damaged:
-                log.warning("projections: event at position %d (aggregate %s version %d) not applied: %s",
-                            damaged.position, damaged.aggregate_id, damaged.version, damaged.reason)
+            _log_damaged(changes)
         with self._progress:
             self._progress.notify_all()
         return len(notifications)
+
+    def _decoded(self, notifications: Sequence[Notification]) -> list[tuple[int, Any]]:
+        # The one personal field a projection reads is an issued invoice's recipient, opened to
+        # compute its counterparty blind index (rule book 13; the name itself is never written
+        # to a read table): their keys are read once per batch.
+        issued = [n for n in notifications if n.topic.endswith(ISSUED_SUFFIX)]
+        if issued:
+            prefetch_keys_of(getattr(self.app.mapper, "keys", None), issued)
+        return [(n.id, self._decode(n)) for n in notifications]
 
     def _decode(self, n: Notification) -> Any:
         """The domain event, or the ``UndecodableEvent`` the projector records and stops its aggregate
@@ -182,26 +183,28 @@ class ProjectionRunner:
         """Replay the whole notification log into new tables beside the live ones, then swap them in
         in one transaction (tqdm progress bar). The live tables serve reads throughout; if the
         rebuild fails they are left exactly as they were and ``RebuildFailed`` says where it
-        stopped (issue 14)."""
+        stopped (issue 14). Each batch is committed (with the shadow's tracking position) on a writer
+        thread while the next one is folded (``PipelinedWriter``, issue 21)."""
         from tqdm import tqdm
 
         shadow = self.store.shadow()
-        builder = ProjectionRunner(self.app, shadow, Projector(self.projector.policy, self.projector.cache_size,
-                                                               self.projector.counterparty_index),
-                                   batch_size=batch_size)
+        projector = Projector(self.projector.policy, self.projector.cache_size, self.projector.counterparty_index)
+        writer = PipelinedWriter(shadow, committed=_log_damaged)
+        source = writer.source()
         last = self.app.recorder.max_notification_id() or 0
-        applied = reached = 0
+        applied = position = 0
         try:
             with relaxed_collector(), tqdm(total=last, disable=not progress, unit="ev",
                                            desc="rebuild read models", smoothing=0.1) as bar:
-                while True:
-                    before = builder.position()
-                    n = builder.run_once(limit=batch_size)
-                    if n == 0:
-                        break
-                    applied += n
-                    reached = builder.position()
-                    bar.update(min(reached, last) - min(before, last))
+                while notifications := self.app.recorder.select_notifications(start=position + 1,
+                                                                              limit=batch_size):
+                    changes = projector.process(self._decoded(notifications), source)
+                    writer.submit(changes, position, notifications[-1].id)
+                    bar.update(min(notifications[-1].id, last) - min(position, last))
+                    position = notifications[-1].id
+                    applied += len(notifications)
+                writer.flush()
+            writer.close()
             with self._lock:
                 try:
                     self.store.replace_with(shadow)
@@ -209,13 +212,20 @@ class ProjectionRunner:
                     self.projector.reset()
                     self._position = None
         except Exception as exc:
+            writer.abort()
             with contextlib.suppress(Exception):
                 shadow.drop()
-            raise RebuildFailed(f"rebuild stopped after position {reached} of {last} "
+            raise RebuildFailed(f"rebuild stopped after position {writer.position or 0} of {last} "
                                 f"({type(exc).__name__}); the live read tables are unchanged") from exc
         with self._progress:
             self._progress.notify_all()
         return applied
+
+
+def _log_damaged(changes: Changes) -> None:
+    for damaged in changes.damaged:
+        log.warning("projections: event at position %d (aggregate %s version %d) not applied: %s",
+                    damaged.position, damaged.aggregate_id, damaged.version, damaged.reason)
 
 
 REBUILD_GC_THRESHOLD = 100_000  # allocations between young collections while a rebuild runs (default 700)
