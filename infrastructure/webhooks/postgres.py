@@ -27,6 +27,14 @@ class PostgresWebhookStore(WebhookTables, PostgresTrackingRecorder):
                       f"VALUES ('{TRACKING_NAME}', 0) ON CONFLICT DO NOTHING"]
         self.sql_create_statements.extend(SQL(cast(Any, s)).format() for s in statements)
 
+    def claim_plan(self, cur: Any) -> None:
+        """No sort of the queue: with the table's statistics older than its rows (a month start
+        queued 100,000 since the last ANALYZE), the planner estimates one pending row, fetches
+        every pending row by another index and sorts them all for each claim (38 ms at 20,000
+        rows, growing with the queue); read in ``wh_deliveries_due`` order it stops at the limit
+        (0.1 ms). For this transaction only (``SET LOCAL``)."""
+        cur.execute("SET LOCAL enable_sort = off")
+
     def _sql(self, sql: str) -> Any:
         return sql.replace("?", "%s")
 

@@ -296,11 +296,12 @@ class WebhookTables:
         with self._write() as cur:
             return self._insert_rows(cur, rows, now)
 
-    def claim(self, now: datetime, limit: int, lease_until: datetime) -> list[Claimed]:
+    def claim_sql(self) -> str:
+        """Due rows of active endpoints, each the earliest pending row of its endpoint and
+        ordering key, in due order (read from the ``wh_deliveries_due`` index, see ``claim_plan``)."""
         n = self.prefix
-        ts = self.db_ts(now)
         cols, tail = ", ".join(ROW_COLUMNS), self.skip_locked
-        select = (
+        return (
             f"SELECT {cols}, d.attempts, d.failures, d.first_attempt_at, "
             "e.url, e.personal_data, e.secret, e.previous_secret, e.previous_expires_at "
             f"FROM {n}wh_deliveries d JOIN {n}wh_endpoints e ON e.endpoint_id = d.endpoint_id "
@@ -309,8 +310,18 @@ class WebhookTables:
             f"AND NOT EXISTS (SELECT 1 FROM {n}wh_deliveries q WHERE q.endpoint_id = d.endpoint_id "
             "AND q.ordering_key = d.ordering_key AND q.status = 'pending' AND q.position < d.position) "
             f"ORDER BY d.next_attempt_at, d.position LIMIT ? {tail}")
+
+    def claim_plan(self, cur: Any) -> None:
+        """In the claim's transaction, before its query: make the planner read the due rows in
+        index order and stop at the limit (PostgreSQL, ``postgres.py``)."""
+
+    def claim(self, now: datetime, limit: int, lease_until: datetime) -> list[Claimed]:
+        n = self.prefix
+        ts = self.db_ts(now)
+        select = self.claim_sql()
         claimed: list[Claimed] = []
         with self._write() as cur:
+            self.claim_plan(cur)
             self._exec(cur, select, (ts, ts, limit))
             found = [_tuple(r) for r in cur.fetchall()]
             if not found:
