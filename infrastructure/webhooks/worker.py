@@ -2,7 +2,9 @@
 
 One loop, two duties: a batch of the event stream becomes queue rows (``QueueDeriver``), and up
 to ``concurrency`` due rows are in flight at once on a thread pool (``Deliverer``), so a
-receiver that hangs holds one slot for the sender's timeout and never the others. Database
+receiver that hangs holds one slot for the sender's timeout and never the others. A recorder
+stores the outcomes of the attempts that finished meanwhile in one transaction
+(group commit: one commit for many deliveries, in a thread of its own). Database
 errors (a restart, a lost connection, a locked SQLite file) are retried with back-off, forever.
 It runs in ``contracts serve`` (SQLite default) or as ``contracts webhooks run`` (PostgreSQL);
 several processes are safe: the deriver's batches are checked against the tracking position and
@@ -17,7 +19,7 @@ import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-from application.notifications.delivery import Deliverer
+from application.notifications.delivery import Deliverer, Outcome
 from application.notifications.ports import Claimed
 from application.notifications.queue import QueueDeriver
 from application.projections.ports import StalePosition
@@ -45,8 +47,10 @@ class WebhookWorker:
         backoff = 0.1
         inflight: dict[Future[object], Claimed] = {}
         waiting: deque[Claimed] = deque()  # leased, not yet sent: at most ``concurrency`` rows
+        recorder = _Recorder(self.deliverer, self.max_backoff)
         last_derive = 0.0
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="webhook-send") as pool:
+            recorder.start()
             while not stop.is_set():
                 derived = 0
                 try:
@@ -57,8 +61,8 @@ class WebhookWorker:
                         self._more = derived >= self.deriver.batch_size
                         last_derive = now
                     if not waiting and len(inflight) < self.concurrency:
-                        keys = {self._key(c) for c in inflight.values()}
-                        fresh = self.deliverer.claim(self.concurrency * 2)
+                        keys = {self._key(c) for c in inflight.values()} | recorder.pending()
+                        fresh = self.deliverer.claim(2 * self.concurrency - len(inflight))
                         self.deliverer.prefetch(fresh)
                         waiting.extend(c for c in fresh if self._key(c) not in keys)
                 except StalePosition as exc:
@@ -78,7 +82,7 @@ class WebhookWorker:
                 backoff = 0.1
                 while waiting and len(inflight) < self.concurrency:
                     item = waiting.popleft()
-                    inflight[pool.submit(self._deliver, item)] = item
+                    inflight[pool.submit(self._attempt, item, recorder)] = item
                 if derived and self._more:
                     self._reap(inflight, 0)
                 elif inflight:
@@ -87,45 +91,35 @@ class WebhookWorker:
                     self._kick.wait(self.poll_interval)
             if inflight:
                 wait(list(inflight), timeout=30)
+            recorder.close()
 
     @staticmethod
     def _key(claimed: Claimed) -> tuple[object, object]:
         return claimed.row.endpoint_id, claimed.row.notification_id
 
-    def _reap(self, inflight: dict[Future[object], Claimed], timeout: float) -> None:
+    @staticmethod
+    def _reap(inflight: dict[Future[object], Claimed], timeout: float) -> None:
         if not inflight:
             return
         done, _ = wait(list(inflight), timeout=timeout, return_when=FIRST_COMPLETED)
         for future in done:
             inflight.pop(future, None)
 
-    def _deliver(self, claimed: Claimed) -> object:
-        """One attempt and its record, in a sender thread (records commit in parallel, and a
-        contract's next notification is claimable as soon as this one is recorded)."""
+    def _attempt(self, claimed: Claimed, recorder: _Recorder) -> None:
+        """One attempt, in a sender thread; its outcome goes to the recorder (none: not sent, the
+        lease expires or was released)."""
         try:
             outcome = self.deliverer.attempt(claimed)
         except TRANSIENT as exc:  # before sending: the lease expires and the row is taken again
             log.warning("notification %s not sent (%s)", claimed.row.notification_id, type(exc).__name__)
             WEBHOOK_DELIVERIES.labels("error").inc()
-            return None
+            return
         except Exception:
             log.exception("delivering notification %s failed", claimed.row.notification_id)
             WEBHOOK_DELIVERIES.labels("error").inc()
-            return None
-        if outcome is None:
-            return None
-        backoff = 0.2
-        while True:  # the outcome must be stored: a lost database delays it, never drops it
-            try:
-                attempt = self.deliverer.record(claimed, outcome)
-                WEBHOOK_DELIVERIES.labels("delivered" if outcome.ok else "not_delivered").inc()
-                return attempt
-            except TRANSIENT as exc:
-                if self._stop.is_set():
-                    return None  # the lease expires and the row is sent again (same notification id)
-                log.warning("storing a delivery outcome failed (%s); retrying in %.1fs", type(exc).__name__, backoff)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, self.max_backoff)
+            return
+        if outcome is not None:
+            recorder.put(claimed, outcome)
 
     # -- in a thread of this process ---------------------------------------------------------------
     def start_in_thread(self) -> threading.Thread:
@@ -142,3 +136,72 @@ class WebhookWorker:
             self._kick.set()
             self._thread.join(timeout)
             self._thread = None
+
+
+class _Recorder:
+    """Stores attempt outcomes in a thread of its own: every outcome that arrived while the last
+    transaction committed goes into the next one (group commit), and sending goes on meanwhile.
+    A contract's next notification becomes claimable once its predecessor's outcome is stored. A
+    lost database delays an outcome (retried with back-off), never drops it; on ``close`` what
+    cannot be stored is left to the leases (sent again once they expire, with the same ids)."""
+
+    def __init__(self, deliverer: Deliverer, max_backoff: float) -> None:
+        self.deliverer, self.max_backoff = deliverer, max_backoff
+        self._lock = threading.Condition()
+        self._queue: list[tuple[Claimed, Outcome]] = []
+        self._storing: list[tuple[Claimed, Outcome]] = []
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="webhook-record", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def put(self, claimed: Claimed, outcome: Outcome) -> None:
+        with self._lock:
+            self._queue.append((claimed, outcome))
+            self._lock.notify()
+
+    def pending(self) -> set[tuple[object, object]]:
+        """Rows sent whose outcome is not stored yet (not to be claimed again meanwhile)."""
+        with self._lock:
+            return {WebhookWorker._key(c) for c, _ in (*self._storing, *self._queue)}
+
+    def close(self, timeout: float = 30.0) -> None:
+        with self._lock:
+            self._closing = True
+            self._lock.notify()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        backoff = 0.2
+        while True:
+            with self._lock:
+                while not self._queue and not self._closing:
+                    self._lock.wait()
+                if not self._queue:
+                    return
+                self._storing, self._queue = self._queue, []
+            batch = self._storing
+            while True:
+                try:
+                    self.deliverer.record_many(batch)
+                except TRANSIENT as exc:
+                    if self._closing:
+                        log.warning("webhook worker stopping: %d delivery outcomes not stored (%s); they are sent "
+                                    "again once their leases expire", len(batch), type(exc).__name__)
+                        break
+                    log.warning("storing %d delivery outcomes failed (%s); retrying in %.1fs", len(batch),
+                                type(exc).__name__, backoff)
+                    time.sleep(backoff)
+                    backoff = min(backoff * 2, self.max_backoff)
+                    continue
+                except Exception:
+                    log.exception("storing %d delivery outcomes failed; their rows are sent again once their "
+                                  "leases expire (same notification ids)", len(batch))
+                    break
+                for _, outcome in batch:
+                    WEBHOOK_DELIVERIES.labels("delivered" if outcome.ok else "not_delivered").inc()
+                backoff = 0.2
+                break
+            with self._lock:
+                self._storing = []
