@@ -349,13 +349,15 @@ def _busy() -> list[int]:
 
 def _py_spy(pid: int, root: str) -> subprocess.Popen[bytes] | None:
     """With ``BENCH_WEBHOOKS_PYSPY=DIR``: py-spy samples the worker (every thread) into
-    ``DIR/<arm>-<pid>.txt`` (collapsed stacks), for profiles on a shared machine."""
+    ``DIR/<arm>-<pid>.txt`` (collapsed stacks), for profiles on a shared machine; with
+    ``BENCH_WEBHOOKS_PYSPY_GIL=1`` only the thread holding the GIL (where the CPU goes)."""
     folder = os.environ.get("BENCH_WEBHOOKS_PYSPY")
     if not folder:
         return None
     out = os.path.join(folder, f"{os.path.basename(os.path.abspath(root))}-{pid}.txt")
     return subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "py-spy"), "record", "--pid", str(pid),
-                             "--rate", "200", "--format", "raw", "--output", out, "--nonblocking"],
+                             "--rate", "200", "--format", "raw", "--output", out, "--nonblocking",
+                             *(["--gil"] if os.environ.get("BENCH_WEBHOOKS_PYSPY_GIL") else [])],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
