@@ -8,13 +8,14 @@ instead of being dropped). Invoices live in their own read table, not in the sta
 from __future__ import annotations
 
 import dataclasses
-import json
 import uuid
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
+
+import orjson
 
 from domain.billing import Invoice, InvoiceLine, Ledger, Payment, WriteOff
 from domain.calendar import Month
@@ -27,8 +28,14 @@ _LINE_DERIVED = ("reduced_rate",)  # shown by ``InvoiceLine.to_dict``, not a fie
 
 
 def dumps(data: Any) -> str:
-    """Canonical JSON: equal states give equal strings (rebuild == incremental)."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Canonical JSON: equal states give equal strings (rebuild == incremental). orjson (issue 21:
+    ~10x faster than ``json``; the same text as ``json.dumps(sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False)`` for these documents: str keys, ints within 64 bits, no floats)."""
+    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def loads(text: str | bytes) -> Any:
+    return orjson.loads(text)
 
 
 _TEXT_TAGS: dict[type, tuple[str, ValueCodec[Any]]] = {
@@ -94,7 +101,7 @@ def decode(data: Any) -> Any:
 
 @lru_cache(maxsize=1024)
 def _plan_dict(plan: PricePlan) -> dict[str, Any]:
-    """Plans are frozen and few: encode each once (the result is only read by ``json.dumps``)."""
+    """Plans are frozen and few: encode each once (the result is only read by ``dumps``)."""
     data: dict[str, Any] = PRICE_PLAN.encode(plan)
     return data
 
@@ -124,7 +131,7 @@ def decode_ledger(data: dict[str, Any]) -> Ledger:
 
 def encode_lines(lines: list[InvoiceLine]) -> str:
     """The lines as the API shows them (``InvoiceLine.to_dict``) plus any field it leaves out."""
-    return json.dumps([_line_dict(line) for line in lines], separators=(",", ":"), ensure_ascii=False)
+    return orjson.dumps([_line_dict(line) for line in lines]).decode()
 
 
 def _line_dict(line: InvoiceLine) -> dict[str, Any]:
@@ -135,7 +142,7 @@ def _line_dict(line: InvoiceLine) -> dict[str, Any]:
 
 
 def decode_lines(text: str) -> list[InvoiceLine]:
-    return [InvoiceLine.from_dict(d) for d in json.loads(text)]
+    return [InvoiceLine.from_dict(d) for d in orjson.loads(text)]
 
 
 def encode_invoice_doc(invoice: Invoice) -> str:
@@ -156,7 +163,7 @@ def encode_invoice_doc(invoice: Invoice) -> str:
 def invoice_from_row(row: dict[str, Any], settled: list[tuple[str, date, int]]) -> Invoice:
     """Rebuild a domain Invoice from its read-table row (see ``InvoiceRow``) and its payment rows
     (kind, date, amount: payments, reversals and write-offs of rule book 7, in recorded order)."""
-    doc = json.loads(row.get("doc") or "{}")
+    doc = orjson.loads(row.get("doc") or "{}")
     return Invoice(
         number=row.get("number") or "",
         document_type=row.get("document_type") or "invoice",

@@ -7,13 +7,12 @@ SLA claims. Stored as one JSON document per contract next to the read rows it ex
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from application.projections.codec import decode_ledger, dumps, encode_ledger
+from application.projections.codec import decode_ledger, dumps, encode_ledger, loads
 from domain.billing import Ledger
 from domain.calendar import Month
 from domain.deadlines import Timeline
@@ -87,7 +86,7 @@ class ContractProjection:
 
     @classmethod
     def from_json(cls, text: str) -> ContractProjection:
-        d = json.loads(text)
+        d = loads(text)
         return cls(
             contract_id=uuid.UUID(d["contract_id"]),
             version=d["version"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import json
 import random
 import tempfile
 import time
@@ -273,3 +274,21 @@ def test_a_pipelined_rebuild_reads_back_only_what_its_pending_commits_wrote(serv
         store_type.commit = original  # type: ignore[method-assign]
     assert commits["n"] >= 5
     assert models.store.dump() == live
+
+
+def test_stored_documents_are_the_canonical_json_of_the_standard_library(services: Services) -> None:
+    """The state, claim and invoice documents are written with orjson (issue 21), as the same text the
+    standard library writes (``json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
+    for the documents, insertion order for the lines): documents written before stay equal."""
+    models = build_read_models(services)
+    play_incrementally(services, models, random_steps(random.Random(5), 120), [(3, False)])
+    tables = models.store.dump()
+
+    def canonical(text: str, sort: bool = True) -> str:
+        return json.dumps(json.loads(text), sort_keys=sort, separators=(",", ":"), ensure_ascii=False)
+
+    docs = [row[-2] for row in tables["rm_contracts"]] + [row[-1] for row in tables["rm_claims"]]
+    invoices = tables["rm_invoices"]
+    assert docs and invoices
+    assert all(doc == canonical(doc) for doc in docs)
+    assert all(row[11] == canonical(row[11], sort=False) and row[15] == canonical(row[15]) for row in invoices)
