@@ -56,7 +56,7 @@ from infrastructure.scheduler import (
 )
 from infrastructure.settings import ENV_PREFIX, Settings, decode_master_key
 from infrastructure.webhooks import open_webhook_store
-from infrastructure.webhooks.http_sender import HttpxSender
+from infrastructure.webhooks.http_sender import HttpSender
 from infrastructure.webhooks.worker import WebhookWorker
 
 log = logging.getLogger("contracts.bootstrap")
@@ -348,8 +348,8 @@ def build_webhooks(services: Any, *, in_process: bool | None = None, clock: Cloc
     store = open_webhook_store(app, decode_master_key(app.env.get("MASTER_KEY")))  # as the data keys
     admin = EndpointAdmin(store, lambda: app.recorder.max_notification_id() or 0)
     deriver = QueueDeriver(app, store, clock, batch_size=batch_size)
-    the_sender = sender if sender is not None else HttpxSender(settings.webhook_timeout_seconds,
-                                                                max_connections=max(8, settings.webhook_concurrency))
+    the_sender = sender if sender is not None else HttpSender(settings.webhook_timeout_seconds,
+                                                               max_connections=max(8, settings.webhook_concurrency))
     deliverer = Deliverer(app, store, the_sender, clock, settings.delivery_policy(),
                           lease_seconds=max(settings.webhook_lease_seconds, settings.webhook_timeout_seconds * 2))
     worker = WebhookWorker(deriver, deliverer, concurrency=settings.webhook_concurrency, poll_interval=poll_interval)
