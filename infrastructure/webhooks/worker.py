@@ -106,8 +106,8 @@ class WebhookWorker:
             inflight.pop(future, None)
 
     def _attempt(self, claimed: Claimed, recorder: _Recorder) -> None:
-        """One attempt, in a sender thread; its outcome goes to the recorder (none: not sent, the
-        lease expires or was released)."""
+        """One attempt, in a sender thread, and its outcome stored by the recorder with those of the
+        other threads (none: not sent, the lease expires or was released)."""
         try:
             outcome = self.deliverer.attempt(claimed)
         except TRANSIENT as exc:  # before sending: the lease expires and the row is taken again
@@ -119,7 +119,9 @@ class WebhookWorker:
             WEBHOOK_DELIVERIES.labels("error").inc()
             return
         if outcome is not None:
-            recorder.put(claimed, outcome)
+            stored = recorder.put(claimed, outcome)
+            if recorder.backlog() > self.concurrency:  # back-pressure: a crash repeats at most the attempts in
+                stored.wait()                          # flight and ``concurrency`` outcomes not stored yet
 
     # -- in a thread of this process ---------------------------------------------------------------
     def start_in_thread(self) -> threading.Thread:
@@ -140,7 +142,8 @@ class WebhookWorker:
 
 class _Recorder:
     """Stores attempt outcomes in a thread of its own: every outcome that arrived while the last
-    transaction committed goes into the next one (group commit), and sending goes on meanwhile.
+    transaction committed goes into the next one (group commit), and the senders go on sending
+    meanwhile while at most ``concurrency`` outcomes wait (then they wait for theirs).
     A contract's next notification becomes claimable once its predecessor's outcome is stored. A
     lost database delays an outcome (retried with back-off), never drops it; on ``close`` what
     cannot be stored is left to the leases (sent again once they expire, with the same ids)."""
@@ -148,23 +151,30 @@ class _Recorder:
     def __init__(self, deliverer: Deliverer, max_backoff: float) -> None:
         self.deliverer, self.max_backoff = deliverer, max_backoff
         self._lock = threading.Condition()
-        self._queue: list[tuple[Claimed, Outcome]] = []
-        self._storing: list[tuple[Claimed, Outcome]] = []
+        self._queue: list[tuple[Claimed, Outcome, threading.Event]] = []
+        self._storing: list[tuple[Claimed, Outcome, threading.Event]] = []
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="webhook-record", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def put(self, claimed: Claimed, outcome: Outcome) -> None:
+    def put(self, claimed: Claimed, outcome: Outcome) -> threading.Event:
+        """Queue an outcome; the event is set once it is stored (or left to its lease)."""
+        done = threading.Event()
         with self._lock:
-            self._queue.append((claimed, outcome))
+            self._queue.append((claimed, outcome, done))
             self._lock.notify()
+        return done
+
+    def backlog(self) -> int:
+        with self._lock:
+            return len(self._queue) + len(self._storing)
 
     def pending(self) -> set[tuple[object, object]]:
         """Rows sent whose outcome is not stored yet (not to be claimed again meanwhile)."""
         with self._lock:
-            return {WebhookWorker._key(c) for c, _ in (*self._storing, *self._queue)}
+            return {WebhookWorker._key(c) for c, _, _ in (*self._storing, *self._queue)}
 
     def close(self, timeout: float = 30.0) -> None:
         with self._lock:
@@ -181,7 +191,7 @@ class _Recorder:
                 if not self._queue:
                     return
                 self._storing, self._queue = self._queue, []
-            batch = self._storing
+            batch = [(claimed, outcome) for claimed, outcome, _ in self._storing]
             while True:
                 try:
                     self.deliverer.record_many(batch)
@@ -204,4 +214,6 @@ class _Recorder:
                 backoff = 0.2
                 break
             with self._lock:
+                for _, _, done in self._storing:
+                    done.set()
                 self._storing = []
