@@ -11,14 +11,13 @@ locked SQLite file) are retried with backoff, forever, without a manual restart.
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import logging
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -27,6 +26,7 @@ import psycopg
 from eventsourcing.persistence import InterfaceError, Notification, OperationalError, PersistenceError
 
 from application.clock import Clock
+from application.collector import relaxed_collector
 from application.invoice_search import CounterpartyIndex
 from application.projections.ports import Changes, DamagedRow, DeadlineRow, ReadStore, StalePosition
 from application.projections.projector import Projector
@@ -194,8 +194,8 @@ class ProjectionRunner:
         last = self.app.recorder.max_notification_id() or 0
         applied = position = 0
         try:
-            with relaxed_collector(), tqdm(total=last, disable=not progress, unit="ev",
-                                           desc="rebuild read models", smoothing=0.1) as bar:
+            with relaxed_collector(REBUILD_GC_THRESHOLD), tqdm(total=last, disable=not progress, unit="ev",
+                                                               desc="rebuild read models", smoothing=0.1) as bar:
                 while notifications := self.app.recorder.select_notifications(start=position + 1,
                                                                               limit=batch_size):
                     changes = projector.process(self._decoded(notifications), source)
@@ -229,19 +229,6 @@ def _log_damaged(changes: Changes) -> None:
 
 
 REBUILD_GC_THRESHOLD = 100_000  # allocations between young collections while a rebuild runs (default 700)
-
-
-@contextlib.contextmanager
-def relaxed_collector() -> Iterator[None]:
-    """Collect cyclic garbage less often for the duration (issue 21): a rebuild allocates millions of
-    short-lived, acyclic objects (freed by reference counting), and at the default thresholds the
-    collector's passes over the cached states took ~20 % of its CPU. Restored on exit."""
-    before = gc.get_threshold()
-    gc.set_threshold(max(before[0], REBUILD_GC_THRESHOLD), *before[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 class RebuildFailed(RuntimeError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import uuid
 from collections import Counter
@@ -395,6 +396,34 @@ def test_a_big_day_reads_its_next_page_while_the_read_models_apply_the_last(stor
     for i in read_on:  # since the page before was read: no wait for everything written so far
         previous_read = max(j for j in range(i) if calls[j][0] == "read")
         assert not [c for c in calls[previous_read:i] if c[0] == "wait" and c[1]], calls[previous_read:i]
+
+
+def test_a_sweep_relaxes_the_collector_only_while_it_runs(store: Callable[..., World]) -> None:
+    """Issue 21: a month start allocates millions of short-lived objects (folded contracts, events);
+    the cyclic collector at its default thresholds cost ~15 % of the sweep's CPU, so the sweep raises
+    the young threshold while it runs and restores it after, whether it succeeds or fails."""
+    w = store()
+    populate(w)
+    before = gc.get_threshold()
+    seen: list[tuple[int, int, int]] = []
+    real_get = w.app.get_contracts
+
+    def watching(ids: Sequence[uuid.UUID]) -> Any:
+        seen.append(gc.get_threshold())
+        return real_get(ids)
+
+    w.app.get_contracts = watching  # type: ignore[method-assign]
+    report = w.sweep_on(date(2026, 4, 1))
+    assert report.by_kind["month_start"] and seen and all(t[0] > before[0] for t in seen)
+    assert gc.get_threshold() == before
+
+    def failing(until: date, limit: int | None = None, after: Any = None) -> list[Any]:
+        raise RuntimeError("injected")
+
+    w.deadlines.deadlines_until = failing  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="injected"):
+        w.sweep_on(date(2026, 5, 1))
+    assert gc.get_threshold() == before
 
 
 def test_section_13_scheduler_events_record_the_deadline_they_fired(store: Callable[..., World]) -> None:
