@@ -39,6 +39,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
@@ -421,11 +422,11 @@ class Sweeper:
                  self.app.events.get(result.aggregate_id, gt=result.version - result.events)]
         self._fired(d, run, names, result.position)  # credit on invoices issued: the command (_issuing_command)
 
-    def _apply_credit(self, customer_numbers: list[str], d: Deadline, run: _Run) -> None:
+    def _apply_credit(self, customer_numbers: list[str], d: Deadline, run: _Run) -> int:
         """Rule book 7: the credit balance of customers just invoiced by a batch pays the new invoices,
         as the scheduler with the deadline that issued them (rule book 13), at the deadline's business
         time (``credit_after_issue``, the step every issuing path takes: idempotent; a failure is kept
-        as pending and retried by the next sweeps, ``_retry_credit``)."""
+        as pending and retried by the next sweeps, ``_retry_credit``). Returns the customers credited."""
         with acting_as(Actor.scheduler(d.kind, d.due_on)):
             results = self.app.credit_after_issue(customer_numbers, jst_start(d.due_on))
         for result in results:
@@ -433,6 +434,7 @@ class Sweeper:
         if results:
             logger.info("%s due %s: credit balance applied for %d customer(s) (rule book 7)", d.kind, d.due_on,
                         len(results))
+        return len(results)
 
     def _retry_credit(self, run: _Run) -> None:
         """Rule book 7: credit steps that failed after invoices were issued (in this process) are tried
@@ -550,73 +552,110 @@ class Sweeper:
 
         A refusal (``RuleViolation``) is a no-op for that contract. Any other error, and a
         concurrent write to any contract of the chunk (``IntegrityError``), sends the contract(s)
-        to the one-command-per-contract path, which reloads, retries and reports."""
-        total, done, started = len(items), 0, time.monotonic()
-        for chunk in _chunks(items, self.batch_size):
-            run.check_stop()
-            loaded: list[tuple[Deadline, Contract]] = []
-            single: list[Deadline] = []
-            for d in chunk:
-                if d.aggregate_id in run.blocked:
-                    run.skip.add(d)
-            todo = [d for d in chunk if d.aggregate_id not in run.blocked]
-            try:  # one query for the chunk's events (and one for its keys), not one load per contract
-                contracts = self.app.get_contracts([d.aggregate_id for d in todo])
-            except Exception as exc:  # noqa: BLE001 - e.g. the database: one by one below, with retries
-                logger.info("%s %s: reading the chunk's %d contracts failed (%s); handling them one by one",
-                            chunk[0].kind, chunk[0].due_on, len(todo), type(exc).__name__)
-                contracts = {}
-            book = self.app.number_book()
-            for d in todo:
-                contract = contracts.get(d.aggregate_id)
-                if not isinstance(contract, Contract):  # missing or undecodable: reported by the single path
-                    single.append(d)
-                    continue
-                mark = book.mark()
-                try:
-                    apply(contract, d, book)
-                except RuleViolation as refused:
-                    book.rollback(mark)
-                    self._noop(d, run, f"refused: {refused}")
-                except Exception:  # noqa: BLE001 - handled (retried, reported) one by one below
-                    book.rollback(mark)
-                    single.append(d)
-                else:
-                    stamp(contract, Actor.scheduler(d.kind, d.due_on))
-                    loaded.append((d, contract))
-            try:
-                sequences = book.close(None) if loaded else []
-                recordings = self.app.save(*(c for _, c in loaded), *sequences) if loaded else []
-            except IntegrityError:
-                logger.info("%s %s: a contract of this chunk changed concurrently; saving the %d contracts one "
-                            "by one", chunk[0].kind, chunk[0].due_on, len(loaded))
-                single.extend(d for d, _ in loaded)
-            else:
-                names: dict[uuid.UUID, list[str]] = {}
-                for recording in recordings:
-                    names.setdefault(uuid.UUID(str(recording.domain_event.originator_id)), []).append(
-                        type(recording.domain_event).__name__)
-                position = recordings[-1].notification.id if recordings else None
-                invoiced: list[str] = []
-                for d, contract in loaded:
-                    event_names = names.get(d.aggregate_id)
-                    if event_names:
-                        run.consecutive_failures = 0
-                        self._fired(d, run, event_names, position)
-                        if ISSUED in event_names:
-                            invoiced.append(contract.customer_number)
-                    else:
-                        self._noop(d, run, "nothing to do (month already run)")
-                if invoiced:
-                    self._apply_credit(invoiced, chunk[0], run)
-            for d in sorted(single, key=_sort_key):
-                self._handle_one(d, run)
-            done += len(chunk)
-            run.progress.done(len(chunk), chunk[0].kind, chunk[0].due_on)
-            if done % self.progress_every < len(chunk) or done == total and total >= self.progress_every:
-                rate = done / max(time.monotonic() - started, 1e-9)
-                logger.info("%s %s: %d/%d contracts (%.0f/s)", chunk[0].kind, chunk[0].due_on, done, total, rate)
+        to the one-command-per-contract path, which reloads, retries and reports.
 
+        The next chunk's contracts are read in a thread while this one is renewed and saved (issue
+        21: the database's time on the read and on the write no longer adds up). A read ahead is
+        used only if nothing but this chunk's own save wrote meanwhile (no contract handled one by
+        one, no credit applied: those may touch the next chunk's contracts); otherwise, and if it
+        failed, the chunk is read again. Either way the save still finds a concurrent writer."""
+        total, done, started = len(items), 0, time.monotonic()
+        chunks = list(_chunks(items, self.batch_size))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweep-read-ahead") as pool:
+            ahead: tuple[set[uuid.UUID], Future[dict[uuid.UUID, Contract | Exception]]] | None = None
+            for index, chunk in enumerate(chunks):
+                run.check_stop()
+                for d in chunk:
+                    if d.aggregate_id in run.blocked:
+                        run.skip.add(d)
+                todo = [d for d in chunk if d.aggregate_id not in run.blocked]
+                ids = [d.aggregate_id for d in todo]
+                contracts = self._read_chunk(chunk[0], ids, ahead)
+                ahead = None
+                following = chunks[index + 1] if index + 1 < len(chunks) else ()
+                next_ids = {d.aggregate_id for d in following if d.aggregate_id not in run.blocked}
+                if next_ids and next_ids.isdisjoint(ids):
+                    ahead = next_ids, pool.submit(self.app.get_contracts, list(next_ids))
+                if self._batch(chunk, todo, contracts, run, apply):
+                    ahead = None  # something else wrote: the next chunk is read again
+                done += len(chunk)
+                run.progress.done(len(chunk), chunk[0].kind, chunk[0].due_on)
+                if done % self.progress_every < len(chunk) or done == total and total >= self.progress_every:
+                    rate = done / max(time.monotonic() - started, 1e-9)
+                    logger.info("%s %s: %d/%d contracts (%.0f/s)", chunk[0].kind, chunk[0].due_on, done, total,
+                                rate)
+
+    def _read_chunk(self, first: Deadline, ids: list[uuid.UUID],
+                    ahead: tuple[set[uuid.UUID], Future[dict[uuid.UUID, Contract | Exception]]] | None
+                    ) -> dict[uuid.UUID, Contract | Exception]:
+        """The chunk's contracts: one query for their events (and one for their keys), not one load
+        per contract; read ahead if that read covers them and succeeded."""
+        if ahead is not None and ahead[0].issuperset(ids):
+            try:
+                return ahead[1].result()
+            except Exception as exc:  # noqa: BLE001 - read again below
+                logger.info("%s %s: reading the chunk's %d contracts ahead failed (%s); reading them again",
+                            first.kind, first.due_on, len(ids), type(exc).__name__)
+        try:
+            return self.app.get_contracts(ids)
+        except Exception as exc:  # noqa: BLE001 - e.g. the database: one by one, with retries
+            logger.info("%s %s: reading the chunk's %d contracts failed (%s); handling them one by one",
+                        first.kind, first.due_on, len(ids), type(exc).__name__)
+            return {}
+
+    def _batch(self, chunk: Sequence[Deadline], todo: list[Deadline], contracts: dict[uuid.UUID, Contract | Exception],
+               run: _Run, apply: Callable[[Contract, Deadline, NumberBook], object]) -> bool:
+        """Apply and save one chunk (``_batched``); True if anything but its save wrote (a contract
+        handled one by one, a credit balance applied)."""
+        loaded: list[tuple[Deadline, Contract]] = []
+        single: list[Deadline] = []
+        credited = 0
+        book = self.app.number_book()
+        for d in todo:
+            contract = contracts.get(d.aggregate_id)
+            if not isinstance(contract, Contract):  # missing or undecodable: reported by the single path
+                single.append(d)
+                continue
+            mark = book.mark()
+            try:
+                apply(contract, d, book)
+            except RuleViolation as refused:
+                book.rollback(mark)
+                self._noop(d, run, f"refused: {refused}")
+            except Exception:  # noqa: BLE001 - handled (retried, reported) one by one below
+                book.rollback(mark)
+                single.append(d)
+            else:
+                stamp(contract, Actor.scheduler(d.kind, d.due_on))
+                loaded.append((d, contract))
+        try:
+            sequences = book.close(None) if loaded else []
+            recordings = self.app.save(*(c for _, c in loaded), *sequences) if loaded else []
+        except IntegrityError:
+            logger.info("%s %s: a contract of this chunk changed concurrently; saving the %d contracts one "
+                        "by one", chunk[0].kind, chunk[0].due_on, len(loaded))
+            single.extend(d for d, _ in loaded)
+        else:
+            names: dict[uuid.UUID, list[str]] = {}
+            for recording in recordings:
+                names.setdefault(uuid.UUID(str(recording.domain_event.originator_id)), []).append(
+                    type(recording.domain_event).__name__)
+            position = recordings[-1].notification.id if recordings else None
+            invoiced: list[str] = []
+            for d, contract in loaded:
+                event_names = names.get(d.aggregate_id)
+                if event_names:
+                    run.consecutive_failures = 0
+                    self._fired(d, run, event_names, position)
+                    if ISSUED in event_names:
+                        invoiced.append(contract.customer_number)
+                else:
+                    self._noop(d, run, "nothing to do (month already run)")
+            if invoiced:
+                credited = self._apply_credit(invoiced, chunk[0], run)
+        for d in sorted(single, key=_sort_key):
+            self._handle_one(d, run)
+        return bool(single or credited)
 
 def _label(d: Deadline) -> str:
     if d.kind == TERMS_CHANGE_EFFECTIVE.name:
