@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, cast
 
@@ -34,6 +34,34 @@ class PostgresWebhookStore(WebhookTables, PostgresTrackingRecorder):
         rows, growing with the queue); read in ``wh_deliveries_due`` order it stops at the limit
         (0.1 ms). For this transaction only (``SET LOCAL``)."""
         cur.execute("SET LOCAL enable_sort = off")
+
+    def _set_leases(self, cur: Any, updates: Sequence[tuple[Any, ...]]) -> None:
+        leases, until, endpoints, notifications = zip(*updates, strict=True)
+        cur.execute(cast(Any, f"UPDATE {self.prefix}wh_deliveries d SET lease = u.lease, leased_until = u.until "
+                              "FROM unnest(%s::text[], %s::timestamptz[], %s::uuid[], %s::uuid[]) "
+                              "AS u(lease, until, endpoint_id, notification_id) "
+                              "WHERE d.endpoint_id = u.endpoint_id AND d.notification_id = u.notification_id"),
+                    (list(leases), list(until), list(endpoints), list(notifications)))
+
+    def _store_outcomes(self, cur: Any, attempts: Sequence[tuple[Any, ...]], updates: Sequence[tuple[Any, ...]]
+                        ) -> None:
+        """One statement (arrays, not a statement per row): the attempts inserted by its CTE."""
+        n = self.prefix
+        cur.execute(cast(Any,
+            f"WITH attempt AS (INSERT INTO {n}wh_attempts (endpoint_id, notification_id, attempt, at, status_code, "
+            "latency_ms, error) SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::int[], %s::timestamptz[], "
+            "%s::int[], %s::int[], %s::text[]) ON CONFLICT (endpoint_id, notification_id, attempt) DO NOTHING) "
+            f"UPDATE {n}wh_deliveries d SET status = u.status, attempts = d.attempts + 1, "
+            "failures = d.failures + u.failed, next_attempt_at = u.next_at, "
+            "first_attempt_at = COALESCE(d.first_attempt_at, u.at), lease = NULL, leased_until = NULL, "
+            "delivered_at = COALESCE(u.delivered_at, d.delivered_at), last_status_code = u.status_code, "
+            "last_error = u.error "
+            "FROM unnest(%s::text[], %s::int[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::int[], "
+            "%s::text[], %s::uuid[], %s::uuid[], %s::text[], %s::text[]) AS u(status, failed, next_at, at, "
+            "delivered_at, status_code, error, endpoint_id, notification_id, lease, pending) "
+            "WHERE d.endpoint_id = u.endpoint_id AND d.notification_id = u.notification_id AND d.lease = u.lease "
+            "AND d.status = u.pending"),
+            [*(list(c) for c in zip(*attempts, strict=True)), *(list(c) for c in zip(*updates, strict=True))])
 
     def _sql(self, sql: str) -> Any:
         return sql.replace("?", "%s")

@@ -316,7 +316,6 @@ class WebhookTables:
         index order and stop at the limit (PostgreSQL, ``postgres.py``)."""
 
     def claim(self, now: datetime, limit: int, lease_until: datetime) -> list[Claimed]:
-        n = self.prefix
         ts = self.db_ts(now)
         select = self.claim_sql()
         claimed: list[Claimed] = []
@@ -337,9 +336,28 @@ class WebhookTables:
                 claimed.append(Claimed(row, int(r[9]), int(r[10]), self.py_ts(r[11]), lease, r[12], bool(r[13]),
                                        secrets))
                 updates.append((lease, until, r[0], r[1]))
-            cur.executemany(self._sql(f"UPDATE {n}wh_deliveries SET lease = ?, leased_until = ? "
-                                      "WHERE endpoint_id = ? AND notification_id = ?"), updates)
+            self._set_leases(cur, updates)
         return claimed
+
+    def _set_leases(self, cur: Any, updates: Sequence[tuple[Any, ...]]) -> None:
+        """Rows ``(lease, leased_until, endpoint_id, notification_id)`` leased (PostgreSQL: one statement)."""
+        cur.executemany(self._sql(f"UPDATE {self.prefix}wh_deliveries SET lease = ?, leased_until = ? "
+                                  "WHERE endpoint_id = ? AND notification_id = ?"), updates)
+
+    def _store_outcomes(self, cur: Any, attempts: Sequence[tuple[Any, ...]], updates: Sequence[tuple[Any, ...]]
+                        ) -> None:
+        """The attempt rows inserted and the deliveries updated if their leases still hold
+        (``finish_many``'s tuples; PostgreSQL: one statement)."""
+        n = self.prefix
+        cur.executemany(self._sql(
+            f"INSERT INTO {n}wh_attempts (endpoint_id, notification_id, attempt, at, status_code, latency_ms, "
+            "error) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (endpoint_id, notification_id, attempt) DO NOTHING"),
+            attempts)
+        cur.executemany(self._sql(
+            f"UPDATE {n}wh_deliveries SET status = ?, attempts = attempts + 1, failures = failures + ?, "
+            "next_attempt_at = ?, first_attempt_at = COALESCE(first_attempt_at, ?), lease = NULL, "
+            "leased_until = NULL, delivered_at = COALESCE(?, delivered_at), last_status_code = ?, last_error = ? "
+            "WHERE endpoint_id = ? AND notification_id = ? AND lease = ? AND status = ?"), updates)
 
     def release(self, claimed: Claimed) -> None:
         with self._write() as cur:
@@ -377,15 +395,7 @@ class WebhookTables:
                 health[row.endpoint_id] = (seen_ok, attempt.at)
         result: dict[uuid.UUID, datetime | None] = {}
         with self._write() as cur:
-            cur.executemany(self._sql(
-                f"INSERT INTO {n}wh_attempts (endpoint_id, notification_id, attempt, at, status_code, latency_ms, "
-                "error) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (endpoint_id, notification_id, attempt) DO NOTHING"),
-                attempts)
-            cur.executemany(self._sql(
-                f"UPDATE {n}wh_deliveries SET status = ?, attempts = attempts + 1, failures = failures + ?, "
-                "next_attempt_at = ?, first_attempt_at = COALESCE(first_attempt_at, ?), lease = NULL, "
-                "leased_until = NULL, delivered_at = COALESCE(?, delivered_at), last_status_code = ?, last_error = ? "
-                "WHERE endpoint_id = ? AND notification_id = ? AND lease = ? AND status = ?"), updates)
+            self._store_outcomes(cur, attempts, updates)
             for endpoint_id, (seen_ok, since) in health.items():
                 eid = self.db_uuid(endpoint_id)
                 if since is None:
