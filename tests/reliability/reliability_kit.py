@@ -472,8 +472,9 @@ class CommandLoad:
             sent.status = r.status_code
             if r.status_code in (200, 201):
                 sent.outcome, sent.replayed = "ack", r.headers.get("idempotent-replayed") == "true"
-                if sent.kind == "apply":
-                    sent.contract_id = r.json()["contract_id"]
+                if sent.kind == "apply":  # a receipt-recovered answer names the aggregate (api/idempotency.py)
+                    body = r.json()
+                    sent.contract_id = body.get("contract_id") or body.get("aggregate_id")
                 self.tally.add("ack")
                 self.tally.add("replayed", int(sent.replayed))
                 return sent

@@ -219,6 +219,7 @@ IDENTIFIER_FRAGMENTS = {
     "u", "d", "ts", "big", "blob",  # type names of the DDL
     "sql", "statement", "rows_statement", "self",  # a statement built from the above
     "TRACKING_NAME",  # a constant of the code (the read models' tracking key)
+    "SHADOW",  # a constant of the code (the name prefix of a rebuild's tables, infrastructure/read_store)
     "INVOICE_UPDATES",  # a constant of the code (the invoice upsert's SET list, from INVOICE_COLUMNS)
     "column_ddl",  # a column's type and default from the code's DOCUMENT_COLUMNS
     "join",  # ", ".join(...) of the above
