@@ -11,7 +11,6 @@ are never echoed back (they may be personal data).
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import uuid
@@ -26,6 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from api.json_body import dumps
 from application.undecodable import UndecodableEvent
 from domain.errors import ConcurrencyConflict, DomainError, InvalidInput, NotFound, RuleViolation
 from infrastructure.persistence.pool_health import DatabaseUnavailable
@@ -112,8 +112,7 @@ def problem_body(status: int, kind: str, detail: str, *, title: str | None = Non
 
 
 def problem_response(status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False), status_code=status, media_type=PROBLEM_JSON,
-                    headers=dict(headers or {}))
+    return Response(dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=dict(headers or {}))
 
 
 def route_label(scope: Mapping[str, Any]) -> str:

@@ -43,6 +43,7 @@ from starlette.responses import Response
 from api.auth import Principal
 from api.context import ApiContext
 from api.errors import PROBLEM_JSON, ApiProblem, domain_problem
+from api.json_body import dumps
 from application.actors import Actor, acting_as
 from application.command_receipts import receipt_scope
 from domain.errors import ConcurrencyConflict, DomainError
@@ -93,8 +94,7 @@ def _request_hash(request: Request, payload: BaseModel | None) -> str:
 
 
 def _json(status: int, body: Mapping[str, Any], headers: Mapping[str, str], media_type: str) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False), status_code=status, headers=dict(headers),
-                    media_type=media_type)
+    return Response(dumps(body), status_code=status, headers=dict(headers), media_type=media_type)
 
 
 def _maybe_purge(ctx: ApiContext, now: datetime) -> None:

@@ -11,11 +11,12 @@ from typing import Annotated, Any
 
 from eventsourcing.persistence import Notification
 from fastapi import APIRouter, Depends, Query
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from api import resources as r
 from api.auth import READERS, Principal, current_principal, roles
 from api.context import ApiContext, context
+from api.json_body import JSONResponse
 from api.lists import envelope
 from api.schemas import PROBLEM_RESPONSES, IsoDate
 from api.views import event_view, undecodable_view

@@ -13,13 +13,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from api import resources as r
 from api.auth import OPERATORS, READERS, WRITERS, Principal, current_principal, roles
 from api.context import ApiContext, context
 from api.errors import ApiProblem
 from api.idempotency import Outcome, etag, parse_if_match, run_command
+from api.json_body import JSONResponse
 from api.lists import Limit, envelope
 from api.schemas import MONTH_PATTERN, PROBLEM_RESPONSES, CommandOut, CorrectionIn, CreditNoteIn, IsoDate, ReasonIn
 from api.views import invoice_resource, jsonable, personal

@@ -6,12 +6,13 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from api import resources as r
 from api.auth import READERS, WRITERS, Principal, current_principal, roles
 from api.context import ApiContext, context
 from api.errors import ApiProblem, problem_body, problem_response
+from api.json_body import JSONResponse
 from api.schemas import PROBLEM_RESPONSES, ClockIn
 from api.views import jsonable
 from domain.calendar import jst_date

@@ -7,12 +7,13 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from api import resources as r
 from api.auth import OPERATORS, READERS, WRITERS, Principal, current_principal, roles
 from api.context import ApiContext, context
 from api.idempotency import Outcome, etag, parse_if_match, run_command
+from api.json_body import JSONResponse
 from api.schemas import (
     PROBLEM_RESPONSES,
     ApplyTransferIn,

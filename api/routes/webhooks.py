@@ -9,12 +9,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field, StrictBool, StrictInt, StrictStr
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from api import resources as r
 from api.auth import OPERATORS, READERS, Principal, current_principal, roles
 from api.context import ApiContext, context
 from api.idempotency import Outcome, run_command
+from api.json_body import JSONResponse
 from api.schemas import PROBLEM_RESPONSES, Body
 from api.views import jsonable
 from application.notifications.ports import ALL_TYPES, CANCELLED, DELIVERED, FAILED, PENDING
