@@ -6,10 +6,12 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from fastapi import Request
 
+from api.views import RenderedContracts
 from application.clock import Clock
 from application.ports import ApiReadModels, ApiStore
 from application.service import ContractsApplication
@@ -38,6 +40,11 @@ class ApiContext:
     @property
     def app(self) -> ContractsApplication:
         return self.services.app
+
+    @cached_property
+    def rendered(self) -> RenderedContracts:
+        """The contract views this process rendered (``api.views.RenderedContracts``)."""
+        return RenderedContracts(self.app.policy)
 
     @property
     def sandbox(self) -> bool:

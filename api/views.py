@@ -11,12 +11,17 @@ request) wins over ``role``, so an auditor also learns that the data is gone, an
 from __future__ import annotations
 
 import dataclasses
+import threading
+import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
 from api.auth import Principal
+from api.json_body import dumps
 from application.actors import ACTOR_FIELD, actor_of
 from application.audit import retention_document
 from application.contract_history import ClaimFacts
@@ -167,6 +172,58 @@ def contract_view(contract: Contract, principal: Principal, policy: Policy) -> d
         "contractor": _contractor(contract, principal),
     }
     return view
+
+
+@dataclass(frozen=True)
+class RenderedContract:
+    """A contract's view as JSON bytes at one version, for one role, and what ``Webhooks.notices``
+    reads of the contract (``id``, ``service``, ``created_on``: fixed at its opening)."""
+
+    id: uuid.UUID
+    version: int
+    role: str
+    body: bytes
+    service: str
+    created_on: datetime
+
+
+class RenderedContracts:
+    """Each contract's view rendered once per version and role (issue 21: a GET folded, viewed and
+    encoded the contract every time, and needed it in this process's aggregate cache).
+
+    The view is a function of the contract's state, which its version names, and of the reader's
+    role (redaction). A reader asks ``get`` with the version the store holds now (read on every
+    request, so a change by another process is never missed: read-your-writes and the ETag stay
+    exact across processes) and renders anew (``put``) when the kept view is of another version.
+    Bounded: one entry per (contract, role), the least recently used dropped first."""
+
+    def __init__(self, policy: Policy, max_entries: int = 8192) -> None:
+        self.policy, self.max_entries = policy, max_entries
+        self._entries: OrderedDict[tuple[uuid.UUID, str], RenderedContract] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, contract_id: uuid.UUID, version: int, principal: Principal) -> RenderedContract | None:
+        key = (contract_id, principal.role)
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None or found.version != version:
+                return None
+            self._entries.move_to_end(key)
+            return found
+
+    def put(self, contract: Contract, principal: Principal) -> RenderedContract:
+        rendered = RenderedContract(contract.id, contract.version, principal.role,
+                                    dumps(contract_view(contract, principal, self.policy)), contract.service,
+                                    contract.created_on)
+        key = (contract.id, principal.role)
+        with self._lock:
+            kept = self._entries.get(key)
+            if kept is None or kept.version <= rendered.version:  # never back to an older version
+                self._entries[key] = rendered
+                self._entries.move_to_end(key)
+                while len(self._entries) > self.max_entries:
+                    self._entries.popitem(last=False)
+        return rendered
 
 
 def _contractor(contract: Contract, principal: Principal) -> Any:

@@ -309,6 +309,12 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
     def get_outage(self, outage_id: uuid.UUID) -> Outage:
         return self._load(Outage, outage_id, "outage")
 
+    def stored_version(self, aggregate_id: uuid.UUID) -> int | None:
+        """The version of the aggregate's last stored event (None: nothing stored): one indexed
+        read, nothing decoded; what a reader checks a view it kept against (api.views)."""
+        last = self.recorder.select_events(aggregate_id, desc=True, limit=1)
+        return last[0].originator_version if last else None
+
     def contract_events(self, contract_id: uuid.UUID) -> list[Any]:
         self.get_contract(contract_id)
         return list(self.events.get(contract_id))

@@ -8,12 +8,13 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from api import resources as r
 from api.auth import OPERATORS, READERS, WRITERS, Principal, current_principal, roles
 from api.context import ApiContext, context
 from api.idempotency import Outcome, etag, parse_if_match, run_command
+from api.json_body import JSONResponse, dumps
 from api.lists import Limit, after, envelope
 from api.routes.webhooks import notices_of
 from api.schemas import (
@@ -310,14 +311,25 @@ def search_contracts(ctx: Ctx, who: Who,
 @router.get("/{contract_id}", summary="Contract state (ETag = version; as_of for a past instant, on for a past "
             "business date)", response_model=r.ContractResource, **roles(*READERS))
 def get_contract(contract_id: uuid.UUID, ctx: Ctx, who: Who, as_of: AsOf = None, on: On = None) -> Response:
+    """The contract's view, then ``as_of``, ``on`` and its ``notices``. The current state's view is
+    rendered once per version and role (``ApiContext.rendered``), checked against the version the
+    store holds on every request. A hot route (``api.app``)."""
     one_of(as_of, on)
-    contract = history_on(ctx, contract_id, on).contract if on is not None else None
-    contract = contract or contract_as_of(ctx, contract_id, as_of)
-    body = contract_view(contract, who, ctx.app.policy)
-    body["as_of"] = jsonable(as_of)
-    body["on"] = jsonable(on)
-    body["notices"] = notices_of(ctx, contract)  # Art. 9.5, 18, 28: when each notice reached each endpoint
-    return JSONResponse(body, headers={"ETag": etag(contract.version)})
+    if as_of is None and on is None:
+        version = ctx.app.stored_version(contract_id)
+        current = ctx.rendered.get(contract_id, version, who) if version is not None else None
+        if current is None:  # not rendered at this version (or no such contract: 404)
+            current = ctx.rendered.put(ctx.app.get_contract(contract_id), who)
+        view, version = current.body, current.version
+        notices = notices_of(ctx, current)  # Art. 9.5, 18, 28: when each notice reached each endpoint
+    else:
+        folded = history_on(ctx, contract_id, on).contract if on is not None else None
+        contract = folded or contract_as_of(ctx, contract_id, as_of)
+        view, version = dumps(contract_view(contract, who, ctx.app.policy)), contract.version
+        notices = notices_of(ctx, contract)
+    body = b"".join((view[:-1], b',"as_of":', dumps(jsonable(as_of)), b',"on":', dumps(jsonable(on)),
+                     b',"notices":', dumps(notices), b"}"))
+    return Response(body, media_type="application/json", headers={"ETag": etag(version)})
 
 
 @router.get("/{contract_id}/events", summary="The contract's events, oldest first", response_model=r.ContractEvents,

@@ -1,0 +1,63 @@
+"""GET /v1/contracts/{id} as the hot route answers it (``api.hot_routes``, issue 21) and with the
+view rendered once per version and role (``api.views.RenderedContracts``): the same answer as
+the declared route's, redacted per role (rule book 10: personal data; auditors read none), and never
+stale: a change stored by another process is read with its version (ETag, rule book 3)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from api_harness import CONTRACTOR, Harness, iso, jst
+
+from infrastructure.bootstrap import build_services
+from infrastructure.settings import Settings
+
+
+def test_hot_route_answers_as_the_declared_route(any_api: Harness) -> None:
+    api = any_api
+    cid = api.concluded("C-900")
+    for role in ("billing", "auditor", "operator"):
+        hot = api.get(f"/v1/contracts/{cid}", role)
+        declared = api.get(f"/v1/contracts/{cid.upper()}", role)  # not the canonical spelling: FastAPI's route
+        assert hot.status_code == declared.status_code == 200
+        assert hot.content == declared.content
+        assert {k: v for k, v in hot.headers.items() if k != "x-request-id"} == \
+               {k: v for k, v in declared.headers.items() if k != "x-request-id"}
+    assert api.get(f"/v1/contracts/{cid}", "billing").json()["contractor"]["name"] == CONTRACTOR["name"]
+    assert api.get(f"/v1/contracts/{cid}", "auditor").json()["contractor"] == {
+        "object": "redacted", "redacted": True, "reason": "role"}
+
+
+def test_hot_route_errors_are_the_declared_routes(api: Harness) -> None:
+    missing = "00000000-0000-4000-8000-000000000000"
+    hot = api.get(f"/v1/contracts/{missing}")
+    declared = api.get(f"/v1/contracts/{missing.upper()}")
+    assert hot.status_code == declared.status_code == 404
+    assert hot.headers["content-type"] == "application/problem+json"
+    assert hot.json() == {**declared.json(), "instance": f"/v1/contracts/{missing}"}
+    assert hot.json()["article"] == "rule book 3"
+    assert api.get(f"/v1/contracts/{missing}", None).status_code == 401
+    assert api.get("/v1/contracts/not-a-uuid").status_code == 422
+    api.set_clock(jst(2026, 3, 7))
+    outage = api.post("/v1/outages", {"service": "kintone", "started_at": iso(jst(2026, 3, 3)),
+                                      "ended_at": iso(jst(2026, 3, 5)), "cause": "provider_network"})
+    assert outage.status_code == 201, outage.text
+    for _ in range(2):  # another aggregate's id is no contract, however often asked (rule book 3)
+        assert api.get(f"/v1/contracts/{outage.json()['outage_id']}").status_code == 404
+
+
+def test_a_change_by_another_process_is_read_with_its_version(tmp_path: Path, api: Harness) -> None:
+    cid = api.concluded("C-901")
+    first = api.get(f"/v1/contracts/{cid}")
+    assert first.headers["etag"] == '"3"'
+    other = build_services(Settings(sqlite_path=tmp_path / "contracts.sqlite", mode="sandbox"))  # type: ignore[call-arg]
+    try:
+        other.app.change_contractor(uuid.UUID(cid), {**CONTRACTOR, "name": "Renamed K.K."}, api.clock.now(), None)
+    finally:
+        other.close()
+    for role, name in (("billing", "Renamed K.K."), ("auditor", None)):
+        again = api.get(f"/v1/contracts/{cid}", role)
+        assert again.headers["etag"] == '"4"' and again.json()["version"] == 4
+        assert (again.json()["contractor"].get("name") if name else again.json()["contractor"]["reason"]) == \
+               (name or "role")
