@@ -16,6 +16,7 @@ from api.auth import AuthMiddleware, KeyCache
 from api.body_limit import BodyLimitMiddleware
 from api.context import ApiContext
 from api.errors import install_error_handlers
+from api.hot_routes import install_hot_routes
 from api.observability import METRICS_PATH, RequestMiddleware, metrics_router
 from api.openapi import install_openapi, operation_id
 from api.routes import announcements, contracts, feeds, invoices, sla, system, transfers
@@ -37,6 +38,9 @@ Contract lifecycle service: billing systems drive contracts and read invoices; a
 * **Errors**: RFC 9457 `application/problem+json` with the article of the refused rule.
 * Money is integer yen; dates `YYYY-MM-DD`; instants ISO 8601 with offset; months `YYYY-MM`.
 """
+
+HOT_ROUTES = {("GET", "/v1/contracts/{contract_id}"), ("POST", "/v1/contracts/{contract_id}/contractor")}
+"""Answered past FastAPI's request machinery (``api.hot_routes``, issue 21: the bench's GET and POST)."""
 
 
 def create_app(services: Services, read_models: ApiReadModels, clock: Clock, store: ApiStore, *,
@@ -69,6 +73,7 @@ def create_app(services: Services, read_models: ApiReadModels, clock: Clock, sto
             app.state.metrics_registries = (store_registry(store_collector(services.app, read_models, webhooks)),)
     for router in routers:
         app.include_router(router)
+    install_hot_routes(app, [r for router in routers for r in router.routes], HOT_ROUTES)
     docs = install_docs(app, ui=ui)  # /docs from packaged assets, GET /
     public = {"/healthz", "/readyz", app.openapi_url or "", app.redoc_url or "",
               app.swagger_ui_oauth2_redirect_url or "", *docs} - {""}

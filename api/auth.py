@@ -51,6 +51,8 @@ _MAX_KEY_LENGTH = 200
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
 _bearer = HTTPBearer(auto_error=False, description="API key as a bearer token")
+SECURITY_SCHEMES = (_api_key_header, _bearer)
+"""In the OpenAPI document only: ``AuthMiddleware`` reads the key (neither refuses: ``auto_error=False``)."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ def roles(*allowed: str) -> dict[str, Any]:
     assert allowed and all(r in ROLES for r in allowed)
     return {
         "openapi_extra": {"x-roles": list(allowed)},
-        "dependencies": [Security(_api_key_header), Security(_bearer)],
+        "dependencies": [Security(scheme) for scheme in SECURITY_SCHEMES],
     }
 
 
@@ -203,5 +205,6 @@ class AuthMiddleware:
         await self.app(scope, receive, send)
 
 
-__all__ = ["AUDITOR", "BILLING", "OPERATOR", "OPERATORS", "READERS", "ROLES", "WRITERS", "AuthMiddleware", "KeyCache",
-           "Principal", "current_principal", "hash_key", "presented_key", "roles", "route_roles"]
+__all__ = ["AUDITOR", "BILLING", "OPERATOR", "OPERATORS", "READERS", "ROLES", "SECURITY_SCHEMES", "WRITERS",
+           "AuthMiddleware", "KeyCache", "Principal", "current_principal", "hash_key", "presented_key", "roles",
+           "route_roles"]
