@@ -192,6 +192,34 @@ def _python_load(base: str, method: str, paths: list[str], body: str | None, hea
             "p99_ms": percentile(latencies, 99) * 1000, "errors": float(errors[0]), "requests": len(latencies)}
 
 
+def populate(dsn: str, contracts: int) -> str:
+    """The fixture's ``contracts`` contracts projected, a billing key (returned) and the bare app's
+    ``raw_http`` table with one row of the same shape per contract."""
+    from application.api_keys import create_key
+    from infrastructure.bootstrap import build_api_store, build_read_models
+
+    services = build(dsn)
+    try:
+        Generator(services.app, months=1).write(dsn, contracts)
+        build_read_models(services).runner.catch_up()
+        store = build_api_store(services.app.env)
+        store.setup()
+        key = create_key(store, "billing", "bench", datetime.now(UTC))
+        store.close()
+    finally:
+        services.close()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE raw_http (originator_id uuid NOT NULL, originator_version bigint NOT NULL, "
+                     "topic text, state bytea, notification_id bigserial PRIMARY KEY)")
+        state = json.dumps({"contractor": CONTRACTOR}).encode()
+        with conn.cursor() as cur, cur.copy("COPY raw_http (originator_id, originator_version, topic, state) "
+                                            "FROM STDIN") as copy:
+            for i in range(contracts):
+                copy.write_row((contract_id(i), 1, "x", state))
+        conn.execute("VACUUM ANALYZE")
+    return key
+
+
 # --------------------------------------------------------------------------- the scenario
 
 
@@ -207,28 +235,7 @@ def run(quick: bool, rounds: int) -> ScenarioResult:
     procs: list[subprocess.Popen[bytes]] = []
     with scratch_database(NAME) as dsn, tempfile.TemporaryDirectory() as tmp:
         try:
-            from application.api_keys import create_key
-            from infrastructure.bootstrap import build_api_store, build_read_models
-
-            services = build(dsn)
-            try:
-                Generator(services.app, months=1).write(dsn, contracts)
-                build_read_models(services).runner.catch_up()
-                store = build_api_store(services.app.env)
-                store.setup()
-                key = create_key(store, "billing", "bench", datetime.now(UTC))
-                store.close()
-            finally:
-                services.close()
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                conn.execute("CREATE TABLE raw_http (originator_id uuid NOT NULL, originator_version bigint NOT NULL, "
-                             "topic text, state bytea, notification_id bigserial PRIMARY KEY)")
-                state = json.dumps({"contractor": CONTRACTOR}).encode()
-                with conn.cursor() as cur, cur.copy("COPY raw_http (originator_id, originator_version, topic, state) "
-                                                    "FROM STDIN") as copy:
-                    for i in range(contracts):
-                        copy.write_row((contract_id(i), 1, "x", state))
-                conn.execute("VACUUM ANALYZE")
+            key = populate(dsn, contracts)
             env = {**os.environ, "CONTRACTS_DATABASE_URL": database_url(dsn), "CONTRACTS_LOG_LEVEL": "WARNING",
                    "CONTRACTS_MODE": "production", "BENCH_DSN": dsn}
             svc_port, raw_port = _free_port(), _free_port()
