@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 from api_harness import CONTRACTOR, Harness, iso, jst
 
@@ -61,3 +62,32 @@ def test_a_change_by_another_process_is_read_with_its_version(tmp_path: Path, ap
         assert again.headers["etag"] == '"4"' and again.json()["version"] == 4
         assert (again.json()["contractor"].get("name") if name else again.json()["contractor"]["reason"]) == \
                (name or "role")
+
+
+def test_hot_command_route_refuses_bodies_as_the_declared_route(api: Harness) -> None:
+    """POST /contractor (Art. 12) past FastAPI: a body FastAPI would refuse goes to FastAPI's route,
+    so the refusal (415, 422 with the field) is the declared route's, and nothing is stored."""
+    cid = api.concluded("C-902")
+    events = api.event_count()
+    cases: list[dict[str, Any]] = [
+        {"content": b'{"contractor": {"name": "X"}}', "headers": {"Content-Type": "text/plain"}},
+        {"content": b'{"contractor": ', "headers": {"Content-Type": "application/json"}},
+        {"content": b'{"contractor": {"name": 7}}', "headers": {"Content-Type": "application/json"}},
+        {"content": b'{}', "headers": {"Content-Type": "application/json"}},
+        {"content": b"", "headers": {"Content-Type": "application/json"}},
+    ]
+    for case in cases:
+        hot = api.client.post(f"/v1/contracts/{cid}/contractor", content=case["content"],
+                              headers={**api.headers(), **case["headers"]})
+        declared = api.client.post(f"/v1/contracts/{cid.upper()}/contractor", content=case["content"],
+                                   headers={**api.headers(), **case["headers"]})
+        assert hot.status_code == declared.status_code and hot.status_code in (415, 422), case
+        assert hot.json() == {**declared.json(), "instance": f"/v1/contracts/{cid}/contractor"}, case
+    assert api.event_count() == events
+    changed = api.post(f"/v1/contracts/{cid}/contractor", {"contractor": {**CONTRACTOR, "name": "Hot K.K."}},
+                       Idempotency_Key="hot-1")
+    replayed = api.post(f"/v1/contracts/{cid}/contractor", {"contractor": {**CONTRACTOR, "name": "Hot K.K."}},
+                        Idempotency_Key="hot-1")
+    assert changed.status_code == replayed.status_code == 200 and changed.headers["etag"] == '"4"'
+    assert replayed.headers["idempotent-replayed"] == "true" and replayed.content == changed.content
+    assert api.get(f"/v1/contracts/{cid}").json()["contractor"]["name"] == "Hot K.K."  # read-your-writes
