@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bench.data import CONTRACTOR, contract_id
 from bench.harness import ROOT, database_url, median, scratch_database
-from bench.s4_http import _free_port, _wait_up, _with_cpu, _wrk, populate
+from bench.s4_http import _free_port, _wait_up, _with_cpu, _wrk, populate, stop
 
 
 def _serve(tree: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -103,14 +103,7 @@ def main() -> None:
                           f"  errors {sum(x['errors'] for x in f):.0f}  cpu rounds "
                           f"{[round(x['cpu_ms'], 3) for x in f]}", flush=True)
         finally:
-            for proc in procs:
-                if proc.poll() is None:
-                    proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop(procs)
 
 
 if __name__ == "__main__":

@@ -286,14 +286,7 @@ def run(quick: bool, rounds: int) -> ScenarioResult:
             time.sleep(idle_seconds)
             idle_share = (_cpu_seconds(procs[0].pid) - before) / (time.perf_counter() - t0)
         finally:
-            for proc in procs:
-                if proc.poll() is None:
-                    proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop(procs)
     for method in ("POST", "GET"):
         s, r = figures[method]["svc"], figures[method]["raw"]
         svc_rate, raw_rate = median([x["rate"] for x in s]), median([x["rate"] for x in r])
@@ -317,6 +310,18 @@ def run(quick: bool, rounds: int) -> ScenarioResult:
     idle.extra = {"seconds": idle_seconds}
     result.rows.append(idle)
     return result
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate the servers (killed after 20 s)."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def _with_cpu(pid: int, measure: Callable[..., dict[str, float]], *args: Any) -> dict[str, float]:
