@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from api.api_docs import install_docs
 from api.auth import AuthMiddleware, KeyCache
@@ -39,6 +40,12 @@ Contract lifecycle service: billing systems drive contracts and read invoices; a
 * Money is integer yen; dates `YYYY-MM-DD`; instants ISO 8601 with offset; months `YYYY-MM`.
 """
 
+NO_FASTAPI_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+"""FastAPI's own OpenTelemetry spans, metrics and logs are off: under a global provider its spans
+carried the client's path and query (``url.path``, ``url.query``) and it looked the providers up on
+every request (~4 % of a GET's server time, issue 21). The service's own (``api.observability``,
+issue 20) write the route template and never client text."""
+
 HOT_ROUTES = {("GET", "/v1/contracts/{contract_id}"), ("POST", "/v1/contracts/{contract_id}/contractor")}
 """Answered past FastAPI's request machinery (``api.hot_routes``, issue 21: the bench's GET and POST)."""
 
@@ -52,7 +59,8 @@ def create_app(services: Services, read_models: ApiReadModels, clock: Clock, sto
     with ``settings.api_key_cache_seconds``); revocations through ``store`` empty it at once."""
     app = FastAPI(title="Contract lifecycle API", version="1", description=DESCRIPTION,
                   generate_unique_id_function=operation_id, docs_url=None,
-                  redoc_url=None)  # FastAPI's /redoc loads ReDoc from a CDN: api_docs.REDOC instead
+                  redoc_url=None,  # FastAPI's /redoc loads ReDoc from a CDN: api_docs.REDOC instead
+                  telemetry=NO_FASTAPI_TELEMETRY)
     if key_cache is None:
         settings = getattr(services, "settings", None)  # None: an app built for its routes only
         key_cache = KeyCache(float(getattr(settings, "api_key_cache_seconds", 0.0)))

@@ -9,6 +9,8 @@ import json
 import logging
 
 import pytest
+from api_harness import Harness
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -71,3 +73,21 @@ def test_tracing_is_off_by_default_and_named_by_its_setting() -> None:
     assert tracing.tracer_for("off") is None
     assert tracing.tracer_for("console", "contracts-test") is not None  # the SDK's console exporter
     tracing.shutdown()
+
+
+def test_no_span_of_fastapis_own_under_a_global_provider(api: Harness) -> None:
+    """FastAPI's native telemetry is off (``api.app``): in a process with a global tracer provider
+    (an auto-instrumented deployment) a request makes no span of FastAPI's, whose attributes would
+    carry the client's path; the service's own span is RequestMiddleware's (``CONTRACTS_TRACING``)."""
+    exporter = InMemorySpanExporter()
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):  # set once per process: an earlier test may have set it
+        current.add_span_processor(SimpleSpanProcessor(exporter))
+    else:
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        trace.set_tracer_provider(provider)
+    cid = api.apply("C-TRACE")
+    assert api.get(f"/v1/contracts/{cid}/events?secret=1").status_code == 200
+    assert api.get(f"/v1/contracts/{cid}").status_code == 200
+    assert exporter.get_finished_spans() == ()
