@@ -5,6 +5,7 @@ stale: a change stored by another process is read with its version (ETag, rule b
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 from typing import Any
@@ -91,3 +92,17 @@ def test_hot_command_route_refuses_bodies_as_the_declared_route(api: Harness) ->
     assert changed.status_code == replayed.status_code == 200 and changed.headers["etag"] == '"4"'
     assert replayed.headers["idempotent-replayed"] == "true" and replayed.content == changed.content
     assert api.get(f"/v1/contracts/{cid}").json()["contractor"]["name"] == "Hot K.K."  # read-your-writes
+
+
+def test_hot_route_threads_run_in_the_requests_context() -> None:
+    """Log lines written by an endpoint name the request (issue 20): the worker thread of a hot
+    route sees the request's context variables, and its changes stay there."""
+    from api.hot_routes import in_thread
+    from infrastructure.log_safety import request_id
+
+    async def call() -> tuple[str | None, str | None]:
+        request_id.set("req-hot")
+        seen = await in_thread(lambda: (request_id.get(), request_id.set("changed") and None)[0])
+        return seen, request_id.get()
+
+    assert asyncio.run(call()) == ("req-hot", "req-hot")
