@@ -311,9 +311,9 @@ def search_contracts(ctx: Ctx, who: Who,
 @router.get("/{contract_id}", summary="Contract state (ETag = version; as_of for a past instant, on for a past "
             "business date)", response_model=r.ContractResource, **roles(*READERS))
 def get_contract(contract_id: uuid.UUID, ctx: Ctx, who: Who, as_of: AsOf = None, on: On = None) -> Response:
-    """The contract's view, then ``as_of``, ``on`` and its ``notices``. The current state's view is
-    rendered once per version and role (``ApiContext.rendered``), checked against the version the
-    store holds on every request. A hot route (``api.app``)."""
+    # The contract's view, then as_of, on and its notices (no docstring: it would become the OpenAPI
+    # description). The current state's view is rendered once per version and role (ApiContext.rendered),
+    # checked against the version the store holds on every request. A hot route (api.app.HOT_ROUTES).
     one_of(as_of, on)
     if as_of is None and on is None:
         version = ctx.app.stored_version(contract_id)
