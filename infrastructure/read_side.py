@@ -73,8 +73,9 @@ class ProjectionRunner:
             if not notifications:
                 return 0
             try:
-                changes = self.projector.process(self._decoded(notifications), self.store)
-                self.store.commit(changes, start, notifications[-1].id)
+                with relaxed_collector(REBUILD_GC_THRESHOLD):  # ~10-17 % of a batch's CPU otherwise (issue 21)
+                    changes = self.projector.process(self._decoded(notifications), self.store)
+                    self.store.commit(changes, start, notifications[-1].id)
             except BaseException:
                 self.projector.reset()  # cached states may be ahead of what was committed
                 self._position = None
@@ -228,7 +229,7 @@ def _log_damaged(changes: Changes) -> None:
                     damaged.position, damaged.aggregate_id, damaged.version, damaged.reason)
 
 
-REBUILD_GC_THRESHOLD = 100_000  # allocations between young collections while a rebuild runs (default 700)
+REBUILD_GC_THRESHOLD = 100_000  # allocations between young collections while a rebuild or a batch runs (default 700)
 
 
 class RebuildFailed(RuntimeError):

@@ -177,9 +177,12 @@ def test_issue14_a_rebuild_is_atomic_and_stops_only_the_damaged_contract(service
 def test_a_rebuild_relaxes_the_collector_only_while_it_runs(services: Services) -> None:
     """Issue 21: a rebuild allocates millions of short-lived objects; the cyclic collector's default
     thresholds cost ~20 % of its CPU, so it raises them while it runs and restores them after,
-    whether it succeeds or fails."""
+    whether it succeeds or fails. The runner does the same for each live batch."""
     models = build_read_models(services)
     play_incrementally(services, models, random_steps(random.Random(21), 40), [(5, False)])
+    world = History(services.app, "Gc")
+    for step in random_steps(random.Random(17), 20):
+        world.play(step)
     before = gc.get_threshold()
     seen: list[tuple[int, int, int]] = []
     original = Projector.process
@@ -190,6 +193,9 @@ def test_a_rebuild_relaxes_the_collector_only_while_it_runs(services: Services) 
 
     Projector.process = watching  # type: ignore[method-assign]
     try:
+        assert models.runner.run_once(limit=5) == 5
+        assert seen and seen[0][0] > before[0]
+        assert gc.get_threshold() == before
         models.runner.rebuild(progress=False, batch_size=10)
         assert seen and all(t[0] > before[0] for t in seen)
         assert gc.get_threshold() == before
