@@ -206,6 +206,19 @@ class KeyStore:
                 part = missing[start:start + 500]
                 c.execute(self.select_many_sql(len(part)), self.many_params(part))
                 rows += c.fetchall()
+        self.remember_rows(rows)
+
+    def wanted(self, contract_id: uuid.UUID) -> bool:
+        """Whether the key ``contract_id`` is not in the cache (or its entry expired): a reader that
+        can fetch key rows along with its own query (``select_events``' one round trip) does."""
+        with self._lock:
+            hit = self._cache.get(contract_id)
+        return hit is None or hit[1] <= time.monotonic()
+
+    def remember_rows(self, rows: Sequence[Any]) -> None:
+        """Key rows (``contract_id``, ``key``, ``kek``) read by a caller's own query into the cache, as
+        ``prefetch`` does with its own: a row that does not unwrap is left to ``key_for_reading``,
+        which raises for the contract concerned."""
         for row in rows:
             cid = self.py_id(row["contract_id"])
             try:

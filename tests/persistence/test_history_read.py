@@ -1,0 +1,97 @@
+"""A contract's first load in a process (issue 21): its events, its chain head and its two keys in
+ONE statement (``ChainedPostgresApplicationRecorder._select_history``), so a first command costs two
+round trips (that read and the write) where it cost five (events, records key, contacts key, chain
+head, write). The events are those the library's query returns; the chain stays whole; a key row
+that does not unwrap is still refused (issue 14.1); an aggregate without keys loads as before."""
+
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from application.audit import CONTACTS_KEY, key_id, verify_chain
+from domain.contract import BillingCycle
+from infrastructure.bootstrap import Services, build_services
+from infrastructure.personal_data import ContractKeyError
+from infrastructure.settings import Settings
+
+pytestmark = [pytest.mark.postgres]
+
+PERSON = {"name": "Example Trading K.K.", "address": "1-1 Sample-cho, Tokyo", "contact_email": "a@example.invalid"}
+AT = datetime(2026, 3, 24, 1, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def services(fresh_pg_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Services]]:
+    opened: list[Services] = []
+
+    def open_services(**env: str) -> Services:
+        s = build_services(Settings(sqlite_path=tmp_path / "unused.sqlite", database_url=None),
+                           {**fresh_pg_env, **env})
+        opened.append(s)
+        return s
+    yield open_services
+    for s in opened:
+        s.close()
+
+
+def _count_connections(recorder: Any) -> list[int]:
+    """How many times ``recorder``'s datastore hands out a connection (one per statement here)."""
+    datastore = recorder.datastore
+    real = datastore.get_connection
+    count = [0]
+
+    def counted(*args: Any, **kwargs: Any) -> AbstractContextManager[Any]:
+        count[0] += 1
+        return real(*args, **kwargs)  # type: ignore[no-any-return]
+    datastore.get_connection = counted
+    return count
+
+
+def test_a_first_command_reads_the_history_chain_head_and_keys_in_one_statement(
+        services: Callable[..., Services]) -> None:
+    writer = services()
+    cid = writer.app.open_contract("CUST-HIST", "kintone", "standard", 10, PERSON, AT,
+                                   cycle=BillingCycle.MONTHLY).aggregate_id
+    writer.app.approve(cid, AT)
+    cold = services()  # another process: nothing of the contract cached
+    recorder, keys = cold.app.recorder, cold.app.factory.keys  # type: ignore[attr-defined]
+    expected = recorder._select_shaped(cid, None, None, False, None)
+    statements = _count_connections(recorder)
+    result = cold.app.change_contractor(cid, {**PERSON, "name": "Renamed K.K."}, AT)
+    assert statements[0] == 2  # the history (with head and keys), the write
+    assert not keys.wanted(cid) and not keys.wanted(key_id(cid, CONTACTS_KEY))
+    assert writer.app.get_contract(cid).contractor == {**PERSON, "name": "Renamed K.K."}
+    assert result.version == len(expected) + 1
+    assert verify_chain(writer.app, cid).ok
+    history = recorder.select_events(cid)
+    assert [(e.originator_id, e.originator_version, e.topic, e.state) for e in history[:len(expected)]] == \
+        [(e.originator_id, e.originator_version, e.topic, e.state) for e in expected]
+
+
+def test_an_aggregate_without_keys_and_one_that_does_not_exist(services: Callable[..., Services]) -> None:
+    s = services()
+    cid = s.app.open_contract("CUST-HIST", "kintone", "standard", 10, PERSON, AT,
+                              cycle=BillingCycle.MONTHLY).aggregate_id
+    account = s.app.find_account("CUST-HIST")  # a customer account: no key of its own
+    assert account is not None and cid in account.contract_ids
+    assert s.app.factory.keys.wanted(account.id)  # type: ignore[attr-defined]  # no row: nothing cached
+    assert s.app.recorder.select_events(uuid.uuid4()) == []
+
+
+def test_a_key_row_without_the_master_keys_wrap_is_still_refused(services: Callable[..., Services]) -> None:
+    plain = services()  # no master key: the keys are stored as they are
+    cid = plain.app.open_contract("CUST-HIST", "kintone", "standard", 10, PERSON, AT,
+                                  cycle=BillingCycle.MONTHLY).aggregate_id
+    guarded = services(CONTRACTS_MASTER_KEY=base64.b64encode(os.urandom(32)).decode())
+    with pytest.raises(ContractKeyError, match="not wrapped by CONTRACTS_MASTER_KEY: refused"):
+        guarded.app.get_contract(cid)
+    assert guarded.app.factory.keys.wanted(cid)  # type: ignore[attr-defined]  # the refused row was not cached
