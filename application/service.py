@@ -7,17 +7,18 @@ surfaces as ``ConcurrencyConflict``; ``expected_version`` gives callers If-Match
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, Repository
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, StoredEvent
 
 from application.actors import stamp
+from application.aggregate_locks import AggregateLocks, LockedRepository
 from application.aggregate_state import private_copy, register_state_transcodings
 from application.command_receipts import CommandReceipt, current_scope, new_receipt, receipt_id
 from application.ports import BulkEventReader
@@ -72,6 +73,15 @@ class _Collected(ProcessingEvent[uuid.UUID]):
         self.saved_kwargs.update(kwargs)
 
 
+def fold(aggregate: Any, events: Iterable[Any]) -> Any:
+    """The library's ``project_aggregate`` (each event's ``mutate`` in turn) without its runtime
+    ``Protocol`` check per event (issue 21, as ``_Collected``): the events come from this
+    application's mapper, every one a domain event of the library's classes."""
+    for domain_event in events:
+        aggregate = domain_event.mutate(aggregate)
+    return aggregate
+
+
 class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
     name = "contracts"
 
@@ -97,6 +107,18 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
         self.notify(processing_event.events)  # the library's deprecated hook, as its save calls it
         return recordings
 
+    def construct_repository(self) -> Repository[uuid.UUID]:
+        """The library's repository, its settings as the library reads them, whose cached aggregates
+        are used under their lock (``application.aggregate_locks``: commands work on the cached
+        contract itself, issue 21)."""
+        return LockedRepository.adopt(super().construct_repository())
+
+    @property
+    def _locks(self) -> AggregateLocks:
+        repository = self.repository
+        assert isinstance(repository, LockedRepository)
+        return repository.locks
+
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         register_all(transcoder)
@@ -104,14 +126,18 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
 
     # -- plumbing --------------------------------------------------------------------------------
     def _load(self, cls: type[A], aggregate_id: uuid.UUID, what: str) -> A:
+        if not self.repository.cache:
+            return self._loaded(cls, aggregate_id, what)
+        with self._locks.hold(aggregate_id):  # the cached object is copied whole, no command half-applied
+            return private_copy(self._loaded(cls, aggregate_id, what))
+
+    def _loaded(self, cls: type[A], aggregate_id: uuid.UUID, what: str) -> A:
         try:
-            aggregate: Aggregate = self.repository.get(aggregate_id, deepcopy_from_cache=False)
+            aggregate: Aggregate = self.repository.get(aggregate_id, deepcopy_from_cache=False, projector_func=fold)
         except AggregateNotFoundError:
             raise NotFound("rule book 3", f"no {what} with this id", f"{what}_id") from None
         if not isinstance(aggregate, cls):
             raise NotFound("rule book 3", f"no {what} with this id", f"{what}_id")
-        if self.repository.cache:  # the cached object itself: commands work on a copy (the library deep-copies)
-            return private_copy(aggregate)
         return aggregate
 
     def _commit(self, *aggregates: Aggregate) -> CommandResult:
@@ -142,21 +168,30 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
 
     def _contract_command(self, contract_id: uuid.UUID, expected_version: int | None,
                           action: Callable[[Contract], Any]) -> CommandResult:
-        """Load, act, commit. The contract comes from this process's aggregate cache without asking
-        the store whether it has changed (issue 21: no fast-forward read per command); a cached
-        state can be stale only if another process (or a command that does not pass here) wrote
-        the contract since, and then every outcome that depends on it is decided again on the
-        stored events: a conflict on save (the store refuses the stale version), a refusal, an
-        If-Match mismatch, and a command that would store nothing (nothing to conflict with).
-        Each evicts the cached contract and runs the command once more on the state read from the
-        store."""
-        trusted = self._trusted(Contract, contract_id)
-        if trusted is not None:
-            try:
-                return self._act(trusted, expected_version, action, verified=False)
-            except (DomainError, _Unverified):
-                self._evict(contract_id)  # stale or not: decide on the stored state
-        return self._act(self.get_contract(contract_id), expected_version, action, verified=True)
+        """Load, act, commit, holding the contract's lock in this process throughout
+        (``application.aggregate_locks``). The contract is this process's cached object itself,
+        neither copied nor checked against the store (issue 21: no private copy, no fast-forward
+        read); a cached state can be stale only if another process (or a command that does not pass
+        here) wrote the contract since, and then every outcome that depends on it is decided again
+        on the stored events: a conflict on save (the store refuses the stale version), a refusal,
+        an If-Match mismatch, and a command that would store nothing (nothing to conflict with).
+        Each evicts the cached contract (which the command may have changed) and runs the command
+        once more on the state read from the store; any other failure evicts it too."""
+        if not self.repository.cache:
+            return self._act(self.get_contract(contract_id), expected_version, action, verified=True)
+        with self._locks.hold(contract_id):
+            trusted = self._trusted(Contract, contract_id)
+            if trusted is not None:
+                try:
+                    return self._act(trusted, expected_version, action, verified=False)
+                except (DomainError, _Unverified):
+                    self._evict(contract_id)  # stale or not: decide on the stored state
+                except BaseException:
+                    self._evict(contract_id)  # half-applied, or not stored: not the cached state
+                    raise
+            # not cached (any more): the stored state, this command's own object until it commits
+            # (``_commit`` caches it then); a failure leaves nothing cached
+            return self._act(self._stored_contract(contract_id), expected_version, action, verified=True)
 
     def _act(self, contract: Contract, expected_version: int | None, action: Callable[[Contract], Any], *,
              verified: bool) -> CommandResult:
@@ -169,8 +204,17 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
             raise _Unverified  # a no-op: the save would not show whether the state was current
         return self._commit(contract)
 
+    def _stored_contract(self, contract_id: uuid.UUID) -> Contract:
+        """The contract as stored, read past the aggregate cache (neither read nor filled): an
+        object nobody else holds, so a command needs no copy of it."""
+        contract = fold(None, self.events.get(contract_id))
+        if not isinstance(contract, Contract):
+            raise NotFound("rule book 3", "no contract with this id", "contract_id")
+        return contract
+
     def _trusted(self, cls: type[A], aggregate_id: uuid.UUID) -> A | None:
-        """A private copy of the cached aggregate as it is (no fast-forward), or None."""
+        """The cached aggregate itself as it is (no fast-forward, no copy), or None: for a caller
+        holding its lock."""
         cache = self.repository.cache
         if cache is None:
             return None
@@ -178,14 +222,15 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
             cached = cache.get(aggregate_id)
         except KeyError:
             return None
-        return private_copy(cached) if isinstance(cached, cls) else None
+        return cached if isinstance(cached, cls) else None
 
     def _evict(self, aggregate_id: uuid.UUID) -> None:
         if self.repository.cache is not None:
-            try:
-                self.repository.cache.get(aggregate_id, evict=True)
-            except KeyError:
-                pass
+            with self._locks.hold(aggregate_id):
+                try:
+                    self.repository.cache.get(aggregate_id, evict=True)
+                except KeyError:
+                    pass
 
     def _remember(self, aggregate: Aggregate) -> None:
         """After a commit: the saved aggregate (a private copy, no longer used by the command) is
@@ -193,12 +238,13 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
         cache = self.repository.cache
         if cache is None:
             return
-        try:
-            cached = cache.get(aggregate.id)
-        except KeyError:
-            cached = None
-        if cached is None or cached.version < aggregate.version:
-            cache.put(aggregate.id, aggregate)
+        with self._locks.hold(aggregate.id):
+            try:
+                cached = cache.get(aggregate.id)
+            except KeyError:
+                cached = None
+            if cached is None or cached.version < aggregate.version:
+                cache.put(aggregate.id, aggregate)
 
     # -- invoice numbers (rule book 6.1) -----------------------------------------------------------
     def number_book(self) -> NumberBook:
@@ -499,12 +545,11 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
     def _outage_log(self, service: str) -> OutageLog:
         """The service's outage log; the first time, opened with the outages recorded before it existed."""
         try:
-            log: Aggregate = self.repository.get(OutageLog.create_id(service), deepcopy_from_cache=False)
-        except AggregateNotFoundError:
-            return OutageLog.open(service, self._recorded_outages(service))
-        if not isinstance(log, OutageLog):
-            raise NotFound("Art. 20", "no outage log for this service", "service")
-        return private_copy(log) if self.repository.cache else log
+            return self._load(OutageLog, OutageLog.create_id(service), "outage_log")
+        except NotFound:
+            if not self._exists(OutageLog.create_id(service)):
+                return OutageLog.open(service, self._recorded_outages(service))
+            raise NotFound("Art. 20", "no outage log for this service", "service") from None
 
     def _recorded_outages(self, service: str) -> Iterator[tuple[uuid.UUID, datetime, datetime]]:
         """Outages stored before the service had a log (a scan of their creation events, once per service)."""

@@ -1,19 +1,23 @@
-"""The aggregate cache (``CONTRACTS_AGGREGATE_CACHE_SIZE``) and the private copy each command works on.
+"""The aggregate cache (``CONTRACTS_AGGREGATE_CACHE_SIZE``) and what a command works on (rule book 3).
 
-Commands load the cached contract and mutate a copy (``private_copy``, in place of the library's
-deepcopy, issue 7): a refused or conflicting command must leave the cached state exactly as
-stored. Contract commands trust the cached state without a fast-forward read (issue 21): a state
-made stale by another process is found out by the store (a conflict on save), and every outcome
-that could depend on it (the conflict, a refusal, an If-Match mismatch) is decided again on the
-stored events.
+Reads get a private copy of the cached contract (``private_copy``, in place of the library's
+deepcopy, issue 7). Contract commands work on the cached contract itself, holding its lock in the
+process from the load to the commit (``application.aggregate_locks``, issue 21): a refused,
+conflicting or failed command evicts it, so the cache never holds a state that was not stored, and
+nobody sees a command half-applied. They trust the cached state without a fast-forward read: a
+state made stale by another process is found out by the store (a conflict on save), and every
+outcome that could depend on it (the conflict, a refusal, an If-Match mismatch) is decided again on
+the stored events.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import pytest
 from app_kit import CONTRACTOR, jst, monthly_to_june, summary
+from eventsourcing.persistence import OperationalError
 
 from application.service import ContractsApplication, private_copy
 from domain.contract import Contract
@@ -53,9 +57,9 @@ def test_a_conflicting_save_leaves_the_cached_contract_as_stored(
 
     with pytest.raises(ConcurrencyConflict):  # raced again on the retry from the stored state
         app._contract_command(cid, None, raced)
-    cached = app.repository.cache.get(cid)
-    assert isinstance(cached, Contract) and cached.contractor["name"] != "Lost Update K.K."  # not the unsaved change
-    now = app.get_contract(cid)  # fast-forwarded to what was really stored
+    with pytest.raises(KeyError):  # evicted: the cache never holds the unsaved change
+        app.repository.cache.get(cid)
+    now = app.get_contract(cid)  # read from what was really stored
     assert (now.version, now.contractor["name"]) == (cached_version + 2, "Other Process K.K.")
     app.change_contractor(cid, {**CONTRACTOR, "name": "Retried K.K."}, jst(2026, 6, 3))
     assert app.get_contract(cid).contractor["name"] == "Retried K.K."
@@ -92,3 +96,95 @@ def test_private_copy_equals_the_original_and_shares_nothing(app: ContractsAppli
     assert all(copied.__dict__[k] is not v for k, v in original.__dict__.items()
                if isinstance(v, dict | list) and v)
 
+
+
+def test_a_command_works_on_the_cached_contract_itself(app: ContractsApplication) -> None:
+    cid = monthly_to_june(app)
+    app.get_contract(cid)
+    cached = app.repository.cache.get(cid)
+    result = app.change_contractor(cid, {**CONTRACTOR, "name": "Renamed K.K."}, jst(2026, 6, 2))
+    assert app.repository.cache.get(cid) is cached  # no copy made, none put back
+    assert (cached.version, cached.contractor["name"]) == (result.version, "Renamed K.K.")
+    assert not cached.pending_events
+
+
+def test_a_first_load_by_a_command_is_cached_once_committed(app: ContractsApplication) -> None:
+    cid = monthly_to_june(app)
+    app._evict(cid)
+    with pytest.raises(RuleViolation):  # Art. 15.3: refused on the stored state: nothing cached
+        app.delete_stored_data(cid, jst(2026, 6, 3).date())
+    with pytest.raises(KeyError):
+        app.repository.cache.get(cid)
+    result = app.change_contractor(cid, {**CONTRACTOR, "name": "Renamed K.K."}, jst(2026, 6, 2))
+    cached = app.repository.cache.get(cid)
+    assert isinstance(cached, Contract) and (cached.version, cached.contractor["name"]) == (result.version,
+                                                                                            "Renamed K.K.")
+
+
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_a_command_whose_save_fails_evicts_the_contract(app: ContractsApplication,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    cid = monthly_to_june(app)
+    version = app.get_contract(cid).version
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise OperationalError("connection lost")
+
+    monkeypatch.setattr(app.recorder, "insert_events", down)
+    with pytest.raises(OperationalError):  # applied to the cached contract, never stored
+        app.change_contractor(cid, {**CONTRACTOR, "name": "Never Stored K.K."}, jst(2026, 6, 2))
+    monkeypatch.undo()
+    with pytest.raises(KeyError):
+        app.repository.cache.get(cid)
+    again = app.get_contract(cid)
+    assert (again.version, again.contractor) == (version, CONTRACTOR)
+
+
+def test_commands_of_one_process_on_one_contract_do_not_conflict(app: ContractsApplication) -> None:
+    """Rule book 3: concurrent commands of this process on one contract take turns (its lock), none
+    is refused as a conflict and none is lost."""
+    cid = monthly_to_june(app)
+    version = app.get_contract(cid).version
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def client(n: int) -> None:
+        start.wait()
+        for k in range(10):
+            try:
+                app.change_contractor(cid, {**CONTRACTOR, "name": f"Client {n}-{k} K.K."}, jst(2026, 6, 2))
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert app.get_contract(cid).version == version + 40
+
+
+def test_a_read_waits_for_a_command_in_progress(app: ContractsApplication) -> None:
+    """A read of a contract a command is changing gets the state before or after it, never between."""
+    cid = monthly_to_june(app)
+    app.get_contract(cid)
+    inside, release = threading.Event(), threading.Event()
+    read: list[Contract] = []
+
+    def slow(c: Contract) -> None:
+        c.change_contractor({**CONTRACTOR, "name": "Half Way K.K."}, jst(2026, 6, 2))  # applied, not yet saved
+        inside.set()
+        release.wait(10)
+
+    command = threading.Thread(target=lambda: app._contract_command(cid, None, slow))
+    command.start()
+    assert inside.wait(10)
+    reader = threading.Thread(target=lambda: read.append(app.get_contract(cid)))
+    reader.start()
+    reader.join(0.3)
+    assert reader.is_alive() and not read  # waits for the command's commit
+    release.set()
+    command.join(10)
+    reader.join(10)
+    assert [(c.contractor["name"], c.version) for c in read] == [("Half Way K.K.", app.get_contract(cid).version)]
