@@ -1,72 +1,119 @@
-"""``python -m bench.warm_ab [BLOCK] [ROUNDS]``: issue 21's interleaved A/B of the write-path
-levers on warm commands, in one process (a loaded, shared machine moves whole runs by more than
-a lever changes them; alternating blocks of commands in one process does not).
+"""``python -m bench.warm_ab LEVER [--cold] [--block N] [--rounds R]``: issue 21's interleaved A/B of
+one command-path lever, in one process (a loaded, shared machine moves whole runs by more than a
+lever changes them; alternating blocks of commands in one process does not).
 
-Arms, alternated (A P B, then B P A, ...), ``BLOCK`` commands each (default 300), ``ROUNDS``
-times (default 10), on 300 cached contracts as in ``bench.warm_commands``:
+Arms, alternated (A B, then B A, ...), ``--block`` commands each (default 300), ``--rounds`` times
+(default 8): A is the code without the lever (put back by a patch below), B the code as it is.
+``change_contractor`` round-robin over 300 cached contracts (as ``bench.warm_commands``), or with
+``--cold`` each command on a contract not yet loaded in the process (the append scenario's first
+loads: every block gets its own fresh contracts).
 
-- A: the write's arrays adapted by psycopg (plain lists), the library's ``collect_events``;
-- P: the arrays packed (``infrastructure.persistence.packed_arrays``);
-- B: packed, and ``ContractsApplication.save``'s own collection (``application.service._Collected``).
+Levers (``LEVERS``):
+
+- ``history``: the whole history, the chain head and the keys in one statement
+  (``ChainedPostgresApplicationRecorder._select_history``); A reads them in three or four;
+- ``copy``: no private copy of the contract for a command (``application.aggregate_locks``; a first
+  load is read past the cache, ``_stored_contract``); A copies it (``private_copy``) as before;
+- ``fold``: the fold without the library's runtime ``Protocol`` check (``application.service.fold``);
+  A folds with the library's ``project_aggregate``.
 
 Prints the median CPU per command (``time.process_time``) and commands/s of each arm.
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from eventsourcing.application import ProcessingEvent
-
-import application.service as service
-import infrastructure.persistence.packed_arrays as packed
 from bench.data import CONTRACTOR, Generator, contract_id
 from bench.harness import build, scratch_database
 
 CONTRACTS = 300
-_PACKERS = ("uuids", "bigints", "texts", "byteas")
 
 
-def main(block: int, rounds: int) -> None:
-    packers: dict[str, Callable[..., Any]] = {name: getattr(packed, name) for name in _PACKERS}
-    collected = service._Collected
-    figures: dict[str, list[tuple[float, float]]] = {"A": [], "P": [], "B": []}
+def _history(app: Any) -> Callable[[], None]:
+    recorder = app.recorder
+    recorder._select_history = lambda oid: recorder._select_shaped(oid, None, None, False, None)
+    return lambda: vars(recorder).pop("_select_history", None)
+
+
+def _copy(app: Any) -> Callable[[], None]:
+    from application.aggregate_state import private_copy
+
+    trusted = app._trusted
+    app._trusted = lambda cls, cid: None if (c := trusted(cls, cid)) is None else private_copy(c)
+    app._stored_contract = app.get_contract  # a first load cached, and a copy of it for the command
+
+    def undo() -> None:
+        vars(app).pop("_trusted", None)
+        vars(app).pop("_stored_contract", None)
+    return undo
+
+
+def _fold(app: Any) -> Callable[[], None]:
+    from eventsourcing.application import project_aggregate
+
+    import application.service as service
+
+    fold = service.fold
+    service.fold = project_aggregate  # type: ignore[assignment]
+
+    def undo() -> None:
+        service.fold = fold
+    return undo
+
+
+LEVERS: dict[str, Callable[[Any], Callable[[], None]]] = {
+    "history": _history, "copy": _copy, "fold": _fold}
+
+
+def main(lever: str, cold: bool, block: int, rounds: int) -> None:
+    figures: dict[str, list[tuple[float, float]]] = {"A": [], "B": []}
+    fresh = rounds * 2 * block if cold else 0
     with scratch_database("warm_ab") as dsn:
         services = build(dsn)
+        app = services.app
         try:
-            Generator(services.app, months=1).write(dsn, CONTRACTS)
+            Generator(app, months=1).write(dsn, CONTRACTS + fresh)
             at = datetime.now(UTC)
             for k in range(CONTRACTS):  # every contract loaded (and cached) once
-                services.app.change_contractor(contract_id(k), {**CONTRACTOR, "contact_name": f"P{k}"}, at)
-            i = 0
+                app.change_contractor(contract_id(k), {**CONTRACTOR, "contact_name": f"P{k}"}, at)
+            i, next_fresh = 0, CONTRACTS
             for r in range(rounds):
-                for arm in ("A", "P", "B") if r % 2 == 0 else ("B", "P", "A"):
-                    for name in _PACKERS:
-                        setattr(packed, name, list if arm == "A" else packers[name])
-                    service._Collected = ProcessingEvent if arm in "AP" else collected  # type: ignore[misc]
-                    wall, cpu = time.perf_counter(), time.process_time()
-                    for _ in range(block):
-                        services.app.change_contractor(contract_id(i % CONTRACTS),
-                                                       {**CONTRACTOR, "contact_name": f"Q{i}"}, at)
-                        i += 1
-                    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                for arm in ("A", "B") if r % 2 == 0 else ("B", "A"):
+                    undo = LEVERS[lever](app) if arm == "A" else (lambda: None)
+                    try:
+                        if cold:
+                            ids = [contract_id(next_fresh + k) for k in range(block)]
+                            next_fresh += block
+                        else:
+                            ids = [contract_id((i + k) % CONTRACTS) for k in range(block)]
+                        wall, cpu = time.perf_counter(), time.process_time()
+                        for cid in ids:
+                            app.change_contractor(cid, {**CONTRACTOR, "contact_name": f"Q{i}"}, at)
+                            i += 1
+                        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                    finally:
+                        undo()
                     figures[arm].append((cpu / block * 1000, block / wall))
         finally:
-            for name in _PACKERS:
-                setattr(packed, name, packers[name])
-            service._Collected = collected  # type: ignore[misc]
             services.close()
     for arm, rows in figures.items():
         cpus = [c for c, _ in rows]
         each = " ".join(f"{c:.3f}" for c in cpus)
-        print(f"{arm}: CPU {statistics.median(cpus):.3f} ms per command (median; {each}), "
-              f"{statistics.median([r for _, r in rows]):.0f} commands/s")
+        print(f"{lever} {'cold' if cold else 'warm'} {arm}: CPU {statistics.median(cpus):.3f} ms per command "
+              f"(median; {each}), {statistics.median([r for _, r in rows]):.0f} commands/s")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 300, int(sys.argv[2]) if len(sys.argv) > 2 else 10)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("lever", choices=sorted(LEVERS))
+    parser.add_argument("--cold", action="store_true", help="first loads: fresh contracts in every block")
+    parser.add_argument("--block", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=8)
+    args = parser.parse_args()
+    main(args.lever, args.cold, args.block, args.rounds)
