@@ -7,6 +7,11 @@ so nobody sees a command half-applied. A command that fails evicts what it touch
 processes nothing changes: a stale cached state is refused by the store (a conflict on save) and
 the command runs again on the stored events.
 
+Nobody waits for a lock longer than ``AggregateLocks.wait`` (``LOCK_WAIT``): a command that holds
+it for long (its write retried while the database is down) makes the others read the aggregate
+from the store, past the cache, as if it were not cached (a command then meets the holder's write,
+if any, as a conflict in the store, as between processes).
+
 The locks are re-entrant (a command's own read of its contract) and exist only while held or
 waited for: no table grows with the number of aggregates.
 """
@@ -15,20 +20,34 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
-from eventsourcing.application import Repository
+from eventsourcing.application import AggregateNotFoundError, Repository
+
+LOCK_WAIT = 0.5  # seconds; commands hold a lock for a few milliseconds (a load, a decision, one write)
+
+
+def fold(aggregate: Any, events: Iterable[Any]) -> Any:
+    """The library's ``project_aggregate`` (each event's ``mutate`` in turn) without its runtime
+    ``Protocol`` check per event (issue 21, as ``application.service._Collected``): the events come
+    from the application's mapper, every one a domain event of the library's classes."""
+    for domain_event in events:
+        aggregate = domain_event.mutate(aggregate)
+    return aggregate
 
 
 class _Held:
-    __slots__ = ("locks", "aggregate_id", "entry")
+    __slots__ = ("locks", "aggregate_id", "entry", "acquired")
 
     def __init__(self, locks: AggregateLocks, aggregate_id: uuid.UUID) -> None:
         self.locks, self.aggregate_id = locks, aggregate_id
         self.entry: list[Any] = []
+        self.acquired = False
 
-    def __enter__(self) -> None:
+    def __enter__(self) -> bool:
+        """Whether the lock was acquired within ``locks.wait``."""
         locks = self.locks
         with locks.guard:
             entry = locks.entries.get(self.aggregate_id)
@@ -36,23 +55,31 @@ class _Held:
                 entry = locks.entries[self.aggregate_id] = [threading.RLock(), 0]
             entry[1] += 1
         self.entry = entry
-        entry[0].acquire()
+        self.acquired = entry[0].acquire(True, locks.wait)
+        if not self.acquired:
+            self._leave()
+        return self.acquired
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
-        entry = self.entry
-        entry[0].release()
+        if self.acquired:
+            self.entry[0].release()
+            self._leave()
+
+    def _leave(self) -> None:
         locks = self.locks
         with locks.guard:
-            entry[1] -= 1
-            if entry[1] == 0:
+            self.entry[1] -= 1
+            if self.entry[1] == 0:
                 del locks.entries[self.aggregate_id]
 
 
 class AggregateLocks:
-    """``with locks.hold(aggregate_id):`` the aggregate's re-entrant lock, made on first use."""
+    """``with locks.hold(aggregate_id) as held:`` the aggregate's re-entrant lock, made on first use;
+    ``held`` is False when it was not free within ``wait`` seconds."""
 
-    def __init__(self) -> None:
+    def __init__(self, wait: float = LOCK_WAIT) -> None:
+        self.wait = wait
         self.guard = threading.Lock()
         self.entries: dict[uuid.UUID, list[Any]] = {}  # id -> [RLock, holders and waiters]
 
@@ -62,7 +89,8 @@ class AggregateLocks:
 
 class LockedRepository(Repository[uuid.UUID]):
     """The library's repository whose reads of the cache (and fast-forwards of a cached aggregate,
-    and the deep copy it hands out) hold the aggregate's lock (``AggregateLocks``)."""
+    and the deep copy it hands out) hold the aggregate's lock (``AggregateLocks``); when the lock is
+    not free in time, the aggregate is read from the store past the cache."""
 
     locks: AggregateLocks
 
@@ -78,5 +106,10 @@ class LockedRepository(Repository[uuid.UUID]):
     def get(self, aggregate_id: uuid.UUID, *, version: int | None = None, **kwargs: Any) -> Any:
         if self.cache is None or version is not None:
             return super().get(aggregate_id, version=version, **kwargs)
-        with self.locks.hold(aggregate_id):
-            return super().get(aggregate_id, **kwargs)
+        with self.locks.hold(aggregate_id) as held:
+            if held:
+                return super().get(aggregate_id, **kwargs)
+        aggregate = kwargs.get("projector_func", fold)(None, self.event_store.get(aggregate_id))
+        if aggregate is None:
+            raise AggregateNotFoundError(aggregate_id)
+        return aggregate

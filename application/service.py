@@ -7,7 +7,7 @@ surfaces as ``ConcurrencyConflict``; ``expected_version`` gives callers If-Match
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -18,7 +18,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, StoredEvent
 
 from application.actors import stamp
-from application.aggregate_locks import AggregateLocks, LockedRepository
+from application.aggregate_locks import AggregateLocks, LockedRepository, fold
 from application.aggregate_state import private_copy, register_state_transcodings
 from application.command_receipts import CommandReceipt, current_scope, new_receipt, receipt_id
 from application.ports import BulkEventReader
@@ -73,15 +73,6 @@ class _Collected(ProcessingEvent[uuid.UUID]):
         self.saved_kwargs.update(kwargs)
 
 
-def fold(aggregate: Any, events: Iterable[Any]) -> Any:
-    """The library's ``project_aggregate`` (each event's ``mutate`` in turn) without its runtime
-    ``Protocol`` check per event (issue 21, as ``_Collected``): the events come from this
-    application's mapper, every one a domain event of the library's classes."""
-    for domain_event in events:
-        aggregate = domain_event.mutate(aggregate)
-    return aggregate
-
-
 class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
     name = "contracts"
 
@@ -128,8 +119,10 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
     def _load(self, cls: type[A], aggregate_id: uuid.UUID, what: str) -> A:
         if not self.repository.cache:
             return self._loaded(cls, aggregate_id, what)
-        with self._locks.hold(aggregate_id):  # the cached object is copied whole, no command half-applied
-            return private_copy(self._loaded(cls, aggregate_id, what))
+        with self._locks.hold(aggregate_id) as held:  # the cached object is copied whole, no command half-applied
+            if held:
+                return private_copy(self._loaded(cls, aggregate_id, what))
+        return self._stored(cls, aggregate_id, what)  # busy for long: read past the cache
 
     def _loaded(self, cls: type[A], aggregate_id: uuid.UUID, what: str) -> A:
         try:
@@ -176,11 +169,13 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
         on the stored events: a conflict on save (the store refuses the stale version), a refusal,
         an If-Match mismatch, and a command that would store nothing (nothing to conflict with).
         Each evicts the cached contract (which the command may have changed) and runs the command
-        once more on the state read from the store; any other failure evicts it too."""
+        once more on the state read from the store; any other failure evicts it too. A lock that is
+        not free in time (``AggregateLocks.wait``) leaves the cache to its holder: the command runs
+        on the stored state, and the store decides between the two writes."""
         if not self.repository.cache:
             return self._act(self.get_contract(contract_id), expected_version, action, verified=True)
-        with self._locks.hold(contract_id):
-            trusted = self._trusted(Contract, contract_id)
+        with self._locks.hold(contract_id) as held:
+            trusted = self._trusted(Contract, contract_id) if held else None
             if trusted is not None:
                 try:
                     return self._act(trusted, expected_version, action, verified=False)
@@ -205,12 +200,15 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
         return self._commit(contract)
 
     def _stored_contract(self, contract_id: uuid.UUID) -> Contract:
-        """The contract as stored, read past the aggregate cache (neither read nor filled): an
+        return self._stored(Contract, contract_id, "contract")
+
+    def _stored(self, cls: type[A], aggregate_id: uuid.UUID, what: str) -> A:
+        """The aggregate as stored, read past the aggregate cache (neither read nor filled): an
         object nobody else holds, so a command needs no copy of it."""
-        contract = fold(None, self.events.get(contract_id))
-        if not isinstance(contract, Contract):
-            raise NotFound("rule book 3", "no contract with this id", "contract_id")
-        return contract
+        aggregate = fold(None, self.events.get(aggregate_id))
+        if not isinstance(aggregate, cls):
+            raise NotFound("rule book 3", f"no {what} with this id", f"{what}_id")
+        return aggregate
 
     def _trusted(self, cls: type[A], aggregate_id: uuid.UUID) -> A | None:
         """The cached aggregate itself as it is (no fast-forward, no copy), or None: for a caller
@@ -225,20 +223,23 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
         return cached if isinstance(cached, cls) else None
 
     def _evict(self, aggregate_id: uuid.UUID) -> None:
+        """No lock needed: whoever holds the cached object keeps it, and puts back only what it stored."""
         if self.repository.cache is not None:
-            with self._locks.hold(aggregate_id):
-                try:
-                    self.repository.cache.get(aggregate_id, evict=True)
-                except KeyError:
-                    pass
+            try:
+                self.repository.cache.get(aggregate_id, evict=True)
+            except KeyError:
+                pass
 
     def _remember(self, aggregate: Aggregate) -> None:
-        """After a commit: the saved aggregate (a private copy, no longer used by the command) is
-        the cached state, unless the cache already holds a later version."""
+        """After a commit: the saved aggregate (no longer used by the command) is the cached state,
+        unless the cache already holds a later version, or another command holds the aggregate for
+        long (its cached object is then refused by the store if stale, and evicted)."""
         cache = self.repository.cache
         if cache is None:
             return
-        with self._locks.hold(aggregate.id):
+        with self._locks.hold(aggregate.id) as held:
+            if not held:
+                return
             try:
                 cached = cache.get(aggregate.id)
             except KeyError:

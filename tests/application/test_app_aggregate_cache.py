@@ -169,6 +169,7 @@ def test_a_read_waits_for_a_command_in_progress(app: ContractsApplication) -> No
     """A read of a contract a command is changing gets the state before or after it, never between."""
     cid = monthly_to_june(app)
     app.get_contract(cid)
+    app._locks.wait = 30.0  # (bounded: see the next tests)
     inside, release = threading.Event(), threading.Event()
     read: list[Contract] = []
 
@@ -188,3 +189,61 @@ def test_a_read_waits_for_a_command_in_progress(app: ContractsApplication) -> No
     command.join(10)
     reader.join(10)
     assert [(c.contractor["name"], c.version) for c in read] == [("Half Way K.K.", app.get_contract(cid).version)]
+
+
+def _hold_contract(app: ContractsApplication, cid: object, name: str
+                   ) -> tuple[threading.Thread, threading.Event, threading.Event, list[BaseException]]:
+    """A command on ``cid`` that applies its change, then waits until released before saving."""
+    inside, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def slow(c: Contract) -> None:
+        c.change_contractor({**CONTRACTOR, "name": name}, jst(2026, 6, 2))
+        inside.set()
+        release.wait(30)
+
+    def run() -> None:
+        try:
+            app._contract_command(cid, None, slow)  # type: ignore[arg-type]
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            errors.append(exc)
+
+    command = threading.Thread(target=run)
+    command.start()
+    assert inside.wait(10)
+    return command, inside, release, errors
+
+
+def test_a_read_does_not_wait_past_the_bound_and_never_sees_a_half_applied_command(
+        app: ContractsApplication) -> None:
+    cid = monthly_to_june(app)
+    before = app.get_contract(cid)
+    app._locks.wait = 0.1
+    command, _, release, errors = _hold_contract(app, cid, "Half Way K.K.")
+    try:
+        read = app.get_contract(cid)  # past the cache: the stored state
+        assert (read.version, read.contractor) == (before.version, CONTRACTOR)
+    finally:
+        release.set()
+        command.join(10)
+    assert errors == []
+    after = app.get_contract(cid)
+    assert (after.version, after.contractor["name"]) == (before.version + 1, "Half Way K.K.")
+
+
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_a_command_that_cannot_get_the_lock_in_time_runs_on_the_stored_state(app: ContractsApplication) -> None:
+    """Rule book 3: the store decides between it and the holder; both commands are kept, in turn."""
+    cid = monthly_to_june(app)
+    version = app.get_contract(cid).version
+    app._locks.wait = 0.1
+    command, _, release, errors = _hold_contract(app, cid, "Holder K.K.")
+    try:
+        result = app.change_contractor(cid, {**CONTRACTOR, "name": "Waiter K.K."}, jst(2026, 6, 3))
+        assert result.version == version + 1
+    finally:
+        release.set()
+        command.join(10)
+    assert errors == []  # the holder conflicted on its stale cached state, then ran on the stored one
+    final = app.get_contract(cid)
+    assert (final.version, final.contractor["name"]) == (version + 2, "Holder K.K.")
