@@ -354,6 +354,15 @@ class PostgresKeyStore(KeyStore):
     def many_params(self, contract_ids: Sequence[uuid.UUID]) -> Sequence[Any]:
         return [list(contract_ids)]
 
+    def _read(self, contract_id: uuid.UUID) -> tuple[bool, Any]:
+        """One statement on the library's autocommit connection: one round trip, where the read-only
+        transaction of the base class is three (BEGIN, SELECT, ROLLBACK); a key re-read once its
+        cache entry expired is on a command's path (issue 21)."""
+        with self.datastore.get_connection() as conn, conn.cursor() as c:
+            c.execute(self.select_sql, (contract_id,), prepare=True)
+            row = c.fetchone()
+        return row is not None, row
+
     def qualified(self, name: str) -> str:
         schema = self.datastore.schema.replace('"', '""')
         return f'"{schema}"."{name}"'

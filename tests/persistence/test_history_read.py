@@ -95,3 +95,23 @@ def test_a_key_row_without_the_master_keys_wrap_is_still_refused(services: Calla
     with pytest.raises(ContractKeyError, match="not wrapped by CONTRACTS_MASTER_KEY: refused"):
         guarded.app.get_contract(cid)
     assert guarded.app.factory.keys.wanted(cid)  # type: ignore[attr-defined]  # the refused row was not cached
+
+
+def test_a_key_read_once_its_cache_entry_expired_is_one_statement(services: Callable[..., Services],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    s = services()
+    cid = s.app.open_contract("CUST-HIST", "kintone", "standard", 10, PERSON, AT,
+                              cycle=BillingCycle.MONTHLY).aggregate_id
+    s.app.get_contract(cid)  # cached, keys and all
+    keys = s.app.factory.keys  # type: ignore[attr-defined]
+    keys._cache.clear()  # as after KEY_CACHE_SECONDS
+
+    def no_transaction(commit: bool) -> None:
+        raise AssertionError("a key read in a transaction: BEGIN, SELECT, ROLLBACK")
+
+    monkeypatch.setattr(keys, "transaction", no_transaction)
+    statements = _count_connections(s.app.recorder)
+    s.app.change_contractor(cid, {**PERSON, "name": "Renamed K.K."}, AT)  # seals under both keys again
+    assert statements[0] == 3  # the records key, the contacts key, the write: one statement each
+    monkeypatch.undo()
+    assert services().app.get_contract(cid).contractor == {**PERSON, "name": "Renamed K.K."}
