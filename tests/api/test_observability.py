@@ -34,12 +34,17 @@ class Lines(logging.Handler):
 def json_lines() -> Iterator[Lines]:
     handler = Lines(JsonFormatter())
     root = logging.getLogger()
-    old = root.level
+    # the test's own client (Starlette's TestClient is httpx) logs each raw URL at INFO: its lines
+    # are not the service's (the service sends nothing with httpx since the webhook sender is urllib3)
+    client_log = logging.getLogger("httpx")
+    old, old_client = root.level, client_log.level
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    client_log.setLevel(logging.WARNING)
     yield handler
     root.removeHandler(handler)
     root.setLevel(old)
+    client_log.setLevel(old_client)
 
 
 def access(lines: Lines) -> list[dict[str, object]]:
