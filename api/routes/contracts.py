@@ -315,7 +315,9 @@ def get_contract(contract_id: uuid.UUID, ctx: Ctx, who: Who, as_of: AsOf = None,
     # description). The current state's view is rendered once per version and role (ApiContext.rendered),
     # checked against the version the store holds on every request. A hot route (api.app.HOT_ROUTES).
     one_of(as_of, on)
-    if as_of is None and on is None:
+    # Without an aggregate cache (aggregate_cache_size 0) every read folds the stored events again, so a
+    # damaged event is refused on the next read (issue 14): no rendered view is kept either.
+    if as_of is None and on is None and ctx.app.repository.cache:
         version = ctx.app.stored_version(contract_id)
         current = ctx.rendered.get(contract_id, version, who) if version is not None else None
         if current is None:  # not rendered at this version (or no such contract: 404)
