@@ -26,8 +26,10 @@ is final: ``heal_on_failure`` raises it as ``DatabaseUnavailable``, which the li
 (10 attempts on ``OperationalError``) does not catch. Retried, each attempt waited the whole pool
 timeout again, so a request that arrived during an outage was held until the server came back
 (up to 10 x ``POSTGRES_CONNECT_TIMEOUT``) instead of answered 503 (``test_outage_answer_time.py``).
-Once a wait has timed out the database is *known down*: until a connection is had again, a request
-waits at most ``DOWN_PROBE_TIMEOUT`` for one, not the whole timeout. Without that, requests queued
+Once a wait has timed out while the pool is not full (it could not open the connections it needed)
+the database is *known down*: until a connection is had again, a request waits at most
+``DOWN_PROBE_TIMEOUT`` for one, not the whole timeout. A full pool whose connections are all in use
+is busy, not down: the next request waits the whole timeout. Without that, requests queued
 behind one another (the library's repository fast-forwards a cached aggregate under a lock per
 aggregate, so two reads of one contract run one after the other) each waited the timeout in turn.
 """
@@ -114,6 +116,11 @@ class PoolDoctor:
         self.pool.putconn(conn)
         self.down = False
 
+    def busy(self) -> bool:
+        """Every connection the pool may open is open (given out): a wait that timed out met a full
+        pool of a database that answers, not one that is down."""
+        return int(self.pool.get_stats().get("pool_size", 0)) >= int(self.pool.max_size)
+
     def connection_failed(self) -> None:
         with self._lock:
             now = time.monotonic()
@@ -151,7 +158,7 @@ def heal_on_failure(datastore: Any) -> PoolDoctor:
         except CONNECTION_LOST as exc:
             doctor.connection_failed()
             if pool_timed_out(exc):
-                doctor.down = True
+                doctor.down = not doctor.busy()  # busy: the next request waits the whole timeout again
                 raise DatabaseUnavailable(str(exc)) from exc
             raise
 
