@@ -37,3 +37,11 @@ def relaxed_collector(young: int = 100_000) -> Iterator[None]:
             _holders -= 1
             if _holders == 0:
                 gc.set_threshold(*_restore)
+
+
+def resting_thresholds() -> tuple[int, ...]:
+    """The thresholds outside every bulk job: what comes back when the last one ends. A reading of
+    ``gc.get_threshold()`` while another thread's job runs (a projection runner's batch) is the
+    relaxed one."""
+    with _lock:
+        return _restore if _holders else gc.get_threshold()

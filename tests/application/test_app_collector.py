@@ -7,11 +7,11 @@ import threading
 
 import pytest
 
-from application.collector import relaxed_collector
+from application.collector import relaxed_collector, resting_thresholds
 
 
 def test_overlapping_jobs_restore_the_thresholds_of_before_the_first() -> None:
-    before = gc.get_threshold()
+    before = resting_thresholds()
     first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
     seen: list[tuple[int, int, int]] = []
 
@@ -31,12 +31,20 @@ def test_overlapping_jobs_restore_the_thresholds_of_before_the_first() -> None:
     first_out.set()
     thread.join()
     assert seen[0][0] == 100_000 and seen[0][1:] == before[1:]
-    assert gc.get_threshold() == before
+    assert resting_thresholds() == before
 
 
 def test_a_failing_job_restores_the_thresholds() -> None:
-    before = gc.get_threshold()
+    before = resting_thresholds()
     with pytest.raises(RuntimeError), relaxed_collector():
         assert gc.get_threshold()[0] >= 100_000
         raise RuntimeError("job failed")
-    assert gc.get_threshold() == before
+    assert resting_thresholds() == before
+
+
+def test_the_resting_thresholds_are_those_outside_every_job() -> None:
+    before = resting_thresholds()
+    with relaxed_collector(100_000):
+        assert gc.get_threshold()[0] >= 100_000  # what another thread reads meanwhile
+        assert resting_thresholds() == before  # what comes back when the job ends
+    assert resting_thresholds() == before

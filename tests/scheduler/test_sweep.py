@@ -14,6 +14,7 @@ import pytest
 from scheduler_kit import CONTRACTOR, World, jst
 
 from application.actors import Actor, actor_of
+from application.collector import resting_thresholds
 from application.sweep import SweepProgress
 from domain.calendar import Month
 from domain.contract import BillingCycle, Contract
@@ -404,7 +405,7 @@ def test_a_sweep_relaxes_the_collector_only_while_it_runs(store: Callable[..., W
     the young threshold while it runs and restores it after, whether it succeeds or fails."""
     w = store()
     populate(w)
-    before = gc.get_threshold()
+    before = resting_thresholds()  # not a runner batch's relaxed reading
     seen: list[tuple[int, int, int]] = []
     real_get = w.app.get_contracts
 
@@ -415,7 +416,7 @@ def test_a_sweep_relaxes_the_collector_only_while_it_runs(store: Callable[..., W
     w.app.get_contracts = watching  # type: ignore[method-assign]
     report = w.sweep_on(date(2026, 4, 1))
     assert report.by_kind["month_start"] and seen and all(t[0] > before[0] for t in seen)
-    assert gc.get_threshold() == before
+    assert resting_thresholds() == before
 
     def failing(until: date, limit: int | None = None, after: Any = None) -> list[Any]:
         raise RuntimeError("injected")
@@ -423,7 +424,7 @@ def test_a_sweep_relaxes_the_collector_only_while_it_runs(store: Callable[..., W
     w.deadlines.deadlines_until = failing  # type: ignore[method-assign]
     with pytest.raises(RuntimeError, match="injected"):
         w.sweep_on(date(2026, 5, 1))
-    assert gc.get_threshold() == before
+    assert resting_thresholds() == before
 
 
 def test_section_13_scheduler_events_record_the_deadline_they_fired(store: Callable[..., World]) -> None:
