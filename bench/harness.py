@@ -124,6 +124,18 @@ def run_child(module: str, args: dict[str, Any], timeout: float = 3600) -> dict[
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
+def start_ready(module: str, flag: str, dsn: str, what: str, cwd: Any = ROOT) -> subprocess.Popen[str]:
+    """Start ``python -m <module> <flag> <dsn>`` (a helper process of a scenario: a projection
+    runner, a webhook worker) and wait for its first line, ``ready``."""
+    proc = subprocess.Popen([sys.executable, "-m", module, flag, dsn], cwd=cwd, stdout=subprocess.PIPE, text=True,
+                            env=os.environ.copy())
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != "ready":
+        proc.kill()
+        raise RuntimeError(f"the {what} process did not start")
+    return proc
+
+
 def child_main(work: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
     """Body of a child module: JSON args on stdin, JSON result (plus peak memory) on stdout."""
     args = json.loads(sys.stdin.read() or "{}")

@@ -17,7 +17,6 @@ runner process apart.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -29,7 +28,17 @@ from typing import Any
 import psycopg
 
 from bench.data import Generator, analyze
-from bench.harness import ROOT, Row, ScenarioResult, build, child_main, maxrss_mib, median, run_child, scratch_database
+from bench.harness import (
+    Row,
+    ScenarioResult,
+    build,
+    child_main,
+    maxrss_mib,
+    median,
+    run_child,
+    scratch_database,
+    start_ready,
+)
 from domain.calendar import JST
 
 NAME = "month_start"
@@ -72,13 +81,7 @@ def _runner_process(dsn: str) -> None:
 
 
 def _start_runner(dsn: str) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, "-m", "bench.s2_month_start", "--runner", dsn], cwd=ROOT,
-                            stdout=subprocess.PIPE, text=True, env=os.environ.copy())
-    assert proc.stdout is not None
-    if proc.stdout.readline().strip() != "ready":
-        proc.kill()
-        raise RuntimeError("the projection runner process did not start")
-    return proc
+    return start_ready("bench.s2_month_start", "--runner", dsn, "projection runner")
 
 
 def _stop_runner(proc: subprocess.Popen[str]) -> float:

@@ -44,7 +44,17 @@ from typing import Any
 
 import psycopg
 
-from bench.harness import ROOT, Row, ScenarioResult, build, child_main, maxrss_mib, run_child, scratch_database
+from bench.harness import (
+    ROOT,
+    Row,
+    ScenarioResult,
+    build,
+    child_main,
+    maxrss_mib,
+    run_child,
+    scratch_database,
+    start_ready,
+)
 
 NAME = "webhooks"
 CONCURRENCY = 8  # the worker's default (CONTRACTS_WEBHOOK_CONCURRENCY)
@@ -166,13 +176,7 @@ def _worker_process(dsn: str) -> None:
 
 
 def _start_worker(dsn: str, root: Any = ROOT) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, "-m", "bench.s7_webhooks", "--worker", dsn], cwd=root,
-                            stdout=subprocess.PIPE, text=True, env=os.environ.copy())
-    assert proc.stdout is not None
-    if proc.stdout.readline().strip() != "ready":
-        proc.kill()
-        raise RuntimeError("the webhook worker process did not start")
-    return proc
+    return start_ready("bench.s7_webhooks", "--worker", dsn, "webhook worker", cwd=root)
 
 
 def _stop_worker(proc: subprocess.Popen[str]) -> dict[str, Any]:
