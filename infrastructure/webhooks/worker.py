@@ -1,8 +1,8 @@
 """The webhook worker: derives the queue from the event stream and delivers it, until stopped.
 
 One loop, two duties: a batch of the event stream becomes queue rows (``QueueDeriver``), and up
-to ``concurrency`` due rows are in flight at once on a thread pool (``Deliverer``), so a
-receiver that hangs holds one slot for the sender's timeout and never the others. A recorder
+to ``concurrency`` due rows are in flight at once, one in each long-lived sender thread
+(``Deliverer``), so a receiver that hangs holds one slot for the sender's timeout and never the others. A recorder
 stores the outcomes of the attempts that finished meanwhile in one transaction
 (group commit: one commit for many deliveries, in a thread of its own). Database
 errors (a restart, a lost connection, a locked SQLite file) are retried with back-off, forever.
@@ -14,10 +14,9 @@ the senders lease rows (``FOR UPDATE SKIP LOCKED``).
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
-from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from application.notifications.delivery import Deliverer, Outcome
 from application.notifications.ports import Claimed
@@ -45,14 +44,15 @@ class WebhookWorker:
 
     def run_forever(self, stop: threading.Event) -> None:
         backoff = 0.1
-        inflight: dict[Future[object], Claimed] = {}
-        waiting: deque[Claimed] = deque()  # leased, not yet sent: at most ``concurrency`` rows
         recorder = _Recorder(self.deliverer, self.max_backoff)
+        senders = _Senders(self, recorder)
         last_derive = 0.0
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="webhook-send") as pool:
-            recorder.start()
+        recorder.start()
+        senders.start()
+        try:
             while not stop.is_set():
                 derived = 0
+                senders.freed.clear()  # before looking: a slot freed from now on wakes the wait below
                 try:
                     now = time.monotonic()
                     if self._kick.is_set() or now - last_derive >= self.poll_interval or self._more:
@@ -60,11 +60,12 @@ class WebhookWorker:
                         derived = self.deriver.run_once()
                         self._more = derived >= self.deriver.batch_size
                         last_derive = now
-                    if not waiting and len(inflight) < self.concurrency:
-                        keys = {self._key(c) for c in inflight.values()} | recorder.pending()
-                        fresh = self.deliverer.claim(2 * self.concurrency - len(inflight))
+                    outstanding = senders.outstanding()
+                    if len(outstanding) < self.concurrency:
+                        keys = outstanding | recorder.pending()
+                        fresh = self.deliverer.claim(2 * self.concurrency - len(outstanding))
                         self.deliverer.prefetch(fresh)
-                        waiting.extend(c for c in fresh if self._key(c) not in keys)
+                        senders.submit([c for c in fresh if self._key(c) not in keys])
                 except StalePosition as exc:
                     log.info("webhook queue batch superseded (%s)", exc)
                     continue
@@ -80,30 +81,19 @@ class WebhookWorker:
                     backoff = min(backoff * 2, self.max_backoff)
                     continue
                 backoff = 0.1
-                while waiting and len(inflight) < self.concurrency:
-                    item = waiting.popleft()
-                    inflight[pool.submit(self._attempt, item, recorder)] = item
                 if derived and self._more:
-                    self._reap(inflight, 0)
-                elif inflight:
-                    self._reap(inflight, self.poll_interval)  # until a slot frees up (or new work is due)
+                    continue
+                if senders.busy():
+                    senders.freed.wait(self.poll_interval)  # until a slot frees up (or new work is due)
                 else:
                     self._kick.wait(self.poll_interval)
-            if inflight:
-                wait(list(inflight), timeout=30)
+        finally:
+            senders.close(timeout=30)
             recorder.close()
 
     @staticmethod
     def _key(claimed: Claimed) -> tuple[object, object]:
         return claimed.row.endpoint_id, claimed.row.notification_id
-
-    @staticmethod
-    def _reap(inflight: dict[Future[object], Claimed], timeout: float) -> None:
-        if not inflight:
-            return
-        done, _ = wait(list(inflight), timeout=timeout, return_when=FIRST_COMPLETED)
-        for future in done:
-            inflight.pop(future, None)
 
     def _attempt(self, claimed: Claimed, recorder: _Recorder) -> None:
         """One attempt, in a sender thread, and its outcome stored by the recorder with those of the
@@ -138,6 +128,67 @@ class WebhookWorker:
             self._kick.set()
             self._thread.join(timeout)
             self._thread = None
+
+
+class _Senders:
+    """``concurrency`` long-lived sender threads taking leased rows from one queue, instead of a
+    thread pool's future per attempt and a ``wait`` over every future in flight per freed slot (its
+    waiter installed on each: issue 21, -18 % of the worker's CPU per notification). The main loop
+    hands over at most ``2 x concurrency`` rows at once; ``freed`` is set whenever one is done."""
+
+    def __init__(self, worker: WebhookWorker, recorder: _Recorder) -> None:
+        self.worker, self.recorder = worker, recorder
+        self.freed = threading.Event()
+        self._todo: queue.SimpleQueue[Claimed | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._outstanding: dict[tuple[object, object], Claimed] = {}  # handed over, outcome not yet queued
+        self._threads = [threading.Thread(target=self._run, name=f"webhook-send-{i}", daemon=True)
+                         for i in range(worker.concurrency)]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, claimed: list[Claimed]) -> None:
+        with self._lock:
+            for c in claimed:
+                self._outstanding[WebhookWorker._key(c)] = c
+        for c in claimed:
+            self._todo.put(c)
+
+    def outstanding(self) -> set[tuple[object, object]]:
+        """Rows handed over whose outcome the recorder does not have yet (sending or waiting to)."""
+        with self._lock:
+            return set(self._outstanding)
+
+    def busy(self) -> bool:
+        with self._lock:
+            return bool(self._outstanding)
+
+    def close(self, timeout: float) -> None:
+        """Rows not started are left to their leases; the attempts under way finish (bounded)."""
+        while True:
+            try:
+                left = self._todo.get_nowait()
+            except queue.Empty:
+                break
+            if left is not None:
+                with self._lock:
+                    self._outstanding.pop(WebhookWorker._key(left), None)
+        for _ in self._threads:
+            self._todo.put(None)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _run(self) -> None:
+        while (claimed := self._todo.get()) is not None:
+            try:
+                self.worker._attempt(claimed, self.recorder)
+            finally:
+                with self._lock:
+                    self._outstanding.pop(WebhookWorker._key(claimed), None)
+                self.freed.set()
 
 
 class _Recorder:
