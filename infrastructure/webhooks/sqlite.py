@@ -12,7 +12,7 @@ from eventsourcing.sqlite import SQLiteCursor, SQLiteTrackingRecorder
 from infrastructure.persistence.sqlite_tracking import immediate_write, tracked_position
 from infrastructure.webhooks.store import _SQLITE_TS, TRACKING_NAME, WebhookTables, ddl
 
-TYPES = {"uuid": "TEXT", "ts": "TEXT", "big": "INTEGER", "bool": "INTEGER", "prefix": ""}
+TYPES = {"uuid": "TEXT", "ts": "TEXT", "big": "INTEGER", "bool": "INTEGER", "prefix": "", "deliveries_with": ""}
 
 
 class SQLiteWebhookStore(WebhookTables, SQLiteTrackingRecorder):

@@ -69,7 +69,8 @@ def ddl(t: dict[str, str]) -> list[str]:
         f"contract_id {u}, service TEXT, occurred_at {ts} NOT NULL, status TEXT NOT NULL, "
         "attempts INTEGER NOT NULL, failures INTEGER NOT NULL, "
         f"queued_at {ts} NOT NULL, next_attempt_at {ts}, first_attempt_at {ts}, lease TEXT, leased_until {ts}, "
-        f"delivered_at {ts}, last_status_code INTEGER, last_error TEXT, PRIMARY KEY (endpoint_id, notification_id))",
+        f"delivered_at {ts}, last_status_code INTEGER, last_error TEXT, PRIMARY KEY (endpoint_id, notification_id))"
+        f"{t['deliveries_with']}",
         f"CREATE INDEX IF NOT EXISTS wh_deliveries_due ON {n}wh_deliveries (next_attempt_at, position) "
         "WHERE status = 'pending'",
         f"CREATE INDEX IF NOT EXISTS wh_deliveries_order ON {n}wh_deliveries (endpoint_id, ordering_key, position) "
