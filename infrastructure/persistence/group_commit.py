@@ -14,6 +14,9 @@ calls of one process into ONE call of the library's ``insert_events``:
   library's: one transaction, one pipeline, ``LOCK TABLE`` and ``NOTIFY`` once, the chain
   hashes of every request in one statement through the ``_insert_events`` hook, the events in
   one statement), then hands each request its own slice of the notification ids.
+* each waiting caller sleeps on a lock of its own and is woken exactly once: by the leader
+  that ran its request, or, as the next leader, by the leader before it (the first request
+  still queued when the leader's own request is done).
 * the lock is held from before the first id is handed out until the one commit: commit order
   is still id order.
 * a batch that fails for one request's sake (an ``IntegrityError``: a concurrent write of the
@@ -52,13 +55,18 @@ _LOST = (InterfaceError, OperationalError, DatabaseUnavailable)  # after the lib
 
 
 class _Request:
-    __slots__ = ("events", "done", "ids", "error")
+    """One caller's events; ``wake`` is held until the caller may go on: its request is done, or it
+    is made the leader (``done`` still False)."""
+
+    __slots__ = ("events", "done", "ids", "error", "wake")
 
     def __init__(self, events: Sequence[StoredEvent]) -> None:
         self.events = events
         self.done = False
         self.ids: Sequence[int] | None = None
         self.error: BaseException | None = None
+        self.wake = threading.Lock()
+        self.wake.acquire()
 
 
 class GroupCommitPostgresApplicationRecorder(ChainedPostgresApplicationRecorder):
@@ -71,7 +79,7 @@ class GroupCommitPostgresApplicationRecorder(ChainedPostgresApplicationRecorder)
         self.max_batch = max_batch
         self.linger = linger
         self._queue: deque[_Request] = deque()
-        self._cv = threading.Condition(threading.Lock())
+        self._mutex = threading.Lock()  # guards _queue and _leading
         self._leading = False
         # counters (benchmarks, tests): batches run, requests committed, careful re-runs
         self.batches = 0
@@ -80,15 +88,18 @@ class GroupCommitPostgresApplicationRecorder(ChainedPostgresApplicationRecorder)
 
     # -- the combiner ------------------------------------------------------------------------
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """Each waiting caller sleeps on its own lock and is woken once (issue 21: one
+        ``Condition`` woke every waiter after every batch, twice): by the leader that ran its
+        request, or by the leader before it handing over the lead."""
         if not stored_events or any(value is not None for value in kwargs.values()):
             return super().insert_events(stored_events, **kwargs)  # ``tracking=None`` is what ``save`` passes
         request = _Request(stored_events)
-        with self._cv:
+        with self._mutex:
             self._queue.append(request)
-            while not request.done and self._leading:
-                self._cv.wait()
-            if not request.done:
-                self._leading = True
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            request.wake.acquire()
         if not request.done:
             self._lead(request)
         if request.error is not None:
@@ -96,21 +107,36 @@ class GroupCommitPostgresApplicationRecorder(ChainedPostgresApplicationRecorder)
         return request.ids
 
     def _lead(self, own: _Request) -> None:
-        """Run batches until our own request is done, then hand leadership over."""
+        """Run batches until our own request is done, then hand the lead to the first request still
+        queued (woken alone), or give it up when none is."""
+        batch: list[_Request] = []
         try:
             while not own.done:
                 if self.linger > 0:
                     time.sleep(self.linger)
-                with self._cv:
-                    batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
+                with self._mutex:
+                    queue = self._queue
+                    batch = [queue.popleft() for _ in range(min(self.max_batch, len(queue)))]
                 if batch:
                     self._run(batch)
-                    with self._cv:
-                        self._cv.notify_all()
+                    self._wake(batch, own)
+                    batch = []
         finally:
-            with self._cv:
-                self._leading = False
-                self._cv.notify_all()
+            if batch:  # _run raised (not an Exception): its requests were marked done
+                self._wake(batch, own)
+            with self._mutex:
+                if not own.done and own in self._queue:  # interrupted before its turn: not stored
+                    self._queue.remove(own)
+                successor = self._queue[0] if self._queue else None
+                self._leading = successor is not None
+            if successor is not None:
+                successor.wake.release()
+
+    @staticmethod
+    def _wake(batch: list[_Request], own: _Request) -> None:
+        for request in batch:
+            if request is not own:
+                request.wake.release()
 
     def _run(self, batch: list[_Request]) -> None:
         """Execute ``batch``; every request ends done, with ids or its own error."""
