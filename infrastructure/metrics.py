@@ -79,9 +79,15 @@ def route_type(event: Any) -> str:
     return type(event).__qualname__
 
 
+_APPENDED_BY_CLASS: dict[type, Any] = {}  # event class -> its labelled counter (``labels`` locks and looks up)
+
+
 def count_appended(events: Iterable[Any]) -> None:
     for event in events:
-        EVENTS_APPENDED.labels(route_type(event)).inc()
+        child = _APPENDED_BY_CLASS.get(type(event))
+        if child is None:
+            child = _APPENDED_BY_CLASS[type(event)] = EVENTS_APPENDED.labels(route_type(event))
+        child.inc()
 
 
 # --------------------------------------------------------------------------- multiprocess mode
