@@ -192,3 +192,65 @@ def test_group_commit_can_be_switched_off(fresh_pg_env: dict[str, str]) -> None:
         assert not isinstance(made.app.recorder, GroupCommitPostgresApplicationRecorder)
     finally:
         made.close()
+
+
+def test_a_batch_interrupted_by_a_base_exception_fails_its_requests_and_leaves_no_leader(services: Services) -> None:
+    """A batch stopped by something that is not an ``Exception`` (``KeyboardInterrupt``, a thread's
+    ``SystemExit``): every request of that batch gets it, nothing of it is stored, and the lead is
+    given up or handed on, so the next callers are stored (they would wait forever otherwise)."""
+    recorder = _recorder(services)
+
+    class Stop(BaseException):
+        pass
+
+    release = threading.Event()
+    held = threading.Event()
+    original = recorder._execute
+    runs: list[int] = []
+
+    def execute(batch: list) -> None:  # type: ignore[type-arg]
+        runs.append(len(batch))
+        if len(runs) == 1:  # the blocker's batch: held until three more requests queued
+            held.set()
+            release.wait(10)
+            original(batch)
+        elif len(runs) == 2:  # the three queued ones
+            raise Stop
+        else:
+            original(batch)
+
+    recorder._execute = execute  # type: ignore[method-assign]
+    ids = [uuid.uuid4() for _ in range(5)]
+    outcomes: dict[int, object] = {}
+
+    def insert(index: int) -> None:
+        try:
+            outcomes[index] = recorder.insert_events([_event(ids[index], 1)])
+        except Stop as exc:
+            outcomes[index] = exc
+
+    blocker = threading.Thread(target=insert, args=(0,))
+    blocker.start()
+    assert held.wait(10)
+    queued = [threading.Thread(target=insert, args=(i,)) for i in (1, 2, 3)]
+    for t in queued:
+        t.start()
+    deadline = time.monotonic() + 10
+    while len(recorder._queue) < 3 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    release.set()
+    for t in [blocker, *queued]:
+        t.join(20)
+        assert not t.is_alive()
+    assert runs[:2] == [1, 3]
+    assert all(isinstance(outcomes[i], Stop) for i in (1, 2, 3))
+    assert isinstance(outcomes[0], list) and len(outcomes[0]) == 1
+    after = threading.Thread(target=insert, args=(4,))  # a new caller leads and is stored
+    after.start()
+    after.join(20)
+    assert not after.is_alive(), "no leader: the recorder was left leading"
+    recorder._execute = original  # type: ignore[method-assign]
+    assert isinstance(outcomes[4], list) and len(outcomes[4]) == 1
+    stored = {cid for _, cid, _ in _rows(services)}
+    assert ids[0] in stored and ids[4] in stored
+    assert not stored & {ids[1], ids[2], ids[3]}
