@@ -6,14 +6,14 @@ order (projections tailing the log never skip an event). Concurrent writers ther
 on the lock, and each pays its own commit (WAL flush) and round trips.
 
 ``GroupCommitPostgresApplicationRecorder`` keeps that guarantee and combines concurrent
-calls of one process into ONE call of the library's ``insert_events``:
+calls of one process into ONE call of the chained recorder's ``insert_events``:
 
 * ``insert_events`` enqueues the request and waits; the first waiting caller becomes the
   leader (one at a time, a thread-safe combiner), takes up to ``max_batch`` waiting requests
-  and stores all their events with one call of the chained recorder's ``insert_events`` (the
-  library's: one transaction, one pipeline, ``LOCK TABLE`` and ``NOTIFY`` once, the chain
-  hashes of every request in one statement through the ``_insert_events`` hook, the events in
-  one statement), then hands each request its own slice of the notification ids.
+  and stores all their events with one call of the chained recorder's ``insert_events`` (one
+  statement in one transaction, ``postgres_recorder``'s database function: ``LOCK TABLE`` and
+  ``NOTIFY`` once, the chain hashes and the events of every request), then hands each request
+  its own slice of the notification ids.
 * each waiting caller sleeps on a lock of its own and is woken exactly once: by the leader
   that ran its request, or, as the next leader, by the leader before it (the first request
   still queued when the leader's own request is done).
