@@ -211,6 +211,12 @@ class RenderedContracts:
             self._entries.move_to_end(key)
             return found
 
+    def latest(self, contract_id: uuid.UUID, principal: Principal) -> RenderedContract | None:
+        """The view kept for the contract and the reader's role, whatever its version (what stays
+        true of the contract at every version: ``service``, ``created_on``)."""
+        with self._lock:
+            return self._entries.get((contract_id, principal.role))
+
     def put(self, contract: Contract, principal: Principal) -> RenderedContract:
         rendered = RenderedContract(contract.id, contract.version, principal.role,
                                     dumps(contract_view(contract, principal, self.policy)), contract.service,

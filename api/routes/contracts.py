@@ -318,12 +318,19 @@ def get_contract(contract_id: uuid.UUID, ctx: Ctx, who: Who, as_of: AsOf = None,
     # Without an aggregate cache (aggregate_cache_size 0) every read folds the stored events again, so a
     # damaged event is refused on the next read (issue 14): no rendered view is kept either.
     if as_of is None and on is None and ctx.app.repository.cache:
-        version = ctx.app.stored_version(contract_id)
+        hooks = ctx.webhooks
+        kept = ctx.rendered.latest(contract_id, who) if hooks is not None else None
+        notices: Any = None
+        if kept is not None:  # its service and opening known: the stored version and the notices in one read
+            version, notices = hooks.notices_at_version(contract_id, kept.service, kept.created_on)
+        else:
+            version = ctx.app.stored_version(contract_id)
         current = ctx.rendered.get(contract_id, version, who) if version is not None else None
         if current is None:  # not rendered at this version (or no such contract: 404)
             current = ctx.rendered.put(ctx.app.get_contract(contract_id), who)
         view, version = current.body, current.version
-        notices = notices_of(ctx, current)  # Art. 9.5, 18, 28: when each notice reached each endpoint
+        if kept is None:
+            notices = notices_of(ctx, current)  # Art. 9.5, 18, 28: when each notice reached each endpoint
     else:
         folded = history_on(ctx, contract_id, on).contract if on is not None else None
         contract = folded or contract_as_of(ctx, contract_id, as_of)

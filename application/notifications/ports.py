@@ -177,5 +177,9 @@ class WebhookStore(Protocol):
                 ) -> list[Delivery]:
         """Deliveries of notice types concerning the contract: its own, its service's, and the
         service-wide ones (terms changes) recorded since ``since``."""
+    def notices_at_version(self, contract_id: uuid.UUID, service: str, since: datetime, types: Sequence[str]
+                           ) -> tuple[int | None, list[Delivery]] | None:
+        """``notices`` and the contract's stored version (its last event's; None: none stored) read
+        in one statement, or None where this store cannot read the events with them."""
     def counts(self) -> dict[str, int]:
         """Queue rows by status."""

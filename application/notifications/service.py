@@ -67,6 +67,18 @@ class Webhooks:
         found = self.store.notices(contract.id, contract.service, contract.created_on, list(NOTICE_TYPES))
         return [notice_view(d) for d in found]
 
+    def notices_at_version(self, contract_id: uuid.UUID, service: str, created_on: datetime
+                           ) -> tuple[int | None, list[dict[str, Any]]]:
+        """The contract's stored version (None: no such contract) and its notices (``notices``), read
+        together: one round trip where the store can (what a GET checks its kept view against and
+        adds to it; ``service`` and ``created_on`` are fixed when a contract opens)."""
+        types = list(NOTICE_TYPES)
+        found = self.store.notices_at_version(contract_id, service, created_on, types)
+        if found is None:
+            version = self.app.stored_version(contract_id)
+            found = version, self.store.notices(contract_id, service, created_on, types)
+        return found[0], [notice_view(d) for d in found[1]]
+
 
 def notice_view(d: Delivery) -> dict[str, Any]:
     return {

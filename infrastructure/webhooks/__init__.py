@@ -18,6 +18,7 @@ def open_webhook_store(app: Any, master_key: bytes | None = None) -> WebhookTabl
         from infrastructure.webhooks.postgres import PostgresWebhookStore
 
         store = cast(WebhookTables, factory.tracking_recorder(PostgresWebhookStore))
+        store.events_table = events_table_of(app.recorder)
     elif isinstance(factory, SQLiteFactory):
         from infrastructure.webhooks.sqlite import SQLiteWebhookStore
 
@@ -26,3 +27,13 @@ def open_webhook_store(app: Any, master_key: bytes | None = None) -> WebhookTabl
         raise NotImplementedError(f"no webhook store for {type(factory).__name__} (use SQLite or PostgreSQL)")
     store.box = SecretBox(master_key)
     return store
+
+
+def events_table_of(recorder: Any) -> str | None:
+    """The qualified name of a PostgreSQL application recorder's events table (None: not one)."""
+    from psycopg.sql import SQL, Identifier
+
+    table, schema = getattr(recorder, "events_table_name", None), getattr(recorder.datastore, "schema", None)
+    if not isinstance(table, str) or not isinstance(schema, str):
+        return None
+    return SQL("{}.{}").format(Identifier(schema), Identifier(table)).as_string(None)
