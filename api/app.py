@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 
 from api.api_docs import install_docs
-from api.auth import AuthMiddleware, KeyCache
-from api.body_limit import BodyLimitMiddleware
+from api.auth import Authenticator, KeyCache
+from api.body_limit import DEFAULT_LIMIT
 from api.context import ApiContext
 from api.errors import install_error_handlers
 from api.hot_routes import install_hot_routes
@@ -22,7 +22,7 @@ from api.observability import METRICS_PATH, RequestMiddleware, metrics_router
 from api.openapi import install_openapi, operation_id
 from api.routes import announcements, contracts, feeds, invoices, sla, system, transfers
 from api.routes import webhooks as webhook_routes
-from api.ui import install_ui
+from api.ui import UI_PREFIX, ui_app
 from application.clock import Clock
 from application.ports import ApiReadModels, ApiStore
 from infrastructure.bootstrap import Services
@@ -87,13 +87,12 @@ def create_app(services: Services, read_models: ApiReadModels, clock: Clock, sto
               app.swagger_ui_oauth2_redirect_url or "", *docs} - {""}
     if bool(getattr(settings, "metrics_public", False)):
         public.add(METRICS_PATH)
-    app.add_middleware(AuthMiddleware, routes=[r for router in routers for r in router.routes], store=store,
-                       public_paths=public, cache=key_cache)
-    if ui:
-        install_ui(app)  # read-only web pages under /ui/ with their own cookie login (api/ui)
-    app.add_middleware(BodyLimitMiddleware)  # nothing reads an oversized body
-    # outermost: the request id, one log line and one metric sample per request
+    auth = Authenticator(routes=[r for router in routers for r in router.routes], store=store, public_paths=public,
+                         cache=key_cache)
+    # one layer, outermost: the request id, one log line and one metric sample per request; nothing reads
+    # an oversized body; /ui to the pages (their own cookie login); the API key and the role before routing
     app.add_middleware(RequestMiddleware, access_log=bool(getattr(settings, "log_requests", True)),
                        tracer=tracer_for(getattr(settings, "tracing", "off"), getattr(settings, "tracing_service_name",
-                                                                                     "contracts")))
+                                                                                     "contracts")),
+                       body_limit=DEFAULT_LIMIT, ui=ui_app(app) if ui else None, ui_prefix=UI_PREFIX, auth=auth)
     return app

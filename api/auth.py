@@ -41,7 +41,7 @@ from fastapi.security import APIKeyHeader, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from api.errors import problem_body, problem_response, unavailable, unavailable_response
 from application.api_keys import AUDITOR, BILLING, OPERATOR, OPERATORS, READERS, ROLES, WRITERS, hash_key
@@ -52,7 +52,7 @@ _MAX_KEY_LENGTH = 200
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
 _bearer = HTTPBearer(auto_error=False, description="API key as a bearer token")
 SECURITY_SCHEMES = (_api_key_header, _bearer)
-"""In the OpenAPI document only: ``AuthMiddleware`` reads the key (neither refuses: ``auto_error=False``)."""
+"""In the OpenAPI document only: ``Authenticator`` reads the key (neither refuses: ``auto_error=False``)."""
 
 
 @dataclass(frozen=True)
@@ -151,24 +151,26 @@ class KeyCache:
         return len(self._entries)
 
 
-class AuthMiddleware:
-    """401 without a valid key, 403 when the key's role may not call the matched route.
+class Authenticator:
+    """401 without a valid key, 403 when the key's role may not call the matched route; run by
+    ``api.observability.RequestMiddleware`` before routing (so before any body is read).
 
-    ``routes`` are the API's routes (with their final paths); the middleware matches them
-    itself, as the router would, because it runs before routing."""
+    ``routes`` are the API's routes (with their final paths); it matches them itself, as the
+    router would, because it runs before routing."""
 
-    def __init__(self, app: ASGIApp, *, routes: Sequence[BaseRoute], store: ApiStore, public_paths: set[str],
+    def __init__(self, *, routes: Sequence[BaseRoute], store: ApiStore, public_paths: set[str],
                  cache: KeyCache | None = None) -> None:
-        self.app, self.store, self.public_paths = app, store, public_paths
+        self.store, self.public_paths = store, public_paths
         self.cache = cache if cache is not None else KeyCache(0)
         self.table = [(route.path_regex, getattr(route, "methods", None) or set(), route_roles(route))
                       for route in routes if hasattr(route, "path_regex")]
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.public_paths:
-            await self.app(scope, receive, send)
-            return
+    async def admit(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """True: ``scope["state"]["principal"]`` is set (or the path is public); False: refused
+        (401, 403, or 503 when the key store cannot be reached), the answer sent."""
         path = scope["path"]
+        if path in self.public_paths:
+            return True
         key = presented_key(Headers(scope=scope))
         record = None
         if key:
@@ -182,14 +184,14 @@ class AuthMiddleware:
                     if not unavailable(exc):
                         raise
                     await unavailable_response(scope["method"], path, exc)(scope, receive, send)
-                    return
+                    return False
                 if record is not None:
                     self.cache.put(key_hash, record, generation)
         if record is None:
             detail = "an API key is required" if key is None else "the API key is not valid (unknown or revoked)"
             body = problem_body(401, "unauthenticated", detail, instance=path)
             await problem_response(401, body, {"WWW-Authenticate": 'Bearer realm="contracts"'})(scope, receive, send)
-            return
+            return False
         principal = Principal(record.name, record.role)
         scope.setdefault("state", {})["principal"] = principal
         method = scope["method"]
@@ -200,11 +202,11 @@ class AuthMiddleware:
                               + (f" (allowed: {', '.join(allowed)})" if allowed else ""))
                     body = problem_body(403, "forbidden", detail, instance=path)
                     await problem_response(403, body)(scope, receive, send)
-                    return
+                    return False
                 break
-        await self.app(scope, receive, send)
+        return True
 
 
 __all__ = ["AUDITOR", "BILLING", "OPERATOR", "OPERATORS", "READERS", "ROLES", "SECURITY_SCHEMES", "WRITERS",
-           "AuthMiddleware", "KeyCache", "Principal", "current_principal", "hash_key", "presented_key", "roles",
+           "Authenticator", "KeyCache", "Principal", "current_principal", "hash_key", "presented_key", "roles",
            "route_roles"]

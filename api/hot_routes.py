@@ -91,7 +91,7 @@ class HotRoute(BaseRoute):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         arguments: dict[str, Any] = {name: uuid.UUID(value) for name, value in scope["path_params"].items()}
         given = {"ctx": scope["app"].state.ctx,
-                 "who": scope["state"]["principal"]}  # set by api.auth.AuthMiddleware, before routing
+                 "who": scope["state"]["principal"]}  # set by api.auth.Authenticator, before routing
         if "request" in self.takes:
             given["request"] = Request(scope, receive)
         if self.body_field is not None:

@@ -1,39 +1,26 @@
 """Read-only web pages for auditors and operators under ``/ui/`` (issue 9).
 
-``install_ui(app)`` puts them in front of the API: requests under ``/ui`` go to the pages'
-own ASGI app (``api.ui.pages``) with its session-cookie login, everything else to the API and
-its header-key middleware unchanged. The pages use the same keys, roles and services as the
-API (``app.state.ctx``).
+``ui_app(app)`` is the pages' own ASGI app (``api.ui.pages``), with its session-cookie login:
+the request middleware (``api.observability``) sends requests under ``/ui`` to it, after the
+request id and the body limit and instead of the API's header-key check. The pages use the
+same keys, roles and services as the API (``app.state.ctx``).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from api.ui.pages import PREFIX, build_ui_app
 
-
-class UiDispatch:
-    """ASGI middleware: ``/ui`` and ``/ui/...`` to the pages, the rest to the API."""
-
-    def __init__(self, app: ASGIApp, *, ui: ASGIApp) -> None:
-        self.app, self.ui = app, ui
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        if path == PREFIX or path.startswith(PREFIX + "/"):
-            await self.ui(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
+UI_PREFIX = PREFIX
 
 
-def install_ui(app: FastAPI) -> None:
-    """Serve the pages from ``app`` (call after the API's own middleware has been added)."""
-    ui: Any = build_ui_app(app.state.ctx)
-    app.add_middleware(UiDispatch, ui=ui)
+def ui_app(app: FastAPI) -> ASGIApp:
+    """The pages' ASGI app over ``app``'s services (``app.state.ctx``), which
+    ``api.observability.RequestMiddleware`` serves ``/ui`` and ``/ui/...`` from."""
+    ui: ASGIApp = build_ui_app(app.state.ctx)
+    return ui
 
 
-__all__ = ["install_ui", "UiDispatch"]
+__all__ = ["UI_PREFIX", "ui_app"]
