@@ -638,7 +638,8 @@ class Sweeper:
         else:
             names: dict[uuid.UUID, list[str]] = {}
             for recording in recordings:
-                names.setdefault(uuid.UUID(str(recording.domain_event.originator_id)), []).append(
+                oid = recording.domain_event.originator_id  # a UUID already (this process's own events)
+                names.setdefault(oid if isinstance(oid, uuid.UUID) else uuid.UUID(str(oid)), []).append(
                     type(recording.domain_event).__name__)
             position = recordings[-1].notification.id if recordings else None
             invoiced: list[str] = []

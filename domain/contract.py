@@ -376,9 +376,13 @@ class Contract(Aggregate):
         """Issue ``draft``: the next number, the issuer and recipient as of today, frozen in the event."""
         recipient = self.contractor.get("name", "")
         issuer = policy.issuer.to_dict() if policy.issuer is not None else None
-        document, digest = issue(draft, self.id, numbers.allocate(issued_on), issued_on, issuer, recipient)
-        self._invoice_issued(invoice_id=uuid.UUID(document["invoice_id"]), recipient=recipient, document=document,
-                             document_hash=digest, at=at)
+        document, digest, invoice = issue(draft, self.id, numbers.allocate(issued_on), issued_on, issuer, recipient)
+        self.ledger.prepare(invoice)  # folded as built, not parsed back from the document (issue 21)
+        try:
+            self._invoice_issued(invoice_id=invoice.invoice_id, recipient=recipient, document=document,
+                                 document_hash=digest, at=at)
+        finally:
+            self.ledger.prepare(None)
 
     @event("InvoiceIssued")
     def _invoice_issued(self, invoice_id: uuid.UUID, recipient: str, document: dict[str, Any], document_hash: str,

@@ -53,8 +53,9 @@ class Dispatch(Generic[F]):
         return self._handlers
 
     def __call__(self, fold: F, event: Any) -> None:
+        table = self._handlers if self._handlers is not None else self.table
         try:
-            handler = self.table[type(event)]
+            handler = table[type(event)]
         except KeyError:
             raise UnhandledEvent(f"{self.fold} has no handler for {type(event).__qualname__}: "
                                  "fold it or list it as ignored") from None

@@ -142,8 +142,13 @@ def number_scope(fmt: str, year: int) -> str:
     return str(year) if "{year" in fmt else "all"
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+"""What ``json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` builds on
+every call (the same text); one encoder, since each document hash encodes a document."""
+
+
 def canonical_json(data: Any) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(data)
 
 
 def document_hash(document: Mapping[str, Any]) -> str:

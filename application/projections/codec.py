@@ -120,9 +120,12 @@ def _month_runs(fees: dict[Month, int]) -> list[list[Any]]:
     return runs
 
 
+_LEDGER_FIELDS = tuple(f.name for f in dataclasses.fields(Ledger) if f.name != "invoices")
+
+
 def encode_ledger(ledger: Ledger) -> dict[str, Any]:
     """Every Ledger field except ``invoices`` (stored as rows of the invoice table)."""
-    return {f.name: encode(getattr(ledger, f.name)) for f in dataclasses.fields(Ledger) if f.name != "invoices"}
+    return {name: encode(getattr(ledger, name)) for name in _LEDGER_FIELDS}
 
 
 def decode_ledger(data: dict[str, Any]) -> Ledger:

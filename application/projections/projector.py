@@ -57,6 +57,9 @@ SERVICE_DEADLINES: dict[type, tuple[str, str | None, str | None]] = {
 
 
 NOT_APPLIED = "not applied: an earlier event of this aggregate does not decode"
+# tuples made once: ``A | B`` in an ``isinstance`` builds a union on every call (every event folded)
+_WRITE_OFFS = (ContractEvents.DebtWrittenOff, ContractEvents.WriteOffReversed)
+_DECISIONS = (ContractEvents.CreditGranted, ContractEvents.CreditRejected)
 
 
 class Projector:
@@ -191,7 +194,7 @@ class Projector:
         elif isinstance(event, ContractEvents.PaymentReversed):  # rule book 7: a negative row on the original day
             changes.payments.append(PaymentRow(position, event.invoice_id, p.contract_id, event.paid_on,
                                                -event.amount, "reversal"))
-        elif isinstance(event, ContractEvents.DebtWrittenOff | ContractEvents.WriteOffReversed):
+        elif isinstance(event, _WRITE_OFFS):
             amount = event.amount if isinstance(event, ContractEvents.DebtWrittenOff) else -event.amount
             changes.payments.append(PaymentRow(position, event.invoice_id, p.contract_id, event.written_off_on,
                                                amount, "write_off"))
@@ -199,7 +202,7 @@ class Projector:
             outage = OutageFacts(event.outage_id, event.service, event.started_at, event.ended_at, event.cause)
             p.claims[str(event.claim_id)] = PendingClaim(event.claim_id, outage, event.received_on,
                                                          event.proof_of_payment, event.proof_of_breach, event.at)
-        elif isinstance(event, ContractEvents.CreditGranted | ContractEvents.CreditRejected):
+        elif isinstance(event, _DECISIONS):
             claim = p.claims.pop(str(event.claim_id), None)
             if claim is not None:
                 if isinstance(event, ContractEvents.CreditGranted):

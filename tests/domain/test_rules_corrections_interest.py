@@ -99,6 +99,39 @@ def test_rule_book_6_1_corrected_invoice_refers_to_the_original_which_stays_as_i
                                                 jst(2026, 4, 6), POLICY, reg.book()), RuleViolation, "rule book 6.1")
 
 
+def test_rule_book_6_1_the_issuing_contract_holds_each_invoice_as_its_document_reads() -> None:
+    """The contract that issues a document folds the invoice it built the document from
+    (``Ledger.prepare``), not the document parsed back: it must be the invoice the stored event
+    reads as. April 24,200 (12,000 campaign + 10,000 initial + 2,200 tax), paid 05-20; a credit
+    note of 5,000 + 500 tax = 5,500 on 06-01; May 13,200 (12,000 + 1,200 tax) corrected on 06-02
+    to 8 users: 9,600 + 960 = 10,560; June 13,200."""
+    reg = Register()
+    c = _april(reg)
+    april = invoice(c, "2026-04")
+    c.receive_payment(april.invoice_id, 24200, date(2026, 5, 20), jst(2026, 5, 20))
+    reg.advance(c, Month(2026, 5))
+    book = reg.book()
+    c.issue_credit_note(april.invoice_id, 5000, "volume discount agreed after issue", jst(2026, 6, 1), POLICY, book)
+    book.close(None)
+    book = reg.book()
+    c.correct_invoice(invoice(c, "2026-05").invoice_id, [InvoiceLine(
+        "campaign_fee", "Art. 9.2 campaign price", "kintone standard 2026-05 x 8 users", 9600, 8, 1200, TEN)],
+        "user count was 8", jst(2026, 6, 2), POLICY, book)
+    book.close(None)
+    reg.advance(c, Month(2026, 6))
+    issued = [e for e in c.collect_events() if type(e).__name__ == "InvoiceIssued"]
+    assert [(e.document["kind"], e.document["total"]) for e in issued] == [
+        ("monthly", 13200), ("credit_note", 5500), ("correction", 10560), ("monthly", 13200)]
+    for e in issued:
+        held = c.ledger.invoices[e.invoice_id]
+        as_stored = Invoice.from_document(e.document, e.recipient, e.document_hash)
+        if held.status == "corrected":  # May: replaced by its correction since it was issued
+            as_stored.status = "corrected"
+        assert held == as_stored
+        assert held.lines is not as_stored.lines and held.lines == as_stored.lines
+    assert "_prepared_invoice" not in vars(c.ledger)  # nothing left over after the folds
+
+
 # --------------------------------------------------------------------------- credit note (Art. 57-4(3))
 def test_art_57_4_3_credit_note_after_payment_has_the_return_fields() -> None:
     """Paid 24,200 on 05-20; a 5,000 discount after issue: returned 5,000 at 10% + 500 tax = 5,500,
