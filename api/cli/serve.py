@@ -99,6 +99,7 @@ def worker_app() -> Any:
     configure_protocol(settings)
     app, close = build_served_app(settings, with_projections=False, scheduler=bool(options.get("scheduler", True)),
                                   ui=bool(options.get("ui", True)))
+    app.state.ctx.app.verify_cached = True  # the other workers command the same contracts
     inner = app.router.lifespan_context
 
     @asynccontextmanager

@@ -247,3 +247,37 @@ def test_a_command_that_cannot_get_the_lock_in_time_runs_on_the_stored_state(app
     assert errors == []  # the holder conflicted on its stale cached state, then ran on the stored one
     final = app.get_contract(cid)
     assert (final.version, final.contractor["name"]) == (version + 2, "Holder K.K.")
+
+
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_with_verify_cached_a_stale_contract_is_found_before_acting_not_by_a_conflict(
+        app: ContractsApplication, reopen: Callable[[], ContractsApplication | None]) -> None:
+    """``verify_cached`` (``contracts serve --workers N``): the cached version is checked against the
+    store first, so a contract another process changed is commanded once, on the stored state: one
+    write, not a refused write and a second one."""
+    other = reopen()
+    assert other is not None
+    cid = monthly_to_june(app)
+    version = app.get_contract(cid).version  # cached here at this version
+    other.change_contractor(cid, {**CONTRACTOR, "name": "Other Process K.K."}, jst(2026, 6, 2))
+    writes = []
+    insert = app.recorder.insert_events
+
+    def counted(*args: object, **kwargs: object) -> object:
+        writes.append(1)
+        return insert(*args, **kwargs)
+
+    app.recorder.insert_events = counted  # type: ignore[method-assign]
+    app.verify_cached = False
+    app.change_contractor(cid, {**CONTRACTOR, "name": "Trusted K.K."}, jst(2026, 6, 3))
+    assert len(writes) == 2  # trusted stale cache: refused by the store, then again on the stored state
+    other.change_contractor(cid, {**CONTRACTOR, "name": "Other Process again K.K."}, jst(2026, 6, 4))
+    writes.clear()
+    app.verify_cached = True
+    result = app.change_contractor(cid, {**CONTRACTOR, "name": "Verified K.K."}, jst(2026, 6, 5))
+    assert len(writes) == 1 and result.version == version + 4  # four changes of the contractor, one each
+    stored = other.get_contract(cid)
+    assert (stored.version, stored.contractor["name"]) == (version + 4, "Verified K.K.")
+    # a fresh cache is used as it is, after the one version read
+    writes.clear()
+    assert app.change_contractor(cid, CONTRACTOR, jst(2026, 6, 6)).version == version + 5 and len(writes) == 1
