@@ -35,7 +35,7 @@ from eventsourcing.utils import get_topic
 from application.actors import ACTOR_FIELD
 from application.ports import ChainRow, ChainStore
 from application.service import ContractsApplication
-from application.transcodings import register_all
+from application.transcodings import FastJSONTranscoder, register_all
 from application.undecodable import UndecodableEvent, decode_event
 from domain.calendar import jst_date
 from domain.contract import Contract, ContractEvents
@@ -118,7 +118,7 @@ class SealedAsDict(Transcoding):
 
 def offline_transcoder() -> JSONTranscoder:
     """The application's transcoder, built without an application (for offline replay)."""
-    transcoder = JSONTranscoder()
+    transcoder = FastJSONTranscoder()
     for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO(), SealedAsDict()):
         transcoder.register(transcoding)
     register_all(transcoder)

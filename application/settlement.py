@@ -366,7 +366,8 @@ class SettlementCommands:
         ids = {CustomerAccount.create_id(n): n for n in customer_numbers}
         grouped: dict[uuid.UUID, list[Any]] = {}
         for stored in recorder.select_events_of(list(ids)):
-            grouped.setdefault(uuid.UUID(str(stored.originator_id)), []).append(stored)
+            oid = stored.originator_id  # a UUID from the stores here: converted only if not one
+            grouped.setdefault(oid if type(oid) is uuid.UUID else uuid.UUID(str(oid)), []).append(stored)
         with_credit: set[str] = set()
         mapper = self._app().mapper
         for account_id, stored_events in grouped.items():

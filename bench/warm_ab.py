@@ -15,7 +15,9 @@ Levers (``LEVERS``):
 - ``copy``: no private copy of the contract for a command (``application.aggregate_locks``; a first
   load is read past the cache, ``_stored_contract``); A copies it (``private_copy``) as before;
 - ``fold``: the fold without the library's runtime ``Protocol`` check (``application.service.fold``);
-  A folds with the library's ``project_aggregate``.
+  A folds with the library's ``project_aggregate``;
+- ``transcoder``: stored events decoded by ``FastJSONTranscoder`` (orjson and a walk,
+  ``application.transcodings``); A decodes them with the library's ``JSONTranscoder`` (its object hook).
 
 Prints the median CPU per command (``time.process_time``) and commands/s of each arm.
 """
@@ -67,8 +69,25 @@ def _fold(app: Any) -> Callable[[], None]:
     return undo
 
 
+def _transcoder(app: Any) -> Callable[[], None]:
+    from eventsourcing.persistence import JSONTranscoder
+
+    from application.audit import SealedAsDict
+
+    mapper = app.mapper
+    fast = mapper.transcoder
+    library = JSONTranscoder()
+    app.register_transcodings(library)
+    library.register(SealedAsDict())
+    mapper.transcoder = library
+
+    def undo() -> None:
+        mapper.transcoder = fast
+    return undo
+
+
 LEVERS: dict[str, Callable[[Any], Callable[[], None]]] = {
-    "history": _history, "copy": _copy, "fold": _fold}
+    "history": _history, "copy": _copy, "fold": _fold, "transcoder": _transcoder}
 
 
 def main(lever: str, cold: bool, block: int, rounds: int) -> None:

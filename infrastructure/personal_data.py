@@ -437,7 +437,8 @@ class PersonalDataMapper(Mapper[uuid.UUID]):
                  if name not in sealed and name not in SPLIT_FIELDS and state.get(name) not in (None, "")]
         if not sealed and not clear:
             return domain_event
-        oid = uuid.UUID(str(stored_event.originator_id))
+        stored_id = stored_event.originator_id
+        oid = stored_id if type(stored_id) is uuid.UUID else uuid.UUID(str(stored_id))
         version, topic = stored_event.originator_version, stored_event.topic
         try:
             key = self.keys.key_for_reading(oid)
@@ -516,6 +517,6 @@ def _shredded(stored_events: Sequence[StoredEvent]) -> Iterator[uuid.UUID]:
 def prefetch_keys_of(keys: KeyStore | None, stored_events: Sequence[StoredEvent]) -> None:
     """Warm the key cache for every aggregate among ``stored_events`` that has sealed fields."""
     if keys is not None:
-        oids = list(dict.fromkeys(uuid.UUID(str(e.originator_id)) for e in stored_events
-                                  if e.topic in PERSONAL_FIELDS))
+        oids = list(dict.fromkeys(oid if type(oid := e.originator_id) is uuid.UUID else uuid.UUID(str(oid))
+                                  for e in stored_events if e.topic in PERSONAL_FIELDS))
         keys.prefetch([*oids, *(key_id(oid, CONTACTS_KEY) for oid in oids)])
