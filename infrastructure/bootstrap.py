@@ -15,11 +15,12 @@ application's ``env`` built here.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,7 @@ class Services:
     policy: Policy
     calendar: BusinessCalendar
     app: ContractsApplication
+    env: dict[str, str] = field(default_factory=dict)  # the application's settings (another process builds it again)
 
     def close(self) -> None:
         self.app.close()
@@ -156,7 +158,7 @@ def build_services(settings: Settings, env: Mapping[str, str] | None = None, *, 
     if migrated:
         app_env[ENV_PREFIX + "SCHEMA_MIGRATED"] = "y"  # the events tables exist: created under the lock
     app = InstrumentedApplication(app_env, catalog, policy, calendar)
-    return Services(settings, catalog, policy, calendar, app)
+    return Services(settings, catalog, policy, calendar, app, dict(app_env))
 
 
 class InstrumentedApplication(ContractsApplication):
@@ -201,7 +203,9 @@ def build_read_models(services: Services, *, clock: Clock | None = None, in_proc
     store = open_read_store(services.app)
     index = CounterpartyIndex(counterparty_search_key(services.settings))
     runner = ProjectionRunner(services.app, store, Projector(services.policy, counterparty_index=index),
-                              batch_size=batch_size, poll_interval=poll_interval)
+                              batch_size=batch_size, poll_interval=poll_interval,
+                              rebuild_processes=services.settings.rebuild_processes,
+                              worker_recipe=rebuild_worker_recipe(services))
     if in_process is None:
         in_process = not type(store).__name__.startswith("Postgres")
     models = ReadModelsImpl(services.app, store, runner, clock or SystemClock(), in_process,
@@ -209,6 +213,25 @@ def build_read_models(services: Services, *, clock: Clock | None = None, in_proc
     if start_runner:
         models.start_runner()
     return models
+
+
+def rebuild_worker_recipe(services: Services) -> Callable[[], ProjectionRunner] | None:
+    """How a worker process of a split rebuild (``infrastructure.rebuild_split``) builds its own
+    projection runner over ``services``' database: picklable (the process is spawned), from the same
+    settings and application env, creating no tables (the parent did; concurrent DDL collides on
+    PostgreSQL). None for an in-memory SQLite database (no other process can open it)."""
+    env = services.app.env
+    name = env.get("SQLITE_DBNAME") or ""
+    if "sqlite" in (env.get("PERSISTENCE_MODULE") or "") and (not name or ":memory:" in name or "mode=memory" in name):
+        return None
+    return functools.partial(_rebuild_worker, services.settings, {**services.env, ENV_PREFIX + "CREATE_TABLE": "n"})
+
+
+def _rebuild_worker(settings: Settings, env: dict[str, str]) -> ProjectionRunner:
+    services = build_services(settings, env)
+    index = CounterpartyIndex(counterparty_search_key(settings))
+    return ProjectionRunner(services.app, open_read_store(services.app),
+                            Projector(services.policy, counterparty_index=index))
 
 
 def build_api_store(persistence: Mapping[str, str] | Any) -> ApiStore:

@@ -17,7 +17,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -53,9 +53,14 @@ class ProjectionRunner:
     """Applies the notification log to the read store, batch by batch, exactly once."""
 
     def __init__(self, app: ContractsApplication, store: ReadStore, projector: Projector, *,
-                 batch_size: int = 500, poll_interval: float = 0.2, max_backoff: float = 5.0) -> None:
+                 batch_size: int = 500, poll_interval: float = 0.2, max_backoff: float = 5.0,
+                 rebuild_processes: int = 1, worker_recipe: Callable[[], ProjectionRunner] | None = None) -> None:
         self.app, self.store, self.projector = app, store, projector
         self.batch_size, self.poll_interval, self.max_backoff = batch_size, poll_interval, max_backoff
+        # a rebuild's worker processes, and how each builds its own runner over the same database
+        # (picklable: ``infrastructure.bootstrap.rebuild_worker_recipe``; None: one process only)
+        self.rebuild_processes, self.worker_recipe = rebuild_processes, worker_recipe
+        self.worker_peaks_mib: list[float] = []  # the last split rebuild's workers' peak memory
         self._position: int | None = None  # committed position as far as this runner knows
         self._lock = threading.RLock()  # one batch at a time in this process
         self._progress = threading.Condition()
@@ -180,32 +185,40 @@ class ProjectionRunner:
             closer()
 
     # -- rebuild -----------------------------------------------------------------------------------
-    def rebuild(self, progress: bool = True, batch_size: int = 5000) -> int:
-        """Replay the whole notification log into new tables beside the live ones, then swap them in
-        in one transaction (tqdm progress bar). The live tables serve reads throughout; if the
-        rebuild fails they are left exactly as they were and ``RebuildFailed`` says where it
-        stopped (issue 14). Each batch is committed (with the shadow's tracking position) on a writer
-        thread while the next one is folded (``PipelinedWriter``, issue 21)."""
+    rebuild_split_from = 20_000  # fewer events: one process (a worker process takes ~1 s to start)
+
+    def rebuild(self, progress: bool = True, batch_size: int = 5000, processes: int | None = None) -> int:
+        """Replay the whole notification log (up to its last position when the rebuild starts) into new
+        tables beside the live ones, then swap them in in one transaction (tqdm progress bar). The live
+        tables serve reads throughout; if the rebuild fails they are left exactly as they were and
+        ``RebuildFailed`` says where it stopped (issue 14). Each batch is committed (with the shadow's
+        tracking position) on a writer thread while the next one is folded (``PipelinedWriter``).
+
+        With ``rebuild_processes`` > 1 (``Settings.rebuild_processes``) and a log of at least
+        ``rebuild_split_from`` events, or ``processes`` > 1 given, worker processes share the
+        aggregates between them (this one and ``processes`` - 1 spawned ones) and write the same shadow
+        tables (``infrastructure.rebuild_split``, issue 21); the swap waits for all of them and installs
+        the position each one reached."""
         from tqdm import tqdm
 
-        shadow = self.store.shadow()
-        projector = Projector(self.projector.policy, self.projector.cache_size, self.projector.counterparty_index)
-        writer = PipelinedWriter(shadow, committed=_log_damaged)
-        source = writer.source()
         last = self.app.recorder.max_notification_id() or 0
-        applied = position = 0
+        if processes is None:
+            processes = self.rebuild_processes if last >= self.rebuild_split_from else 1
+        split = processes > 1 and self.worker_recipe is not None and last > 0
+        shadow = self.store.shadow()
+        reached = [0]
         try:
-            with relaxed_collector(REBUILD_GC_THRESHOLD), tqdm(total=last, disable=not progress, unit="ev",
-                                                               desc="rebuild read models", smoothing=0.1) as bar:
-                while notifications := self.app.recorder.select_notifications(start=position + 1,
-                                                                              limit=batch_size):
-                    changes = projector.process(self._decoded(notifications), source)
-                    writer.submit(changes, position, notifications[-1].id)
-                    bar.update(min(notifications[-1].id, last) - min(position, last))
-                    position = notifications[-1].id
-                    applied += len(notifications)
-                writer.flush()
-            writer.close()
+            with tqdm(total=last, disable=not progress, unit="ev", desc="rebuild read models", smoothing=0.1) as bar:
+                if split:
+                    from infrastructure.rebuild_split import split_rebuild
+
+                    assert self.worker_recipe is not None
+                    result = split_rebuild(self, self.worker_recipe, shadow, processes, last, batch_size,
+                                           committed=_progress(bar, reached))
+                    applied, self.worker_peaks_mib = result.applied, result.peaks_mib
+                else:
+                    self.worker_peaks_mib = []
+                    applied = self.replay(shadow, last, batch_size, committed=_progress(bar, reached))
             with self._lock:
                 try:
                     self.store.replace_with(shadow)
@@ -213,14 +226,65 @@ class ProjectionRunner:
                     self.projector.reset()
                     self._position = None
         except Exception as exc:
-            writer.abort()
             with contextlib.suppress(Exception):
                 shadow.drop()
-            raise RebuildFailed(f"rebuild stopped after position {writer.position or 0} of {last} "
+            raise RebuildFailed(f"rebuild stopped after position {reached[0]} of {last} "
                                 f"({type(exc).__name__}); the live read tables are unchanged") from exc
         with self._progress:
             self._progress.notify_all()
         return applied
+
+    def replay(self, shadow: ReadStore, stop: int, batch_size: int = 5000,
+               share: Callable[[Notification], bool] | None = None,
+               committed: Callable[[Changes, int], None] | None = None,
+               read: Callable[[int, int, int], Sequence[Notification]] | None = None,
+               cancel: threading.Event | None = None) -> int:
+        """Fold the log from its start up to position ``stop`` into ``shadow`` with a fresh projector,
+        each batch one transaction (on a writer thread) moving ``shadow``'s position to the batch's
+        last notification, and at last to ``stop``. Only the notifications ``share`` accepts (all
+        without it) are decoded and applied; ``read(start, limit, stop)`` reads those alone (instead of
+        the recorder's ``select_notifications``). Returns how many were applied;
+        ``committed(changes, position)`` after each commit; ``cancel`` set: stop before the next batch."""
+        projector = Projector(self.projector.policy, self.projector.cache_size, self.projector.counterparty_index)
+        writer = PipelinedWriter(shadow, committed=committed)
+        source = writer.source()
+        applied = position = 0
+        try:
+            with relaxed_collector(REBUILD_GC_THRESHOLD):
+                while position < stop:
+                    if cancel is not None and cancel.is_set():
+                        raise RebuildFailed("another part of the rebuild failed")
+                    if read is not None:
+                        notifications = mine = read(position + 1, batch_size, stop)
+                    else:
+                        notifications = self.app.recorder.select_notifications(start=position + 1, limit=batch_size,
+                                                                               stop=stop)
+                        mine = notifications if share is None else [n for n in notifications if share(n)]
+                    if not notifications:
+                        break
+                    changes = projector.process(self._decoded(mine), source)
+                    writer.submit(changes, position, notifications[-1].id)
+                    position = notifications[-1].id
+                    applied += len(mine)
+                if position < stop:  # the last events were others' (or the log has a gap at its end)
+                    writer.submit(Changes(), position, stop)
+                writer.flush()
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        return applied
+
+
+def _progress(bar: Any, reached: list[int]) -> Callable[[Changes, int], None]:
+    """After each committed batch: its damaged events logged, the bar moved to its position (with
+    several parts, the position all of them passed)."""
+    def committed(changes: Changes, position: int) -> None:
+        _log_damaged(changes)
+        if position > reached[0]:
+            bar.update(position - reached[0])
+            reached[0] = position
+    return committed
 
 
 def _log_damaged(changes: Changes) -> None:

@@ -124,6 +124,11 @@ class Settings(BaseSettings):
     # A key revoked through that process is refused at once; revoked by another process (``contracts
     # keys revoke``), at the latest this long after. Unknown keys are never cached.
     api_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    # Worker processes of ``contracts projections rebuild`` (issue 21): the aggregates are shared
+    # between them by id, each folding its share into the same new tables (1: the rebuilding
+    # process alone). The default fits 2 cores shared with PostgreSQL; logs under 20,000 events
+    # are rebuilt by one process whatever this says.
+    rebuild_processes: int = Field(default=2, ge=1, le=32)
 
     # Base64 of 32 bytes: wraps the per-contract data keys (``infrastructure.personal_data``);
     # unset: data keys are stored unwrapped. Never shown (``SecretStr``).

@@ -186,8 +186,16 @@ class ReadStore(StateSource, Protocol):
     def reset(self) -> None:
         """Empty every read table and set the position to 0 (one transaction)."""
 
-    def shadow(self) -> ReadStore:
-        """A store over new, empty tables beside these (a rebuild writes there, then ``replace_with``)."""
+    def shadow(self, create: bool = True) -> ReadStore:
+        """A store over new, empty tables beside these (a rebuild writes there, then ``replace_with``);
+        ``create=False``: over those tables as they are (a worker process of a split rebuild)."""
+
+    def part(self, number: int) -> ReadStore:
+        """A shadow's tables with a tracking position of their own (one worker of a split rebuild)."""
+
+    def adopt_parts(self, parts: int, position: int) -> None:
+        """Every part of this shadow at ``position`` (else ``StalePosition``): their positions become
+        this shadow's, in one transaction."""
 
     def replace_with(self, shadow: ReadStore) -> int:
         """In one transaction: these tables take the shadow's rows and position, the shadow is dropped;

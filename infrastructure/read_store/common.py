@@ -269,15 +269,19 @@ class ReadTables:
             self._clear(cur)
 
     # -- rebuild beside the live tables, then swap (issue 14) ----------------------------------------
-    def shadow(self) -> Any:
-        """A copy of this store over empty ``rb_`` tables with their own tracking row."""
+    def shadow(self, create: bool = True) -> Any:
+        """A copy of this store over empty ``rb_`` tables with their own tracking row; ``create=False``:
+        over the ``rb_`` tables as they are (a worker process of a split rebuild)."""
         other = copy.copy(self)
         other.prefix = self.prefix + SHADOW
         other.index_prefix = SHADOW
         other.tracking_name = self.tracking_name + ".rebuild"
         other._forget_connections()
+        if not create:
+            return other
         n = other.prefix
         with other._write(-1, None) as cur:
+            other._delete_parts(cur)  # left by a split rebuild that was killed
             for table in TABLES:
                 cur.execute(f"DROP TABLE IF EXISTS {n}{table}")
             for statement in ddl({**other._ddl_types(), "prefix": other.prefix, "ix": SHADOW}):
@@ -285,6 +289,30 @@ class ReadTables:
             for statement in customer_column_ddl(other.prefix):  # the live tables' index, named for the shadow
                 cur.execute(statement.replace("CREATE INDEX IF NOT EXISTS ", "CREATE INDEX IF NOT EXISTS " + SHADOW))
         return other
+
+    def part(self, number: int) -> Any:
+        """This shadow's tables with a tracking row of their own: one worker process of a split
+        rebuild (``infrastructure.rebuild_split``) writes its share of the rows through it, its
+        batches checked against its own position."""
+        assert self.tracking_name.endswith(".rebuild"), "parts are a shadow's"
+        other = copy.copy(self)
+        other.tracking_name = f"{self.tracking_name}.{number}"
+        other._forget_connections()
+        return other
+
+    def adopt_parts(self, parts: int, position: int) -> None:
+        """After every worker of a split rebuild finished: each part must have reached ``position``
+        (else ``StalePosition``, nothing changes); then, in one transaction, the parts' tracking
+        rows go and this shadow's position is ``position`` (what ``replace_with`` then installs)."""
+        reached = [self.part(k).position() for k in range(parts)]
+        if any(at != position for at in reached):
+            raise StalePosition(f"the parts of the rebuild reached {reached}, not {position}")
+        with self._write(-1, position, exact=True) as cur:
+            self._delete_parts(cur)
+
+    @abstractmethod
+    def _delete_parts(self, cur: Any) -> None:
+        """Delete the tracking rows of this shadow's parts (``part``)."""
 
     def replace_with(self, shadow: Any) -> int:
         """One transaction: these tables' rows become the shadow's, the position the shadow's; the
@@ -299,7 +327,7 @@ class ReadTables:
         return int(position)
 
     def drop(self) -> None:
-        with self._write(-1, None) as cur:
+        with self._write(-1, KEEP) as cur:  # its tracking row goes too (``None`` would set it to 0 again)
             self._drop_in(cur)
 
     def _drop_in(self, cur: Any) -> None:
@@ -307,6 +335,7 @@ class ReadTables:
         for table in TABLES:
             cur.execute(f"DROP TABLE IF EXISTS {self.prefix}{table}")
         self._delete_tracking(cur)
+        self._delete_parts(cur)
 
     def _forget_connections(self) -> None:
         """The copy shares the datastore; anything connection-bound is its own."""

@@ -9,7 +9,8 @@ What the projector reads back stays exact: ``source`` answers from the store onl
 still being written touches the rows asked for (a contract's state, an invoice and its payments);
 otherwise it first waits for the pending commits. A row no pending batch writes is final already.
 At most ``depth`` batches wait, so memory stays bounded. A failed commit stops the writer; the next
-``submit``, ``flush`` or read raises it.
+``submit``, ``flush`` or read raises it. ``committed(changes, position)`` runs on the writer thread
+after each commit.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class PipelinedWriter:
     """Commits ``(changes, previous, position)`` to ``store`` in submission order on its own thread."""
 
     def __init__(self, store: ReadStore, depth: int = 1,
-                 committed: Callable[[Changes], None] | None = None) -> None:
+                 committed: Callable[[Changes, int], None] | None = None) -> None:
         self.store, self.depth, self.committed = store, depth, committed
         self._pending: deque[tuple[Changes, int, int, frozenset[uuid.UUID], frozenset[uuid.UUID]]] = deque()
         self._cond = threading.Condition()
@@ -92,7 +93,7 @@ class PipelinedWriter:
             try:
                 self.store.commit(changes, previous, position)
                 if self.committed is not None:
-                    self.committed(changes)
+                    self.committed(changes, position)
             except BaseException as exc:  # noqa: BLE001 - handed to the folding thread
                 with self._cond:
                     self._error = exc

@@ -81,6 +81,10 @@ class PostgresReadStore(ReadTables, PostgresTrackingRecorder):
     def _delete_tracking(self, cur: Any) -> None:
         cur.execute(cast(Any, f"DELETE FROM {self.tracking} WHERE application_name = %s"), (self.tracking_name,))
 
+    def _delete_parts(self, cur: Any) -> None:
+        cur.execute(cast(Any, f"DELETE FROM {self.tracking} WHERE starts_with(application_name, %s)"),
+                    (self.tracking_name + ".",))
+
     def _clear(self, cur: Any) -> None:
         cur.execute("TRUNCATE " + ", ".join(self.prefix + t for t in TABLES))
 

@@ -80,6 +80,10 @@ class SQLiteReadStore(ReadTables, SQLiteTrackingRecorder):
     def _delete_tracking(self, cur: Any) -> None:
         cur.execute("DELETE FROM tracking WHERE application_name = ?", (self.tracking_name,))
 
+    def _delete_parts(self, cur: Any) -> None:
+        name = self.tracking_name + "."
+        cur.execute("DELETE FROM tracking WHERE substr(application_name, 1, ?) = ?", (len(name), name))
+
     @contextmanager
     def _locked(self) -> Iterator[tuple[Any, int]]:
         with immediate_write(self.datastore) as cursor:  # the write lock before reading the position
