@@ -123,6 +123,18 @@ class SetAsList(Transcoding):
 
 
 def dataclass_transcoding(cls: type[Any], name: str) -> Transcoding:
+    """The transcoding of one state dataclass: one class per dataclass, made once, not one per
+    application built (Transcoding is an ABC: every class made is a subclass its checks walk)."""
+    made = _DATACLASS_TRANSCODINGS.get((cls, name))
+    if made is None:
+        made = _DATACLASS_TRANSCODINGS[(cls, name)] = _make_dataclass_transcoding(cls, name)
+    return made
+
+
+_DATACLASS_TRANSCODINGS: dict[tuple[type[Any], str], Transcoding] = {}
+
+
+def _make_dataclass_transcoding(cls: type[Any], name: str) -> Transcoding:
     names = tuple(f.name for f in dataclasses.fields(cls))
 
     class DataclassAsDict(Transcoding):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from uuid import UUID, SafeUUID
 
 import orjson
@@ -38,12 +38,18 @@ class CodecTranscoding(Transcoding):
 
 
 def codec_transcoding(codec: ValueCodec[Any]) -> Transcoding:
-    """The library's ``Transcoding`` for one value codec."""
-    name = f"{codec.type.__name__}Transcoding"
-    cls = type(name, (CodecTranscoding,), {"type": codec.type, "name": codec.name, "codec": codec,
-                                          "__qualname__": name, "__module__": __name__})
-    transcoding: Transcoding = cls()
+    """The library's ``Transcoding`` for one value codec (one class per codec, made once: every
+    application's transcoder registers the same stateless instance)."""
+    transcoding = _CODEC_TRANSCODINGS.get(codec.name)
+    if transcoding is None or transcoding.codec is not codec:
+        name = f"{codec.type.__name__}Transcoding"
+        cls = type(name, (CodecTranscoding,), {"type": codec.type, "name": codec.name, "codec": codec,
+                                              "__qualname__": name, "__module__": __name__})
+        transcoding = _CODEC_TRANSCODINGS[codec.name] = cls()
     return transcoding
+
+
+_CODEC_TRANSCODINGS: dict[str, CodecTranscoding] = {}
 
 
 EVENT_VALUES: tuple[ValueCodec[Any], ...] = (DATE, MONTH, PRICE_PLAN, *ENUMS)
@@ -78,8 +84,11 @@ class FastJSONTranscoder(JSONTranscoder):
     def register(self, transcoding: Transcoding) -> None:
         super().register(transcoding)
         decode: Callable[[Any], Any] = transcoding.decode
-        if isinstance(transcoding, CodecTranscoding) and type(transcoding).decode is CodecTranscoding.decode:
-            decode = transcoding.codec.decode  # what its decode calls, one call fewer
+        kind = type(transcoding)
+        # the MRO, not isinstance: Transcoding is an ABC, and a negative isinstance walks every
+        # subclass of CodecTranscoding ever made (a class per codec per transcoder: quadratic)
+        if CodecTranscoding in kind.__mro__ and kind.decode is CodecTranscoding.decode:
+            decode = cast(CodecTranscoding, transcoding).codec.decode  # what its decode calls, one call fewer
         self._decoders[transcoding.name] = decode
         self._text_decoders[transcoding.name] = _TEXT_DECODERS.get(type(transcoding), decode)
 

@@ -260,3 +260,23 @@ def test_generated_json_decodes_as_the_library_decodes_it(value: Any) -> None:
     decoded = FAST.decode(data)
     assert decoded == expected
     assert repr(decoded) == repr(expected)  # the same types all the way down (a tuple is not a list)
+
+
+def test_building_transcoders_makes_no_new_transcoding_classes() -> None:
+    """Every application builds a transcoder; a class per codec (or per state dataclass) per build
+    made each later negative ``isinstance`` against the ABC walk them all (the test suite's setup
+    grew quadratically). Built 50 times, the transcoding classes are the same ones."""
+    from application.transcodings import CodecTranscoding
+
+    def build() -> FastJSONTranscoder:
+        transcoder = FastJSONTranscoder()
+        register_all(transcoder)
+        register_state_transcodings(transcoder)
+        return transcoder
+
+    first = build()
+    subclasses = len(CodecTranscoding.__subclasses__())
+    for _ in range(50):
+        again = build()
+    assert len(CodecTranscoding.__subclasses__()) == subclasses
+    assert {name: type(t) for name, t in again.names.items()} == {name: type(t) for name, t in first.names.items()}
