@@ -80,7 +80,8 @@ def key_id(contract_id: uuid.UUID, part: str) -> uuid.UUID:
     return contract_id if part == RECORDS_KEY else _contacts_key_id(contract_id)
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=256)  # a command derives it ~5 times within itself: a few entries do;
+# 65,536 held ~26 MB per process once a month start had touched that many contracts (memory not flat)
 def _contacts_key_id(contract_id: uuid.UUID) -> uuid.UUID:
     """Remembered (issue 21): a command derives it ~5 times (seal, the history read's key rows, each
     sealed event opened), ~4 us each in ``uuid5``."""
