@@ -156,3 +156,61 @@ def test_as_of_an_instant_is_one_query_and_equals_the_version_lookup_and_a_full_
     replayed = models.contract_as_of(cid, at=at)
     assert replayed is not None and replayed.version == 55 and replayed.contractor == PERSON | {
         "contact_name": "Contact 52"}
+
+
+def test_an_opened_snapshot_is_decoded_once_and_each_read_gets_its_own_copy(
+        services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 21 (target 5): a snapshot opened once is kept decoded in the process; later reads of
+    the same row get a private copy of it (same state as a full replay), never the kept object."""
+    cid = _contract(services, 60)  # versions 1..62
+    snap.take_snapshots(services.app, [cid], every=25)  # 25, 50
+    store = snap.open_snapshots(services.app)
+    assert store is not None
+    first = store.get_contract(cid, 55)
+    assert first is not None and len(store.opened) == 1
+    monkeypatch.setattr(snap, "decode_state", lambda *a: pytest.fail("the snapshot was decoded again"))
+    first.contractor["contact_name"] = "changed by a caller"  # a caller's changes stay its own
+    first.pending_changes.append("a caller's list")
+    for version in (50, 51, 55, 60):
+        got = store.get_contract(cid, version)
+        replayed = services.app.get_contract(cid, version=version)
+        assert got is not None and got is not first
+        assert (got.version, got.contractor, got.pending_changes, got.state) == (
+            version, PERSON | {"contact_name": f"Contact {version - 3}"}, [], replayed.state)
+        assert got.contractor == replayed.contractor and got.contractor["contact_name"] == f"Contact {version - 3}"
+    assert len(store.opened) == 1
+
+
+def test_a_row_changed_after_it_was_opened_is_opened_again(services: Services) -> None:
+    """The kept state is used only for the very row it was opened from: a tampered row (its bytes
+    changed) is not authenticated from memory, it is replayed; a retaken row is decoded anew."""
+    cid = _contract(services, 60)
+    snap.take_snapshots(services.app, [cid], every=25)
+    store = snap.open_snapshots(services.app)
+    assert store is not None and store.get(cid, lte=55)[0].originator_version == 50
+    dsn, schema = _dsn(services)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'UPDATE "{schema}".contracts_snapshots SET state = set_byte(state, 40, '
+                     "(get_byte(state, 40) + 1) % 256) WHERE originator_version = 50")
+    assert store.get(cid, lte=55) == []  # does not authenticate: not served from memory
+    contract = services.app.get_contract(cid, version=50)
+    assert store.put(contract)  # retaken: new nonce, new bytes
+    got = store.get(cid, lte=55)
+    assert len(got) == 1 and got[0].aggregate.contractor == PERSON | {"contact_name": "Contact 47"}
+
+
+def test_opened_snapshots_are_bounded_by_size_least_recently_used_first() -> None:
+    kept = snap.OpenedSnapshots(budget=100)
+    a, b, c = (uuid.UUID(int=n) for n in (1, 2, 3))
+    contract = snap.Contract.open("SIZE", "kintone")  # type: ignore[attr-defined]
+    kept.put(a, 10, "s", b"A", b"k", 40, contract)
+    kept.put(b, 10, "s", b"B", b"k", 40, contract)
+    assert kept.get(a, 10, "s", b"A", b"k") is not None  # a is now the most recently used
+    kept.put(c, 10, "s", b"C", b"k", 40, contract)  # 120 > 100: b goes
+    assert (len(kept), kept.size) == (2, 80)
+    assert kept.get(b, 10, "s", b"B", b"k") is None and kept.get(c, 10, "s", b"C", b"k") is not None
+    kept.put(a, 20, "s", b"A", b"k", 101, contract)  # larger than the whole budget: not kept
+    assert (len(kept), kept.size) == (2, 80)
+    assert kept.get(a, 10, "s", b"A", b"other key") is None and kept.get(a, 10, "t", b"A", b"k") is None
+    copy = kept.get(a, 10, "s", b"A", b"k")
+    assert copy is not None and copy is not contract and copy.customer_number == "SIZE"
