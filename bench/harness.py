@@ -43,10 +43,10 @@ def admin_dsn() -> str:
 
 
 @contextmanager
-def scratch_database(label: str) -> Iterator[str]:
-    """A new empty database ``bench_<label>_<hex>``; dropped (sessions disconnected) afterwards."""
+def scratch_database(label: str, prefix: str = "bench") -> Iterator[str]:
+    """A new empty database ``<prefix>_<label>_<hex>``; dropped (sessions disconnected) afterwards."""
     admin = admin_dsn()
-    name = f"bench_{label}_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}_{label}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:

@@ -91,6 +91,16 @@ class ChainedPostgresApplicationRecorder(es_pg.PostgresApplicationRecorder):
             "WHERE originator_id = %s ORDER BY originator_version DESC LIMIT 1)").format(
                 schema=schema, events=events, hashes=hashes)
         self.history_query = (history + SQL(" ORDER BY 1, 2")).as_string()
+        # the events after a version (a cached aggregate brought up to date: ``serve --workers N``
+        # checks each command's cached contract so) and, in the same round trip, their chain head,
+        # so the next write links to it without reading it (none when nothing is newer: two index
+        # probes that find nothing, instead of the last event's whole row)
+        self.after_query = SQL(
+            "SELECT 0 AS part, originator_version AS version, topic, state FROM {schema}.{events} "
+            "WHERE originator_id = %s AND originator_version > %s UNION ALL "
+            "(SELECT 1, originator_version, NULL, hash FROM {schema}.{hashes} "
+            "WHERE originator_id = %s AND originator_version > %s ORDER BY originator_version DESC LIMIT 1) "
+            "ORDER BY 1, 2").format(schema=schema, events=events, hashes=hashes).as_string()
         self.history_keys_query = self.history_query if keys is None else (history + SQL(
             " UNION ALL SELECT 2, 0, NULL, key, contract_id, kek FROM {keys} WHERE contract_id IN (%s, %s) "
             "ORDER BY 1, 2").format(keys=SQL(keys.table))).as_string()
@@ -129,10 +139,27 @@ class ChainedPostgresApplicationRecorder(es_pg.PostgresApplicationRecorder):
         """The library's ``select_events`` (the same statement and parameters) with the statement's
         text built once per shape: the library composes it per call (``Composed`` of identifiers,
         turned into bytes on every execute: ~5 % of a GET's server time, issue 21). The whole
-        history (a first load) is ``_select_history``'s one round trip."""
-        if gt is None and lte is None and not desc and limit is None:
-            return self._select_history(originator_id)
+        history (a first load) is ``_select_history``'s one round trip, the events after a version
+        ``_select_after``'s, each with the chain head."""
+        if lte is None and not desc and limit is None:
+            return self._select_history(originator_id) if gt is None else self._select_after(originator_id, gt)
         return self._select_shaped(originator_id, gt, lte, desc, limit)
+
+    def _select_after(self, originator_id: uuid.UUID | str, gt: int) -> list[StoredEvent]:
+        """The events after version ``gt``, their chain head remembered by the linker (a committed
+        row never changes): one round trip (``after_query``)."""
+        oid = originator_id if isinstance(originator_id, uuid.UUID) else uuid.UUID(str(originator_id))
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(self.after_query, (oid, gt, oid, gt), prepare=True)
+            rows = curs.fetchall()
+        events: list[StoredEvent] = []
+        for part, version, topic, state in rows:
+            if part == 0:
+                events.append(StoredEvent(originator_id=originator_id, originator_version=version,
+                                          topic=topic, state=bytes(state)))
+            else:
+                self.linker.remember([(oid, version, bytes(state))])
+        return events
 
     def _select_shaped(self, originator_id: uuid.UUID | str, gt: int | None, lte: int | None, desc: bool,
                        limit: int | None) -> list[StoredEvent]:

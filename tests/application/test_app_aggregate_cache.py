@@ -281,3 +281,66 @@ def test_with_verify_cached_a_stale_contract_is_found_before_acting_not_by_a_con
     # a fresh cache is used as it is, after the one version read
     writes.clear()
     assert app.change_contractor(cid, CONTRACTOR, jst(2026, 6, 6)).version == version + 5 and len(writes) == 1
+
+
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_with_verify_cached_a_stale_contract_is_brought_up_to_date_not_read_again(
+        app: ContractsApplication, reopen: Callable[[], ContractsApplication | None]) -> None:
+    """``verify_cached``: the cached contract gets only the events stored after its version (one read
+    with ``gt``), applied to it in place; no read of its whole history, no read of the stored
+    version; a current one reads nothing more."""
+    other = reopen()
+    assert other is not None
+    cid = monthly_to_june(app)
+    version = app.get_contract(cid).version
+    cached = app.repository.cache.get(cid)  # type: ignore[union-attr]
+    other.change_contractor(cid, {**CONTRACTOR, "name": "Other One K.K."}, jst(2026, 6, 2))
+    other.change_contractor(cid, {**CONTRACTOR, "name": "Other Two K.K."}, jst(2026, 6, 2))
+    reads: list[tuple[object, object]] = []
+    select = app.recorder.select_events
+
+    def counted(originator_id: object, **kwargs: object) -> object:
+        found = select(originator_id, **kwargs)  # type: ignore[arg-type]
+        reads.append((kwargs.get("gt"), [e.originator_version for e in found]))
+        return found
+
+    app.recorder.select_events = counted  # type: ignore[method-assign]
+    app.verify_cached = True
+    result = app.change_contractor(cid, {**CONTRACTOR, "name": "Third K.K."}, jst(2026, 6, 3))
+    assert reads == [(version, [version + 1, version + 2])]  # the two newer events, nothing else read
+    assert result.version == version + 3
+    assert app.repository.cache.get(cid) is cached  # type: ignore[union-attr]  # the same object, moved on
+    assert (cached.version, cached.contractor["name"]) == (version + 3, "Third K.K.")
+    stored = other._stored_contract(cid)
+    assert (stored.version, stored.contractor["name"]) == (version + 3, "Third K.K.")
+    assert summary(stored) == summary(cached)
+    reads.clear()
+    assert app.change_contractor(cid, CONTRACTOR, jst(2026, 6, 4)).version == version + 4
+    assert reads == [(version + 3, [])]  # current: the one read finds nothing
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_with_verify_cached_events_that_do_not_apply_evict_and_the_stored_state_decides(
+        app: ContractsApplication, reopen: Callable[[], ContractsApplication | None]) -> None:
+    """Newer events that do not apply to the cached contract (here the read hands the newer event
+    twice: the second is not the next in its sequence, after the first was applied) leave a
+    half-moved object: it is evicted, and the command runs on the state read from the store."""
+    other = reopen()
+    assert other is not None
+    cid = monthly_to_june(app)
+    version = app.get_contract(cid).version
+    cached = app.repository.cache.get(cid)  # type: ignore[union-attr]
+    other.change_contractor(cid, {**CONTRACTOR, "name": "Other K.K."}, jst(2026, 6, 2))
+    get = app.events.get
+
+    def doubled(originator_id: object, **kwargs: object) -> object:
+        found = list(get(originator_id, **kwargs))  # type: ignore[arg-type]
+        return found + found[-1:] if kwargs.get("gt") is not None else found
+
+    app.events.get = doubled  # type: ignore[method-assign]
+    app.verify_cached = True
+    result = app.change_contractor(cid, {**CONTRACTOR, "name": "Stored K.K."}, jst(2026, 6, 3))
+    assert result.version == version + 2
+    assert cached.version == version + 1  # moved by the first, refused by the second: no longer cached
+    again = app.repository.cache.get(cid)  # type: ignore[union-attr]
+    assert again is not cached and (again.version, again.contractor["name"]) == (version + 2, "Stored K.K.")

@@ -115,3 +115,31 @@ def test_a_key_read_once_its_cache_entry_expired_is_one_statement(services: Call
     assert statements[0] == 3  # the records key, the contacts key, the write: one statement each
     monkeypatch.undo()
     assert services().app.get_contract(cid).contractor == {**PERSON, "name": "Renamed K.K."}
+
+
+def test_a_stale_cached_contract_with_verify_cached_is_two_statements_and_its_chain_stays_whole(
+        services: Callable[..., Services]) -> None:
+    """``serve --workers N`` (``verify_cached``): a contract another process changed since this one
+    cached it costs two statements, the events after the cached version with their chain head
+    (``_select_after``) and the write; one that is current, the same two (the read finds nothing)."""
+    mine, other = services(), services()
+    cid = mine.app.open_contract("CUST-HIST", "kintone", "standard", 10, PERSON, AT,
+                                 cycle=BillingCycle.MONTHLY).aggregate_id
+    mine.app.approve(cid, AT)
+    assert mine.app.get_contract(cid).version == 3  # cached here: opened, applied, approved
+    other.app.change_contractor(cid, {**PERSON, "name": "Other K.K."}, AT)  # version 4, not cached here
+    other.app.change_contractor(cid, {**PERSON, "name": "Other Again K.K."}, AT)  # version 5
+    recorder = mine.app.recorder
+    after = recorder.select_events(cid, gt=3)  # type: ignore[attr-defined]
+    assert [e.originator_version for e in after] == [4, 5]
+    stored = other.app.recorder.select_events(cid)[3:]
+    assert [(e.topic, e.state) for e in after] == [(e.topic, e.state) for e in stored]
+    assert recorder.linker._heads[cid][0] == 5  # type: ignore[attr-defined]  # the head, remembered
+    assert recorder.select_events(cid, gt=5) == []  # type: ignore[attr-defined]
+    mine.app.verify_cached = True
+    statements = _count_connections(recorder)
+    result = mine.app.change_contractor(cid, {**PERSON, "name": "Mine K.K."}, AT)
+    assert (result.version, statements[0]) == (6, 2)  # events 4 and 5 with their head, then the write
+    assert mine.app.change_contractor(cid, PERSON, AT).version == 7 and statements[0] == 4  # nothing newer, write
+    assert verify_chain(other.app, cid).ok
+    assert other.app.get_contract(cid).contractor == PERSON
