@@ -35,7 +35,7 @@ def json_lines() -> Iterator[Lines]:
     handler = Lines(JsonFormatter())
     root = logging.getLogger()
     # the test's own client (Starlette's TestClient is httpx) logs each raw URL at INFO: its lines
-    # are not the service's (the service sends nothing with httpx since the webhook sender is urllib3)
+    # are not the service's (the service sends nothing with httpx since the webhook sender is http.client)
     client_log = logging.getLogger("httpx")
     old, old_client = root.level, client_log.level
     root.addHandler(handler)
