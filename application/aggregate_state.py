@@ -203,25 +203,31 @@ def private_copy(aggregate: A) -> A:
 
 def _copy(value: Any) -> Any:
     kind = type(value)
+    if kind in _IMMUTABLE:
+        return value
     if kind is list:
-        return [_copy(v) for v in value]
-    if kind is dict:
-        return {k: _copy(v) for k, v in value.items()}  # keys are hashable values: shared
+        return [v if type(v) in _IMMUTABLE else _copy(v) for v in value]
+    if kind is dict:  # keys are hashable values: shared
+        return {k: v if type(v) in _IMMUTABLE else _copy(v) for k, v in value.items()}
     if kind is set:
         return set(value)
     if kind is tuple:
         return tuple(_copy(v) for v in value)
-    if kind in _FROZEN or isinstance(value, _SHARED):
+    if isinstance(value, _SHARED):  # a subclass (an enum, ...): shared, and its type from now on at once
+        _IMMUTABLE.add(kind)
         return value
     if kind in _MUTABLE:
         clone = object.__new__(kind)
-        clone.__dict__.update({k: _copy(v) for k, v in vars(value).items()})
+        clone.__dict__.update({k: v if type(v) in _IMMUTABLE else _copy(v) for k, v in vars(value).items()})
         return clone
     return copy.deepcopy(value)
 
 
 _FROZEN = frozenset({cls for cls, _ in STATE_DATACLASSES if cls.__dataclass_params__.frozen} | {Month, PricePlan})
 _MUTABLE = frozenset(cls for cls, _ in STATE_DATACLASSES if not cls.__dataclass_params__.frozen)
+# the types shared as they are, by exact type (one set lookup per value instead of an isinstance of a
+# 12-tuple: private_copy's time, issue 21); a subclass of _SHARED joins on first sight
+_IMMUTABLE: set[type[Any]] = set(_SHARED) | set(_FROZEN)
 
 
 @functools.cache

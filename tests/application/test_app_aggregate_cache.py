@@ -344,3 +344,27 @@ def test_with_verify_cached_events_that_do_not_apply_evict_and_the_stored_state_
     assert cached.version == version + 1  # moved by the first, refused by the second: no longer cached
     again = app.repository.cache.get(cid)  # type: ignore[union-attr]
     assert again is not cached and (again.version, again.contractor["name"]) == (version + 2, "Stored K.K.")
+
+
+def test_private_copy_shares_exactly_the_immutable_values(app: ContractsApplication) -> None:
+    """Issue 21: values are shared by their exact type first (a set lookup), with the same choices
+    as before: immutable values, enums and frozen dataclasses shared; lists, dicts, sets and the
+    mutable dataclasses copied, at every depth."""
+    from application import aggregate_state
+    from domain.contract import State
+
+    cid = monthly_to_june(app)
+    original = app.repository.get(cid)
+    copied = private_copy(original)
+    assert copied.state is original.state is State.ACTIVE and State in aggregate_state._IMMUTABLE
+    assert copied.plan is original.plan and copied.first_month is original.first_month
+    ledger, ledger_copy = original.ledger, copied.ledger
+    assert ledger_copy is not ledger and ledger_copy.invoices is not ledger.invoices
+    assert len(ledger.invoices) == 3  # April, May and June (first month April, Art. 8.1)
+    for invoice_id, invoice in ledger.invoices.items():
+        twin = ledger_copy.invoices[invoice_id]
+        assert twin is not invoice and twin == invoice and twin.lines is not invoice.lines
+        assert all(a is b for a, b in zip(twin.lines, invoice.lines, strict=True))  # frozen lines: shared
+        assert twin.invoice_id is invoice.invoice_id and twin.due_on is invoice.due_on
+    copied.contractor["name"] = "Changed K.K."
+    assert original.contractor["name"] == CONTRACTOR["name"]
