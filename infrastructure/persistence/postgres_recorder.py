@@ -45,6 +45,10 @@ class ChainedPostgresApplicationRecorder(es_pg.PostgresApplicationRecorder):
     ``POSTGRES_ENABLE_DB_FUNCTIONS`` (that insert path bypasses ``_insert_events``); at insert:
     versions below 1 (``chain.UnchainableEvent``)."""
 
+    history_binary = True
+    """A first load's one read in the binary wire format (issue 21): the stored states (bytea) come
+    as they are, not as hex text that the server encodes and the client decodes again."""
+
     def __init__(self, datastore: es_pg.PostgresDatastore, *, events_table_name: str = "stored_events",
                  keys: PostgresKeyStore | None = None, **kwargs: Any) -> None:
         if datastore.enable_db_functions:
@@ -200,7 +204,7 @@ class ChainedPostgresApplicationRecorder(es_pg.PostgresApplicationRecorder):
         if keys is not None and keys.wanted(oid):
             query, params = self.history_keys_query, (oid, oid, oid, key_id(oid, CONTACTS_KEY))
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
-            curs.execute(query, params, prepare=True)
+            curs.execute(query, params, prepare=True, binary=self.history_binary)
             rows = curs.fetchall()
         events: list[StoredEvent] = []
         key_rows: list[dict[str, Any]] = []
@@ -264,9 +268,10 @@ class ChainedPostgresApplicationRecorder(es_pg.PostgresApplicationRecorder):
         # the five arrays in the binary wire format, packed in one pass (not psycopg's per-call list adaptation)
         params = (packed.uuids(ids), packed.bigints(versions), packed.texts(topics), packed.byteas(states),
                   packed.byteas(hashes))
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+        # tuple rows: a dict row's maker reads the result's column names on every execute (issue 21)
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(self.insert_function_query, params, prepare=True)
-            notification_ids = [row["id"] for row in curs.fetchall()]
+            notification_ids = [row[0] for row in curs.fetchall()]
         if len(notification_ids) != len(stored_events):
             raise ProgrammingError(f"Couldn't get all notification IDs (got {len(notification_ids)}, "
                                    f"expected {len(stored_events)})")

@@ -143,3 +143,44 @@ def test_a_stale_cached_contract_with_verify_cached_is_two_statements_and_its_ch
     assert mine.app.change_contractor(cid, PERSON, AT).version == 7 and statements[0] == 4  # nothing newer, write
     assert verify_chain(other.app, cid).ok
     assert other.app.get_contract(cid).contractor == PERSON
+
+
+def test_the_history_read_in_binary_gives_what_the_text_read_gives(services: Callable[..., Services]) -> None:
+    """issue 21: the history read in the binary wire format (bytea as is, not hex text): the same
+    events (bytes for bytes), the same chain head and the same keys, with a master key's wrap
+    (``kek``, a text column) and the contacts key's derived id (a uuid column)."""
+    master = base64.b64encode(os.urandom(32)).decode()
+    writer = services(CONTRACTS_MASTER_KEY=master)
+    cid = writer.app.open_contract("CUST-HIST", "kintone", "standard", 10, PERSON, AT,
+                                   cycle=BillingCycle.MONTHLY).aggregate_id
+    writer.app.approve(cid, AT)
+    seen = []
+    for binary in (False, True):
+        cold = services(CONTRACTS_MASTER_KEY=master)
+        recorder, keys = cold.app.recorder, cold.app.factory.keys  # type: ignore[attr-defined]
+        recorder.history_binary = binary
+        events = recorder.select_events(cid)
+        assert [(e.originator_version, e.topic.rsplit(".", 1)[-1]) for e in events] == [
+            (1, "Opened"), (2, "Applied"), (3, "Approved")]
+        assert all(type(e.originator_version) is int and type(e.state) is bytes and e.originator_id == cid
+                   for e in events)
+        head = recorder.linker._heads[cid]  # remembered from the read: the version and hash of the last link
+        assert head[0] == 3 and type(head[1]) is bytes and len(head[1]) == 32
+        records, contacts = keys._cached(cid), keys._cached(key_id(cid, CONTACTS_KEY))
+        assert type(records) is bytes and len(records) == 32 and type(contacts) is bytes and len(contacts) == 32
+        assert records == writer.app.factory.keys.key_for_reading(cid)  # type: ignore[attr-defined]
+        seen.append(([(e.originator_version, e.topic, e.state) for e in events], head, records, contacts))
+        assert cold.app.get_contract(cid).contractor == PERSON
+    assert seen[0] == seen[1]
+
+
+def test_a_write_returns_its_notification_ids_in_order(services: Callable[..., Services]) -> None:
+    """The one-statement write's ids (read as tuple rows, issue 21): consecutive, one per event."""
+    s = services()
+    recorder = s.app.recorder
+    cid = s.app.open_contract("CUST-HIST", "kintone", "standard", 10, PERSON, AT,
+                              cycle=BillingCycle.MONTHLY).aggregate_id
+    first = s.app.approve(cid, AT).position
+    second = s.app.change_contractor(cid, {**PERSON, "name": "Renamed K.K."}, AT).position
+    assert type(first) is int and second == first + 1
+    assert recorder.max_notification_id() == second
