@@ -155,8 +155,15 @@ class ReadTables:
             elif position is None or exact:
                 self._set_tracking(cur, position or 0)
             else:
-                self._insert_tracking(cur, Tracking(self.tracking_name, position))
+                self._advance(cur, position)
+                return
             self._moved(cur, position)
+
+    def _advance(self, cur: Any, position: int) -> None:
+        """A batch's end: the tracking row moved forward to ``position`` (the library's insert), then
+        the move announced (``_moved``)."""
+        self._insert_tracking(cur, Tracking(self.tracking_name, position))
+        self._moved(cur, position)
 
     @abstractmethod
     def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]: ...

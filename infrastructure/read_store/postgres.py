@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 import psycopg
+from eventsourcing.persistence import IntegrityError
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Identifier
 
@@ -104,6 +105,29 @@ class PostgresReadStore(ReadTables, PostgresTrackingRecorder):
         if position is not None and self.tracking_name == TRACKING_NAME:  # the live tables, not a rebuild's
             # delivered at commit, only if it commits (NOTIFY is transactional)
             cur.execute("SELECT pg_notify(%s, %s)", (self.position_channel, str(position)))
+
+    def _advance(self, cur: Any, position: int) -> None:
+        """The library's tracking upsert (single-row tracking: moved forward only, refused if not)
+        and, on the live tables, the announcement, in ONE statement made once (issue 21: a batch of
+        one or two events paid a second round trip and the library's statement composed anew)."""
+        if not self.datastore.single_row_tracking:
+            super()._advance(cur, position)
+            return
+        live = self.tracking_name == TRACKING_NAME
+        if self._advance_statements is None:
+            upsert = (f"INSERT INTO {self.tracking} (application_name, notification_id) VALUES (%s, %s) "
+                      f"ON CONFLICT (application_name) DO UPDATE SET notification_id = excluded.notification_id "
+                      f"WHERE {self.tracking}.notification_id < excluded.notification_id RETURNING ")
+            self._advance_statements = (upsert + "notification_id", upsert + "pg_notify(%s, %s::text)")
+        if live:
+            cur.execute(self._advance_statements[1], (self.tracking_name, position, self.position_channel, position),
+                        prepare=True)
+        else:
+            cur.execute(self._advance_statements[0], (self.tracking_name, position), prepare=True)
+        if cur.fetchone() is None:  # as the library's: not moved forward
+            raise IntegrityError(f"Failed to record tracking for {self.tracking_name} {position}")
+
+    _advance_statements: tuple[str, str] | None = None
 
     def replace_with(self, shadow: Any) -> int:
         """One transaction: the live tables are dropped and the shadow's renamed into their place, their
