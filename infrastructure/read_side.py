@@ -28,7 +28,14 @@ from eventsourcing.persistence import InterfaceError, Notification, OperationalE
 from application.clock import Clock
 from application.collector import relaxed_collector
 from application.invoice_search import CounterpartyIndex
-from application.projections.ports import Changes, DamagedRow, DeadlineRow, ReadStore, StalePosition
+from application.projections.ports import (
+    Changes,
+    DamagedRow,
+    DeadlineRow,
+    ReadStore,
+    RebuildInProgress,
+    StalePosition,
+)
 from application.projections.projector import Projector
 from application.read_models import ContractSummary, Deadline
 from application.service import ContractsApplication
@@ -198,7 +205,15 @@ class ProjectionRunner:
         ``rebuild_split_from`` events, or ``processes`` > 1 given, worker processes share the
         aggregates between them (this one and ``processes`` - 1 spawned ones) and write the same shadow
         tables (``infrastructure.rebuild_split``, issue 21); the swap waits for all of them and installs
-        the position each one reached."""
+        the position each one reached. Only one rebuild of the same tables runs at a time (the store's
+        ``rebuilding`` lock): a second one, in any process, fails at once with ``RebuildFailed``."""
+        try:
+            with self.store.rebuilding():  # a second rebuild would fill and drop the same shadow tables
+                return self._rebuild(progress, batch_size, processes)
+        except RebuildInProgress as exc:
+            raise RebuildFailed(f"rebuild refused: {exc}; the live read tables are unchanged") from None
+
+    def _rebuild(self, progress: bool, batch_size: int, processes: int | None) -> int:
         from tqdm import tqdm
 
         last = self.app.recorder.max_notification_id() or 0

@@ -18,11 +18,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
 from domain.billing import Invoice
+
+
+class RebuildInProgress(Exception):
+    """Another rebuild of the same read tables holds their rebuild lock (``ReadStore.rebuilding``):
+    two would fill and drop the same shadow tables."""
 
 
 class StalePosition(Exception):
@@ -185,6 +191,11 @@ class ReadStore(StateSource, Protocol):
 
     def reset(self) -> None:
         """Empty every read table and set the position to 0 (one transaction)."""
+
+    def rebuilding(self) -> AbstractContextManager[None]:
+        """Held for the whole of a rebuild (any process, any connection): while it is held, another
+        ``rebuilding()`` of these tables raises ``RebuildInProgress`` at once. Released when the
+        block ends or the process holding it dies."""
 
     def shadow(self, create: bool = True) -> ReadStore:
         """A store over new, empty tables beside these (a rebuild writes there, then ``replace_with``);

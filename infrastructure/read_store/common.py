@@ -43,6 +43,14 @@ ORDER = {  # primary keys: the order of dumps
     "rm_damaged": "position",
     "rm_transfers": "transfer_id",
 }
+# Secondary indexes no read of a rebuild uses (the projector reads states, invoices and their payments
+# by key, erases counterparties by contract): a shadow gets them once it is full (``index_shadow``),
+# one sorted build each instead of an entry per row inserted (issue 21)
+DEFERRED_INDEXES = frozenset({
+    "rm_invoices_month", "rm_invoices_issued", "rm_invoices_counterparty", "rm_invoices_number",
+    "rm_payments_contract", "rm_claims_contract", "rm_deadlines_due", "rm_contracts_service",
+    "rm_contracts_customer", "rm_event_times_originator", "rm_damaged_aggregate", "rm_transfers_status",
+})
 KEEP = -1  # ``_write(previous, KEEP)``: leave the tracking position as it is (a backfill)
 CHUNK = 500
 
@@ -92,6 +100,12 @@ def ddl(t: dict[str, str], documents: bool = True) -> list[str]:
     if documents:
         statements += document_indexes(t)
     return [s.replace("CREATE INDEX IF NOT EXISTS ", "CREATE INDEX IF NOT EXISTS " + t["ix"]) for s in statements]
+
+
+def _index_name(statement: str) -> str | None:
+    """The index a CREATE INDEX statement of ``ddl`` makes, without a shadow's prefix (None: not one)."""
+    head = "CREATE INDEX IF NOT EXISTS "
+    return statement[len(head):].split(" ", 1)[0].removeprefix(SHADOW) if statement.startswith(head) else None
 
 
 def customer_column_ddl(prefix: str) -> list[str]:
@@ -291,11 +305,23 @@ class ReadTables:
             other._delete_parts(cur)  # left by a split rebuild that was killed
             for table in TABLES:
                 cur.execute(f"DROP TABLE IF EXISTS {n}{table}")
-            for statement in ddl({**other._ddl_types(), "prefix": other.prefix, "ix": SHADOW}):
-                cur.execute(statement)
-            for statement in customer_column_ddl(other.prefix):  # the live tables' index, named for the shadow
-                cur.execute(statement.replace("CREATE INDEX IF NOT EXISTS ", "CREATE INDEX IF NOT EXISTS " + SHADOW))
+            for statement in other._shadow_ddl():
+                if _index_name(statement) not in DEFERRED_INDEXES:
+                    cur.execute(statement)
         return other
+
+    def _shadow_ddl(self) -> list[str]:
+        """A shadow's CREATE statements: the live tables' DDL, index names prefixed ``rb_``."""
+        return [*ddl({**self._ddl_types(), "prefix": self.prefix, "ix": SHADOW}),
+                *(s.replace("CREATE INDEX IF NOT EXISTS ", "CREATE INDEX IF NOT EXISTS " + SHADOW)
+                  for s in customer_column_ddl(self.prefix))]  # the live tables' index, named for the shadow
+
+    def index_shadow(self) -> None:
+        """The ``DEFERRED_INDEXES`` of this (filled) shadow: then it has every index of the live tables."""
+        with self._write(-1, KEEP) as cur:
+            for statement in self._shadow_ddl():
+                if _index_name(statement) in DEFERRED_INDEXES:
+                    cur.execute(statement)
 
     def part(self, number: int) -> Any:
         """This shadow's tables with a tracking row of their own: one worker process of a split

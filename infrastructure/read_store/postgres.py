@@ -13,7 +13,7 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Identifier
 
-from application.projections.ports import Changes
+from application.projections.ports import Changes, RebuildInProgress
 from infrastructure.read_store.common import (
     DOCUMENT_COLUMNS,
     INVOICE_COLUMNS,
@@ -129,12 +129,30 @@ class PostgresReadStore(ReadTables, PostgresTrackingRecorder):
 
     _advance_statements: tuple[str, str] | None = None
 
+    @contextmanager
+    def rebuilding(self) -> Iterator[None]:
+        """A session advisory lock named after the schema's read tables, on a connection of its own
+        (not a pooled one: the lock would stay with it); closing it, or the process dying, releases it."""
+        conn = self._connect()
+        try:
+            row = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))",
+                               (f"{self.datastore.schema}.{TRACKING_NAME}.rebuild",)).fetchone()
+            if not (row and row[0]):
+                raise RebuildInProgress(f"another rebuild of these read tables (schema {self.datastore.schema!r}) "
+                                        "is running")
+            yield
+        finally:
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
+
     def replace_with(self, shadow: Any) -> int:
         """One transaction: the live tables are dropped and the shadow's renamed into their place, their
         indexes too (``rb_x`` -> ``x``), the live position set to the shadow's, the shadow's tracking row
         deleted. Renaming instead of copying every row (issue 21: the copy was ~10 % of a rebuild); the
         names, columns and indexes are those of the DDL, as in a fresh schema. Readers wait on the table
-        locks and then read the new tables (PostgreSQL looks a waiting query's tables up again)."""
+        locks and then read the new tables (PostgreSQL looks a waiting query's tables up again). The
+        shadow's ``DEFERRED_INDEXES`` are built first, in a transaction of their own."""
+        shadow.index_shadow()  # before the swap's transaction: the live tables are not locked meanwhile
         position, schema = shadow.position(), self.datastore.schema
         with self._write(-1, position, exact=True) as cur:
             cur.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = ANY(%s)",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date
@@ -9,6 +11,7 @@ from typing import Any
 
 from eventsourcing.sqlite import SQLiteCursor, SQLiteTrackingRecorder
 
+from application.projections.ports import RebuildInProgress
 from infrastructure.persistence.sqlite_tracking import immediate_write, tracked_position
 from infrastructure.read_store.common import (
     DOCUMENT_COLUMNS,
@@ -20,6 +23,8 @@ from infrastructure.read_store.common import (
     document_indexes,
 )
 
+_MEMORY_REBUILDS: dict[str, threading.Lock] = {}  # in-memory databases live in this process only
+_MEMORY_GUARD = threading.Lock()
 TYPES = {"uuid": "TEXT", "date": "TEXT", "ts": "TEXT", "big": "INTEGER", "prefix": ""}
 
 
@@ -88,6 +93,32 @@ class SQLiteReadStore(ReadTables, SQLiteTrackingRecorder):
     def _locked(self) -> Iterator[tuple[Any, int]]:
         with immediate_write(self.datastore) as cursor:  # the write lock before reading the position
             yield cursor, tracked_position(cursor, self.tracking_name)
+
+    @contextmanager
+    def rebuilding(self) -> Iterator[None]:
+        """An exclusive ``flock`` of ``<database file>.rebuild-lock`` (SQLite has no advisory locks; the
+        kernel releases it when the process dies); an in-memory database: a lock of this process."""
+        pool = getattr(self.datastore, "pool", None)
+        name = str(getattr(pool, "db_name", "") or "")
+        if not name or getattr(pool, "is_sqlite_memory_mode", False):
+            with _MEMORY_GUARD:
+                lock = _MEMORY_REBUILDS.setdefault(name, threading.Lock())
+            if not lock.acquire(blocking=False):
+                raise RebuildInProgress("another rebuild of these read tables is running")
+            try:
+                yield
+            finally:
+                lock.release()
+            return
+        with open(name.removeprefix("file:").split("?", 1)[0] + ".rebuild-lock", "a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RebuildInProgress("another rebuild of these read tables is running") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
     def close(self) -> None:  # the datastore belongs to the application
         pass
