@@ -514,9 +514,11 @@ def _shredded(stored_events: Sequence[StoredEvent]) -> Iterator[uuid.UUID]:
             yield key_id(uuid.UUID(str(e.originator_id)), part)
 
 
-def prefetch_keys_of(keys: KeyStore | None, stored_events: Sequence[StoredEvent]) -> None:
-    """Warm the key cache for every aggregate among ``stored_events`` that has sealed fields."""
+def prefetch_keys_of(keys: KeyStore | None, stored_events: Sequence[StoredEvent], contacts: bool = True) -> None:
+    """Warm the key cache for every aggregate among ``stored_events`` that has sealed fields;
+    ``contacts=False``: their records keys only (a reader that opens no split ``contractor``: only
+    that field's opening looks at the contacts key)."""
     if keys is not None:
         oids = list(dict.fromkeys(oid if type(oid := e.originator_id) is uuid.UUID else uuid.UUID(str(oid))
                                   for e in stored_events if e.topic in PERSONAL_FIELDS))
-        keys.prefetch([*oids, *(key_id(oid, CONTACTS_KEY) for oid in oids)])
+        keys.prefetch([*oids, *(key_id(oid, CONTACTS_KEY) for oid in oids)] if contacts else oids)

@@ -101,10 +101,11 @@ class ProjectionRunner:
     def _decoded(self, notifications: Sequence[Notification]) -> list[tuple[int, Any]]:
         # The one personal field a projection reads is an issued invoice's recipient, opened to
         # compute its counterparty blind index (rule book 13; the name itself is never written
-        # to a read table): their keys are read once per batch.
+        # to a read table): their keys are read once per batch, the records keys only (the recipient
+        # is sealed with it; issue 21: the contacts keys were half the rows read and unwrapped).
         issued = [n for n in notifications if n.topic.endswith(ISSUED_SUFFIX)]
         if issued:
-            prefetch_keys_of(getattr(self.app.mapper, "keys", None), issued)
+            prefetch_keys_of(getattr(self.app.mapper, "keys", None), issued, contacts=False)
         return [(n.id, self._decode(n)) for n in notifications]
 
     def _decode(self, n: Notification) -> Any:

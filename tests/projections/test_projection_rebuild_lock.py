@@ -1,7 +1,7 @@
 """One rebuild at a time (issue 21): two rebuilds would fill and drop the same ``rb_`` shadow tables,
 so the store's rebuild lock (a PostgreSQL advisory lock, a ``flock`` beside the SQLite file) refuses a
 second one at once, from another process too; and a PostgreSQL shadow gets its secondary indexes
-only once it is full."""
+only once it is full; and a rebuild reads only the keys it opens."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 from histories import random_steps
+from projection_kit import CONTRACTOR, paid_contract
 from test_projection_rebuild import play_incrementally
 
 from application.projections.projector import Projector
@@ -109,3 +110,27 @@ def test_a_postgres_shadow_gets_its_secondary_indexes_once_full(pg_services: Ser
     finally:
         shadow.drop()
 
+
+def test_a_rebuild_reads_only_the_records_keys_of_issued_invoices(services: Services, other_services: Services,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The recipient an issued invoice seals is opened with the contract's records key (its id is the
+    contract's); the contacts key is never used by a projection, so a rebuild (a cold key cache: another
+    process) reads the records keys alone, one query per batch, none one by one, and every invoice row
+    still has the recipient's counterparty index."""
+    ids = [paid_contract(services.app, f"K-{i}") for i in range(3)]
+    models = build_read_models(other_services)
+    keys: Any = other_services.app.mapper.keys  # type: ignore[attr-defined]
+    prefetched: list[list[Any]] = []
+    single_reads: list[Any] = []
+    real_prefetch, real_read = keys.prefetch, keys._read
+    monkeypatch.setattr(keys, "prefetch", lambda wanted: (prefetched.append(list(wanted)), real_prefetch(wanted))[1])
+    monkeypatch.setattr(keys, "_read", lambda cid: (single_reads.append(cid), real_read(cid))[1])
+    models.runner.rebuild(progress=False, batch_size=1000)
+    assert prefetched == [ids]  # one batch: the three contracts' records keys, in log order
+    assert single_reads == []
+    rows = models.store.dump()["rm_invoices"]
+    assert len(rows) == 3  # each contract's April invoice (approved on 24 March: its first month is April)
+    index = models.counterparty_index
+    assert index is not None
+    counterparty = 14  # column of INVOICE_COLUMNS
+    assert {row[counterparty] for row in rows} == {index(CONTRACTOR["name"])}
