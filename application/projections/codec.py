@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -43,8 +42,38 @@ _TEXT_TAGS: dict[type, tuple[str, ValueCodec[Any]]] = {
 }
 _DECODERS: dict[str, Callable[[Any], Any]] = {
     **{tag: codec.decode for tag, codec in _TEXT_TAGS.values()},
-    "$plan": PRICE_PLAN.decode, "$camp": CAMPAIGN.decode,
+    "$plan": lambda raw: _frozen("$plan", raw, PRICE_PLAN.decode),
+    "$camp": lambda raw: _frozen("$camp", raw, CAMPAIGN.decode),
 }
+_LIMIT = 1_024  # plans and campaigns remembered (each cache is cleared beyond it)
+_DECODED: dict[tuple[str, bytes], Any] = {}  # (tag, canonical JSON) -> the frozen value, shared
+_ENCODED: dict[int, tuple[Any, Any]] = {}  # id(frozen value) -> (the value, its JSON form)
+
+
+def _frozen(tag: str, raw: dict[str, Any], decoder: Callable[[Any], Any]) -> Any:
+    """Plans and campaigns are frozen and few: each decoded once per process, the value shared
+    by every state holding it (issue 21: every state loaded holds a plan and a campaign)."""
+    key = (tag, orjson.dumps(raw, option=orjson.OPT_SORT_KEYS))
+    value = _DECODED.get(key)
+    if value is None:
+        if len(_DECODED) >= _LIMIT:
+            _DECODED.clear()
+        value = _DECODED[key] = decoder(raw)
+    return value
+
+
+def _encoded_once(value: Any, encoder: Callable[[Any], Any]) -> Any:
+    """The JSON form of a frozen plan or campaign, made once per object (by identity: hashing a
+    plan hashes all its fields; the object is held, so its id is not reused while remembered).
+    Only read by ``dumps``, never changed."""
+    hit = _ENCODED.get(id(value))
+    if hit is not None and hit[0] is value:
+        return hit[1]
+    if len(_ENCODED) >= _LIMIT:
+        _ENCODED.clear()
+    data = encoder(value)
+    _ENCODED[id(value)] = (value, data)
+    return data
 
 
 def encode(value: Any) -> Any:
@@ -56,9 +85,9 @@ def encode(value: Any) -> Any:
         tag, codec = text
         return {tag: codec.encode(value)}
     if isinstance(value, PricePlan):
-        return {"$plan": _plan_dict(value)}
+        return {"$plan": _encoded_once(value, PRICE_PLAN.encode)}
     if isinstance(value, Campaign):
-        return {"$camp": CAMPAIGN.encode(value)}
+        return {"$camp": _encoded_once(value, CAMPAIGN.encode)}
     if isinstance(value, tuple):
         return {"$t": [encode(v) for v in value]}
     if isinstance(value, list):
@@ -99,13 +128,6 @@ def decode(data: Any) -> Any:
     raise TypeError(f"unknown tag {tag!r}")
 
 
-@lru_cache(maxsize=1024)
-def _plan_dict(plan: PricePlan) -> dict[str, Any]:
-    """Plans are frozen and few: encode each once (the result is only read by ``dumps``)."""
-    data: dict[str, Any] = PRICE_PLAN.encode(plan)
-    return data
-
-
 def _month_runs(fees: dict[Month, int]) -> list[list[Any]]:
     """{2026-04: 100, 2026-05: 100, 2026-07: 90} -> [["2026-04", 2, 100], ["2026-07", 1, 90]] (key order kept)."""
     runs: list[list[Any]] = []
@@ -123,13 +145,21 @@ def _month_runs(fees: dict[Month, int]) -> list[list[Any]]:
 _LEDGER_FIELDS = tuple(f.name for f in dataclasses.fields(Ledger) if f.name != "invoices")
 
 
+_PLAIN = frozenset({type(None), bool, int, str})  # ``encode`` and ``decode`` return these as they are
+
+
 def encode_ledger(ledger: Ledger) -> dict[str, Any]:
-    """Every Ledger field except ``invoices`` (stored as rows of the invoice table)."""
-    return {name: encode(getattr(ledger, name)) for name in _LEDGER_FIELDS}
+    """Every Ledger field except ``invoices`` (stored as rows of the invoice table). Plain values
+    are not passed through ``encode`` (issue 21: half the fields of a state, once per contract)."""
+    out: dict[str, Any] = {}
+    for name in _LEDGER_FIELDS:
+        value = getattr(ledger, name)
+        out[name] = value if type(value) in _PLAIN else encode(value)
+    return out
 
 
 def decode_ledger(data: dict[str, Any]) -> Ledger:
-    return Ledger(**{name: decode(value) for name, value in data.items()})
+    return Ledger(**{name: value if type(value) in _PLAIN else decode(value) for name, value in data.items()})
 
 
 def encode_lines(lines: list[InvoiceLine]) -> str:
