@@ -115,14 +115,15 @@ class OpenedSnapshots:
     transcoded values and ~1,200 dataclasses), a private copy of the opened state ~0.7 ms. An
     entry is used only for the same row (its sealed bytes and schema stamp) opened with the same
     key, and only after the caller's key checks (a destroyed key or erased contacts still refuse
-    it); it is never handed out, only a copy of it. Bounded by the opened JSON's size, least
-    recently used first out."""
+    it, and drop every state kept for that contract: ``discard``); it is never handed out, only a
+    copy of it. Bounded by the opened JSON's size, least recently used first out."""
 
     def __init__(self, budget: int = OPENED_BYTES) -> None:
         self.budget = budget
         self.size = 0
         self._lock = threading.Lock()
         self._items: OrderedDict[tuple[uuid.UUID, int], tuple[str, bytes, bytes, int, Contract]] = OrderedDict()
+        self._versions: dict[uuid.UUID, set[int]] = {}  # the kept versions of each contract (``discard``)
 
     def get(self, contract_id: uuid.UUID, version: int, stamp: str, sealed: bytes, key: bytes) -> Contract | None:
         """A private copy of the contract opened from this very row with this key, or ``None``."""
@@ -143,10 +144,34 @@ class OpenedSnapshots:
             if old is not None:
                 self.size -= old[3]
             self._items[(contract_id, version)] = (stamp, sealed, key, size, contract)
+            self._versions.setdefault(contract_id, set()).add(version)
             self.size += size
             while self.size > self.budget:
-                _, dropped = self._items.popitem(last=False)
+                (dropped_id, dropped_version), dropped = self._items.popitem(last=False)
+                self._unindex(dropped_id, dropped_version)
                 self.size -= dropped[3]
+
+    def discard(self, contract_id: uuid.UUID) -> None:
+        """Forget every state opened for ``contract_id``: its key or contacts key is destroyed
+        (crypto-shredding, rule book 10), so the personal data they hold in clear must not stay in
+        this process's memory either."""
+        with self._lock:
+            for version in self._versions.pop(contract_id, ()):
+                item = self._items.pop((contract_id, version), None)
+                if item is not None:
+                    self.size -= item[3]
+
+    def versions(self, contract_id: uuid.UUID) -> list[int]:
+        """The versions of ``contract_id`` kept opened (ascending)."""
+        with self._lock:
+            return sorted(self._versions.get(contract_id, ()))
+
+    def _unindex(self, contract_id: uuid.UUID, version: int) -> None:
+        versions = self._versions.get(contract_id)
+        if versions is not None:
+            versions.discard(version)
+            if not versions:
+                del self._versions[contract_id]
 
     def __len__(self) -> int:
         return len(self._items)
@@ -213,10 +238,13 @@ class SnapshotStore:
         try:
             key = self.keys.key_for_reading(originator_id)
         except Exception:  # noqa: BLE001 - no usable key row (the key store reports why): replay instead
+            self.opened.discard(originator_id)
             return None
         if key is None:  # shredded: the snapshot holds personal data in clear once opened; replay instead
+            self.opened.discard(originator_id)  # nor kept opened in memory
             return None
         if self.keys.is_destroyed(key_id(originator_id, CONTACTS_KEY)):
+            self.opened.discard(originator_id)
             return None  # contacts erased on request (privacy policy 7): an older snapshot may hold them
         opened = self.opened.get(originator_id, version, stamp, sealed, key)
         if opened is not None:

@@ -214,3 +214,29 @@ def test_opened_snapshots_are_bounded_by_size_least_recently_used_first() -> Non
     assert kept.get(a, 10, "s", b"A", b"other key") is None and kept.get(a, 10, "t", b"A", b"k") is None
     copy = kept.get(a, 10, "s", b"A", b"k")
     assert copy is not None and copy is not contract and copy.customer_number == "SIZE"
+
+
+@pytest.mark.parametrize("erase", ["key", "contacts"])
+def test_an_opened_snapshot_is_not_kept_in_memory_once_its_personal_data_is_erased(
+        services: Services, erase: str) -> None:
+    """Crypto-shredding (rule book 10): once the contract's key (or its contacts key, privacy policy
+    7) is destroyed, the decoded snapshots it opened, which hold the personal data in clear, are
+    dropped from the process at the next read, not only refused."""
+    cid = _contract(services, 60)
+    at = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+    other = services.app.open_contract("CUST-OTHER", "kintone", "standard", 10, PERSON, at, trial=True).aggregate_id
+    for n in range(28):
+        services.app.change_contractor(other, {**PERSON, "contact_name": f"Other {n}"}, at + timedelta(minutes=n))
+    snap.take_snapshots(services.app, [cid, other], every=25)
+    store = snap.open_snapshots(services.app)
+    assert store is not None
+    assert store.get_contract(cid, 30) is not None and store.get_contract(cid, 55) is not None
+    assert store.get_contract(other, 30) is not None
+    assert len(store.opened) == 3  # cid at 25 and 50, other at 25
+    if erase == "key":
+        services.app.factory.keys.destroy([cid])  # type: ignore[attr-defined]
+    else:
+        services.app.answer_privacy_request(cid, "erase", datetime(2026, 3, 3, 1, 0, tzinfo=UTC))
+    assert store.get(cid, lte=55) == []
+    assert (len(store.opened), store.opened.versions(cid), store.opened.versions(other)) == (1, [], [25])
+    assert store.get_contract(cid, 55) is not None and len(store.opened) == 1  # replayed: nothing kept
