@@ -52,10 +52,16 @@ class HttpSender:
             conn.request("POST", target, body=body, headers=headers)
             response = conn.getresponse()
             status = response.status
-            while response.read(65536):  # drain (bounded by the read timeout) so the connection is reused
+            # drain so the connection is reused: read1 makes at most one receive (each bounded by the
+            # read timeout), so a receiver trickling its answer is stopped at the deadline (read would
+            # wait for all 64 KiB, or the whole Content-Length)
+            while response.read1(65536):
                 if time.perf_counter() - started > self.deadline:
                     self._drop(origin, conn)  # not kept: the rest of its answer is unread
                     break
+            else:
+                if not response.isclosed():  # read1 leaves a response read to its Content-Length open
+                    response.read()  # (nothing left to read): closed, so the connection can be reused
             if response.will_close:
                 self._drop(origin, conn)
         except TimeoutError as exc:

@@ -117,3 +117,60 @@ def test_failures_name_their_kind_only(server: _Server) -> None:
     r = sender.send("ftp://127.0.0.1/hook", b"{}", {})
     assert (r.status_code, r.error) == (None, "connection failed (ValueError)")
     sender.close()
+
+
+def test_an_answer_trickled_byte_by_byte_is_drained_no_longer_than_the_deadline() -> None:
+    """The drain's deadline bounds a receiver that trickles its answer (each byte well within the
+    read timeout): the sender stops at the deadline (timeout 0.5 s, here ~0.5 s, not the 3 s the
+    receiver would trickle for), keeps the status it got, and does not keep the connection."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+
+        def trickle() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+                for _ in range(150):  # 1 byte every 20 ms: 3 s in all
+                    try:
+                        conn.sendall(b"x")
+                    except OSError:
+                        return
+                    threading.Event().wait(0.02)
+
+        thread = threading.Thread(target=trickle, daemon=True)
+        thread.start()
+        sender = HttpSender(timeout_seconds=0.5)
+        r = sender.send(f"http://127.0.0.1:{listener.getsockname()[1]}/hook", b"{}", {})
+        assert (r.status_code, r.error) == (200, None) and 400 <= r.latency_ms < 1200
+        assert getattr(sender._local, "kept", {}) == {}  # the rest of its answer unread: dropped
+        sender.close()
+        thread.join(5)
+
+
+def test_a_chunked_answer_is_drained_and_its_connection_reused() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        accepted: list[int] = []
+
+        def answer_chunked() -> None:
+            conn, _ = listener.accept()
+            accepted.append(1)
+            with conn, conn.makefile("rb") as reader:
+                for _ in range(2):
+                    while reader.readline() not in (b"\r\n", b""):
+                        pass  # the request's line and headers
+                    reader.read(2)  # its body: b"{}"
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                 b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+
+        thread = threading.Thread(target=answer_chunked, daemon=True)
+        thread.start()
+        sender = HttpSender(timeout_seconds=2)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+        results = [sender.send(url, b"{}", {"Content-Type": "application/json"}) for _ in range(2)]
+        assert [(r.status_code, r.error) for r in results] == [(200, None), (200, None)] and accepted == [1]
+        sender.close()
+        thread.join(5)
