@@ -336,19 +336,8 @@ def contract_deadlines(t: Timeline, policy: Policy) -> list[DueAction]:
     month = t.next_month_start()
     if month is not None:
         out.append(DueAction(month.first_day, MONTH_START.name, str(month)))
-    for invoice_id, (due_on, _unpaid) in t.open_invoices.items():
-        for stage, kind in REMINDER_KINDS.items():
-            remind_on = payment_reminder_on(due_on, stage, policy)
-            if (remind_on is not None and f"{invoice_id}|{stage}" not in t.reminded
-                    and not (stage == BEFORE_DUE and invoice_id in t.overdue)):
-                out.append(DueAction(remind_on, kind.name, invoice_id))
-        if invoice_id not in t.overdue:
-            if overdue_marks_end(t.termination_reason):
-                continue  # Art. 9.5: the non-payment path has run (``domain.contract.overdue_marks_end``)
-            out.append(DueAction(due_on + timedelta(days=1), PAYMENT_OVERDUE.name, invoice_id))
-        elif t.state == State.ACTIVE.value:
-            out.append(DueAction(due_on + timedelta(days=policy.suspension_notice_after_days),
-                                 SUSPENSION_NOTICE.name, invoice_id))
+    if t.open_invoices:
+        _invoice_deadlines(t, policy, out)
     if t.state == State.SUSPENSION_NOTICED.value and t.suspension_stop_on is not None:
         out.append(DueAction(t.suspension_stop_on, SUSPENSION_STOP.name))
     for claim_id, breach_on in t.undecided_claims.items():
@@ -363,6 +352,37 @@ def contract_deadlines(t: Timeline, policy: Policy) -> list[DueAction]:
         if erase_on is not None:
             out.append(DueAction(erase_on, CONTRACTOR_DATA_ERASURE.name))
     return sorted(out)
+
+
+_ANY_DAY = date(2000, 1, 1)
+_ONE_DAY = timedelta(days=1)
+
+
+def _invoice_deadlines(t: Timeline, policy: Policy, out: list[DueAction]) -> None:
+    """The reminders, overdue marks and suspension notices of ``contract_deadlines``. What does not
+    depend on the invoice is read once (issue 21: twice per contract projected): each reminder's
+    offset from the due date (``payment_reminder_on``, which is a fixed offset or None), the
+    non-payment path having run, the state."""
+    reminders: list[tuple[str, str, timedelta]] = []
+    for stage, kind in REMINDER_KINDS.items():
+        on = payment_reminder_on(_ANY_DAY, stage, policy)
+        if on is not None:
+            reminders.append((stage, kind.name, on - _ANY_DAY))
+    path_ran = overdue_marks_end(t.termination_reason)  # Art. 9.5: ``domain.contract.overdue_marks_end``
+    notice_after = timedelta(days=policy.suspension_notice_after_days)
+    active = t.state == State.ACTIVE.value
+    reminded, marked = t.reminded, t.overdue
+    for invoice_id, (due_on, _unpaid) in t.open_invoices.items():
+        overdue = invoice_id in marked
+        for stage, kind_name, offset in reminders:
+            if (not (stage == BEFORE_DUE and overdue)
+                    and not (reminded and f"{invoice_id}|{stage}" in reminded)):
+                out.append(DueAction(due_on + offset, kind_name, invoice_id))
+        if not overdue:
+            if not path_ran:
+                out.append(DueAction(due_on + _ONE_DAY, PAYMENT_OVERDUE.name, invoice_id))
+        elif active:
+            out.append(DueAction(due_on + notice_after, SUSPENSION_NOTICE.name, invoice_id))
 
 
 def fold_event(ledger: Ledger, timeline: Timeline, event: Any) -> list[uuid.UUID]:
