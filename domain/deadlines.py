@@ -360,24 +360,23 @@ _ONE_DAY = timedelta(days=1)
 
 def _invoice_deadlines(t: Timeline, policy: Policy, out: list[DueAction]) -> None:
     """The reminders, overdue marks and suspension notices of ``contract_deadlines``. What does not
-    depend on the invoice is read once (issue 21: twice per contract projected): each reminder's
-    offset from the due date (``payment_reminder_on``, which is a fixed offset or None), the
-    non-payment path having run, the state."""
-    reminders: list[tuple[str, str, timedelta]] = []
-    for stage, kind in REMINDER_KINDS.items():
-        on = payment_reminder_on(_ANY_DAY, stage, policy)
-        if on is not None:
-            reminders.append((stage, kind.name, on - _ANY_DAY))
+    depend on the invoice is read once (issue 21: twice per contract projected): which reminders
+    are on, the non-payment path having run, the state. Each reminder's date is still
+    ``payment_reminder_on``'s (rule book 7), per invoice: the rule stays in one place."""
+    reminders = [(stage, kind.name) for stage, kind in REMINDER_KINDS.items()
+                 if payment_reminder_on(_ANY_DAY, stage, policy) is not None]
     path_ran = overdue_marks_end(t.termination_reason)  # Art. 9.5: ``domain.contract.overdue_marks_end``
     notice_after = timedelta(days=policy.suspension_notice_after_days)
     active = t.state == State.ACTIVE.value
     reminded, marked = t.reminded, t.overdue
     for invoice_id, (due_on, _unpaid) in t.open_invoices.items():
         overdue = invoice_id in marked
-        for stage, kind_name, offset in reminders:
+        for stage, kind_name in reminders:
             if (not (stage == BEFORE_DUE and overdue)
                     and not (reminded and f"{invoice_id}|{stage}" in reminded)):
-                out.append(DueAction(due_on + offset, kind_name, invoice_id))
+                remind_on = payment_reminder_on(due_on, stage, policy)
+                if remind_on is not None:
+                    out.append(DueAction(remind_on, kind_name, invoice_id))
         if not overdue:
             if not path_ran:
                 out.append(DueAction(due_on + _ONE_DAY, PAYMENT_OVERDUE.name, invoice_id))
