@@ -219,6 +219,9 @@ class ContractsApplication(SettlementCommands, Application[uuid.UUID]):
         except Exception:  # noqa: BLE001 - half-applied: decided on the stored state (the caller's fallback)
             self._evict(cached.id)
             return None
+        except BaseException:  # an interrupt midway: no half-applied contract stays cached
+            self._evict(cached.id)
+            raise
 
     def _act(self, contract: Contract, expected_version: int | None, action: Callable[[Contract], Any], *,
              verified: bool) -> CommandResult:

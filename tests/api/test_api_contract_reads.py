@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from api_harness import CONTRACTOR, Harness, iso, jst
+from fastapi import Request
 
+from api.context import ApiContext, context
 from infrastructure.bootstrap import build_services
 from infrastructure.settings import Settings
 
@@ -29,6 +31,31 @@ def test_hot_route_answers_as_the_declared_route(any_api: Harness) -> None:
     assert api.get(f"/v1/contracts/{cid}", "billing").json()["contractor"]["name"] == CONTRACTOR["name"]
     assert api.get(f"/v1/contracts/{cid}", "auditor").json()["contractor"] == {
         "object": "redacted", "redacted": True, "reason": "role"}
+
+
+def test_hot_routes_leave_overridden_dependencies_to_fastapi(api: Harness) -> None:
+    """With ``app.dependency_overrides`` set (tests, embedding applications), a hot route declines
+    and FastAPI's route solves the override: the hot GET and POST call the endpoint directly
+    otherwise, and would skip it."""
+    cid = api.concluded("C-901")
+    app = api.client.app
+    calls: list[str] = []
+
+    async def counted(request: Request) -> ApiContext:
+        calls.append(request.url.path)
+        ctx: ApiContext = request.app.state.ctx
+        return ctx
+
+    app.dependency_overrides[context] = counted  # type: ignore[attr-defined]
+    try:
+        assert api.get(f"/v1/contracts/{cid}").status_code == 200
+        changed = api.post(f"/v1/contracts/{cid}/contractor", {"contractor": {**CONTRACTOR, "name": "Over K.K."}})
+        assert changed.status_code == 200, changed.text
+    finally:
+        app.dependency_overrides.clear()  # type: ignore[attr-defined]
+    assert calls == [f"/v1/contracts/{cid}", f"/v1/contracts/{cid}/contractor"]
+    assert api.get(f"/v1/contracts/{cid}").json()["contractor"]["name"] == "Over K.K."
+    assert calls == [f"/v1/contracts/{cid}", f"/v1/contracts/{cid}/contractor"]  # hot again, not counted
 
 
 def test_hot_route_errors_are_the_declared_routes(api: Harness) -> None:

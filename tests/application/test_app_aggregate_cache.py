@@ -346,6 +346,44 @@ def test_with_verify_cached_events_that_do_not_apply_evict_and_the_stored_state_
     assert again is not cached and (again.version, again.contractor["name"]) == (version + 2, "Stored K.K.")
 
 
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_with_verify_cached_an_interrupt_while_bringing_up_to_date_leaves_nothing_cached(
+        app: ContractsApplication, reopen: Callable[[], ContractsApplication | None]) -> None:
+    """A KeyboardInterrupt (or any BaseException) between two of the newer events leaves the cached
+    object half-moved: it is evicted before the interrupt goes on, so a later command reads the
+    stored state, not the half-moved one."""
+    other = reopen()
+    assert other is not None
+    cid = monthly_to_june(app)
+    version = app.get_contract(cid).version
+    cached = app.repository.cache.get(cid)  # type: ignore[union-attr]
+    other.change_contractor(cid, {**CONTRACTOR, "name": "Other K.K."}, jst(2026, 6, 2))
+    other.change_contractor(cid, {**CONTRACTOR, "name": "Other 2 K.K."}, jst(2026, 6, 2))
+    get = app.events.get
+
+    def interrupted(originator_id: object, **kwargs: object) -> object:
+        found = iter(list(get(originator_id, **kwargs)))  # type: ignore[arg-type]
+        if kwargs.get("gt") is None:
+            return found
+
+        def events() -> object:
+            yield next(found)
+            raise KeyboardInterrupt
+        return events()
+
+    app.events.get = interrupted  # type: ignore[method-assign]
+    app.verify_cached = True
+    with pytest.raises(KeyboardInterrupt):
+        app.change_contractor(cid, {**CONTRACTOR, "name": "Stored K.K."}, jst(2026, 6, 3))
+    assert cached.version == version + 1  # moved by the first newer event only
+    with pytest.raises(KeyError):  # evicted
+        app.repository.cache.get(cid)  # type: ignore[union-attr]
+    app.events.get = get  # type: ignore[method-assign]
+    result = app.change_contractor(cid, {**CONTRACTOR, "name": "Stored K.K."}, jst(2026, 6, 3))
+    assert result.version == version + 3
+    assert app.get_contract(cid).contractor["name"] == "Stored K.K."
+
+
 def test_private_copy_shares_exactly_the_immutable_values(app: ContractsApplication) -> None:
     """Issue 21: values are shared by their exact type first (a set lookup), with the same choices
     as before: immutable values, enums and frozen dataclasses shared; lists, dicts, sets and the
