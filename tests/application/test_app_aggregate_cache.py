@@ -13,6 +13,7 @@ the stored events.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -283,19 +284,27 @@ def test_with_verify_cached_a_stale_contract_is_found_before_acting_not_by_a_con
     assert app.change_contractor(cid, CONTRACTOR, jst(2026, 6, 6)).version == version + 5 and len(writes) == 1
 
 
+def cached_then_changed_elsewhere(app: ContractsApplication, reopen: Callable[[], ContractsApplication | None],
+                                  *names: str) -> tuple[ContractsApplication, uuid.UUID, int, Contract]:
+    """A contract cached in ``app`` at ``version``, then changed by another process once per name
+    (its contractor renamed): the other process, the id, the cached version and the cached object."""
+    other = reopen()
+    assert other is not None
+    cid = monthly_to_june(app)
+    version = app.get_contract(cid).version
+    cached = app.repository.cache.get(cid)  # type: ignore[union-attr]
+    for name in names:
+        other.change_contractor(cid, {**CONTRACTOR, "name": name}, jst(2026, 6, 2))
+    return other, cid, version, cached
+
+
 @pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 def test_with_verify_cached_a_stale_contract_is_brought_up_to_date_not_read_again(
         app: ContractsApplication, reopen: Callable[[], ContractsApplication | None]) -> None:
     """``verify_cached``: the cached contract gets only the events stored after its version (one read
     with ``gt``), applied to it in place; no read of its whole history, no read of the stored
     version; a current one reads nothing more."""
-    other = reopen()
-    assert other is not None
-    cid = monthly_to_june(app)
-    version = app.get_contract(cid).version
-    cached = app.repository.cache.get(cid)  # type: ignore[union-attr]
-    other.change_contractor(cid, {**CONTRACTOR, "name": "Other One K.K."}, jst(2026, 6, 2))
-    other.change_contractor(cid, {**CONTRACTOR, "name": "Other Two K.K."}, jst(2026, 6, 2))
+    other, cid, version, cached = cached_then_changed_elsewhere(app, reopen, "Other One K.K.", "Other Two K.K.")
     reads: list[tuple[object, object]] = []
     select = app.recorder.select_events
 
@@ -325,12 +334,7 @@ def test_with_verify_cached_events_that_do_not_apply_evict_and_the_stored_state_
     """Newer events that do not apply to the cached contract (here the read hands the newer event
     twice: the second is not the next in its sequence, after the first was applied) leave a
     half-moved object: it is evicted, and the command runs on the state read from the store."""
-    other = reopen()
-    assert other is not None
-    cid = monthly_to_june(app)
-    version = app.get_contract(cid).version
-    cached = app.repository.cache.get(cid)  # type: ignore[union-attr]
-    other.change_contractor(cid, {**CONTRACTOR, "name": "Other K.K."}, jst(2026, 6, 2))
+    other, cid, version, cached = cached_then_changed_elsewhere(app, reopen, "Other K.K.")
     get = app.events.get
 
     def doubled(originator_id: object, **kwargs: object) -> object:
@@ -352,13 +356,7 @@ def test_with_verify_cached_an_interrupt_while_bringing_up_to_date_leaves_nothin
     """A KeyboardInterrupt (or any BaseException) between two of the newer events leaves the cached
     object half-moved: it is evicted before the interrupt goes on, so a later command reads the
     stored state, not the half-moved one."""
-    other = reopen()
-    assert other is not None
-    cid = monthly_to_june(app)
-    version = app.get_contract(cid).version
-    cached = app.repository.cache.get(cid)  # type: ignore[union-attr]
-    other.change_contractor(cid, {**CONTRACTOR, "name": "Other K.K."}, jst(2026, 6, 2))
-    other.change_contractor(cid, {**CONTRACTOR, "name": "Other 2 K.K."}, jst(2026, 6, 2))
+    other, cid, version, cached = cached_then_changed_elsewhere(app, reopen, "Other K.K.", "Other 2 K.K.")
     get = app.events.get
 
     def interrupted(originator_id: object, **kwargs: object) -> object:
